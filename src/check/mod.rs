@@ -1,0 +1,130 @@
+//! Invariant checkers over a recorded history: pure functions of `&[Event]`, nothing else.
+//!
+//! The checker never sees the scheduler's internals, only what the nodes recorded, so it
+//! stays an independent witness. Every checker iterates in history order or over
+//! `BTreeMap`/`BTreeSet`, which keeps its output identical for identical histories.
+
+mod convergence;
+mod counts;
+mod duplicates;
+mod leaders;
+mod lost;
+#[cfg(test)]
+mod tests;
+
+pub use convergence::converges;
+pub use counts::Counts;
+pub use duplicates::no_duplicate_applies;
+pub use leaders::one_leader_per_epoch;
+pub use lost::no_lost_tasks;
+
+use crate::trace::{Event, EventKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Which invariant a violation breaks. The order is the tie-break when two violations
+/// point at the same event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationKind {
+    /// An acknowledged task never reached a terminal state.
+    LostTask,
+    /// The sink accepted a task's effect more than once.
+    DuplicateApply,
+    /// Two different nodes were elected with the same epoch.
+    SplitBrain,
+    /// A node was elected with an epoch no higher than one already elected.
+    EpochRegression,
+    /// The run did not drain: acknowledged tasks were still open when it ended.
+    NoConvergence,
+    /// A task was dead-lettered without saying why.
+    MissingReason,
+}
+
+impl ViolationKind {
+    /// The snake_case name, the same string serde writes.
+    pub fn name(self) -> &'static str {
+        match self {
+            ViolationKind::LostTask => "lost_task",
+            ViolationKind::DuplicateApply => "duplicate_apply",
+            ViolationKind::SplitBrain => "split_brain",
+            ViolationKind::EpochRegression => "epoch_regression",
+            ViolationKind::NoConvergence => "no_convergence",
+            ViolationKind::MissingReason => "missing_reason",
+        }
+    }
+}
+
+/// One broken invariant, pinned to the first event of the history that shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub kind: ViolationKind,
+    /// The task id, `"epoch N"`, or `"run"`.
+    pub subject: String,
+    /// Index into the history of the first event that shows the violation.
+    pub event_index: usize,
+    pub at_ms: u64,
+    /// Lowercase, no trailing period; names the subject and what was seen.
+    pub message: String,
+}
+
+impl Violation {
+    /// Builds a violation at `event_index`, taking its time from that event (0 when the
+    /// index is past the end, which only an empty history produces).
+    fn at(
+        history: &[Event],
+        event_index: usize,
+        kind: ViolationKind,
+        subject: impl Into<String>,
+        message: String,
+    ) -> Self {
+        let at_ms = history.get(event_index).map_or(0, |event| event.at_ms);
+        Violation {
+            kind,
+            subject: subject.into(),
+            event_index,
+            at_ms,
+            message,
+        }
+    }
+}
+
+/// Everything the checkers found in one history, plus the tallies reports show.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    /// Sorted by `event_index`, then by kind.
+    pub violations: Vec<Violation>,
+    pub counts: Counts,
+}
+
+impl CheckResult {
+    /// True when no invariant was broken.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Runs every checker over `history`; call it once the run has ended.
+pub fn check_all(history: &[Event]) -> CheckResult {
+    let mut violations = no_lost_tasks(history);
+    violations.extend(no_duplicate_applies(history));
+    violations.extend(one_leader_per_epoch(history));
+    violations.extend(converges(history));
+    // Stable sort: violations of one kind at one event keep their checker's order.
+    violations.sort_by_key(|violation| (violation.event_index, violation.kind));
+    let counts = Counts::tally(history, &violations);
+    CheckResult { violations, counts }
+}
+
+/// The tasks that reached a terminal state (succeeded or dead-lettered) in `history`.
+fn terminal_tasks(history: &[Event]) -> BTreeSet<&str> {
+    history
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::Succeeded { task, .. } | EventKind::DeadLettered { task, .. } => {
+                Some(task.as_str())
+            }
+            _ => None,
+        })
+        .collect()
+}

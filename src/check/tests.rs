@@ -1,0 +1,190 @@
+//! Test helpers for building small histories, and tests of `check_all` as a whole.
+
+use super::*;
+use crate::trace::Verdict;
+
+pub(super) fn ev(at_ms: u64, node: &str, kind: EventKind) -> Event {
+    Event {
+        at_ms,
+        node: node.to_string(),
+        kind,
+    }
+}
+
+pub(super) fn submit(key: &str) -> EventKind {
+    EventKind::Submit { key: key.into() }
+}
+
+pub(super) fn ack(key: &str, task: &str) -> EventKind {
+    EventKind::Ack {
+        key: key.into(),
+        task: task.into(),
+    }
+}
+
+pub(super) fn succeeded(task: &str) -> EventKind {
+    EventKind::Succeeded {
+        task: task.into(),
+        epoch: 1,
+        attempt: 1,
+    }
+}
+
+pub(super) fn dead_lettered(task: &str, reason: &str) -> EventKind {
+    EventKind::DeadLettered {
+        task: task.into(),
+        reason: reason.into(),
+    }
+}
+
+pub(super) fn apply(
+    task: &str,
+    executor: &str,
+    epoch: u64,
+    attempt: u32,
+    verdict: Verdict,
+) -> EventKind {
+    let key = format!("key-{task}");
+    EventKind::Apply {
+        task: task.into(),
+        key,
+        executor: executor.into(),
+        epoch,
+        attempt,
+        verdict,
+    }
+}
+
+pub(super) fn dispatch(task: &str, attempt: u32) -> EventKind {
+    EventKind::Dispatch {
+        task: task.into(),
+        executor: "exec-1".into(),
+        incarnation: 1,
+        epoch: 1,
+        attempt,
+    }
+}
+
+pub(super) fn elected(epoch: u64) -> EventKind {
+    EventKind::LeaderElected { epoch }
+}
+
+pub(super) fn drain_start(deadline_ms: u64) -> EventKind {
+    EventKind::DrainStart { deadline_ms }
+}
+
+pub(super) fn run_end(drained: bool) -> EventKind {
+    EventKind::RunEnd { drained }
+}
+
+fn executor_dead() -> EventKind {
+    EventKind::ExecutorDead {
+        executor: "exec-1".into(),
+        incarnation: 1,
+        reason: "lease expired".into(),
+        tasks: 1,
+    }
+}
+
+/// A run with every invariant kept: two tasks, a retry after an executor death, a fenced
+/// late apply, a leader change, and a drained end.
+fn clean_history() -> Vec<Event> {
+    vec![
+        ev(0, "node-a", elected(1)),
+        ev(1, "client", ack("k1", "t1")),
+        ev(2, "client", ack("k2", "t2")),
+        ev(3, "node-a", dispatch("t1", 1)),
+        ev(4, "node-a", dispatch("t2", 1)),
+        ev(5, "sink", apply("t2", "exec-2", 1, 1, Verdict::Accepted)),
+        ev(6, "node-a", succeeded("t2")),
+        ev(7, "node-a", executor_dead()),
+        ev(8, "node-b", elected(2)),
+        ev(9, "node-b", dispatch("t1", 2)),
+        ev(10, "sink", apply("t1", "exec-2", 2, 2, Verdict::Accepted)),
+        ev(11, "sink", apply("t1", "exec-1", 1, 1, Verdict::Stale)),
+        ev(
+            12,
+            "node-b",
+            dead_lettered("t1", "effect rejected downstream"),
+        ),
+        ev(13, "sim", drain_start(100)),
+        ev(14, "sim", run_end(true)),
+    ]
+}
+
+#[test]
+fn clean_history_passes_with_exact_counts() {
+    let result = check_all(&clean_history());
+    assert!(
+        result.passed(),
+        "unexpected violations: {:?}",
+        result.violations
+    );
+    assert_eq!(
+        result.counts,
+        Counts {
+            acked: 2,
+            succeeded: 1,
+            dead_lettered: 1,
+            lost: 0,
+            duplicate_applies: 0,
+            fenced_rejections: 1,
+            leader_changes: 2,
+            executors_declared_dead: 1,
+            redispatches: 1,
+        }
+    );
+}
+
+#[test]
+fn violations_from_every_checker_are_sorted_by_index_then_kind() {
+    let history = vec![
+        ev(0, "node-a", elected(2)),
+        ev(1, "client", ack("k1", "t1")),
+        ev(2, "node-b", elected(2)),
+        ev(3, "sink", apply("t2", "exec-1", 2, 1, Verdict::Accepted)),
+        ev(4, "sink", apply("t2", "exec-2", 2, 2, Verdict::Accepted)),
+        ev(5, "node-a", elected(1)),
+        ev(6, "node-a", dead_lettered("t2", "")),
+        ev(7, "sim", run_end(false)),
+    ];
+    let result = check_all(&history);
+    let found: Vec<(usize, ViolationKind, &str)> = result
+        .violations
+        .iter()
+        .map(|v| (v.event_index, v.kind, v.subject.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (1, ViolationKind::LostTask, "t1"),
+            (1, ViolationKind::NoConvergence, "run"),
+            (2, ViolationKind::SplitBrain, "epoch 2"),
+            (4, ViolationKind::DuplicateApply, "t2"),
+            (5, ViolationKind::EpochRegression, "epoch 1"),
+            (6, ViolationKind::MissingReason, "t2"),
+        ]
+    );
+    assert_eq!(result.counts.lost, 1);
+    assert_eq!(result.counts.duplicate_applies, 1);
+    assert_eq!(result.counts.leader_changes, 3);
+}
+
+#[test]
+fn kind_names_match_their_serde_form() {
+    let kinds = [
+        ViolationKind::LostTask,
+        ViolationKind::DuplicateApply,
+        ViolationKind::SplitBrain,
+        ViolationKind::EpochRegression,
+        ViolationKind::NoConvergence,
+        ViolationKind::MissingReason,
+    ];
+    for kind in kinds {
+        let json = serde_json::to_string(&kind).expect("kind serializes");
+        assert_eq!(json, format!("\"{}\"", kind.name()));
+        let back: ViolationKind = serde_json::from_str(&json).expect("kind deserializes");
+        assert_eq!(back, kind);
+    }
+    assert_eq!(ViolationKind::NoConvergence.name(), "no_convergence");
+}

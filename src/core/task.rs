@@ -1,0 +1,121 @@
+//! The task model: what a task is, its fencing token, and the record the store keeps.
+
+use serde::{Deserialize, Serialize};
+
+/// Task ids are `t<epoch>-<seq>`: unique because each leader epoch is unique.
+pub type TaskId = String;
+
+/// The fencing token of one dispatch: the leader epoch that issued it and the attempt
+/// number. Ordered lexicographically (epoch first), so a newer leader's token always wins.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct Token {
+    pub epoch: u64,
+    pub attempt: u32,
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "e{}/a{}", self.epoch, self.attempt)
+    }
+}
+
+/// What a client submits. The key makes submission idempotent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    pub key: String,
+    pub payload: Vec<u8>,
+    /// Attempts whose body fails or times out before the task is dead-lettered.
+    pub max_attempts: u32,
+    /// Per-attempt timeout, enforced by the executor.
+    pub timeout_ms: u64,
+}
+
+/// The lifecycle. `Failed` is not stored: a failed attempt becomes `Pending` (retry) or
+/// `DeadLettered` (with a reason) in the same write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Pending,
+    Assigned,
+    Running,
+    Succeeded,
+    DeadLettered,
+}
+
+impl TaskState {
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TaskState::Succeeded | TaskState::DeadLettered)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Assigned => "assigned",
+            TaskState::Running => "running",
+            TaskState::Succeeded => "succeeded",
+            TaskState::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// Which executor process holds an assignment.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Holder {
+    pub executor: String,
+    pub incarnation: u64,
+}
+
+/// The durable record of a task, as the store keeps it (JSON under `/faultline/tasks/`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub id: TaskId,
+    pub spec: TaskSpec,
+    pub state: TaskState,
+    /// The last attempt number handed out (0 before the first dispatch).
+    pub attempt: u32,
+    /// Failed or timed-out attempts so far.
+    pub failures: u32,
+    /// Times the task was taken back from a dead or forgetful executor.
+    pub redispatches: u32,
+    /// Token and holder of the current assignment, while assigned or running.
+    pub token: Option<Token>,
+    pub holder: Option<Holder>,
+    /// Why the task was dead-lettered, or why its last attempt failed.
+    pub reason: Option<String>,
+}
+
+impl TaskRecord {
+    pub fn new(id: TaskId, spec: TaskSpec) -> Self {
+        TaskRecord {
+            id,
+            spec,
+            state: TaskState::Pending,
+            attempt: 0,
+            failures: 0,
+            redispatches: 0,
+            token: None,
+            holder: None,
+            reason: None,
+        }
+    }
+}
+
+/// How an attempt ended, as the executor reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Succeeded,
+    Failed(String),
+    TimedOut,
+}
+
+impl Outcome {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::TimedOut => "timed_out",
+        }
+    }
+}

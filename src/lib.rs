@@ -1,0 +1,17 @@
+//! faultline: a fault-tolerant distributed task scheduler and the deterministic chaos
+//! simulator that proves it. See ARCHITECTURE.md for the map and the invariants.
+
+pub mod check;
+pub mod core;
+pub mod node;
+pub mod report;
+pub mod scenario;
+#[cfg(madsim)]
+pub mod sim;
+pub mod trace;
+
+/// Generated gRPC code (real and simulated) for proto/faultline.proto.
+pub mod proto {
+    #![allow(clippy::all, clippy::pedantic)]
+    tonic::include_proto!("faultline");
+}

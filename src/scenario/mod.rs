@@ -1,0 +1,308 @@
+//! The scenario file format (TOML): topology, scheduler settings, workload, limits and
+//! faults. Parsing is strict: unknown keys and out-of-range values are errors that carry
+//! `file:line:col` and what was expected. Every key and its default is documented in
+//! `scenarios/README.md`; keep the two in step.
+
+mod bounds;
+mod error;
+mod fault;
+
+pub use error::ScenarioError;
+pub use fault::{Fault, FaultKind, Target};
+
+use crate::core::coordinator::CoordinatorConfig;
+use crate::core::retry::RetryPolicy;
+use bounds::{in_range, probability};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A whole scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Defaults to the file's stem.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub topology: Topology,
+    #[serde(default)]
+    pub scheduler: Scheduler,
+    #[serde(default)]
+    pub retry: Retry,
+    #[serde(default)]
+    pub workload: Workload,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topology {
+    #[serde(deserialize_with = "in_range::<_, 1, 7>")]
+    pub coordinators: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 64>")]
+    pub executors: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 1024>")]
+    pub executor_capacity: u64,
+    /// Zone names; nodes are spread over them round-robin.
+    pub zones: Vec<String>,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            coordinators: 3,
+            executors: 4,
+            executor_capacity: 8,
+            zones: vec!["z1".into()],
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scheduler {
+    #[serde(deserialize_with = "in_range::<_, 10, 60_000>")]
+    pub heartbeat_interval_ms: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 100>")]
+    pub missed_beats: u64,
+    /// The leader's etcd lease; etcd grants at least 2 s.
+    #[serde(deserialize_with = "in_range::<_, 2, 600>")]
+    pub lease_ttl_s: u64,
+    /// Deadline of every RPC and store call.
+    #[serde(deserialize_with = "in_range::<_, 10, 60_000>")]
+    pub rpc_timeout_ms: u64,
+    #[serde(deserialize_with = "in_range::<_, 0, 1_000>")]
+    pub max_redispatches: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 10_000_000>")]
+    pub max_open_tasks: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 10_000>")]
+    pub max_assignments_per_beat: u64,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Scheduler {
+            heartbeat_interval_ms: 100,
+            missed_beats: 3,
+            lease_ttl_s: 2,
+            rpc_timeout_ms: 200,
+            max_redispatches: 20,
+            max_open_tasks: 100_000,
+            max_assignments_per_beat: 64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retry {
+    #[serde(deserialize_with = "in_range::<_, 1, 100>")]
+    pub max_attempts: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 3_600_000>")]
+    pub backoff_base_ms: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 3_600_000>")]
+    pub backoff_max_ms: u64,
+    #[serde(deserialize_with = "probability")]
+    pub jitter: f64,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            max_attempts: 3,
+            backoff_base_ms: 100,
+            backoff_max_ms: 5_000,
+            jitter: 0.5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workload {
+    #[serde(deserialize_with = "in_range::<_, 0, 1_000_000>")]
+    pub tasks: u64,
+    /// Submissions per simulated second (a steady rate).
+    #[serde(deserialize_with = "in_range::<_, 1, 100_000>")]
+    pub arrival_rate_per_s: u64,
+    /// Task body duration, uniform in [min, max] ms.
+    pub duration_ms: DurationRange,
+    /// Chance that one attempt's body fails.
+    #[serde(deserialize_with = "probability")]
+    pub fail_probability: f64,
+    #[serde(deserialize_with = "in_range::<_, 1, 3_600_000>")]
+    pub task_timeout_ms: u64,
+    /// Submits the client keeps in flight at once.
+    #[serde(deserialize_with = "in_range::<_, 1, 10_000>")]
+    pub client_concurrency: u64,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            tasks: 1_000,
+            arrival_rate_per_s: 200,
+            duration_ms: DurationRange { min: 10, max: 100 },
+            fail_probability: 0.05,
+            task_timeout_ms: 5_000,
+            client_concurrency: 64,
+        }
+    }
+}
+
+/// An inclusive range of milliseconds, `{ min = .., max = .. }`, with `min <= max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DurationRange {
+    pub min: u64,
+    pub max: u64,
+}
+
+impl<'de> Deserialize<'de> for DurationRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            min: u64,
+            max: u64,
+        }
+        let raw = Raw::deserialize(d)?;
+        if raw.min > raw.max || raw.max > 3_600_000 {
+            return Err(serde::de::Error::custom(format!(
+                "expected min <= max <= 3600000, found min = {}, max = {}",
+                raw.min, raw.max
+            )));
+        }
+        Ok(DurationRange {
+            min: raw.min,
+            max: raw.max,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Longest the workload phase may last (simulated seconds).
+    #[serde(deserialize_with = "in_range::<_, 1, 86_400>")]
+    pub workload_s: u64,
+    /// After the workload, every acknowledged task must be terminal within this.
+    #[serde(deserialize_with = "in_range::<_, 1, 86_400>")]
+    pub drain_s: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            workload_s: 300,
+            drain_s: 60,
+        }
+    }
+}
+
+impl Scenario {
+    /// Parses scenario text; `path` only labels errors and names the scenario.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+        let mut scenario: Scenario =
+            toml::from_str(text).map_err(|e| ScenarioError::from_toml(path, text, &e))?;
+        if scenario.name.is_empty() {
+            scenario.name = path
+                .file_stem()
+                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+        }
+        scenario.validate(path, text)?;
+        Ok(scenario)
+    }
+
+    /// Reads and parses one file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
+        Self::parse(path, &text)
+    }
+
+    fn validate(&self, path: &Path, text: &str) -> Result<(), ScenarioError> {
+        if self.topology.zones.is_empty() {
+            return Err(ScenarioError::at_key(
+                path,
+                text,
+                "zones",
+                "expected at least one zone name",
+            ));
+        }
+        if self.retry.backoff_base_ms > self.retry.backoff_max_ms {
+            return Err(ScenarioError::at_key(
+                path,
+                text,
+                "backoff_base_ms",
+                "expected backoff_base_ms <= backoff_max_ms",
+            ));
+        }
+        for fault in &self.faults {
+            fault.validate(path, text, &self.node_names())?;
+        }
+        Ok(())
+    }
+
+    /// Every node's name: store, sink, client, coord-N, exec-N.
+    pub fn node_names(&self) -> Vec<String> {
+        let mut names = vec![
+            "store".to_string(),
+            "sink".to_string(),
+            "client".to_string(),
+        ];
+        names.extend((1..=self.topology.coordinators).map(|i| format!("coord-{i}")));
+        names.extend((1..=self.topology.executors).map(|i| format!("exec-{i}")));
+        names
+    }
+
+    /// The coordinator's settings from this scenario.
+    pub fn coordinator_config(&self) -> CoordinatorConfig {
+        let s = &self.scheduler;
+        CoordinatorConfig {
+            heartbeat_interval_ms: s.heartbeat_interval_ms,
+            missed_beats: s.missed_beats as u32,
+            retry: RetryPolicy {
+                base_ms: self.retry.backoff_base_ms,
+                max_ms: self.retry.backoff_max_ms,
+                jitter: self.retry.jitter,
+            },
+            max_redispatches: s.max_redispatches as u32,
+            max_open_tasks: s.max_open_tasks as usize,
+            max_assignments_per_beat: s.max_assignments_per_beat as u32,
+        }
+    }
+}
+
+/// Expands files and directories (recursively, sorted) into scenario files.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| ScenarioError::io(path, &e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            let nested: Vec<PathBuf> = entries
+                .into_iter()
+                .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.extend(collect_files(&nested)?);
+        } else if path.exists() {
+            files.push(path.clone());
+        } else {
+            return Err(ScenarioError::io(
+                path,
+                &std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! The history: the event type shared by the simulator, the checkers and the reports.
+//!
+//! Nodes append events through a [`Recorder`]; checkers and reports read only the recorded
+//! `Vec<Event>`, never the scheduler's internals. Events are appended in execution order,
+//! which madsim makes deterministic, so the history of a seed is stable bit for bit.
+
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+
+/// One recorded event: when (true simulated time, ms since the run started), where, what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at_ms: u64,
+    pub node: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What the sink decided about one apply of a task's effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The effect landed.
+    Accepted,
+    /// Another attempt's effect already landed; this one was refused (fenced).
+    Duplicate,
+    /// The token is older than one the sink has seen for this task (fenced).
+    Stale,
+}
+
+/// Where a fault is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultPhase {
+    Begin,
+    End,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The client sent a task for the first time.
+    Submit { key: String },
+    /// The client received the durable acknowledgement for `key`, naming its task.
+    Ack { key: String, task: String },
+    /// The store confirmed a write of this task's state.
+    Persist {
+        task: String,
+        state: String,
+        epoch: u64,
+    },
+    /// The leader handed an attempt of the task to an executor.
+    Dispatch {
+        task: String,
+        executor: String,
+        incarnation: u64,
+        epoch: u64,
+        attempt: u32,
+    },
+    /// An executor began running an attempt.
+    Start {
+        task: String,
+        incarnation: u64,
+        epoch: u64,
+        attempt: u32,
+    },
+    /// An executor refused an assignment (stale epoch).
+    Reject {
+        task: String,
+        epoch: u64,
+        attempt: u32,
+        reason: String,
+    },
+    /// The sink judged an apply of the task's effect.
+    Apply {
+        task: String,
+        key: String,
+        executor: String,
+        epoch: u64,
+        attempt: u32,
+        verdict: Verdict,
+    },
+    /// An executor finished an attempt's body.
+    Complete {
+        task: String,
+        epoch: u64,
+        attempt: u32,
+        outcome: String,
+    },
+    /// The leader scheduled a retry after a failed attempt.
+    Retry {
+        task: String,
+        failures: u32,
+        backoff_ms: u64,
+        reason: String,
+    },
+    /// The leader recorded the task as succeeded (terminal).
+    Succeeded {
+        task: String,
+        epoch: u64,
+        attempt: u32,
+    },
+    /// The leader recorded the task as dead-lettered (terminal).
+    DeadLettered { task: String, reason: String },
+    /// The leader declared an executor incarnation dead and re-queued its tasks.
+    ExecutorDead {
+        executor: String,
+        incarnation: u64,
+        reason: String,
+        tasks: u32,
+    },
+    /// A node became leader with this epoch (from the store).
+    LeaderElected { epoch: u64 },
+    /// A node stopped acting as leader of this epoch.
+    LeaderLost { epoch: u64, reason: String },
+    /// A node (re)started; executors carry their fresh incarnation.
+    NodeStart { incarnation: u64 },
+    /// An injected fault began or ended.
+    Fault {
+        fault: String,
+        phase: FaultPhase,
+        target: String,
+        detail: String,
+    },
+    /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
+    DrainStart { deadline_ms: u64 },
+    /// The run ended, either drained (every acknowledged task terminal) or at its time limit.
+    RunEnd { drained: bool },
+}
+
+impl EventKind {
+    /// The task this event is about, if any.
+    pub fn task(&self) -> Option<&str> {
+        match self {
+            EventKind::Ack { task, .. }
+            | EventKind::Persist { task, .. }
+            | EventKind::Dispatch { task, .. }
+            | EventKind::Start { task, .. }
+            | EventKind::Reject { task, .. }
+            | EventKind::Apply { task, .. }
+            | EventKind::Complete { task, .. }
+            | EventKind::Retry { task, .. }
+            | EventKind::Succeeded { task, .. }
+            | EventKind::DeadLettered { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+}
+
+/// A cloneable handle that nodes append events to. Time comes from the caller, so the
+/// recorder itself reads no clock.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Recorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn record(&self, at_ms: u64, node: &str, kind: EventKind) {
+        let event = Event {
+            at_ms,
+            node: node.to_string(),
+            kind,
+        };
+        self.events.lock().expect("recorder poisoned").push(event);
+    }
+
+    /// A copy of everything recorded so far.
+    pub fn snapshot(&self) -> Vec<Event> {
+        self.events.lock().expect("recorder poisoned").clone()
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.lock().expect("recorder poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `f` over the events recorded so far without copying them.
+    pub fn with<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
+        f(&self.events.lock().expect("recorder poisoned"))
+    }
+}
+
+/// A stable 64-bit hash (FNV-1a) of the history's JSON Lines form: equal histories give
+/// equal hashes on every platform and build.
+pub fn history_hash(events: &[Event]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for event in events {
+        let line = serde_json::to_string(event).expect("event serializes");
+        for byte in line.bytes().chain(std::iter::once(b'\n')) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// Writes the history as JSON Lines.
+pub fn write_jsonl(events: &[Event], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    for event in events {
+        serde_json::to_writer(&mut *out, event)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
