@@ -1,1 +1,104 @@
-fn main() {}
+//! The faultline CLI. `run` and `suite` drive the simulator (a `--cfg madsim` build, which
+//! `scripts/faultline` makes); anyhow is used only here.
+
+#[cfg(not(madsim))]
+use anyhow::bail;
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "faultline",
+    version,
+    about = "A fault-tolerant task scheduler and the deterministic chaos simulator that proves it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one scenario on one seed and check its history.
+    Run {
+        scenario: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the history as JSON Lines to this file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+    },
+    /// Run scenario files (or folders of them) on many seeds, in parallel.
+    Suite {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Write the summary as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Run every seed twice and require identical histories.
+        #[arg(long)]
+        check_determinism: bool,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("FAULTLINE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(not(madsim))]
+fn run(_cli: Cli) -> Result<bool> {
+    bail!("this build has no simulator: build with RUSTFLAGS=\"--cfg madsim\" (scripts/faultline does)")
+}
+
+#[cfg(madsim)]
+fn run(cli: Cli) -> Result<bool> {
+    match cli.cmd {
+        Cmd::Run {
+            scenario,
+            seed,
+            trace,
+        } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
+        Cmd::Suite {
+            paths,
+            seeds,
+            first_seed,
+            jobs,
+            json,
+            check_determinism,
+        } => {
+            let jobs = jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1);
+            let opts = sim_cli::SuiteOptions {
+                seeds,
+                first_seed,
+                jobs,
+                json,
+                check_determinism,
+            };
+            sim_cli::suite(&paths, &opts)
+        }
+    }
+}
+
+#[cfg(madsim)]
+mod sim_cli;

@@ -21,8 +21,11 @@ pub fn no_lost_tasks(history: &[Event]) -> Vec<Violation> {
                     violations.push(lost(history, index, key, task));
                 }
             }
-            EventKind::DeadLettered { task, reason } if reason.trim().is_empty() => {
-                if seen_blank_reasons.insert(task.as_str()) {
+            EventKind::DeadLettered { task, reason } => {
+                // Only blank reasons are recorded, so a task is flagged once however often.
+                let first_blank =
+                    reason.trim().is_empty() && seen_blank_reasons.insert(task.as_str());
+                if first_blank {
                     violations.push(missing_reason(history, index, task));
                 }
             }

@@ -1,1 +1,146 @@
-//! (being written)
+//! Reports: per-scenario summaries over many seeds, as text for people and JSON for
+//! machines. Derived from run outcomes (history + checker verdicts) only.
+
+use crate::check::CheckResult;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What one seed contributed to a summary.
+#[derive(Clone, Debug)]
+pub struct SeedResult {
+    pub seed: u64,
+    pub passed: bool,
+    pub check: CheckResult,
+    pub panic: Option<String>,
+    pub sim_ms: u64,
+    pub wall_ms: u64,
+    /// Time from the drain start to the run end, ms.
+    pub drain_ms: u64,
+    pub hash: u64,
+    pub faults_fired: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TaskCounts {
+    pub acked: u64,
+    pub succeeded: u64,
+    pub dead_lettered: u64,
+    pub lost: u64,
+}
+
+/// The `--json` schema, one per scenario. Counts are summed over seeds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ScenarioSummary {
+    pub name: String,
+    pub path: String,
+    pub seeds: u64,
+    pub failed_seeds: Vec<u64>,
+    pub violations: BTreeMap<String, u64>,
+    pub tasks: TaskCounts,
+    pub duplicate_applies: u64,
+    pub fenced_rejections: u64,
+    pub leader_changes: u64,
+    pub executors_declared_dead: u64,
+    pub redispatches: u64,
+    pub faults_fired: u64,
+    pub drain_ms_max: u64,
+    pub sim_seconds: f64,
+    pub wall_seconds: f64,
+    /// Seeds whose history hash differed between two runs (with --check-determinism).
+    pub nondeterministic_seeds: Vec<u64>,
+    /// The one-line command that reproduces each failed seed.
+    pub reproduce: Vec<String>,
+}
+
+impl ScenarioSummary {
+    pub fn new(name: &str, path: &str) -> Self {
+        ScenarioSummary {
+            name: name.into(),
+            path: path.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds one seed's result; `reproduce` is its reproduce command.
+    pub fn add(&mut self, r: &SeedResult, reproduce: String) {
+        self.seeds += 1;
+        let c = &r.check.counts;
+        self.tasks.acked += c.acked;
+        self.tasks.succeeded += c.succeeded;
+        self.tasks.dead_lettered += c.dead_lettered;
+        self.tasks.lost += c.lost;
+        self.duplicate_applies += c.duplicate_applies;
+        self.fenced_rejections += c.fenced_rejections;
+        self.leader_changes += c.leader_changes;
+        self.executors_declared_dead += c.executors_declared_dead;
+        self.redispatches += c.redispatches;
+        self.faults_fired += r.faults_fired;
+        self.drain_ms_max = self.drain_ms_max.max(r.drain_ms);
+        self.sim_seconds += r.sim_ms as f64 / 1000.0;
+        self.wall_seconds += r.wall_ms as f64 / 1000.0;
+        for v in &r.check.violations {
+            *self
+                .violations
+                .entry(v.kind.name().to_string())
+                .or_default() += 1;
+        }
+        if r.panic.is_some() {
+            *self.violations.entry("panic".into()).or_default() += 1;
+        }
+        if !r.passed {
+            self.failed_seeds.push(r.seed);
+            self.reproduce.push(reproduce);
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failed_seeds.is_empty() && self.nondeterministic_seeds.is_empty()
+    }
+
+    /// The human summary: a few lines per scenario.
+    pub fn render(&self) -> String {
+        let status = if self.passed() { "PASS" } else { "FAIL" };
+        let mut out = format!(
+            "{status} {} ({}): {} seeds, {} passed, {} failed\n  tasks: {} acked, {} succeeded, {} dead-lettered, {} lost; \
+             {} duplicate applies, {} fenced rejections\n  {} leader elections, {} executors declared dead, {} re-dispatches, \
+             {} faults fired; slowest drain {:.1} s\n  {:.1} simulated s in {:.1} wall s ({:.0}x)\n",
+            self.name,
+            self.path,
+            self.seeds,
+            self.seeds - self.failed_seeds.len() as u64,
+            self.failed_seeds.len(),
+            self.tasks.acked,
+            self.tasks.succeeded,
+            self.tasks.dead_lettered,
+            self.tasks.lost,
+            self.duplicate_applies,
+            self.fenced_rejections,
+            self.leader_changes,
+            self.executors_declared_dead,
+            self.redispatches,
+            self.faults_fired,
+            self.drain_ms_max as f64 / 1000.0,
+            self.sim_seconds,
+            self.wall_seconds,
+            if self.wall_seconds > 0.0 { self.sim_seconds / self.wall_seconds } else { 0.0 },
+        );
+        if !self.violations.is_empty() {
+            let list: Vec<String> = self
+                .violations
+                .iter()
+                .map(|(k, n)| format!("{k} x{n}"))
+                .collect();
+            out += &format!("  violations: {}\n", list.join(", "));
+        }
+        for seed in &self.nondeterministic_seeds {
+            out += &format!("  NONDETERMINISTIC: seed {seed} gave two different histories\n");
+        }
+        for cmd in self.reproduce.iter().take(5) {
+            out += &format!("  reproduce: {cmd}\n");
+        }
+        if self.reproduce.len() > 5 {
+            out += &format!("  ... and {} more failed seeds\n", self.reproduce.len() - 5);
+        }
+        out
+    }
+}

@@ -1,0 +1,82 @@
+//! The per-node clock: the ONLY place that reads time. Every timestamp and timer of a node
+//! goes through its `NodeClock`, so an offset or rate set here (a later fault) moves all of
+//! them together. In the simulator the underlying clock is madsim's; on real tokio it is the
+//! monotonic clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(Clone, Copy, Debug)]
+struct Skew {
+    /// Local time minus true time at `origin`, ms.
+    offset_ms: i64,
+    /// Local seconds per true second.
+    rate: f64,
+}
+
+/// A node's view of time: `local = offset + rate * (true - origin)`.
+#[derive(Clone)]
+pub struct NodeClock {
+    origin: Instant,
+    skew: Arc<Mutex<Skew>>,
+}
+
+/// A timeout fired (by the node's own clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("timed out after {0} ms")]
+pub struct Elapsed(pub u64);
+
+impl NodeClock {
+    /// An exact clock whose zero is `origin` (the run's start, shared by all nodes).
+    pub fn exact(origin: Instant) -> Self {
+        NodeClock {
+            origin,
+            skew: Arc::new(Mutex::new(Skew {
+                offset_ms: 0,
+                rate: 1.0,
+            })),
+        }
+    }
+
+    /// The run's origin: now. Call once per run (per process in real mode).
+    pub fn origin_now() -> Instant {
+        Instant::now()
+    }
+
+    fn skew(&self) -> Skew {
+        *self.skew.lock().expect("clock poisoned")
+    }
+
+    /// True time since the origin, ms: for the history only, never for decisions.
+    pub fn true_now_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// This node's local time, ms.
+    pub fn now_ms(&self) -> u64 {
+        let s = self.skew();
+        let local = s.offset_ms as f64 + s.rate * self.origin.elapsed().as_secs_f64() * 1000.0;
+        local.max(0.0) as u64
+    }
+
+    fn true_duration(&self, local_ms: u64) -> Duration {
+        Duration::from_secs_f64(local_ms as f64 / 1000.0 / self.skew().rate)
+    }
+
+    /// Sleeps `local_ms` of this node's time.
+    pub async fn sleep(&self, local_ms: u64) {
+        tokio::time::sleep(self.true_duration(local_ms)).await;
+    }
+
+    /// Runs `fut` with a deadline of `local_ms` of this node's time.
+    pub async fn timeout<F: std::future::Future>(
+        &self,
+        local_ms: u64,
+        fut: F,
+    ) -> Result<F::Output, Elapsed> {
+        tokio::time::timeout(self.true_duration(local_ms), fut)
+            .await
+            .map_err(|_| Elapsed(local_ms))
+    }
+}

@@ -1,0 +1,484 @@
+//! The coordinator node: an actor that owns the core [`Coordinator`], a gRPC server that
+//! feeds it, an election loop (etcd lease + campaign) that makes it leader or deposes it,
+//! and a writer that carries its store writes out in order, fenced by its epoch.
+//!
+//! Leadership is held only while the lease is known alive by this node's own clock: a
+//! keep-alive reply proves the lease alive for `(ttl - 1) s - margin` from when that
+//! keep-alive was SENT (the simulated etcd expires leases on a 1 s tick, so up to 1 s early).
+
+use crate::core::coordinator::{Coordinator, CoordinatorConfig, Output, SubmitReply, Write};
+use crate::core::executor::BeatReply;
+use crate::node::rpc::{beat_from_wire, reply_to_wire, spec_from_wire};
+use crate::node::store::{Store, StoreError, ELECTION, MAX_TXN_OPS};
+use crate::node::{NodeContext, Timing};
+use crate::proto;
+use crate::trace::EventKind;
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// Safety margin subtracted from the lease validity, ms.
+const LEASE_MARGIN_MS: u64 = 100;
+
+/// Everything a coordinator node needs.
+#[derive(Clone)]
+pub struct CoordinatorSettings {
+    pub listen: SocketAddr,
+    pub store_endpoints: Vec<String>,
+    pub config: CoordinatorConfig,
+    pub timing: Timing,
+    pub seed: u64,
+}
+
+enum Msg {
+    Submit {
+        spec: crate::core::TaskSpec,
+        reply: oneshot::Sender<SubmitReply>,
+    },
+    Beat {
+        beat: crate::core::executor::Beat,
+        reply: oneshot::Sender<Option<BeatReply>>,
+    },
+    Elected {
+        epoch: u64,
+        store: Store,
+        records: Vec<crate::core::TaskRecord>,
+    },
+    Deposed {
+        epoch: u64,
+        reason: String,
+    },
+    Written {
+        epoch: u64,
+        ops: Vec<u64>,
+    },
+    WriteFailed {
+        epoch: u64,
+        reason: String,
+    },
+}
+
+/// Runs a coordinator until the node is killed.
+pub async fn run(ctx: NodeContext, settings: CoordinatorSettings) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let hint = Arc::new(Mutex::new(String::new()));
+    let resign = Arc::new(Notify::new());
+    let service = Service {
+        tx: tx.clone(),
+        hint: hint.clone(),
+        name: ctx.name.clone(),
+    };
+    let server = tonic::transport::Server::builder()
+        .add_service(proto::coordinator_server::CoordinatorServer::new(service))
+        .serve(settings.listen);
+    tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!("coordinator server stopped: {e}");
+        }
+    });
+    tokio::spawn(elect(
+        ctx.clone(),
+        settings.clone(),
+        tx.clone(),
+        hint,
+        resign.clone(),
+    ));
+    actor(ctx, settings, rx, tx, resign).await;
+}
+
+struct Actor {
+    ctx: NodeContext,
+    core: Coordinator,
+    submits: BTreeMap<u64, oneshot::Sender<SubmitReply>>,
+    next_req: u64,
+    writer: Option<mpsc::UnboundedSender<Write>>,
+    tx: mpsc::UnboundedSender<Msg>,
+    resign: Arc<Notify>,
+}
+
+async fn actor(
+    ctx: NodeContext,
+    settings: CoordinatorSettings,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    tx: mpsc::UnboundedSender<Msg>,
+    resign: Arc<Notify>,
+) {
+    let tick_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
+    let core = Coordinator::new(settings.config, settings.seed);
+    let mut a = Actor {
+        ctx,
+        core,
+        submits: BTreeMap::new(),
+        next_req: 1,
+        writer: None,
+        tx,
+        resign,
+    };
+    let mut next_tick = a.ctx.clock.now_ms() + tick_ms;
+    loop {
+        let wait = next_tick.saturating_sub(a.ctx.clock.now_ms());
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(msg) => a.handle(msg),
+                None => return,
+            },
+            () = a.ctx.clock.sleep(wait) => {}
+        }
+        let now = a.ctx.clock.now_ms();
+        if now >= next_tick {
+            a.core.tick(now);
+            next_tick = now + tick_ms;
+        }
+        a.drain();
+    }
+}
+
+impl Actor {
+    fn handle(&mut self, msg: Msg) {
+        let now = self.ctx.clock.now_ms();
+        match msg {
+            Msg::Submit { spec, reply } => {
+                let req = self.next_req;
+                self.next_req += 1;
+                self.submits.insert(req, reply);
+                self.core.submit(req, spec);
+            }
+            Msg::Beat { beat, reply } => {
+                let _ = reply.send(self.core.heartbeat(now, beat));
+            }
+            Msg::Elected {
+                epoch,
+                store,
+                records,
+            } => {
+                self.core.become_leader(now, epoch, records);
+                let (wtx, wrx) = mpsc::unbounded_channel();
+                self.writer = Some(wtx);
+                tokio::spawn(writer(epoch, store, wrx, self.tx.clone()));
+                self.ctx.record(EventKind::LeaderElected { epoch });
+            }
+            Msg::Deposed { epoch, reason } => self.depose(epoch, reason),
+            Msg::Written { epoch, ops } if self.core.epoch() == Some(epoch) => {
+                for op in ops {
+                    self.core.persisted(now, op);
+                }
+            }
+            Msg::Written { .. } => {}
+            Msg::WriteFailed { epoch, reason } => {
+                if self.core.epoch() == Some(epoch) {
+                    self.resign.notify_one();
+                }
+                self.depose(epoch, reason);
+            }
+        }
+    }
+
+    fn depose(&mut self, epoch: u64, reason: String) {
+        if self.core.epoch() != Some(epoch) {
+            return;
+        }
+        self.core.step_down();
+        self.writer = None;
+        self.ctx.record(EventKind::LeaderLost { epoch, reason });
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Write(w) => {
+                    let writer = self.writer.as_ref().expect("writes only while leading");
+                    let _ = writer.send(w);
+                }
+                Output::Reply { req, reply } => {
+                    if let Some(tx) = self.submits.remove(&req) {
+                        let _ = tx.send(reply);
+                    }
+                }
+                Output::Record(event) => self.ctx.record(event),
+            }
+        }
+    }
+}
+
+/// Carries one term's writes out in order, batching what has queued up into one txn.
+async fn writer(
+    epoch: u64,
+    store: Store,
+    mut rx: mpsc::UnboundedReceiver<Write>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let mut queue: VecDeque<Write> = VecDeque::new();
+    loop {
+        if queue.is_empty() {
+            match rx.recv().await {
+                Some(w) => queue.push_back(w),
+                None => return,
+            }
+        }
+        while let Ok(w) = rx.try_recv() {
+            queue.push_back(w);
+        }
+        let mut batch = Vec::new();
+        let mut ops = 0;
+        while let Some(w) = queue.front() {
+            let cost = if w.create_key { 2 } else { 1 };
+            if ops + cost > MAX_TXN_OPS {
+                break;
+            }
+            ops += cost;
+            batch.push(queue.pop_front().expect("front exists"));
+        }
+        match store.write(epoch, &batch).await {
+            Ok(()) => {
+                let ops = batch.iter().map(|w| w.op).collect();
+                let _ = tx.send(Msg::Written { epoch, ops });
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::WriteFailed {
+                    epoch,
+                    reason: format!("write failed: {e}"),
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// Campaigns forever: lease, campaign, fence, load, lead while the lease is alive.
+async fn elect(
+    ctx: NodeContext,
+    settings: CoordinatorSettings,
+    tx: mpsc::UnboundedSender<Msg>,
+    hint: Arc<Mutex<String>>,
+    resign: Arc<Notify>,
+) {
+    let timeout_ms = settings.timing.rpc_timeout_ms;
+    tokio::spawn(watch_leader(ctx.clone(), settings.clone(), hint));
+    loop {
+        match Store::connect(&settings.store_endpoints, ctx.clock.clone(), timeout_ms).await {
+            Ok(store) => {
+                if let Err(e) = term(&ctx, &settings, &store, &tx, &resign).await {
+                    tracing::debug!(node = %ctx.name, "election round ended: {e}");
+                }
+            }
+            Err(e) => tracing::debug!(node = %ctx.name, "store unreachable: {e}"),
+        }
+        ctx.clock.sleep(timeout_ms).await;
+    }
+}
+
+/// One lease: campaign with it, and lead until it lapses or a write is refused.
+async fn term(
+    ctx: &NodeContext,
+    settings: &CoordinatorSettings,
+    store: &Store,
+    tx: &mpsc::UnboundedSender<Msg>,
+    resign: &Notify,
+) -> Result<(), StoreError> {
+    let timeout_ms = settings.timing.rpc_timeout_ms;
+    let ttl_s = settings.timing.lease_ttl_s;
+    let client = store.client();
+    let mut leases = client.lease_client();
+    let sent = ctx.clock.now_ms();
+    let lease = ctx
+        .clock
+        .timeout(timeout_ms, leases.grant(ttl_s as i64, None))
+        .await??
+        .id();
+    let valid_until = Arc::new(AtomicU64::new(sent + validity_ms(ttl_s)));
+    let keeper = tokio::spawn(keep_alive(
+        ctx.clone(),
+        client.clone(),
+        lease,
+        ttl_s,
+        timeout_ms,
+        valid_until.clone(),
+    ));
+    let result = lead(ctx, store, tx, resign, lease, &valid_until).await;
+    keeper.abort();
+    let _ = ctx.clock.timeout(timeout_ms, leases.revoke(lease)).await;
+    result
+}
+
+async fn lead(
+    ctx: &NodeContext,
+    store: &Store,
+    tx: &mpsc::UnboundedSender<Msg>,
+    resign: &Notify,
+    lease: i64,
+    valid_until: &AtomicU64,
+) -> Result<(), StoreError> {
+    let lapsed = async {
+        while ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst) {
+            ctx.clock.sleep(20).await;
+        }
+    };
+    let mut election = store.client().election_client();
+    let epoch = tokio::select! {
+        won = election.campaign(ELECTION, ctx.name.clone(), lease) => {
+            let won = won?;
+            won.leader().map(|k| k.rev() as u64).ok_or_else(|| StoreError::Etcd("campaign gave no leader key".into()))?
+        }
+        () = lapsed => return Err(StoreError::Etcd("lease lapsed while campaigning".into())),
+    };
+    store.claim_fence(epoch).await?;
+    let records = store.load_tasks().await?;
+    let _ = tx.send(Msg::Elected {
+        epoch,
+        store: store.clone(),
+        records,
+    });
+    let reason = tokio::select! {
+        () = async {
+            while ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst) {
+                ctx.clock.sleep(20).await;
+            }
+        } => "lease lapsed by the local clock".to_string(),
+        () = resign.notified() => "a store write was refused".to_string(),
+    };
+    let _ = tx.send(Msg::Deposed { epoch, reason });
+    Ok(())
+}
+
+/// How long a keep-alive reply proves the lease alive, from when it was sent.
+fn validity_ms(ttl_s: u64) -> u64 {
+    (ttl_s.saturating_sub(1) * 1000).saturating_sub(LEASE_MARGIN_MS)
+}
+
+/// Keeps the lease alive, extending `valid_until` from each reply's request send time.
+async fn keep_alive(
+    ctx: NodeContext,
+    client: etcd_client::Client,
+    lease: i64,
+    ttl_s: u64,
+    timeout_ms: u64,
+    valid_until: Arc<AtomicU64>,
+) {
+    let interval_ms = (ttl_s * 1000 / 8).max(50);
+    loop {
+        let mut leases = client.lease_client();
+        let Ok(Ok((mut keeper, mut stream))) = ctx
+            .clock
+            .timeout(timeout_ms, leases.keep_alive(lease))
+            .await
+        else {
+            ctx.clock.sleep(interval_ms).await;
+            continue;
+        };
+        let mut sent: VecDeque<u64> = VecDeque::new();
+        loop {
+            sent.push_back(ctx.clock.now_ms());
+            if keeper.keep_alive().await.is_err() {
+                break;
+            }
+            match ctx.clock.timeout(timeout_ms, stream.message()).await {
+                Ok(Ok(Some(resp))) => {
+                    let at = sent.pop_front().expect("a reply answers a request");
+                    if resp.ttl() <= 0 {
+                        return; // the lease is gone: lead() sees valid_until pass
+                    }
+                    valid_until.fetch_max(at + validity_ms(ttl_s), Ordering::SeqCst);
+                }
+                Ok(_) => break,
+                Err(_) => {}
+            }
+            ctx.clock.sleep(interval_ms).await;
+        }
+    }
+}
+
+/// Keeps the not-leader hint fresh: the elected coordinator's name.
+async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc<Mutex<String>>) {
+    let timeout_ms = settings.timing.rpc_timeout_ms;
+    loop {
+        if let Ok(store) =
+            Store::connect(&settings.store_endpoints, ctx.clock.clone(), timeout_ms).await
+        {
+            let mut election = store.client().election_client();
+            while let Ok(Ok(resp)) = ctx
+                .clock
+                .timeout(timeout_ms, election.leader(ELECTION))
+                .await
+            {
+                if let Some(kv) = resp.kv() {
+                    *hint.lock().expect("hint poisoned") =
+                        String::from_utf8_lossy(kv.value()).into_owned();
+                }
+                ctx.clock.sleep(500).await;
+            }
+        }
+        ctx.clock.sleep(500).await;
+    }
+}
+
+struct Service {
+    tx: mpsc::UnboundedSender<Msg>,
+    hint: Arc<Mutex<String>>,
+    name: String,
+}
+
+impl Service {
+    fn hint(&self) -> String {
+        let hint = self.hint.lock().expect("hint poisoned").clone();
+        if hint == self.name {
+            String::new()
+        } else {
+            hint
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl proto::coordinator_server::Coordinator for Service {
+    async fn submit(
+        &self,
+        req: tonic::Request<proto::SubmitRequest>,
+    ) -> Result<tonic::Response<proto::SubmitReply>, tonic::Status> {
+        let spec = spec_from_wire(req.into_inner().spec);
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Submit { spec, reply })
+            .map_err(|_| tonic::Status::unavailable("stopping"))?;
+        let mut out = proto::SubmitReply::default();
+        match rx
+            .await
+            .map_err(|_| tonic::Status::unavailable("stopping"))?
+        {
+            SubmitReply::Accepted { task, created } => {
+                out.task_id = task;
+                out.created = created;
+            }
+            SubmitReply::NotLeader => {
+                out.not_leader = true;
+                out.leader_hint = self.hint();
+            }
+            SubmitReply::Overloaded => {}
+        }
+        Ok(tonic::Response::new(out))
+    }
+
+    async fn heartbeat(
+        &self,
+        req: tonic::Request<proto::HeartbeatRequest>,
+    ) -> Result<tonic::Response<proto::HeartbeatReply>, tonic::Status> {
+        let beat = beat_from_wire(req.into_inner());
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Beat { beat, reply })
+            .map_err(|_| tonic::Status::unavailable("stopping"))?;
+        let out = match rx
+            .await
+            .map_err(|_| tonic::Status::unavailable("stopping"))?
+        {
+            Some(reply) => reply_to_wire(reply),
+            None => proto::HeartbeatReply {
+                not_leader: true,
+                leader_hint: self.hint(),
+                ..Default::default()
+            },
+        };
+        Ok(tonic::Response::new(out))
+    }
+}

@@ -1,0 +1,200 @@
+//! The executor node: registers with a fresh incarnation on every start, heartbeats the
+//! leader every interval (completions ride on the next beat), runs attempts and applies
+//! their effect at the sink with the attempt's fencing token.
+
+use crate::core::executor::{Action, Assignment, Executor};
+use crate::core::{Outcome, TaskId};
+use crate::node::rpc::{
+    beat_to_wire, flatten, reply_from_wire, token_to_wire, LeaderCursor, SinkClient,
+};
+use crate::node::{rpc, NodeContext, Timing};
+use crate::proto;
+use crate::trace::{EventKind, Verdict};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::task::JoinHandle;
+
+/// The built-in task body the simulated workload submits (JSON payload): it works for
+/// `duration_ms`, fails with `fail_probability`, then applies its effect at the sink.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskBody {
+    pub duration_ms: u64,
+    pub fail_probability: f64,
+}
+
+#[derive(Clone)]
+pub struct ExecutorSettings {
+    pub capacity: u32,
+    pub coordinators: Vec<(String, String)>,
+    pub sink: String,
+    pub timing: Timing,
+}
+
+type Running = Arc<Mutex<BTreeMap<TaskId, JoinHandle<()>>>>;
+
+/// Runs an executor until the node is killed.
+pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
+    let incarnation = madsim::rand::random::<u64>() | 1;
+    ctx.record(EventKind::NodeStart { incarnation });
+    let core = Arc::new(Mutex::new(Executor::new(
+        ctx.name.clone(),
+        incarnation,
+        settings.capacity,
+    )));
+    let running: Running = Arc::default();
+    let sink = SinkClient::new(rpc::channel(&settings.sink).expect("sink address is valid"));
+    let mut leaders =
+        LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
+    let timing = settings.timing.clone();
+    loop {
+        let beat = beat_to_wire(core.lock().expect("executor poisoned").beat());
+        let mut client = leaders.client();
+        match flatten(
+            ctx.clock
+                .timeout(timing.rpc_timeout_ms, client.heartbeat(beat))
+                .await,
+        ) {
+            Ok(reply) if reply.not_leader => leaders.redirect(&reply.leader_hint),
+            Ok(reply) => {
+                let actions = core
+                    .lock()
+                    .expect("executor poisoned")
+                    .on_reply(reply_from_wire(reply));
+                for action in actions {
+                    act(&ctx, &core, &running, &sink, &timing, action);
+                }
+            }
+            Err(_) => leaders.redirect(""),
+        }
+        ctx.clock.sleep(timing.heartbeat_interval_ms).await;
+    }
+}
+
+fn act(
+    ctx: &NodeContext,
+    core: &Arc<Mutex<Executor>>,
+    running: &Running,
+    sink: &SinkClient,
+    timing: &Timing,
+    action: Action,
+) {
+    match action {
+        Action::Run(a) => {
+            let task = a.task.clone();
+            let attempt = run_attempt(
+                ctx.clone(),
+                core.clone(),
+                running.clone(),
+                sink.clone(),
+                timing.rpc_timeout_ms,
+                a,
+            );
+            running
+                .lock()
+                .expect("running poisoned")
+                .insert(task, tokio::spawn(attempt));
+        }
+        Action::Abort(task) => {
+            if let Some(handle) = running.lock().expect("running poisoned").remove(&task) {
+                handle.abort();
+            }
+        }
+        Action::Reject { assignment, reason } => ctx.record(EventKind::Reject {
+            task: assignment.task,
+            epoch: assignment.token.epoch,
+            attempt: assignment.token.attempt,
+            reason,
+        }),
+    }
+}
+
+async fn run_attempt(
+    ctx: NodeContext,
+    core: Arc<Mutex<Executor>>,
+    running: Running,
+    sink: SinkClient,
+    rpc_timeout_ms: u64,
+    a: Assignment,
+) {
+    let (epoch, attempt) = (a.token.epoch, a.token.attempt);
+    let incarnation = core.lock().expect("executor poisoned").incarnation();
+    ctx.record(EventKind::Start {
+        task: a.task.clone(),
+        incarnation,
+        epoch,
+        attempt,
+    });
+    let body: TaskBody = serde_json::from_slice(&a.spec.payload).unwrap_or_default();
+    let outcome = ctx
+        .clock
+        .timeout(
+            a.spec.timeout_ms,
+            attempt_body(&ctx, &sink, rpc_timeout_ms, &a, &body),
+        )
+        .await
+        .unwrap_or(Outcome::TimedOut);
+    ctx.record(EventKind::Complete {
+        task: a.task.clone(),
+        epoch,
+        attempt,
+        outcome: outcome.name().into(),
+    });
+    core.lock()
+        .expect("executor poisoned")
+        .finished(&a.task, a.token, outcome);
+    running.lock().expect("running poisoned").remove(&a.task);
+}
+
+async fn attempt_body(
+    ctx: &NodeContext,
+    sink: &SinkClient,
+    rpc_timeout_ms: u64,
+    a: &Assignment,
+    body: &TaskBody,
+) -> Outcome {
+    ctx.clock.sleep(body.duration_ms).await;
+    if madsim::rand::random::<f64>() < body.fail_probability {
+        return Outcome::Failed("task body failed".into());
+    }
+    let request = proto::ApplyRequest {
+        task_id: a.task.clone(),
+        key: a.spec.key.clone(),
+        token: Some(token_to_wire(a.token)),
+        executor: ctx.name.clone(),
+    };
+    loop {
+        let mut client = sink.clone();
+        match flatten(
+            ctx.clock
+                .timeout(rpc_timeout_ms, client.apply(request.clone()))
+                .await,
+        ) {
+            Ok(reply) => {
+                return match verdict_from_wire(reply.verdict) {
+                    Verdict::Accepted | Verdict::Duplicate => Outcome::Succeeded,
+                    Verdict::Stale => Outcome::Failed("fenced by the sink: stale token".into()),
+                }
+            }
+            // The apply may have landed without its reply: retrying is safe, the sink
+            // judges the same token a duplicate.
+            Err(_) => ctx.clock.sleep(rpc_timeout_ms / 2).await,
+        }
+    }
+}
+
+pub fn verdict_to_wire(v: Verdict) -> u32 {
+    match v {
+        Verdict::Accepted => 0,
+        Verdict::Duplicate => 1,
+        Verdict::Stale => 2,
+    }
+}
+
+pub fn verdict_from_wire(code: u32) -> Verdict {
+    match code {
+        0 => Verdict::Accepted,
+        1 => Verdict::Duplicate,
+        _ => Verdict::Stale,
+    }
+}

@@ -1,0 +1,204 @@
+//! The transport: conversions between the wire types (proto/) and the core's types,
+//! gRPC channels, and finding the leader. Every call has a deadline on the caller's clock;
+//! Unavailable and DeadlineExceeded are treated alike ("no reply in time").
+
+use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
+use crate::core::{Outcome, TaskSpec, Token};
+use crate::proto;
+use tonic::transport::{Channel, Endpoint};
+
+pub type CoordinatorClient = proto::coordinator_client::CoordinatorClient<Channel>;
+pub type SinkClient = proto::sink_client::SinkClient<Channel>;
+
+/// Why a call got no usable reply.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error("bad address {0}")]
+    Address(String),
+    #[error("no reply: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("no reply: {0}")]
+    Timeout(#[from] crate::node::clock::Elapsed),
+}
+
+/// A lazily connected channel to `addr` (`host:port`).
+pub fn channel(addr: &str) -> Result<Channel, RpcError> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|_| RpcError::Address(addr.into()))?;
+    Ok(endpoint.connect_lazy())
+}
+
+/// Flattens a deadline-bounded call.
+pub fn flatten<T>(
+    r: Result<Result<tonic::Response<T>, tonic::Status>, crate::node::clock::Elapsed>,
+) -> Result<T, RpcError> {
+    Ok(r??.into_inner())
+}
+
+/// The coordinators a client knows, and which one it believes leads.
+pub struct LeaderCursor {
+    peers: Vec<(String, CoordinatorClient)>,
+    current: usize,
+}
+
+impl LeaderCursor {
+    /// `peers`: (name, address) of every coordinator.
+    pub fn new(peers: &[(String, String)]) -> Result<Self, RpcError> {
+        assert!(!peers.is_empty(), "at least one coordinator");
+        let peers = peers
+            .iter()
+            .map(|(name, addr)| Ok((name.clone(), CoordinatorClient::new(channel(addr)?))))
+            .collect::<Result<Vec<_>, RpcError>>()?;
+        Ok(LeaderCursor { peers, current: 0 })
+    }
+
+    pub fn client(&self) -> CoordinatorClient {
+        self.peers[self.current].1.clone()
+    }
+
+    /// Follows a not-leader hint, or moves to the next coordinator without one.
+    pub fn redirect(&mut self, hint: &str) {
+        match self.peers.iter().position(|(name, _)| name == hint) {
+            Some(i) if i != self.current => self.current = i,
+            _ => self.current = (self.current + 1) % self.peers.len(),
+        }
+    }
+}
+
+pub fn token_to_wire(t: Token) -> proto::Token {
+    proto::Token {
+        epoch: t.epoch,
+        attempt: t.attempt,
+    }
+}
+
+pub fn token_from_wire(t: Option<proto::Token>) -> Token {
+    t.map_or(Token::default(), |t| Token {
+        epoch: t.epoch,
+        attempt: t.attempt,
+    })
+}
+
+pub fn spec_to_wire(s: &TaskSpec) -> proto::TaskSpec {
+    proto::TaskSpec {
+        key: s.key.clone(),
+        payload: s.payload.clone(),
+        max_attempts: s.max_attempts,
+        timeout_ms: s.timeout_ms,
+    }
+}
+
+pub fn spec_from_wire(s: Option<proto::TaskSpec>) -> TaskSpec {
+    let s = s.unwrap_or_default();
+    TaskSpec {
+        key: s.key,
+        payload: s.payload,
+        max_attempts: s.max_attempts.max(1),
+        timeout_ms: s.timeout_ms,
+    }
+}
+
+fn outcome_to_wire(o: &Outcome) -> (u32, String) {
+    match o {
+        Outcome::Succeeded => (0, String::new()),
+        Outcome::Failed(why) => (1, why.clone()),
+        Outcome::TimedOut => (2, String::new()),
+    }
+}
+
+fn outcome_from_wire(code: u32, reason: String) -> Outcome {
+    match code {
+        0 => Outcome::Succeeded,
+        2 => Outcome::TimedOut,
+        _ => Outcome::Failed(reason),
+    }
+}
+
+pub fn beat_to_wire(b: Beat) -> proto::HeartbeatRequest {
+    proto::HeartbeatRequest {
+        executor: b.executor,
+        incarnation: b.incarnation,
+        seq: b.seq,
+        capacity: b.capacity,
+        held: b
+            .held
+            .into_iter()
+            .map(|(task_id, t)| proto::HeldTask {
+                task_id,
+                token: Some(token_to_wire(t)),
+            })
+            .collect(),
+        completed: b
+            .completed
+            .into_iter()
+            .map(|c| {
+                let (outcome, reason) = outcome_to_wire(&c.outcome);
+                proto::Completion {
+                    task_id: c.task,
+                    token: Some(token_to_wire(c.token)),
+                    outcome,
+                    reason,
+                }
+            })
+            .collect(),
+    }
+}
+
+pub fn beat_from_wire(r: proto::HeartbeatRequest) -> Beat {
+    Beat {
+        executor: r.executor,
+        incarnation: r.incarnation,
+        seq: r.seq,
+        capacity: r.capacity,
+        held: r
+            .held
+            .into_iter()
+            .map(|h| (h.task_id, token_from_wire(h.token)))
+            .collect(),
+        completed: r
+            .completed
+            .into_iter()
+            .map(|c| Completion {
+                task: c.task_id,
+                token: token_from_wire(c.token),
+                outcome: outcome_from_wire(c.outcome, c.reason),
+            })
+            .collect(),
+    }
+}
+
+pub fn reply_to_wire(r: BeatReply) -> proto::HeartbeatReply {
+    proto::HeartbeatReply {
+        not_leader: false,
+        leader_hint: String::new(),
+        epoch: r.epoch,
+        assignments: r
+            .assignments
+            .into_iter()
+            .map(|a| proto::Assignment {
+                task_id: a.task,
+                token: Some(token_to_wire(a.token)),
+                spec: Some(spec_to_wire(&a.spec)),
+            })
+            .collect(),
+        cancel: r.cancel,
+        done: r.done,
+    }
+}
+
+pub fn reply_from_wire(r: proto::HeartbeatReply) -> BeatReply {
+    BeatReply {
+        epoch: r.epoch,
+        assignments: r
+            .assignments
+            .into_iter()
+            .map(|a| Assignment {
+                task: a.task_id,
+                token: token_from_wire(a.token),
+                spec: spec_from_wire(a.spec),
+            })
+            .collect(),
+        cancel: r.cancel,
+        done: r.done,
+    }
+}

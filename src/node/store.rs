@@ -1,0 +1,163 @@
+//! The coordination store client (etcd; simulated etcd under madsim). Task records live
+//! under `/faultline/tasks/`, the idempotency index under `/faultline/keys/`.
+//!
+//! Fencing: a new leader raises `/faultline/fence` to its epoch (zero-padded, so byte order
+//! is numeric order) before it reads any state, and every later write is a txn guarded by
+//! `fence == my epoch`. A deposed leader's writes therefore fail once a successor exists,
+//! and the successor's read sees every write the old leader got acknowledged.
+
+use crate::core::coordinator::Write;
+use crate::core::TaskRecord;
+use crate::node::clock::{Elapsed, NodeClock};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
+
+pub const ELECTION: &str = "/faultline/election";
+const FENCE: &str = "/faultline/fence";
+const TASKS: &str = "/faultline/tasks/";
+const KEYS: &str = "/faultline/keys/";
+/// etcd's default `--max-txn-ops`.
+pub const MAX_TXN_OPS: usize = 128;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store error: {0}")]
+    Etcd(String),
+    #[error("store call {0}")]
+    Timeout(#[from] Elapsed),
+    #[error("fenced: the store names epoch {found}, newer than {mine}")]
+    Fenced { mine: u64, found: String },
+    #[error("corrupt task record under {key}: {err}")]
+    Corrupt { key: String, err: String },
+}
+
+impl From<etcd_client::Error> for StoreError {
+    fn from(e: etcd_client::Error) -> Self {
+        StoreError::Etcd(e.to_string())
+    }
+}
+
+fn fence_value(epoch: u64) -> String {
+    format!("{epoch:020}")
+}
+
+/// A store client whose every call has a deadline on the node's clock.
+#[derive(Clone)]
+pub struct Store {
+    client: Client,
+    clock: NodeClock,
+    timeout_ms: u64,
+}
+
+impl Store {
+    pub async fn connect(
+        endpoints: &[String],
+        clock: NodeClock,
+        timeout_ms: u64,
+    ) -> Result<Self, StoreError> {
+        let client = clock
+            .timeout(timeout_ms, Client::connect(endpoints, None))
+            .await??;
+        Ok(Store {
+            client,
+            clock,
+            timeout_ms,
+        })
+    }
+
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
+    /// Raises the fence to `epoch`; fails if a newer leader already raised it.
+    pub async fn claim_fence(&self, epoch: u64) -> Result<(), StoreError> {
+        let mine = fence_value(epoch);
+        let txn = Txn::new()
+            .when(vec![Compare::value(FENCE, CompareOp::Less, mine.clone())])
+            .and_then(vec![TxnOp::put(FENCE, mine.clone(), None)])
+            .or_else(vec![TxnOp::get(FENCE, None)]);
+        let mut kv = self.client.kv_client();
+        let resp = self.clock.timeout(self.timeout_ms, kv.txn(txn)).await??;
+        if resp.succeeded() {
+            return Ok(());
+        }
+        let found = resp.op_responses().into_iter().find_map(|op| match op {
+            TxnOpResponse::Get(get) => Some(
+                get.kvs()
+                    .first()
+                    .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+            ),
+            _ => None,
+        });
+        match found.flatten() {
+            Some(found) if found != mine => Err(StoreError::Fenced { mine: epoch, found }),
+            Some(_) => Ok(()),
+            None => {
+                // The very first leader ever: the fence key does not exist yet.
+                self.clock
+                    .timeout(self.timeout_ms, kv.put(FENCE, mine, None))
+                    .await??;
+                Ok(())
+            }
+        }
+    }
+
+    /// Every task record, in key order.
+    pub async fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        let mut kv = self.client.kv_client();
+        let resp = self
+            .clock
+            .timeout(
+                self.timeout_ms * 10,
+                kv.get(TASKS, Some(GetOptions::new().with_prefix())),
+            )
+            .await??;
+        resp.kvs()
+            .iter()
+            .map(|kv| {
+                serde_json::from_slice(kv.value()).map_err(|e| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(kv.key()).into_owned(),
+                    err: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Writes a batch in one txn fenced by `epoch`. At most [`MAX_TXN_OPS`] operations.
+    pub async fn write(&self, epoch: u64, writes: &[Write]) -> Result<(), StoreError> {
+        let mut ops = Vec::with_capacity(writes.len() * 2);
+        for w in writes {
+            let value = serde_json::to_vec(&w.record).expect("task records serialize");
+            ops.push(TxnOp::put(format!("{TASKS}{}", w.record.id), value, None));
+            if w.create_key {
+                ops.push(TxnOp::put(
+                    format!("{KEYS}{}", w.record.spec.key),
+                    w.record.id.clone(),
+                    None,
+                ));
+            }
+        }
+        assert!(
+            ops.len() <= MAX_TXN_OPS,
+            "write batch of {} ops exceeds the txn limit",
+            ops.len()
+        );
+        let txn = Txn::new()
+            .when(vec![Compare::value(
+                FENCE,
+                CompareOp::Equal,
+                fence_value(epoch),
+            )])
+            .and_then(ops)
+            .or_else(vec![TxnOp::get(FENCE, None)]);
+        let mut kv = self.client.kv_client();
+        let resp = self.clock.timeout(self.timeout_ms, kv.txn(txn)).await??;
+        if resp.succeeded() {
+            Ok(())
+        } else {
+            Err(StoreError::Fenced {
+                mine: epoch,
+                found: "a newer epoch".into(),
+            })
+        }
+    }
+}

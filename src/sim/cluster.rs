@@ -1,0 +1,227 @@
+//! Builds the simulated cluster: the etcd store, the coordinators, the executors, the sink
+//! and the workload client, each a madsim node running the same drivers as real mode.
+//!
+//! The store survives crashes the way real etcd does (acknowledged = fsynced): before it is
+//! killed, its links are cut, it dumps its state to its own disk, and its init reloads that
+//! dump. Writes acknowledged before the cut are in the dump; nothing after the cut is acked.
+
+use crate::node::client::ClientSettings;
+use crate::node::coordinator::CoordinatorSettings;
+use crate::node::executor::ExecutorSettings;
+use crate::node::{client, coordinator, executor, sink, NodeClock, NodeContext, Timing};
+use crate::scenario::Scenario;
+use crate::trace::Recorder;
+use madsim::net::NetSim;
+use madsim::runtime::{Handle, NodeHandle};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+const STORE_PORT: u16 = 2379;
+const RPC_PORT: u16 = 7000;
+const DUMP_FILE: &str = "etcd.dump";
+
+/// One node of the cluster.
+#[derive(Clone)]
+pub struct SimNode {
+    pub name: String,
+    pub role: Role,
+    pub handle: NodeHandle,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Store,
+    Coordinator,
+    Executor,
+    Sink,
+    Client,
+}
+
+pub struct Cluster {
+    pub nodes: Vec<SimNode>,
+    pub recorder: Recorder,
+    pub origin: tokio::time::Instant,
+    /// Tasks the client has had acknowledged.
+    pub acked: Arc<AtomicU64>,
+}
+
+fn ip(group: u8, index: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, group, index))
+}
+
+impl Cluster {
+    /// Creates every node; their init closures start the drivers.
+    pub fn build(handle: &Handle, scenario: &Scenario, recorder: &Recorder, seed: u64) -> Cluster {
+        let origin = NodeClock::origin_now();
+        let s = &scenario.scheduler;
+        let timing = Timing {
+            heartbeat_interval_ms: s.heartbeat_interval_ms,
+            rpc_timeout_ms: s.rpc_timeout_ms,
+            lease_ttl_s: s.lease_ttl_s,
+        };
+        let ctx = |name: &str| NodeContext {
+            name: name.to_string(),
+            clock: NodeClock::exact(origin),
+            recorder: recorder.clone(),
+        };
+        let store_addr = SocketAddr::new(ip(0, 1), STORE_PORT);
+        let coords: Vec<(String, String)> = (1..=scenario.topology.coordinators)
+            .map(|i| {
+                (
+                    format!("coord-{i}"),
+                    SocketAddr::new(ip(1, i as u8), RPC_PORT).to_string(),
+                )
+            })
+            .collect();
+        let sink_addr = SocketAddr::new(ip(3, 1), RPC_PORT);
+        let mut nodes = Vec::new();
+        let store = handle
+            .create_node()
+            .name("store")
+            .ip(store_addr.ip())
+            .init(move || serve_store(store_addr))
+            .build();
+        nodes.push(SimNode {
+            name: "store".into(),
+            role: Role::Store,
+            handle: store,
+        });
+
+        for (i, (name, addr)) in coords.iter().enumerate() {
+            let settings = CoordinatorSettings {
+                listen: addr.parse().expect("valid address"),
+                store_endpoints: vec![store_addr.to_string()],
+                config: scenario.coordinator_config(),
+                timing: timing.clone(),
+                seed: seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            };
+            let c = ctx(name);
+            let node = handle
+                .create_node()
+                .name(name.clone())
+                .ip(ip(1, i as u8 + 1))
+                .init(move || coordinator::run(c.clone(), settings.clone()))
+                .build();
+            nodes.push(SimNode {
+                name: name.clone(),
+                role: Role::Coordinator,
+                handle: node,
+            });
+        }
+        for i in 1..=scenario.topology.executors {
+            let name = format!("exec-{i}");
+            let settings = ExecutorSettings {
+                capacity: scenario.topology.executor_capacity as u32,
+                coordinators: coords.clone(),
+                sink: sink_addr.to_string(),
+                timing: timing.clone(),
+            };
+            let c = ctx(&name);
+            let node = handle
+                .create_node()
+                .name(name.clone())
+                .ip(ip(2, i as u8))
+                .init(move || executor::run(c.clone(), settings.clone()))
+                .build();
+            nodes.push(SimNode {
+                name,
+                role: Role::Executor,
+                handle: node,
+            });
+        }
+        let c = ctx("sink");
+        let node = handle
+            .create_node()
+            .name("sink")
+            .ip(sink_addr.ip())
+            .init(move || sink::run(c.clone(), sink_addr))
+            .build();
+        nodes.push(SimNode {
+            name: "sink".into(),
+            role: Role::Sink,
+            handle: node,
+        });
+
+        let acked = Arc::new(AtomicU64::new(0));
+        let settings = ClientSettings {
+            coordinators: coords,
+            workload: scenario.workload.clone(),
+            max_attempts: scenario.retry.max_attempts as u32,
+            rpc_timeout_ms: timing.rpc_timeout_ms,
+        };
+        let (c, a) = (ctx("client"), acked.clone());
+        // The client is not a crash target: its init would resubmit from scratch.
+        let node = handle.create_node().name("client").ip(ip(4, 1)).build();
+        node.spawn(client::run(c, settings, a));
+        nodes.push(SimNode {
+            name: "client".into(),
+            role: Role::Client,
+            handle: node,
+        });
+        Cluster {
+            nodes,
+            recorder: recorder.clone(),
+            origin,
+            acked,
+        }
+    }
+
+    pub fn node(&self, name: &str) -> Option<&SimNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    /// Makes every acknowledged store write durable, then kills the store node.
+    pub async fn crash_store(&self, handle: &Handle) {
+        let store = self.node("store").expect("the cluster has a store");
+        let net = NetSim::current();
+        let id = store.handle.id();
+        for other in self.nodes.iter().filter(|n| n.role != Role::Store) {
+            net.clog_link(id, other.handle.id());
+            net.clog_link(other.handle.id(), id);
+        }
+        let addr = SocketAddr::new(ip(0, 1), STORE_PORT).to_string();
+        store
+            .handle
+            .spawn(dump_store(addr))
+            .await
+            .expect("dump task ran");
+        handle.kill(id);
+    }
+
+    /// Restarts the store (it reloads its dump) and reconnects it.
+    pub fn restart_store(&self, handle: &Handle) {
+        let store = self.node("store").expect("the cluster has a store");
+        let net = NetSim::current();
+        let id = store.handle.id();
+        handle.restart(id);
+        for other in self.nodes.iter().filter(|n| n.role != Role::Store) {
+            net.unclog_link(id, other.handle.id());
+            net.unclog_link(other.handle.id(), id);
+        }
+    }
+}
+
+async fn serve_store(addr: SocketAddr) {
+    let mut server = etcd_client::SimServer::builder();
+    if let Ok(dump) = madsim::fs::read(DUMP_FILE).await {
+        server = server.load(String::from_utf8(dump).expect("the dump is UTF-8 TOML"));
+    }
+    server.serve(addr).await.expect("store serves");
+}
+
+async fn dump_store(addr: String) {
+    let mut client = etcd_client::Client::connect([addr], None)
+        .await
+        .expect("local store connection");
+    let dump = client.dump().await.expect("store dump");
+    let file = madsim::fs::File::create(DUMP_FILE)
+        .await
+        .expect("create dump file");
+    file.write_all_at(dump.as_bytes(), 0)
+        .await
+        .expect("write dump");
+    file.set_len(dump.len() as u64)
+        .await
+        .expect("truncate dump");
+}

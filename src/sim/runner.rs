@@ -1,0 +1,152 @@
+//! Runs one seed: a fresh OS thread, a fresh madsim runtime, the cluster, the workload
+//! phase, then the drain phase; returns the history and the checkers' verdict.
+
+use crate::check::{check_all, CheckResult};
+use crate::scenario::Scenario;
+use crate::sim::cluster::Cluster;
+use crate::sim::nemesis::Nemesis;
+use crate::trace::{history_hash, Event, EventKind, Recorder};
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the harness looks at progress, ms of simulated time.
+const POLL_MS: u64 = 100;
+
+pub struct RunOutcome {
+    pub seed: u64,
+    pub history: Vec<Event>,
+    pub check: CheckResult,
+    /// Simulated time the run took, ms.
+    pub sim_ms: u64,
+    pub wall_ms: u64,
+    pub hash: u64,
+    /// Set when the run itself panicked (a bug: the message says where).
+    pub panic: Option<String>,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        self.panic.is_none() && self.check.passed()
+    }
+}
+
+/// Runs `scenario` with `seed` in a fresh OS thread (madsim seeds std's HashMap only for
+/// the first one a thread creates) and checks the history.
+pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
+    let scenario = scenario.clone();
+    // Wall clock: measures the harness itself, outside the simulation.
+    let wall = std::time::Instant::now();
+    let joined = std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .spawn(move || {
+            let mut rt =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            let limit_s = scenario.limits.workload_s + scenario.limits.drain_s + 120;
+            rt.set_time_limit(Duration::from_secs(limit_s));
+            rt.block_on(drive(scenario, seed))
+        })
+        .expect("spawn seed thread")
+        .join();
+    let wall_ms = wall.elapsed().as_millis() as u64;
+    match joined {
+        Ok(history) => {
+            let check = check_all(&history);
+            let sim_ms = history.last().map_or(0, |e| e.at_ms);
+            RunOutcome {
+                seed,
+                hash: history_hash(&history),
+                history,
+                check,
+                sim_ms,
+                wall_ms,
+                panic: None,
+            }
+        }
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "panic".into());
+            let check = check_all(&[]);
+            RunOutcome {
+                seed,
+                history: Vec::new(),
+                check,
+                sim_ms: 0,
+                wall_ms,
+                hash: 0,
+                panic: Some(msg),
+            }
+        }
+    }
+}
+
+async fn drive(scenario: Scenario, seed: u64) -> Vec<Event> {
+    let handle = madsim::runtime::Handle::current();
+    let recorder = Recorder::new();
+    let cluster = Arc::new(Cluster::build(&handle, &scenario, &recorder, seed));
+    let clock = crate::node::NodeClock::exact(cluster.origin);
+    let nemesis = madsim::task::spawn(Nemesis::new(cluster.clone()).run(scenario.faults.clone()));
+    let workload_end = scenario.limits.workload_s * 1000;
+    while cluster.acked.load(Ordering::SeqCst) < scenario.workload.tasks
+        && clock.true_now_ms() < workload_end
+    {
+        clock.sleep(POLL_MS).await;
+    }
+    let deadline_ms = clock.true_now_ms() + scenario.limits.drain_s * 1000;
+    recorder.record(
+        clock.true_now_ms(),
+        "harness",
+        EventKind::DrainStart { deadline_ms },
+    );
+    let mut open = OpenTasks::default();
+    let drained = loop {
+        recorder.with(|h| open.advance(h));
+        if open.is_empty() && nemesis.is_finished() {
+            break true;
+        }
+        if clock.true_now_ms() >= deadline_ms {
+            break false;
+        }
+        clock.sleep(POLL_MS).await;
+    };
+    recorder.record(
+        clock.true_now_ms(),
+        "harness",
+        EventKind::RunEnd { drained },
+    );
+    recorder.snapshot()
+}
+
+/// Acknowledged tasks without a terminal event yet, maintained incrementally.
+#[derive(Default)]
+struct OpenTasks {
+    seen: usize,
+    open: BTreeSet<String>,
+    terminal: BTreeSet<String>,
+}
+
+impl OpenTasks {
+    fn advance(&mut self, history: &[Event]) {
+        for e in &history[self.seen..] {
+            match &e.kind {
+                EventKind::Ack { task, .. } if !self.terminal.contains(task) => {
+                    self.open.insert(task.clone());
+                }
+                EventKind::Succeeded { task, .. } | EventKind::DeadLettered { task, .. } => {
+                    self.open.remove(task);
+                    self.terminal.insert(task.clone());
+                }
+                _ => {}
+            }
+        }
+        self.seen = history.len();
+    }
+
+    fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+}

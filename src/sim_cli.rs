@@ -1,0 +1,182 @@
+//! The simulator's CLI commands: `run` and `suite`. Part of the binary, not the library.
+
+use anyhow::{Context, Result};
+use faultline::report::{ScenarioSummary, SeedResult};
+use faultline::scenario::{collect_files, Scenario};
+use faultline::sim::{run_seed, RunOutcome};
+use faultline::trace::{EventKind, FaultPhase};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+pub struct SuiteOptions {
+    pub seeds: u64,
+    pub first_seed: u64,
+    pub jobs: usize,
+    pub json: Option<PathBuf>,
+    pub check_determinism: bool,
+}
+
+fn reproduce(path: &Path, seed: u64) -> String {
+    format!("scripts/faultline run {} --seed {seed}", path.display())
+}
+
+fn seed_result(o: &RunOutcome) -> SeedResult {
+    let at = |pred: &dyn Fn(&EventKind) -> bool| {
+        o.history.iter().find(|e| pred(&e.kind)).map(|e| e.at_ms)
+    };
+    let drain_start = at(&|k| matches!(k, EventKind::DrainStart { .. }));
+    let run_end = at(&|k| matches!(k, EventKind::RunEnd { .. }));
+    let faults_fired = o
+        .history
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::Fault {
+                    phase: FaultPhase::Begin,
+                    ..
+                }
+            )
+        })
+        .count() as u64;
+    SeedResult {
+        seed: o.seed,
+        passed: o.passed(),
+        check: o.check.clone(),
+        panic: o.panic.clone(),
+        sim_ms: o.sim_ms,
+        wall_ms: o.wall_ms,
+        drain_ms: run_end
+            .zip(drain_start)
+            .map_or(0, |(e, s)| e.saturating_sub(s)),
+        hash: o.hash,
+        faults_fired,
+    }
+}
+
+/// `faultline run`: one seed, its verdict, its trace hash.
+pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
+    let scenario = Scenario::load(path)?;
+    let outcome = run_seed(&scenario, seed);
+    if let Some(file) = trace {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?,
+        );
+        faultline::trace::write_jsonl(&outcome.history, &mut out)
+            .with_context(|| format!("writing {}", file.display()))?;
+    }
+    let r = seed_result(&outcome);
+    let mut summary = ScenarioSummary::new(&scenario.name, &path.display().to_string());
+    summary.add(&r, reproduce(path, seed));
+    print!("{}", summary.render());
+    for e in outcome.history.iter().filter(|e| {
+        matches!(
+            e.kind,
+            EventKind::LeaderElected { .. }
+                | EventKind::LeaderLost { .. }
+                | EventKind::ExecutorDead { .. }
+                | EventKind::Fault { .. }
+        )
+    }) {
+        println!(
+            "  {:>8} ms {:<8} {}",
+            e.at_ms,
+            e.node,
+            serde_json::to_string(&e.kind)?
+        );
+    }
+    if let Some(p) = &outcome.panic {
+        println!("  the run panicked: {p}");
+    }
+    for v in &outcome.check.violations {
+        println!(
+            "  violation {} on {} at {} ms (event #{}): {}",
+            v.kind.name(),
+            v.subject,
+            v.at_ms,
+            v.event_index,
+            v.message
+        );
+    }
+    println!(
+        "seed {seed}: {} events, trace hash {:016x}",
+        outcome.history.len(),
+        outcome.hash
+    );
+    Ok(outcome.passed())
+}
+
+/// `faultline suite`: every scenario under `paths` on `opts.seeds` seeds.
+pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
+    let files = collect_files(paths)?;
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no scenario files (*.toml) under the given paths"
+    );
+    let scenarios = files
+        .iter()
+        .map(|f| Scenario::load(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut summaries = Vec::new();
+    for (file, scenario) in files.iter().zip(&scenarios) {
+        let summary = run_scenario(file, scenario, opts);
+        print!("{}", summary.render());
+        summaries.push(summary);
+    }
+    if let Some(json) = &opts.json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({ "scenarios": summaries }))?;
+        std::fs::write(json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
+    }
+    let failed = summaries.iter().filter(|s| !s.passed()).count();
+    println!(
+        "suite: {} scenarios, {} passed, {} failed",
+        summaries.len(),
+        summaries.len() - failed,
+        failed
+    );
+    Ok(failed == 0)
+}
+
+fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> ScenarioSummary {
+    let bar = ProgressBar::new(opts.seeds);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} seeds {elapsed}")
+            .expect("valid template"),
+    );
+    bar.set_message(scenario.name.clone());
+    let next = AtomicU64::new(0);
+    let results: Mutex<Vec<(SeedResult, Option<bool>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..opts.jobs {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= opts.seeds {
+                    return;
+                }
+                let seed = opts.first_seed + i;
+                let outcome = run_seed(scenario, seed);
+                let same = opts
+                    .check_determinism
+                    .then(|| run_seed(scenario, seed).hash == outcome.hash);
+                results
+                    .lock()
+                    .expect("results poisoned")
+                    .push((seed_result(&outcome), same));
+                bar.inc(1);
+            });
+        }
+    });
+    bar.finish_and_clear();
+    let mut results = results.into_inner().expect("results poisoned");
+    results.sort_by_key(|(r, _)| r.seed);
+    let mut summary = ScenarioSummary::new(&scenario.name, &file.display().to_string());
+    for (r, same) in &results {
+        summary.add(r, reproduce(file, r.seed));
+        if *same == Some(false) {
+            summary.nondeterministic_seeds.push(r.seed);
+        }
+    }
+    summary
+}
