@@ -102,6 +102,9 @@ pub enum EventKind {
     },
     /// The leader recorded the task as dead-lettered (terminal).
     DeadLettered { task: String, reason: String },
+    /// A new leader found this task terminal in the store (its predecessor may have died
+    /// between the durable write and recording it). `state` is `succeeded` or `dead_lettered`.
+    Recovered { task: String, state: String },
     /// The leader declared an executor incarnation dead and re-queued its tasks.
     ExecutorDead {
         executor: String,
@@ -129,6 +132,16 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// The task this event shows terminal (succeeded or dead-lettered), if any.
+    pub fn terminal_task(&self) -> Option<&str> {
+        match self {
+            EventKind::Succeeded { task, .. }
+            | EventKind::DeadLettered { task, .. }
+            | EventKind::Recovered { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+
     /// The task this event is about, if any.
     pub fn task(&self) -> Option<&str> {
         match self {
@@ -141,7 +154,8 @@ impl EventKind {
             | EventKind::Complete { task, .. }
             | EventKind::Retry { task, .. }
             | EventKind::Succeeded { task, .. }
-            | EventKind::DeadLettered { task, .. } => Some(task),
+            | EventKind::DeadLettered { task, .. }
+            | EventKind::Recovered { task, .. } => Some(task),
             _ => None,
         }
     }

@@ -45,6 +45,12 @@ impl Counts {
                 EventKind::DeadLettered { task, .. } => {
                     dead_lettered.insert(task.as_str());
                 }
+                EventKind::Recovered { task, state } if state == "succeeded" => {
+                    succeeded.insert(task.as_str());
+                }
+                EventKind::Recovered { task, .. } => {
+                    dead_lettered.insert(task.as_str());
+                }
                 EventKind::Apply {
                     verdict: Verdict::Duplicate | Verdict::Stale,
                     ..

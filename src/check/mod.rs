@@ -18,7 +18,7 @@ pub use duplicates::no_duplicate_applies;
 pub use leaders::one_leader_per_epoch;
 pub use lost::no_lost_tasks;
 
-use crate::trace::{Event, EventKind};
+use crate::trace::Event;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -120,11 +120,6 @@ pub fn check_all(history: &[Event]) -> CheckResult {
 fn terminal_tasks(history: &[Event]) -> BTreeSet<&str> {
     history
         .iter()
-        .filter_map(|event| match &event.kind {
-            EventKind::Succeeded { task, .. } | EventKind::DeadLettered { task, .. } => {
-                Some(task.as_str())
-            }
-            _ => None,
-        })
+        .filter_map(|event| event.kind.terminal_task())
         .collect()
 }

@@ -211,7 +211,14 @@ impl Coordinator {
                     Self::clear_assignment(&mut entry.record);
                     self.push_ready(now_ms, &id);
                 }
-                _ => {}
+                (state, _) => {
+                    // Its terminal write may have outlived the leader that made it.
+                    let state = state.name().to_string();
+                    self.record(EventKind::Recovered {
+                        task: id.clone(),
+                        state,
+                    });
+                }
             }
             self.tasks.insert(id, entry);
         }
@@ -369,9 +376,14 @@ impl Coordinator {
     }
 
     fn register(&mut self, now_ms: u64, beat: &Beat) {
-        let known = self.executors.get(&beat.executor).map(|e| e.incarnation);
-        if let Some(old) = known.filter(|old| *old != beat.incarnation) {
-            self.declare_dead(now_ms, &beat.executor, "restarted with a new incarnation");
+        let known = self
+            .executors
+            .get(&beat.executor)
+            .map(|e| (e.incarnation, e.alive));
+        if let Some((old, alive)) = known.filter(|(old, _)| *old != beat.incarnation) {
+            if alive {
+                self.declare_dead(now_ms, &beat.executor, "restarted with a new incarnation");
+            }
             self.retired.insert((beat.executor.clone(), old));
             self.executors.remove(&beat.executor);
         }
@@ -395,12 +407,17 @@ impl Coordinator {
                 reply.done.push(c.task.clone());
                 continue;
             };
+            if entry.writing.is_some() {
+                // Not durable yet: the executor must keep reporting it, or a leader crash
+                // now would lose the outcome.
+                continue;
+            }
             let live = entry.record.token == Some(c.token)
                 && matches!(entry.record.state, TaskState::Assigned | TaskState::Running);
-            if !live {
-                reply.done.push(c.task.clone()); // recorded already, or stale
-            } else if entry.writing.is_none() {
+            if live {
                 self.finish_attempt(now_ms, c);
+            } else {
+                reply.done.push(c.task.clone()); // recorded already, or stale
             }
         }
     }

@@ -132,15 +132,13 @@ struct OpenTasks {
 impl OpenTasks {
     fn advance(&mut self, history: &[Event]) {
         for e in &history[self.seen..] {
-            match &e.kind {
-                EventKind::Ack { task, .. } if !self.terminal.contains(task) => {
+            if let Some(task) = e.kind.terminal_task() {
+                self.open.remove(task);
+                self.terminal.insert(task.to_string());
+            } else if let EventKind::Ack { task, .. } = &e.kind {
+                if !self.terminal.contains(task) {
                     self.open.insert(task.clone());
                 }
-                EventKind::Succeeded { task, .. } | EventKind::DeadLettered { task, .. } => {
-                    self.open.remove(task);
-                    self.terminal.insert(task.clone());
-                }
-                _ => {}
             }
         }
         self.seen = history.len();
