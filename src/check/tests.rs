@@ -1,6 +1,7 @@
 //! Test helpers for building small histories, and tests of `check_all` as a whole.
 
 use super::*;
+use crate::trace::EventKind;
 use crate::trace::Verdict;
 
 pub(super) fn ev(at_ms: u64, node: &str, kind: EventKind) -> Event {

@@ -732,3 +732,7 @@ impl Coordinator {
         self.ready.len()
     }
 }
+
+#[cfg(test)]
+#[path = "coordinator_tests.rs"]
+mod tests;

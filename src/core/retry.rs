@@ -58,7 +58,7 @@ mod tests {
             jitter: 0.5,
         };
         assert_eq!(p.backoff_ms(1, 0.0), 1_000);
-        assert_eq!(p.backoff_ms(1, 0.999_999), 500);
+        assert_eq!(p.backoff_ms(1, 0.999_999), 501, "the spread rounds down");
         assert_eq!(p.backoff_ms(2, 0.5), 1_500);
     }
 
