@@ -120,6 +120,7 @@ async fn actor(
     loop {
         let wait = next_tick.saturating_sub(a.ctx.clock.now_ms());
         tokio::select! {
+        biased;
             msg = rx.recv() => match msg {
                 Some(msg) => a.handle(msg),
                 None => return,
@@ -317,6 +318,7 @@ async fn lead(
     };
     let mut election = store.client().election_client();
     let epoch = tokio::select! {
+        biased;
         won = election.campaign(ELECTION, ctx.name.clone(), lease) => {
             let won = won?;
             won.leader().map(|k| k.rev() as u64).ok_or_else(|| StoreError::Etcd("campaign gave no leader key".into()))?
@@ -331,6 +333,7 @@ async fn lead(
         records,
     });
     let reason = tokio::select! {
+        biased;
         () = async {
             while ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst) {
                 ctx.clock.sleep(20).await;

@@ -1,0 +1,696 @@
+//! Model-based property test of the pure scheduler core (STYLE.md principle 7).
+//!
+//! One `Coordinator`, 2-3 `Executor`s, a `SinkLedger`, an in-memory store and a client are
+//! wired together by plain method calls (no runtime, no madsim, no I/O) and driven through
+//! random interleavings of submits, heartbeats, lost beats and lost replies, attempt
+//! successes, failures and timeouts, store confirmations, time, executor restarts and
+//! leader crashes (some with writes that landed but were never confirmed). Then every
+//! fault heals and the run must converge. Because each message is a method call, proptest
+//! shrinks a failing run to the few steps that matter.
+//!
+//! What it proves, for every generated run:
+//! - the recorded history passes `check_all`: no acknowledged task lost, no effect accepted
+//!   twice at the sink, one leader per epoch, and the healed run drains;
+//! - a submit is acknowledged only once the task's record is in the store, and one key is
+//!   always acknowledged with the same task;
+//! - an assignment reaches an executor only once its token is in the store;
+//! - no two live attempts carry the same (task, token);
+//! - after healing, every key is acknowledged, every acknowledged task is terminal in the
+//!   store, and every succeeded task's effect landed at the sink.
+
+use faultline::check::check_all;
+use faultline::core::coordinator::{Coordinator, CoordinatorConfig, Output, SubmitReply, Write};
+use faultline::core::executor::{Action, Assignment, BeatReply, Executor};
+use faultline::core::retry::RetryPolicy;
+use faultline::core::sink::SinkLedger;
+use faultline::core::{Outcome, TaskId, TaskRecord, TaskSpec, Token};
+use faultline::trace::{Event, EventKind, Verdict};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Cases per run unless `PROPTEST_CASES` says otherwise.
+const CASES: u32 = 256;
+/// Longest chaos phase, in steps.
+const MAX_STEPS: usize = 200;
+/// Heal rounds before the run counts as not converging.
+const HEAL_ROUNDS: usize = 5_000;
+/// Time that passes per heal round: half a heartbeat interval.
+const HEAL_STEP_MS: u64 = 50;
+
+fn coordinator_config() -> CoordinatorConfig {
+    CoordinatorConfig {
+        heartbeat_interval_ms: 100,
+        missed_beats: 3,
+        max_redispatches: 50,
+        max_open_tasks: 1000,
+        max_assignments_per_beat: 8,
+        retry: RetryPolicy {
+            base_ms: 10,
+            max_ms: 100,
+            jitter: 0.5,
+        },
+    }
+}
+
+/// The fixed shape of one run.
+#[derive(Clone, Debug)]
+struct Setup {
+    /// One task per entry (keys `k0`, `k1`, ...): its `max_attempts`.
+    max_attempts: Vec<u32>,
+    /// One executor per entry: its capacity.
+    capacities: Vec<u32>,
+    /// Feeds the coordinators' retry jitter.
+    seed: u64,
+}
+
+/// How a running attempt ends.
+#[derive(Clone, Copy, Debug)]
+enum End {
+    /// The body works and applies its effect; the sink's verdict decides the outcome.
+    Success,
+    /// The body fails before applying anything (unless it already applied).
+    BodyFails,
+    /// The executor's timeout fires, whether or not the effect already landed.
+    TimesOut,
+}
+
+/// One thing that happens during the chaos phase. Executor numbers wrap around the
+/// executors that exist.
+#[derive(Clone, Debug)]
+enum Step {
+    /// The client submits one key (again, if it was submitted before); its reply may be lost.
+    Submit { key: Index, lose_reply: bool },
+    /// The client submits again every key it sent but has no acknowledgement for.
+    ResubmitUnacked,
+    /// A full heartbeat round trip; the reply may be lost.
+    Beat { ex: usize, lose_reply: bool },
+    /// Only the beat goes out (it may be lost before the leader sees it); the reply waits.
+    BeatSend { ex: usize, reach: bool },
+    /// The reply to the executor's last beat arrives, or is lost.
+    BeatDeliver { ex: usize, lose: bool },
+    /// A running attempt applies its effect at the sink but has not reported yet.
+    ApplyEffect { pick: Index },
+    /// A running attempt ends and reports to its executor.
+    Finish { pick: Index, end: End },
+    /// The store applies and confirms the next queued writes, in order.
+    StoreApply { count: usize },
+    /// Time passes, then the leader ticks.
+    Advance { ms: u64 },
+    /// An executor process dies with its attempts and restarts with a fresh incarnation.
+    ExecutorRestart { ex: usize },
+    /// The leader dies: the first `land` queued writes reach the store unconfirmed, the
+    /// rest are lost. A successor takes over now, or later at an `Elect` step.
+    LeaderCrash { land: usize, reelect: bool },
+    /// A new leader is elected if there is none.
+    Elect,
+}
+
+/// An attempt some executor is running.
+#[derive(Clone, Debug)]
+struct Attempt {
+    executor: usize,
+    task: TaskId,
+    token: Token,
+    key: String,
+    /// The sink's verdict, once the effect was applied.
+    verdict: Option<Verdict>,
+}
+
+struct ExecutorSlot {
+    ex: Executor,
+    capacity: u32,
+    /// The reply to the last beat, not yet delivered. Beats are sequential: sending the
+    /// next beat means this one timed out.
+    inflight: Option<BeatReply>,
+}
+
+struct Leader {
+    coord: Coordinator,
+    /// Writes the store has not applied yet, in issue order.
+    writes: VecDeque<Write>,
+}
+
+struct Client {
+    specs: Vec<TaskSpec>,
+    submitted: BTreeSet<usize>,
+    /// Key index -> the task its acknowledgement named.
+    acked: BTreeMap<usize, TaskId>,
+    /// Outstanding requests: key index, and whether the reply will be lost.
+    requests: BTreeMap<u64, (usize, bool)>,
+    next_req: u64,
+}
+
+struct Model {
+    seed: u64,
+    now_ms: u64,
+    epoch: u64,
+    leader: Option<Leader>,
+    store: BTreeMap<TaskId, TaskRecord>,
+    /// Every (task, token) the store has ever held.
+    durable_tokens: BTreeSet<(TaskId, Token)>,
+    executors: Vec<ExecutorSlot>,
+    next_incarnation: u64,
+    attempts: Vec<Attempt>,
+    sink: SinkLedger,
+    landed_keys: BTreeSet<String>,
+    client: Client,
+    /// Tasks with a terminal event in the history.
+    terminal: BTreeSet<TaskId>,
+    history: Vec<Event>,
+}
+
+impl Model {
+    fn new(setup: &Setup) -> Self {
+        let specs = setup
+            .max_attempts
+            .iter()
+            .enumerate()
+            .map(|(i, &max_attempts)| TaskSpec {
+                key: format!("k{i}"),
+                payload: vec![],
+                max_attempts,
+                timeout_ms: 1_000,
+            })
+            .collect();
+        let executors = setup
+            .capacities
+            .iter()
+            .enumerate()
+            .map(|(i, &capacity)| ExecutorSlot {
+                ex: Executor::new(format!("ex{i}"), i as u64 + 1, capacity),
+                capacity,
+                inflight: None,
+            })
+            .collect();
+        let mut model = Model {
+            seed: setup.seed,
+            now_ms: 0,
+            epoch: 0,
+            leader: None,
+            store: BTreeMap::new(),
+            durable_tokens: BTreeSet::new(),
+            executors,
+            next_incarnation: setup.capacities.len() as u64,
+            attempts: Vec::new(),
+            sink: SinkLedger::new(),
+            landed_keys: BTreeSet::new(),
+            client: Client {
+                specs,
+                submitted: BTreeSet::new(),
+                acked: BTreeMap::new(),
+                requests: BTreeMap::new(),
+                next_req: 1,
+            },
+            terminal: BTreeSet::new(),
+            history: Vec::new(),
+        };
+        model.elect();
+        model
+    }
+
+    fn step(&mut self, step: &Step) {
+        let n = self.executors.len();
+        match *step {
+            Step::Submit { key, lose_reply } => {
+                self.submit(key.index(self.client.specs.len()), lose_reply);
+            }
+            Step::ResubmitUnacked => self.resubmit_unacked(false),
+            Step::Beat { ex, lose_reply } => {
+                self.beat_send(ex % n, true);
+                self.beat_deliver(ex % n, lose_reply);
+            }
+            Step::BeatSend { ex, reach } => self.beat_send(ex % n, reach),
+            Step::BeatDeliver { ex, lose } => self.beat_deliver(ex % n, lose),
+            Step::ApplyEffect { pick } => self.apply_some(pick),
+            Step::Finish { pick, end } => {
+                if !self.attempts.is_empty() {
+                    self.finish(pick.index(self.attempts.len()), end);
+                }
+            }
+            Step::StoreApply { count } => self.store_apply(count),
+            Step::Advance { ms } => self.advance(ms),
+            Step::ExecutorRestart { ex } => self.restart_executor(ex % n),
+            Step::LeaderCrash { land, reelect } => self.crash_leader(land, reelect),
+            Step::Elect => self.elect(),
+        }
+        self.check_attempts();
+    }
+
+    // --- the client ---
+
+    fn submit(&mut self, key: usize, lose_reply: bool) {
+        let spec = self.client.specs[key].clone();
+        if self.client.submitted.insert(key) {
+            let kind = EventKind::Submit {
+                key: spec.key.clone(),
+            };
+            self.record("client", kind);
+        }
+        let Some(leader) = self.leader.as_mut() else {
+            return; // nobody answers: the client will try again
+        };
+        let req = self.client.next_req;
+        self.client.next_req += 1;
+        self.client.requests.insert(req, (key, lose_reply));
+        leader.coord.submit(req, spec);
+        self.drain();
+    }
+
+    /// Submits every key without an acknowledgement; `include_unsent` adds those never
+    /// sent at all.
+    fn resubmit_unacked(&mut self, include_unsent: bool) {
+        let keys: Vec<usize> = (0..self.client.specs.len())
+            .filter(|k| !self.client.acked.contains_key(k))
+            .filter(|k| include_unsent || self.client.submitted.contains(k))
+            .collect();
+        for key in keys {
+            self.submit(key, false);
+        }
+    }
+
+    fn client_reply(&mut self, req: u64, reply: SubmitReply) {
+        let (key, lost) = self
+            .client
+            .requests
+            .remove(&req)
+            .unwrap_or_else(|| panic!("reply to unknown request {req}"));
+        let SubmitReply::Accepted { task, .. } = reply else {
+            return;
+        };
+        let key_name = self.client.specs[key].key.clone();
+        assert!(
+            self.store.contains_key(&task),
+            "key {key_name} acknowledged with task {task} before its record was in the store"
+        );
+        if lost {
+            return;
+        }
+        if let Some(earlier) = self.client.acked.insert(key, task.clone()) {
+            assert_eq!(
+                earlier, task,
+                "key {key_name} acknowledged with two different tasks"
+            );
+        }
+        let kind = EventKind::Ack {
+            key: key_name,
+            task,
+        };
+        self.record("client", kind);
+    }
+
+    // --- the leader and the store ---
+
+    /// Carries out the leader's queued outputs.
+    fn drain(&mut self) {
+        let Some(leader) = self.leader.as_mut() else {
+            return;
+        };
+        let outputs: Vec<Output> = std::iter::from_fn(|| leader.coord.poll_output()).collect();
+        let node = format!("coord-{}", self.epoch);
+        for out in outputs {
+            match out {
+                Output::Write(w) => self.leader.as_mut().expect("leading").writes.push_back(w),
+                Output::Reply { req, reply } => self.client_reply(req, reply),
+                Output::Record(kind) => self.record(&node, kind),
+            }
+        }
+    }
+
+    /// The store applies and confirms up to `count` queued writes, oldest first.
+    fn store_apply(&mut self, count: usize) {
+        for _ in 0..count {
+            let Some(leader) = self.leader.as_mut() else {
+                return;
+            };
+            let Some(w) = leader.writes.pop_front() else {
+                return;
+            };
+            self.land(&w);
+            let leader = self.leader.as_mut().expect("still leading");
+            leader.coord.persisted(self.now_ms, w.op);
+            self.drain();
+        }
+    }
+
+    fn land(&mut self, w: &Write) {
+        if let Some(token) = w.record.token {
+            self.durable_tokens.insert((w.record.id.clone(), token));
+        }
+        self.store.insert(w.record.id.clone(), w.record.clone());
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now_ms += ms;
+        if let Some(leader) = self.leader.as_mut() {
+            leader.coord.tick(self.now_ms);
+        }
+        self.drain();
+    }
+
+    fn crash_leader(&mut self, land: usize, reelect: bool) {
+        if let Some(mut leader) = self.leader.take() {
+            for w in leader.writes.drain(..).take(land) {
+                self.land(&w);
+            }
+        }
+        if reelect {
+            self.elect();
+        }
+    }
+
+    /// Elects a leader with a higher epoch from what the store holds, unless one leads.
+    fn elect(&mut self) {
+        if self.leader.is_some() {
+            return;
+        }
+        self.epoch += 1;
+        let mut coord = Coordinator::new(coordinator_config(), self.seed ^ self.epoch);
+        let records = self.store.values().cloned().collect();
+        coord.become_leader(self.now_ms, self.epoch, records);
+        self.leader = Some(Leader {
+            coord,
+            writes: VecDeque::new(),
+        });
+        let node = format!("coord-{}", self.epoch);
+        self.record(&node, EventKind::LeaderElected { epoch: self.epoch });
+        self.drain();
+    }
+
+    // --- the executors ---
+
+    fn beat_send(&mut self, ex: usize, reach: bool) {
+        let slot = &mut self.executors[ex];
+        let beat = slot.ex.beat();
+        slot.inflight = None; // the earlier beat, if unanswered, timed out
+        if !reach {
+            return;
+        }
+        let reply = match self.leader.as_mut() {
+            Some(leader) => leader.coord.heartbeat(self.now_ms, beat),
+            None => None,
+        };
+        self.executors[ex].inflight = reply;
+        self.drain();
+    }
+
+    fn beat_deliver(&mut self, ex: usize, lose: bool) {
+        let Some(reply) = self.executors[ex].inflight.take() else {
+            return;
+        };
+        if lose {
+            return;
+        }
+        for action in self.executors[ex].ex.on_reply(reply) {
+            self.act(ex, action);
+        }
+    }
+
+    fn act(&mut self, ex: usize, action: Action) {
+        match action {
+            Action::Run(assignment) => self.start(ex, assignment),
+            Action::Abort(task) => self
+                .attempts
+                .retain(|a| !(a.executor == ex && a.task == task)),
+            Action::Reject { assignment, reason } => {
+                let kind = EventKind::Reject {
+                    task: assignment.task,
+                    epoch: assignment.token.epoch,
+                    attempt: assignment.token.attempt,
+                    reason,
+                };
+                self.record(&format!("ex{ex}"), kind);
+            }
+        }
+    }
+
+    fn start(&mut self, ex: usize, a: Assignment) {
+        assert!(
+            self.durable_tokens.contains(&(a.task.clone(), a.token)),
+            "task {} delivered with token {} that the store never held",
+            a.task,
+            a.token
+        );
+        let kind = EventKind::Start {
+            task: a.task.clone(),
+            incarnation: self.executors[ex].ex.incarnation(),
+            epoch: a.token.epoch,
+            attempt: a.token.attempt,
+        };
+        self.record(&format!("ex{ex}"), kind);
+        self.attempts.push(Attempt {
+            executor: ex,
+            task: a.task,
+            token: a.token,
+            key: a.spec.key,
+            verdict: None,
+        });
+    }
+
+    fn apply_some(&mut self, pick: Index) {
+        let unapplied: Vec<usize> = (0..self.attempts.len())
+            .filter(|&i| self.attempts[i].verdict.is_none())
+            .collect();
+        if !unapplied.is_empty() {
+            self.apply(unapplied[pick.index(unapplied.len())]);
+        }
+    }
+
+    /// Applies attempt `i`'s effect at the sink (once) and returns the verdict.
+    fn apply(&mut self, i: usize) -> Verdict {
+        if let Some(verdict) = self.attempts[i].verdict {
+            return verdict;
+        }
+        let a = self.attempts[i].clone();
+        let verdict = self.sink.apply(&a.key, a.token);
+        if verdict == Verdict::Accepted {
+            self.landed_keys.insert(a.key.clone());
+        }
+        self.attempts[i].verdict = Some(verdict);
+        let kind = EventKind::Apply {
+            task: a.task,
+            key: a.key,
+            executor: format!("ex{}", a.executor),
+            epoch: a.token.epoch,
+            attempt: a.token.attempt,
+            verdict,
+        };
+        self.record("sink", kind);
+        verdict
+    }
+
+    /// Ends attempt `i` the way the executor driver does and reports it.
+    fn finish(&mut self, i: usize, end: End) {
+        let outcome = match end {
+            End::TimesOut => Outcome::TimedOut,
+            End::BodyFails if self.attempts[i].verdict.is_none() => {
+                Outcome::Failed("task body failed".into())
+            }
+            End::Success | End::BodyFails => match self.apply(i) {
+                Verdict::Accepted | Verdict::Duplicate => Outcome::Succeeded,
+                Verdict::Stale => Outcome::Failed("fenced by the sink: stale token".into()),
+            },
+        };
+        let a = self.attempts.remove(i);
+        let kind = EventKind::Complete {
+            task: a.task.clone(),
+            epoch: a.token.epoch,
+            attempt: a.token.attempt,
+            outcome: outcome.name().into(),
+        };
+        self.record(&format!("ex{}", a.executor), kind);
+        let reported = self.executors[a.executor]
+            .ex
+            .finished(&a.task, a.token, outcome);
+        assert!(reported, "model attempt {a:?} was not held by its executor");
+    }
+
+    fn restart_executor(&mut self, ex: usize) {
+        self.attempts.retain(|a| a.executor != ex);
+        self.next_incarnation += 1;
+        let slot = &mut self.executors[ex];
+        slot.ex = Executor::new(format!("ex{ex}"), self.next_incarnation, slot.capacity);
+        slot.inflight = None;
+        let kind = EventKind::NodeStart {
+            incarnation: self.next_incarnation,
+        };
+        self.record(&format!("ex{ex}"), kind);
+    }
+
+    // --- invariants, healing, the verdict ---
+
+    fn record(&mut self, node: &str, kind: EventKind) {
+        if let Some(task) = kind.terminal_task() {
+            self.terminal.insert(task.to_string());
+        }
+        self.history.push(Event {
+            at_ms: self.now_ms,
+            node: node.to_string(),
+            kind,
+        });
+    }
+
+    /// No two live attempts share a token, and the model runs exactly what each executor
+    /// holds (a model bug otherwise).
+    fn check_attempts(&self) {
+        let mut tokens = BTreeSet::new();
+        for a in &self.attempts {
+            assert!(
+                tokens.insert((&a.task, a.token)),
+                "two live attempts of task {} carry token {}",
+                a.task,
+                a.token
+            );
+        }
+        for (i, slot) in self.executors.iter().enumerate() {
+            let running = self.attempts.iter().filter(|a| a.executor == i).count();
+            assert_eq!(running, slot.ex.held_count(), "model out of step with ex{i}");
+        }
+    }
+
+    /// Every key acknowledged and every acknowledged task terminal in the history.
+    fn settled(&self) -> bool {
+        self.client.acked.len() == self.client.specs.len()
+            && self.client.acked.values().all(|t| self.terminal.contains(t))
+    }
+
+    /// Heals every fault and runs until settled; false if it never settles.
+    fn heal(&mut self) -> bool {
+        self.elect();
+        for slot in &mut self.executors {
+            slot.inflight = None;
+        }
+        for _ in 0..HEAL_ROUNDS {
+            self.resubmit_unacked(true);
+            if self.settled() {
+                return true;
+            }
+            self.heal_round();
+        }
+        self.settled()
+    }
+
+    fn heal_round(&mut self) {
+        for ex in 0..self.executors.len() {
+            self.beat_send(ex, true);
+            self.beat_deliver(ex, false);
+        }
+        while !self.attempts.is_empty() {
+            self.finish(0, End::Success);
+        }
+        self.store_apply(usize::MAX);
+        self.advance(HEAL_STEP_MS);
+        self.check_attempts();
+    }
+
+    /// Heals, ends the history and checks it.
+    fn heal_and_check(mut self) -> Result<(), TestCaseError> {
+        let drained = self.heal();
+        self.record("sim", EventKind::RunEnd { drained });
+        let result = check_all(&self.history);
+        prop_assert!(
+            result.passed(),
+            "history checks failed: {:#?}",
+            result.violations
+        );
+        for (key, spec) in self.client.specs.iter().enumerate() {
+            prop_assert!(
+                self.client.acked.contains_key(&key),
+                "key {} never acknowledged",
+                spec.key
+            );
+        }
+        for task in self.client.acked.values() {
+            let state = self.store.get(task).map(|r| r.state);
+            prop_assert!(
+                state.is_some_and(|s| s.is_terminal()),
+                "acknowledged task {task} is {state:?} in the store after healing"
+            );
+        }
+        for event in &self.history {
+            if let EventKind::Succeeded { task, .. } = &event.kind {
+                let key = &self.store[task].spec.key;
+                prop_assert!(
+                    self.landed_keys.contains(key),
+                    "task {task} succeeded but its effect never landed"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+// --- strategies ---
+
+fn setup() -> impl Strategy<Value = Setup> {
+    (
+        prop::collection::vec(3u32..=5, 1..=12),
+        prop::collection::vec(1u32..=3, 2..=3),
+        any::<u64>(),
+    )
+        .prop_map(|(max_attempts, capacities, seed)| Setup {
+            max_attempts,
+            capacities,
+            seed,
+        })
+}
+
+fn end() -> impl Strategy<Value = End> {
+    prop_oneof![6 => Just(End::Success), 2 => Just(End::BodyFails), 1 => Just(End::TimesOut)]
+}
+
+fn lapse_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![4 => 1u64..100, 1 => 100u64..500]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let ex = 0usize..3;
+    prop_oneof![
+        10 => (any::<Index>(), prop::bool::weighted(0.2))
+            .prop_map(|(key, lose_reply)| Step::Submit { key, lose_reply }),
+        3 => Just(Step::ResubmitUnacked),
+        15 => (ex.clone(), prop::bool::weighted(0.2))
+            .prop_map(|(ex, lose_reply)| Step::Beat { ex, lose_reply }),
+        8 => (ex.clone(), prop::bool::weighted(0.9))
+            .prop_map(|(ex, reach)| Step::BeatSend { ex, reach }),
+        8 => (ex.clone(), prop::bool::weighted(0.2))
+            .prop_map(|(ex, lose)| Step::BeatDeliver { ex, lose }),
+        4 => any::<Index>().prop_map(|pick| Step::ApplyEffect { pick }),
+        15 => (any::<Index>(), end()).prop_map(|(pick, end)| Step::Finish { pick, end }),
+        20 => (1usize..=4).prop_map(|count| Step::StoreApply { count }),
+        12 => lapse_ms().prop_map(|ms| Step::Advance { ms }),
+        2 => ex.prop_map(|ex| Step::ExecutorRestart { ex }),
+        2 => (0usize..3, prop::bool::weighted(0.6))
+            .prop_map(|(land, reelect)| Step::LeaderCrash { land, reelect }),
+        2 => Just(Step::Elect),
+    ]
+}
+
+fn proptest_config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(CASES);
+    ProptestConfig {
+        cases,
+        // Failures become named regressions in this file, not files beside it.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(proptest_config())]
+
+    #[test]
+    fn core_converges_safely_under_random_faults(
+        setup in setup(),
+        steps in prop::collection::vec(step(), 0..=MAX_STEPS),
+    ) {
+        let mut model = Model::new(&setup);
+        for step in &steps {
+            model.step(step);
+        }
+        model.heal_and_check()?;
+    }
+}
