@@ -72,11 +72,7 @@ fn run(_cli: Cli) -> Result<bool> {
 #[cfg(madsim)]
 fn run(cli: Cli) -> Result<bool> {
     match cli.cmd {
-        Cmd::Run {
-            scenario,
-            seed,
-            trace,
-        } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
+        Cmd::Run { scenario, seed, trace } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
         Cmd::Suite {
             paths,
             seeds,

@@ -23,9 +23,7 @@ fn reproduce(path: &Path, seed: u64) -> String {
 }
 
 fn seed_result(o: &RunOutcome) -> SeedResult {
-    let at = |pred: &dyn Fn(&EventKind) -> bool| {
-        o.history.iter().find(|e| pred(&e.kind)).map(|e| e.at_ms)
-    };
+    let at = |pred: &dyn Fn(&EventKind) -> bool| o.history.iter().find(|e| pred(&e.kind)).map(|e| e.at_ms);
     let drain_start = at(&|k| matches!(k, EventKind::DrainStart { .. }));
     let run_end = at(&|k| matches!(k, EventKind::RunEnd { .. }));
     let faults_fired = o
@@ -48,9 +46,7 @@ fn seed_result(o: &RunOutcome) -> SeedResult {
         panic: o.panic.clone(),
         sim_ms: o.sim_ms,
         wall_ms: o.wall_ms,
-        drain_ms: run_end
-            .zip(drain_start)
-            .map_or(0, |(e, s)| e.saturating_sub(s)),
+        drain_ms: run_end.zip(drain_start).map_or(0, |(e, s)| e.saturating_sub(s)),
         hash: o.hash,
         faults_fired,
     }
@@ -80,12 +76,7 @@ pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
                 | EventKind::Fault { .. }
         )
     }) {
-        println!(
-            "  {:>8} ms {:<8} {}",
-            e.at_ms,
-            e.node,
-            serde_json::to_string(&e.kind)?
-        );
+        println!("  {:>8} ms {:<8} {}", e.at_ms, e.node, serde_json::to_string(&e.kind)?);
     }
     if let Some(p) = &outcome.panic {
         println!("  the run panicked: {p}");
@@ -111,14 +102,8 @@ pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
 /// `faultline suite`: every scenario under `paths` on `opts.seeds` seeds.
 pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
     let files = collect_files(paths)?;
-    anyhow::ensure!(
-        !files.is_empty(),
-        "no scenario files (*.toml) under the given paths"
-    );
-    let scenarios = files
-        .iter()
-        .map(|f| Scenario::load(f))
-        .collect::<Result<Vec<_>, _>>()?;
+    anyhow::ensure!(!files.is_empty(), "no scenario files (*.toml) under the given paths");
+    let scenarios = files.iter().map(|f| Scenario::load(f)).collect::<Result<Vec<_>, _>>()?;
     let mut summaries = Vec::new();
     for (file, scenario) in files.iter().zip(&scenarios) {
         let summary = run_scenario(file, scenario, opts);
@@ -142,8 +127,7 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
 fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> ScenarioSummary {
     let bar = ProgressBar::new(opts.seeds);
     bar.set_style(
-        ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} seeds {elapsed}")
-            .expect("valid template"),
+        ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} seeds {elapsed}").expect("valid template"),
     );
     bar.set_message(scenario.name.clone());
     let next = AtomicU64::new(0);

@@ -44,11 +44,7 @@ pub enum EventKind {
     /// The client received the durable acknowledgement for `key`, naming its task.
     Ack { key: String, task: String },
     /// The store confirmed a write of this task's state.
-    Persist {
-        task: String,
-        state: String,
-        epoch: u64,
-    },
+    Persist { task: String, state: String, epoch: u64 },
     /// The leader handed an attempt of the task to an executor.
     Dispatch {
         task: String,
@@ -95,11 +91,7 @@ pub enum EventKind {
         reason: String,
     },
     /// The leader recorded the task as succeeded (terminal).
-    Succeeded {
-        task: String,
-        epoch: u64,
-        attempt: u32,
-    },
+    Succeeded { task: String, epoch: u64, attempt: u32 },
     /// The leader recorded the task as dead-lettered (terminal).
     DeadLettered { task: String, reason: String },
     /// A new leader found this task terminal in the store (its predecessor may have died

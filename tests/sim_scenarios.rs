@@ -38,12 +38,7 @@ fn smoke_three_coordinators_elect_one_leader_and_finish_everything() {
     let o = run("scenarios/smoke/three-coordinators-1k.toml", 1);
     let c = &o.check.counts;
     assert_eq!(
-        (
-            c.acked,
-            c.succeeded + c.dead_lettered,
-            c.lost,
-            c.duplicate_applies
-        ),
+        (c.acked, c.succeeded + c.dead_lettered, c.lost, c.duplicate_applies),
         (1000, 1000, 0, 0)
     );
     assert_eq!(c.leader_changes, 1);
@@ -89,9 +84,7 @@ fn executor_crash_is_detected_and_its_tasks_redispatched() {
     let dead = o
         .history
         .iter()
-        .find(
-            |e| matches!(&e.kind, EventKind::ExecutorDead { executor, .. } if *executor == victim),
-        )
+        .find(|e| matches!(&e.kind, EventKind::ExecutorDead { executor, .. } if *executor == victim))
         .expect("the crashed executor is declared dead");
     assert!(
         dead.at_ms > crash_at && dead.at_ms - crash_at <= 300 + 200,
@@ -103,7 +96,8 @@ fn executor_crash_is_detected_and_its_tasks_redispatched() {
     };
     assert!(tasks > 0, "it held tasks when it died");
     let redispatched = o.history.iter().any(|e| {
-        e.at_ms >= dead.at_ms && matches!(&e.kind, EventKind::Dispatch { executor, attempt, .. } if *executor != victim && *attempt > 1)
+        e.at_ms >= dead.at_ms
+            && matches!(&e.kind, EventKind::Dispatch { executor, attempt, .. } if *executor != victim && *attempt > 1)
     });
     assert!(redispatched, "its tasks went to another executor");
 }
@@ -124,4 +118,24 @@ fn a_seed_replays_bit_for_bit() {
     assert_eq!(a.hash, b.hash);
     let c = run_seed(&scenario, 12);
     assert_ne!(a.hash, c.hash, "different seeds explore different runs");
+}
+
+/// Regressions: seeds that once failed, named after the bug they found.
+mod regressions {
+    use super::run;
+
+    /// The leader told an executor a completion was recorded before the write was durable,
+    /// then crashed: the outcome was lost and the task stayed assigned (lost_task).
+    #[test]
+    fn completion_acknowledged_before_durable_then_leader_crash() {
+        run("scenarios/failover/leader-crash.toml", 1);
+    }
+
+    /// A key resubmitted after failover while its task had a write in flight joined a waiter
+    /// list only a create write serves: the submit was never answered (unacknowledged).
+    #[test]
+    fn resubmit_during_a_write_after_failover_is_answered() {
+        let o = run("scenarios/failover/leader-crash.toml", 4);
+        assert!(o.sim_ms < 60_000, "the workload phase ended on time: {} ms", o.sim_ms);
+    }
 }

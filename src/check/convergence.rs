@@ -9,13 +9,10 @@ use std::collections::BTreeSet;
 /// pinned to the first Ack of a task still open at that point (or to the RunEnd itself);
 /// a missing end is pinned to the last event.
 pub fn converges(history: &[Event]) -> Vec<Violation> {
-    let run_end = history
-        .iter()
-        .enumerate()
-        .find_map(|(index, event)| match event.kind {
-            EventKind::RunEnd { drained } => Some((index, drained)),
-            _ => None,
-        });
+    let run_end = history.iter().enumerate().find_map(|(index, event)| match event.kind {
+        EventKind::RunEnd { drained } => Some((index, drained)),
+        _ => None,
+    });
     match run_end {
         Some((_, true)) => Vec::new(),
         Some((index, false)) => vec![undrained(history, index)],
@@ -123,10 +120,7 @@ mod tests {
 
     #[test]
     fn history_without_run_end_is_flagged_at_its_last_event() {
-        let history = vec![
-            ev(1, "client", ack("k1", "t1")),
-            ev(7, "leader-1", succeeded("t1")),
-        ];
+        let history = vec![ev(1, "client", ack("k1", "t1")), ev(7, "leader-1", succeeded("t1"))];
         assert_eq!(
             converges(&history),
             vec![Violation {

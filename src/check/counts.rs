@@ -71,8 +71,5 @@ impl Counts {
 }
 
 fn count_kind(violations: &[Violation], kind: ViolationKind) -> u64 {
-    violations
-        .iter()
-        .filter(|violation| violation.kind == kind)
-        .count() as u64
+    violations.iter().filter(|violation| violation.kind == kind).count() as u64
 }

@@ -24,9 +24,7 @@ pub fn one_leader_per_epoch(history: &[Event]) -> Vec<Violation> {
         if !nodes.is_empty() && !nodes.contains(node) {
             violations.push(split_brain(history, index, epoch, nodes));
         } else if let Some((top_epoch, top_node)) = highest.filter(|(top, _)| epoch <= *top) {
-            let message = format!(
-                "epoch {epoch} elected on {node} after epoch {top_epoch} was elected on {top_node}"
-            );
+            let message = format!("epoch {epoch} elected on {node} after epoch {top_epoch} was elected on {top_node}");
             let subject = format!("epoch {epoch}");
             let kind = ViolationKind::EpochRegression;
             violations.push(Violation::at(history, index, kind, subject, message));

@@ -23,8 +23,7 @@ pub fn no_lost_tasks(history: &[Event]) -> Vec<Violation> {
             }
             EventKind::DeadLettered { task, reason } => {
                 // Only blank reasons are recorded, so a task is flagged once however often.
-                let first_blank =
-                    reason.trim().is_empty() && seen_blank_reasons.insert(task.as_str());
+                let first_blank = reason.trim().is_empty() && seen_blank_reasons.insert(task.as_str());
                 if first_blank {
                     violations.push(missing_reason(history, index, task));
                 }
@@ -36,8 +35,7 @@ pub fn no_lost_tasks(history: &[Event]) -> Vec<Violation> {
 }
 
 fn lost(history: &[Event], index: usize, key: &str, task: &str) -> Violation {
-    let message =
-        format!("task {task} (key {key}) was acknowledged but never succeeded or dead-lettered");
+    let message = format!("task {task} (key {key}) was acknowledged but never succeeded or dead-lettered");
     Violation::at(history, index, ViolationKind::LostTask, task, message)
 }
 
@@ -66,8 +64,7 @@ mod tests {
                 subject: "t1".into(),
                 event_index: 1,
                 at_ms: 5,
-                message: "task t1 (key k1) was acknowledged but never succeeded or dead-lettered"
-                    .into(),
+                message: "task t1 (key k1) was acknowledged but never succeeded or dead-lettered".into(),
             }]
         );
     }
@@ -105,10 +102,7 @@ mod tests {
     #[test]
     fn terminal_event_before_the_ack_still_counts() {
         // The ack can reach the client after the task already finished.
-        let history = vec![
-            ev(3, "leader-1", succeeded("t1")),
-            ev(4, "client", ack("k1", "t1")),
-        ];
+        let history = vec![ev(3, "leader-1", succeeded("t1")), ev(4, "client", ack("k1", "t1"))];
         assert_eq!(no_lost_tasks(&history), vec![]);
     }
 }

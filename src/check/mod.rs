@@ -11,12 +11,14 @@ mod leaders;
 mod lost;
 #[cfg(test)]
 mod tests;
+mod unacknowledged;
 
 pub use convergence::converges;
 pub use counts::Counts;
 pub use duplicates::no_duplicate_applies;
 pub use leaders::one_leader_per_epoch;
 pub use lost::no_lost_tasks;
+pub use unacknowledged::every_submit_acknowledged;
 
 use crate::trace::Event;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,8 @@ pub enum ViolationKind {
     NoConvergence,
     /// A task was dead-lettered without saying why.
     MissingReason,
+    /// A submitted task was never acknowledged, although the client kept retrying.
+    Unacknowledged,
 }
 
 impl ViolationKind {
@@ -51,6 +55,7 @@ impl ViolationKind {
             ViolationKind::EpochRegression => "epoch_regression",
             ViolationKind::NoConvergence => "no_convergence",
             ViolationKind::MissingReason => "missing_reason",
+            ViolationKind::Unacknowledged => "unacknowledged",
         }
     }
 }
@@ -110,6 +115,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     violations.extend(no_duplicate_applies(history));
     violations.extend(one_leader_per_epoch(history));
     violations.extend(converges(history));
+    violations.extend(every_submit_acknowledged(history));
     // Stable sort: violations of one kind at one event keep their checker's order.
     violations.sort_by_key(|violation| (violation.event_index, violation.kind));
     let counts = Counts::tally(history, &violations);
@@ -118,8 +124,5 @@ pub fn check_all(history: &[Event]) -> CheckResult {
 
 /// The tasks that reached a terminal state (succeeded or dead-lettered) in `history`.
 fn terminal_tasks(history: &[Event]) -> BTreeSet<&str> {
-    history
-        .iter()
-        .filter_map(|event| event.kind.terminal_task())
-        .collect()
+    history.iter().filter_map(|event| event.kind.terminal_task()).collect()
 }

@@ -38,13 +38,7 @@ pub(super) fn dead_lettered(task: &str, reason: &str) -> EventKind {
     }
 }
 
-pub(super) fn apply(
-    task: &str,
-    executor: &str,
-    epoch: u64,
-    attempt: u32,
-    verdict: Verdict,
-) -> EventKind {
+pub(super) fn apply(task: &str, executor: &str, epoch: u64, attempt: u32, verdict: Verdict) -> EventKind {
     let key = format!("key-{task}");
     EventKind::Apply {
         task: task.into(),
@@ -103,11 +97,7 @@ fn clean_history() -> Vec<Event> {
         ev(9, "node-b", dispatch("t1", 2)),
         ev(10, "sink", apply("t1", "exec-2", 2, 2, Verdict::Accepted)),
         ev(11, "sink", apply("t1", "exec-1", 1, 1, Verdict::Stale)),
-        ev(
-            12,
-            "node-b",
-            dead_lettered("t1", "effect rejected downstream"),
-        ),
+        ev(12, "node-b", dead_lettered("t1", "effect rejected downstream")),
         ev(13, "sim", drain_start(100)),
         ev(14, "sim", run_end(true)),
     ]
@@ -116,11 +106,7 @@ fn clean_history() -> Vec<Event> {
 #[test]
 fn clean_history_passes_with_exact_counts() {
     let result = check_all(&clean_history());
-    assert!(
-        result.passed(),
-        "unexpected violations: {:?}",
-        result.violations
-    );
+    assert!(result.passed(), "unexpected violations: {:?}", result.violations);
     assert_eq!(
         result.counts,
         Counts {
@@ -180,6 +166,7 @@ fn kind_names_match_their_serde_form() {
         ViolationKind::EpochRegression,
         ViolationKind::NoConvergence,
         ViolationKind::MissingReason,
+        ViolationKind::Unacknowledged,
     ];
     for kind in kinds {
         let json = serde_json::to_string(&kind).expect("kind serializes");

@@ -108,6 +108,8 @@ struct Entry {
     delivered_at_seq: Option<u64>,
     /// Submits waiting for the create write.
     waiters: Vec<u64>,
+    /// The create write is confirmed (always true for records loaded from the store).
+    created: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -186,20 +188,18 @@ impl Coordinator {
                 writing: None,
                 delivered_at_seq: None,
                 waiters: Vec::new(),
+                created: true,
             };
             match (entry.record.state, entry.record.holder.clone()) {
                 (TaskState::Assigned | TaskState::Running, Some(holder)) => {
                     entry.delivered_at_seq = Some(0);
-                    let ex =
-                        self.executors
-                            .entry(holder.executor.clone())
-                            .or_insert(ExecutorEntry {
-                                incarnation: holder.incarnation,
-                                last_seen_ms: now_ms,
-                                alive: true,
-                                holding: BTreeSet::new(),
-                                outbox: Vec::new(),
-                            });
+                    let ex = self.executors.entry(holder.executor.clone()).or_insert(ExecutorEntry {
+                        incarnation: holder.incarnation,
+                        last_seen_ms: now_ms,
+                        alive: true,
+                        holding: BTreeSet::new(),
+                        outbox: Vec::new(),
+                    });
                     if ex.incarnation == holder.incarnation {
                         ex.holding.insert(id.clone());
                     } else {
@@ -227,11 +227,7 @@ impl Coordinator {
     /// Stops acting as leader: forgets everything (the store is the truth) and refuses
     /// the submits still waiting for a write.
     pub fn step_down(&mut self) {
-        let waiting: Vec<u64> = self
-            .tasks
-            .values()
-            .flat_map(|e| e.waiters.iter().copied())
-            .collect();
+        let waiting: Vec<u64> = self.tasks.values().flat_map(|e| e.waiters.iter().copied()).collect();
         for req in waiting {
             self.out.push_back(Output::Reply {
                 req,
@@ -255,15 +251,10 @@ impl Coordinator {
         };
         if let Some(id) = self.keys.get(&spec.key) {
             let entry = self.tasks.get_mut(id).expect("key index points at a task");
-            if entry.waiters.is_empty() && entry.writing.is_none() {
+            // Answer at once if the create is durable, whatever else is being written.
+            if entry.created {
                 let task = id.clone();
-                return self.reply(
-                    req,
-                    SubmitReply::Accepted {
-                        task,
-                        created: false,
-                    },
-                );
+                return self.reply(req, SubmitReply::Accepted { task, created: false });
             }
             entry.waiters.push(req);
             return;
@@ -282,6 +273,7 @@ impl Coordinator {
             writing: Some(op),
             delivered_at_seq: None,
             waiters: vec![req],
+            created: false,
         };
         self.tasks.insert(id, entry);
     }
@@ -293,14 +285,9 @@ impl Coordinator {
         };
         let epoch = self.epoch.expect("writes exist only while leading");
         let task = match &pending {
-            Pending::Create { task }
-            | Pending::Assign { task, .. }
-            | Pending::Outcome { task, .. } => task.clone(),
+            Pending::Create { task } | Pending::Assign { task, .. } | Pending::Outcome { task, .. } => task.clone(),
         };
-        let entry = self
-            .tasks
-            .get_mut(&task)
-            .expect("a write names a known task");
+        let entry = self.tasks.get_mut(&task).expect("a write names a known task");
         if entry.writing == Some(op) {
             entry.writing = None;
         }
@@ -327,7 +314,9 @@ impl Coordinator {
     }
 
     fn created(&mut self, now_ms: u64, task: &TaskId) {
-        let waiters = std::mem::take(&mut self.tasks.get_mut(task).expect("created task").waiters);
+        let entry = self.tasks.get_mut(task).expect("created task");
+        entry.created = true;
+        let waiters = std::mem::take(&mut entry.waiters);
         for (i, req) in waiters.into_iter().enumerate() {
             self.reply(
                 req,
@@ -361,10 +350,7 @@ impl Coordinator {
             ..BeatReply::default()
         };
         self.take_completions(now_ms, &beat.completed, &mut reply);
-        if self
-            .retired
-            .contains(&(beat.executor.clone(), beat.incarnation))
-        {
+        if self.retired.contains(&(beat.executor.clone(), beat.incarnation)) {
             reply.cancel = beat.held.iter().map(|(t, _)| t.clone()).collect();
             return Some(reply);
         }
@@ -372,14 +358,16 @@ impl Coordinator {
         self.reconcile_held(now_ms, &beat, &mut reply);
         self.assign(now_ms, &beat);
         self.deliver(&beat, &mut reply);
+        let holding = &self.executors[&beat.executor].holding;
+        reply.pending = holding
+            .iter()
+            .filter(|t| self.tasks[*t].delivered_at_seq.is_none())
+            .count() as u32;
         Some(reply)
     }
 
     fn register(&mut self, now_ms: u64, beat: &Beat) {
-        let known = self
-            .executors
-            .get(&beat.executor)
-            .map(|e| (e.incarnation, e.alive));
+        let known = self.executors.get(&beat.executor).map(|e| (e.incarnation, e.alive));
         if let Some((old, alive)) = known.filter(|(old, _)| *old != beat.incarnation) {
             if alive {
                 self.declare_dead(now_ms, &beat.executor, "restarted with a new incarnation");
@@ -423,15 +411,8 @@ impl Coordinator {
     }
 
     fn finish_attempt(&mut self, now_ms: u64, c: &Completion) {
-        let entry = self
-            .tasks
-            .get_mut(&c.task)
-            .expect("completion of a known task");
-        let holder = entry
-            .record
-            .holder
-            .take()
-            .expect("live attempts have a holder");
+        let entry = self.tasks.get_mut(&c.task).expect("completion of a known task");
+        let holder = entry.record.holder.take().expect("live attempts have a holder");
         entry.record.token = None;
         let (event, ready_at_ms) = match &c.outcome {
             Outcome::Succeeded => {
@@ -515,9 +496,7 @@ impl Coordinator {
         };
         for (task, token) in &beat.held {
             match self.tasks.get_mut(task) {
-                Some(e)
-                    if e.record.holder.as_ref() == Some(&me) && e.record.token == Some(*token) =>
-                {
+                Some(e) if e.record.holder.as_ref() == Some(&me) && e.record.token == Some(*token) => {
                     if e.record.state == TaskState::Assigned {
                         e.record.state = TaskState::Running;
                     }
@@ -525,16 +504,11 @@ impl Coordinator {
                 _ => reply.cancel.push(task.clone()),
             }
         }
-        let holding: Vec<TaskId> = self.executors[&beat.executor]
-            .holding
-            .iter()
-            .cloned()
-            .collect();
+        let holding: Vec<TaskId> = self.executors[&beat.executor].holding.iter().cloned().collect();
         for task in holding {
             let entry = &self.tasks[&task];
             let delivered_before = entry.delivered_at_seq.is_some_and(|s| s < beat.seq);
-            let reported = beat.held.iter().any(|(t, _)| *t == task)
-                || beat.completed.iter().any(|c| c.task == task);
+            let reported = beat.held.iter().any(|(t, _)| *t == task) || beat.completed.iter().any(|c| c.task == task);
             if delivered_before && !reported {
                 self.take_back(now_ms, &beat.executor, &task, "assignment lost");
             }
@@ -589,13 +563,7 @@ impl Coordinator {
     }
 
     fn deliver(&mut self, beat: &Beat, reply: &mut BeatReply) {
-        let outbox = std::mem::take(
-            &mut self
-                .executors
-                .get_mut(&beat.executor)
-                .expect("registered")
-                .outbox,
-        );
+        let outbox = std::mem::take(&mut self.executors.get_mut(&beat.executor).expect("registered").outbox);
         for task in outbox {
             let entry = self.tasks.get_mut(&task).expect("outbox task is known");
             let token = entry.record.token.expect("outbox tasks are assigned");
@@ -634,10 +602,7 @@ impl Coordinator {
     }
 
     fn declare_dead(&mut self, now_ms: u64, name: &str, reason: &str) {
-        let ex = self
-            .executors
-            .get_mut(name)
-            .expect("declaring a known executor dead");
+        let ex = self.executors.get_mut(name).expect("declaring a known executor dead");
         ex.alive = false;
         ex.outbox.clear();
         let incarnation = ex.incarnation;
@@ -665,10 +630,7 @@ impl Coordinator {
         entry.record.redispatches += 1;
         if entry.record.redispatches > self.cfg.max_redispatches {
             entry.record.state = TaskState::DeadLettered;
-            let reason = format!(
-                "taken back {} times (last: {why})",
-                entry.record.redispatches
-            );
+            let reason = format!("taken back {} times (last: {why})", entry.record.redispatches);
             entry.record.reason = Some(reason.clone());
             self.open -= 1;
             let record = entry.record.clone();
@@ -706,11 +668,7 @@ impl Coordinator {
         let op = self.next_op;
         self.next_op += 1;
         self.writes.insert(op, pending);
-        self.out.push_back(Output::Write(Write {
-            op,
-            record,
-            create_key,
-        }));
+        self.out.push_back(Output::Write(Write { op, record, create_key }));
         op
     }
 

@@ -45,13 +45,7 @@ fn persist_all(c: &mut Coordinator, now: u64, outputs: &[Output]) -> Vec<Output>
     drain(c)
 }
 
-fn beat(
-    ex: &str,
-    inc: u64,
-    seq: u64,
-    held: Vec<(&str, Token)>,
-    completed: Vec<Completion>,
-) -> Beat {
+fn beat(ex: &str, inc: u64, seq: u64, held: Vec<(&str, Token)>, completed: Vec<Completion>) -> Beat {
     Beat {
         executor: ex.into(),
         incarnation: inc,
@@ -63,10 +57,7 @@ fn beat(
 }
 
 fn tok(attempt: u32) -> Token {
-    Token {
-        epoch: EPOCH,
-        attempt,
-    }
+    Token { epoch: EPOCH, attempt }
 }
 
 /// Submits `key` and persists it; returns the task id.
@@ -97,10 +88,7 @@ fn submit_is_acknowledged_only_after_the_create_write() {
     assert_eq!(out.len(), 1, "only the write, no reply yet: {out:?}");
     let w = &writes(&out)[0];
     assert!(w.create_key);
-    assert_eq!(
-        (w.record.id.as_str(), w.record.state),
-        ("t7-1", TaskState::Pending)
-    );
+    assert_eq!((w.record.id.as_str(), w.record.state), ("t7-1", TaskState::Pending));
     let out = persist_all(&mut c, 0, &out);
     assert_eq!(
         out,
@@ -150,6 +138,23 @@ fn resubmitting_a_key_names_the_same_task() {
 }
 
 #[test]
+fn a_resubmit_while_the_task_is_being_written_is_answered_at_once() {
+    let mut c = leader();
+    let task = submitted(&mut c, "k");
+    c.heartbeat(10, beat("ex-1", 1, 1, vec![], vec![]));
+    let assign = drain(&mut c);
+    assert_eq!(writes(&assign).len(), 1, "an assignment write is in flight");
+    c.submit(2, spec("k"));
+    assert_eq!(
+        drain(&mut c),
+        vec![Output::Reply {
+            req: 2,
+            reply: SubmitReply::Accepted { task, created: false }
+        }]
+    );
+}
+
+#[test]
 fn standbys_refuse_and_full_leaders_shed_load() {
     let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
     c.submit(1, spec("k"));
@@ -188,18 +193,12 @@ fn assignments_are_persisted_before_delivery_and_carry_fresh_tokens() {
     assert!(reply.assignments.is_empty(), "not durable yet");
     let out = drain(&mut c);
     let w = &writes(&out)[0];
-    assert_eq!(
-        (w.record.state, w.record.token),
-        (TaskState::Assigned, Some(tok(1)))
-    );
+    assert_eq!((w.record.state, w.record.token), (TaskState::Assigned, Some(tok(1))));
     persist_all(&mut c, 10, &out);
     let reply = c.heartbeat(20, beat("ex-1", 1, 2, vec![], vec![])).unwrap();
     assert_eq!(reply.assignments.len(), 1);
     assert_eq!(
-        (
-            reply.assignments[0].task.clone(),
-            reply.assignments[0].token
-        ),
+        (reply.assignments[0].task.clone(), reply.assignments[0].token),
         (task.clone(), tok(1))
     );
     assert_eq!(
@@ -243,10 +242,7 @@ fn a_silent_executor_is_declared_dead_after_k_beats_and_its_tasks_requeued() {
     let mut c = leader();
     let task = delivered(&mut c);
     c.tick(20 + 300);
-    assert!(
-        drain(&mut c).is_empty(),
-        "exactly k*h of silence is still alive"
-    );
+    assert!(drain(&mut c).is_empty(), "exactly k*h of silence is still alive");
     c.tick(20 + 301);
     assert_eq!(
         drain(&mut c),
@@ -260,10 +256,7 @@ fn a_silent_executor_is_declared_dead_after_k_beats_and_its_tasks_requeued() {
     c.heartbeat(400, beat("ex-2", 5, 1, vec![], vec![]));
     let w = &writes(&drain(&mut c))[0];
     assert_eq!(
-        (
-            w.record.id.clone(),
-            w.record.holder.clone().unwrap().executor
-        ),
+        (w.record.id.clone(), w.record.holder.clone().unwrap().executor),
         (task, "ex-2".to_string())
     );
 }
@@ -282,11 +275,7 @@ fn a_new_incarnation_retires_the_old_one_at_once() {
             ..
         })
     ));
-    assert_eq!(
-        writes(&out)[0].record.id,
-        task,
-        "re-assigned to the new incarnation"
-    );
+    assert_eq!(writes(&out)[0].record.id, task, "re-assigned to the new incarnation");
     assert!(reply.assignments.is_empty());
     // The old incarnation, if it speaks again, is told to drop what it holds.
     let reply = c
@@ -304,28 +293,19 @@ fn success_is_acknowledged_to_the_executor_only_once_durable() {
         token: tok(1),
         outcome: Outcome::Succeeded,
     };
-    let reply = c
-        .heartbeat(30, beat("ex-1", 1, 3, vec![], vec![done.clone()]))
-        .unwrap();
+    let reply = c.heartbeat(30, beat("ex-1", 1, 3, vec![], vec![done.clone()])).unwrap();
     assert!(reply.done.is_empty());
     let out = drain(&mut c);
     // Reported again before the write is confirmed: still not done.
-    let reply = c
-        .heartbeat(40, beat("ex-1", 1, 4, vec![], vec![done.clone()]))
-        .unwrap();
-    assert!(
-        reply.done.is_empty(),
-        "must not be acknowledged before it is durable"
-    );
+    let reply = c.heartbeat(40, beat("ex-1", 1, 4, vec![], vec![done.clone()])).unwrap();
+    assert!(reply.done.is_empty(), "must not be acknowledged before it is durable");
     let recorded = persist_all(&mut c, 40, &out);
     assert!(recorded.contains(&Output::Record(EventKind::Succeeded {
         task: task.clone(),
         epoch: EPOCH,
         attempt: 1
     })));
-    let reply = c
-        .heartbeat(50, beat("ex-1", 1, 5, vec![], vec![done]))
-        .unwrap();
+    let reply = c.heartbeat(50, beat("ex-1", 1, 5, vec![], vec![done])).unwrap();
     assert_eq!(reply.done, vec![task]);
 }
 
@@ -397,10 +377,7 @@ fn a_new_leader_resumes_from_the_store() {
     let mut record = TaskRecord::new("t3-1".into(), spec("a"));
     record.state = TaskState::Running;
     record.attempt = 1;
-    record.token = Some(Token {
-        epoch: 3,
-        attempt: 1,
-    });
+    record.token = Some(Token { epoch: 3, attempt: 1 });
     record.holder = Some(Holder {
         executor: "ex-1".into(),
         incarnation: 1,
@@ -422,19 +399,7 @@ fn a_new_leader_resumes_from_the_store() {
     let reply = c
         .heartbeat(
             10,
-            beat(
-                "ex-1",
-                1,
-                1,
-                vec![(
-                    "t3-1",
-                    Token {
-                        epoch: 3,
-                        attempt: 1,
-                    },
-                )],
-                vec![],
-            ),
+            beat("ex-1", 1, 1, vec![("t3-1", Token { epoch: 3, attempt: 1 })], vec![]),
         )
         .unwrap();
     assert!(reply.cancel.is_empty());

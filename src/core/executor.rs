@@ -41,6 +41,8 @@ pub struct BeatReply {
     pub cancel: Vec<TaskId>,
     /// Completions the leader has recorded durably (or found stale): stop reporting them.
     pub done: Vec<TaskId>,
+    /// Assignments for this executor still being written: beat again soon to get them.
+    pub pending: u32,
 }
 
 /// What the driver must do after a reply.
@@ -48,10 +50,7 @@ pub struct BeatReply {
 pub enum Action {
     Run(Assignment),
     Abort(TaskId),
-    Reject {
-        assignment: Assignment,
-        reason: String,
-    },
+    Reject { assignment: Assignment, reason: String },
 }
 
 pub struct Executor {
@@ -208,22 +207,9 @@ mod tests {
         assert_eq!(ex.on_reply(reply), vec![Action::Run(assign("t5-1", 5, 1))]);
         assert_eq!(
             ex.beat().held,
-            vec![(
-                "t5-1".to_string(),
-                Token {
-                    epoch: 5,
-                    attempt: 1
-                }
-            )]
+            vec![("t5-1".to_string(), Token { epoch: 5, attempt: 1 })]
         );
-        assert!(ex.finished(
-            &"t5-1".into(),
-            Token {
-                epoch: 5,
-                attempt: 1
-            },
-            Outcome::Succeeded
-        ));
+        assert!(ex.finished(&"t5-1".into(), Token { epoch: 5, attempt: 1 }, Outcome::Succeeded));
         let beat = ex.beat();
         assert!(beat.held.is_empty());
         assert_eq!(beat.completed.len(), 1);
@@ -291,14 +277,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(actions, vec![Action::Abort("a".into())]);
-        assert!(!ex.finished(
-            &"a".into(),
-            Token {
-                epoch: 1,
-                attempt: 1
-            },
-            Outcome::Succeeded
-        ));
+        assert!(!ex.finished(&"a".into(), Token { epoch: 1, attempt: 1 }, Outcome::Succeeded));
         assert!(ex.beat().completed.is_empty());
     }
 }

@@ -7,9 +7,7 @@ pub type TaskId = String;
 
 /// The fencing token of one dispatch: the leader epoch that issued it and the attempt
 /// number. Ordered lexicographically (epoch first), so a newer leader's token always wins.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Token {
     pub epoch: u64,
     pub attempt: u32,

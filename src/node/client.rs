@@ -30,14 +30,8 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
     let start = ctx.clock.now_ms();
     for i in 0..w.tasks {
         let due = start + (i as f64 * gap_ms) as u64;
-        ctx.clock
-            .sleep(due.saturating_sub(ctx.clock.now_ms()))
-            .await;
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore open");
+        ctx.clock.sleep(due.saturating_sub(ctx.clock.now_ms())).await;
+        let permit = permits.clone().acquire_owned().await.expect("semaphore open");
         let span = w.duration_ms.max - w.duration_ms.min;
         let duration_ms = w.duration_ms.min
             + if span == 0 {
@@ -55,12 +49,7 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
             max_attempts: settings.max_attempts,
             timeout_ms: w.task_timeout_ms,
         };
-        let (ctx, leaders, acked, timeout_ms) = (
-            ctx.clone(),
-            leaders.clone(),
-            acked.clone(),
-            settings.rpc_timeout_ms,
-        );
+        let (ctx, leaders, acked, timeout_ms) = (ctx.clone(), leaders.clone(), acked.clone(), settings.rpc_timeout_ms);
         tokio::spawn(async move {
             submit(&ctx, &leaders, spec, timeout_ms).await;
             acked.fetch_add(1, Ordering::SeqCst);
@@ -69,26 +58,15 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
     }
 }
 
-async fn submit(
-    ctx: &NodeContext,
-    leaders: &Mutex<LeaderCursor>,
-    spec: crate::core::TaskSpec,
-    timeout_ms: u64,
-) {
-    ctx.record(EventKind::Submit {
-        key: spec.key.clone(),
-    });
+async fn submit(ctx: &NodeContext, leaders: &Mutex<LeaderCursor>, spec: crate::core::TaskSpec, timeout_ms: u64) {
+    ctx.record(EventKind::Submit { key: spec.key.clone() });
     let request = proto::SubmitRequest {
         spec: Some(spec_to_wire(&spec)),
     };
     loop {
         let mut client = leaders.lock().expect("cursor poisoned").client();
         // A submit waits for a store write, so it gets a few RPC deadlines.
-        match flatten(
-            ctx.clock
-                .timeout(timeout_ms * 5, client.submit(request.clone()))
-                .await,
-        ) {
+        match flatten(ctx.clock.timeout(timeout_ms * 5, client.submit(request.clone())).await) {
             Ok(reply) if !reply.task_id.is_empty() => {
                 ctx.record(EventKind::Ack {
                     key: spec.key.clone(),
@@ -96,10 +74,7 @@ async fn submit(
                 });
                 return;
             }
-            Ok(reply) if reply.not_leader => leaders
-                .lock()
-                .expect("cursor poisoned")
-                .redirect(&reply.leader_hint),
+            Ok(reply) if reply.not_leader => leaders.lock().expect("cursor poisoned").redirect(&reply.leader_hint),
             Ok(_) => {} // overloaded: back off and retry
             Err(_) => leaders.lock().expect("cursor poisoned").redirect(""),
         }

@@ -70,11 +70,7 @@ impl NodeClock {
     }
 
     /// Runs `fut` with a deadline of `local_ms` of this node's time.
-    pub async fn timeout<F: std::future::Future>(
-        &self,
-        local_ms: u64,
-        fut: F,
-    ) -> Result<F::Output, Elapsed> {
+    pub async fn timeout<F: std::future::Future>(&self, local_ms: u64, fut: F) -> Result<F::Output, Elapsed> {
         tokio::time::timeout(self.true_duration(local_ms), fut)
             .await
             .map_err(|_| Elapsed(local_ms))

@@ -78,13 +78,7 @@ pub async fn run(ctx: NodeContext, settings: CoordinatorSettings) {
             tracing::error!("coordinator server stopped: {e}");
         }
     });
-    tokio::spawn(elect(
-        ctx.clone(),
-        settings.clone(),
-        tx.clone(),
-        hint,
-        resign.clone(),
-    ));
+    tokio::spawn(elect(ctx.clone(), settings.clone(), tx.clone(), hint, resign.clone()));
     actor(ctx, settings, rx, tx, resign).await;
 }
 
@@ -149,11 +143,7 @@ impl Actor {
             Msg::Beat { beat, reply } => {
                 let _ = reply.send(self.core.heartbeat(now, beat));
             }
-            Msg::Elected {
-                epoch,
-                store,
-                records,
-            } => {
+            Msg::Elected { epoch, store, records } => {
                 self.core.become_leader(now, epoch, records);
                 let (wtx, wrx) = mpsc::unbounded_channel();
                 self.writer = Some(wtx);
@@ -204,12 +194,7 @@ impl Actor {
 }
 
 /// Carries one term's writes out in order, batching what has queued up into one txn.
-async fn writer(
-    epoch: u64,
-    store: Store,
-    mut rx: mpsc::UnboundedReceiver<Write>,
-    tx: mpsc::UnboundedSender<Msg>,
-) {
+async fn writer(epoch: u64, store: Store, mut rx: mpsc::UnboundedReceiver<Write>, tx: mpsc::UnboundedSender<Msg>) {
     let mut queue: VecDeque<Write> = VecDeque::new();
     loop {
         if queue.is_empty() {
@@ -362,11 +347,7 @@ async fn keep_alive(
     let interval_ms = (ttl_s * 1000 / 8).max(50);
     loop {
         let mut leases = client.lease_client();
-        let Ok(Ok((mut keeper, mut stream))) = ctx
-            .clock
-            .timeout(timeout_ms, leases.keep_alive(lease))
-            .await
-        else {
+        let Ok(Ok((mut keeper, mut stream))) = ctx.clock.timeout(timeout_ms, leases.keep_alive(lease)).await else {
             ctx.clock.sleep(interval_ms).await;
             continue;
         };
@@ -396,19 +377,12 @@ async fn keep_alive(
 async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc<Mutex<String>>) {
     let timeout_ms = settings.timing.rpc_timeout_ms;
     loop {
-        if let Ok(store) =
-            Store::connect(&settings.store_endpoints, ctx.clock.clone(), timeout_ms).await
-        {
+        if let Ok(store) = Store::connect(&settings.store_endpoints, ctx.clock.clone(), timeout_ms).await {
             let mut election = store.client().election_client();
-            while let Ok(Ok(resp)) = ctx
-                .clock
-                .timeout(timeout_ms, election.leader(ELECTION))
-                .await
-            {
-                if let Some(kv) = resp.kv() {
-                    *hint.lock().expect("hint poisoned") =
-                        String::from_utf8_lossy(kv.value()).into_owned();
-                }
+            while let Ok(Ok(resp)) = ctx.clock.timeout(timeout_ms, election.leader(ELECTION)).await {
+                // No leader: clear the hint rather than point at a dead one.
+                let leader = resp.kv().map(|kv| String::from_utf8_lossy(kv.value()).into_owned());
+                *hint.lock().expect("hint poisoned") = leader.unwrap_or_default();
                 ctx.clock.sleep(500).await;
             }
         }
@@ -445,10 +419,7 @@ impl proto::coordinator_server::Coordinator for Service {
             .send(Msg::Submit { spec, reply })
             .map_err(|_| tonic::Status::unavailable("stopping"))?;
         let mut out = proto::SubmitReply::default();
-        match rx
-            .await
-            .map_err(|_| tonic::Status::unavailable("stopping"))?
-        {
+        match rx.await.map_err(|_| tonic::Status::unavailable("stopping"))? {
             SubmitReply::Accepted { task, created } => {
                 out.task_id = task;
                 out.created = created;
@@ -471,10 +442,7 @@ impl proto::coordinator_server::Coordinator for Service {
         self.tx
             .send(Msg::Beat { beat, reply })
             .map_err(|_| tonic::Status::unavailable("stopping"))?;
-        let out = match rx
-            .await
-            .map_err(|_| tonic::Status::unavailable("stopping"))?
-        {
+        let out = match rx.await.map_err(|_| tonic::Status::unavailable("stopping"))? {
             Some(reply) => reply_to_wire(reply),
             None => proto::HeartbeatReply {
                 not_leader: true,

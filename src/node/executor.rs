@@ -4,15 +4,14 @@
 
 use crate::core::executor::{Action, Assignment, Executor};
 use crate::core::{Outcome, TaskId};
-use crate::node::rpc::{
-    beat_to_wire, flatten, reply_from_wire, token_to_wire, LeaderCursor, SinkClient,
-};
+use crate::node::rpc::{beat_to_wire, flatten, reply_from_wire, token_to_wire, LeaderCursor, SinkClient};
 use crate::node::{rpc, NodeContext, Timing};
 use crate::proto;
 use crate::trace::{EventKind, Verdict};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// The built-in task body the simulated workload submits (JSON payload): it works for
@@ -33,74 +32,101 @@ pub struct ExecutorSettings {
 
 type Running = Arc<Mutex<BTreeMap<TaskId, JoinHandle<()>>>>;
 
+/// The shortest gap between two beats: an early beat (a finished attempt to report, or
+/// assignments about to be ready) waits this long so that several ride on one beat.
+const EARLY_BEAT_MS: u64 = 10;
+
+/// What the attempts of one executor process share.
+#[derive(Clone)]
+struct Shared {
+    ctx: NodeContext,
+    core: Arc<Mutex<Executor>>,
+    running: Running,
+    sink: SinkClient,
+    rpc_timeout_ms: u64,
+    /// Wakes the heartbeat loop when an attempt finishes.
+    finished: Arc<Notify>,
+}
+
 /// Runs an executor until the node is killed.
 pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
     let incarnation = madsim::rand::random::<u64>() | 1;
     ctx.record(EventKind::NodeStart { incarnation });
-    let core = Arc::new(Mutex::new(Executor::new(
-        ctx.name.clone(),
-        incarnation,
-        settings.capacity,
-    )));
-    let running: Running = Arc::default();
-    let sink = SinkClient::new(rpc::channel(&settings.sink).expect("sink address is valid"));
-    let mut leaders =
-        LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
-    let timing = settings.timing.clone();
+    let shared = Shared {
+        core: Arc::new(Mutex::new(Executor::new(
+            ctx.name.clone(),
+            incarnation,
+            settings.capacity,
+        ))),
+        running: Arc::default(),
+        sink: SinkClient::new(rpc::channel(&settings.sink).expect("sink address is valid")),
+        rpc_timeout_ms: settings.timing.rpc_timeout_ms,
+        finished: Arc::new(Notify::new()),
+        ctx,
+    };
+    let mut leaders = LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
+    let (ctx, timing) = (shared.ctx.clone(), settings.timing);
     loop {
-        let beat = beat_to_wire(core.lock().expect("executor poisoned").beat());
+        let soon = beat(&shared, &mut leaders, &timing).await;
+        let wait_ms = if soon {
+            EARLY_BEAT_MS
+        } else {
+            timing.heartbeat_interval_ms
+        };
+        tokio::select! {
+            biased;
+            () = shared.finished.notified() => ctx.clock.sleep(EARLY_BEAT_MS).await,
+            () = ctx.clock.sleep(wait_ms) => {}
+        }
+    }
+}
+
+/// One heartbeat round. Within it, the other coordinators are tried at once, so after a
+/// failover the leader is found within one interval, not one interval per guess. Returns
+/// whether the leader has assignments for us about to be ready.
+async fn beat(shared: &Shared, leaders: &mut LeaderCursor, timing: &Timing) -> bool {
+    let beat = beat_to_wire(shared.core.lock().expect("executor poisoned").beat());
+    for _ in 0..leaders.len() {
         let mut client = leaders.client();
         match flatten(
-            ctx.clock
-                .timeout(timing.rpc_timeout_ms, client.heartbeat(beat))
+            shared
+                .ctx
+                .clock
+                .timeout(timing.rpc_timeout_ms, client.heartbeat(beat.clone()))
                 .await,
         ) {
             Ok(reply) if reply.not_leader => leaders.redirect(&reply.leader_hint),
             Ok(reply) => {
-                let actions = core
+                let soon = reply.pending > 0;
+                let actions = shared
+                    .core
                     .lock()
                     .expect("executor poisoned")
                     .on_reply(reply_from_wire(reply));
                 for action in actions {
-                    act(&ctx, &core, &running, &sink, &timing, action);
+                    act(shared, action);
                 }
+                return soon;
             }
             Err(_) => leaders.redirect(""),
         }
-        ctx.clock.sleep(timing.heartbeat_interval_ms).await;
     }
+    false
 }
 
-fn act(
-    ctx: &NodeContext,
-    core: &Arc<Mutex<Executor>>,
-    running: &Running,
-    sink: &SinkClient,
-    timing: &Timing,
-    action: Action,
-) {
+fn act(shared: &Shared, action: Action) {
     match action {
         Action::Run(a) => {
             let task = a.task.clone();
-            let attempt = run_attempt(
-                ctx.clone(),
-                core.clone(),
-                running.clone(),
-                sink.clone(),
-                timing.rpc_timeout_ms,
-                a,
-            );
-            running
-                .lock()
-                .expect("running poisoned")
-                .insert(task, tokio::spawn(attempt));
+            let attempt = tokio::spawn(run_attempt(shared.clone(), a));
+            shared.running.lock().expect("running poisoned").insert(task, attempt);
         }
         Action::Abort(task) => {
-            if let Some(handle) = running.lock().expect("running poisoned").remove(&task) {
+            if let Some(handle) = shared.running.lock().expect("running poisoned").remove(&task) {
                 handle.abort();
             }
         }
-        Action::Reject { assignment, reason } => ctx.record(EventKind::Reject {
+        Action::Reject { assignment, reason } => shared.ctx.record(EventKind::Reject {
             task: assignment.task,
             epoch: assignment.token.epoch,
             attempt: assignment.token.attempt,
@@ -109,16 +135,10 @@ fn act(
     }
 }
 
-async fn run_attempt(
-    ctx: NodeContext,
-    core: Arc<Mutex<Executor>>,
-    running: Running,
-    sink: SinkClient,
-    rpc_timeout_ms: u64,
-    a: Assignment,
-) {
+async fn run_attempt(shared: Shared, a: Assignment) {
+    let ctx = &shared.ctx;
     let (epoch, attempt) = (a.token.epoch, a.token.attempt);
-    let incarnation = core.lock().expect("executor poisoned").incarnation();
+    let incarnation = shared.core.lock().expect("executor poisoned").incarnation();
     ctx.record(EventKind::Start {
         task: a.task.clone(),
         incarnation,
@@ -130,7 +150,7 @@ async fn run_attempt(
         .clock
         .timeout(
             a.spec.timeout_ms,
-            attempt_body(&ctx, &sink, rpc_timeout_ms, &a, &body),
+            attempt_body(ctx, &shared.sink, shared.rpc_timeout_ms, &a, &body),
         )
         .await
         .unwrap_or(Outcome::TimedOut);
@@ -140,10 +160,13 @@ async fn run_attempt(
         attempt,
         outcome: outcome.name().into(),
     });
-    core.lock()
+    shared
+        .core
+        .lock()
         .expect("executor poisoned")
         .finished(&a.task, a.token, outcome);
-    running.lock().expect("running poisoned").remove(&a.task);
+    shared.running.lock().expect("running poisoned").remove(&a.task);
+    shared.finished.notify_one();
 }
 
 async fn attempt_body(
@@ -165,11 +188,7 @@ async fn attempt_body(
     };
     loop {
         let mut client = sink.clone();
-        match flatten(
-            ctx.clock
-                .timeout(rpc_timeout_ms, client.apply(request.clone()))
-                .await,
-        ) {
+        match flatten(ctx.clock.timeout(rpc_timeout_ms, client.apply(request.clone())).await) {
             Ok(reply) => {
                 return match verdict_from_wire(reply.verdict) {
                     Verdict::Accepted | Verdict::Duplicate => Outcome::Succeeded,

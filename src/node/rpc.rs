@@ -23,8 +23,7 @@ pub enum RpcError {
 
 /// A lazily connected channel to `addr` (`host:port`).
 pub fn channel(addr: &str) -> Result<Channel, RpcError> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|_| RpcError::Address(addr.into()))?;
+    let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|_| RpcError::Address(addr.into()))?;
     Ok(endpoint.connect_lazy())
 }
 
@@ -50,6 +49,14 @@ impl LeaderCursor {
             .map(|(name, addr)| Ok((name.clone(), CoordinatorClient::new(channel(addr)?))))
             .collect::<Result<Vec<_>, RpcError>>()?;
         Ok(LeaderCursor { peers, current: 0 })
+    }
+
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
     }
 
     pub fn client(&self) -> CoordinatorClient {
@@ -183,6 +190,7 @@ pub fn reply_to_wire(r: BeatReply) -> proto::HeartbeatReply {
             .collect(),
         cancel: r.cancel,
         done: r.done,
+        pending: r.pending,
     }
 }
 
@@ -200,5 +208,6 @@ pub fn reply_from_wire(r: proto::HeartbeatReply) -> BeatReply {
             .collect(),
         cancel: r.cancel,
         done: r.done,
+        pending: r.pending,
     }
 }

@@ -23,8 +23,7 @@ pub async fn run(ctx: NodeContext, listen: SocketAddr) {
         ctx,
         ledger: Arc::default(),
     };
-    let server = tonic::transport::Server::builder()
-        .add_service(proto::sink_server::SinkServer::new(service));
+    let server = tonic::transport::Server::builder().add_service(proto::sink_server::SinkServer::new(service));
     if let Err(e) = server.serve(listen).await {
         tracing::error!("sink server stopped: {e}");
     }
@@ -38,11 +37,7 @@ impl proto::sink_server::Sink for Service {
     ) -> Result<tonic::Response<proto::ApplyReply>, tonic::Status> {
         let req = req.into_inner();
         let token = token_from_wire(req.token);
-        let verdict = self
-            .ledger
-            .lock()
-            .expect("ledger poisoned")
-            .apply(&req.key, token);
+        let verdict = self.ledger.lock().expect("ledger poisoned").apply(&req.key, token);
         self.ctx.record(EventKind::Apply {
             task: req.task_id,
             key: req.key,

@@ -49,14 +49,8 @@ pub struct Store {
 }
 
 impl Store {
-    pub async fn connect(
-        endpoints: &[String],
-        clock: NodeClock,
-        timeout_ms: u64,
-    ) -> Result<Self, StoreError> {
-        let client = clock
-            .timeout(timeout_ms, Client::connect(endpoints, None))
-            .await??;
+    pub async fn connect(endpoints: &[String], clock: NodeClock, timeout_ms: u64) -> Result<Self, StoreError> {
+        let client = clock.timeout(timeout_ms, Client::connect(endpoints, None)).await??;
         Ok(Store {
             client,
             clock,
@@ -93,9 +87,7 @@ impl Store {
             Some(_) => Ok(()),
             None => {
                 // The very first leader ever: the fence key does not exist yet.
-                self.clock
-                    .timeout(self.timeout_ms, kv.put(FENCE, mine, None))
-                    .await??;
+                self.clock.timeout(self.timeout_ms, kv.put(FENCE, mine, None)).await??;
                 Ok(())
             }
         }
@@ -142,11 +134,7 @@ impl Store {
             ops.len()
         );
         let txn = Txn::new()
-            .when(vec![Compare::value(
-                FENCE,
-                CompareOp::Equal,
-                fence_value(epoch),
-            )])
+            .when(vec![Compare::value(FENCE, CompareOp::Equal, fence_value(epoch))])
             .and_then(ops)
             .or_else(vec![TxnOp::get(FENCE, None)]);
         let mut kv = self.client.kv_client();

@@ -79,10 +79,7 @@ impl ScenarioSummary {
         self.sim_seconds += r.sim_ms as f64 / 1000.0;
         self.wall_seconds += r.wall_ms as f64 / 1000.0;
         for v in &r.check.violations {
-            *self
-                .violations
-                .entry(v.kind.name().to_string())
-                .or_default() += 1;
+            *self.violations.entry(v.kind.name().to_string()).or_default() += 1;
         }
         if r.panic.is_some() {
             *self.violations.entry("panic".into()).or_default() += 1;
@@ -125,11 +122,7 @@ impl ScenarioSummary {
             if self.wall_seconds > 0.0 { self.sim_seconds / self.wall_seconds } else { 0.0 },
         );
         if !self.violations.is_empty() {
-            let list: Vec<String> = self
-                .violations
-                .iter()
-                .map(|(k, n)| format!("{k} x{n}"))
-                .collect();
+            let list: Vec<String> = self.violations.iter().map(|(k, n)| format!("{k} x{n}")).collect();
             out += &format!("  violations: {}\n", list.join(", "));
         }
         for seed in &self.nondeterministic_seeds {

@@ -3,9 +3,7 @@
 
 use serde::{de::Error, Deserialize, Deserializer};
 
-pub fn in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(
-    d: D,
-) -> Result<u64, D::Error> {
+pub fn in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(d: D) -> Result<u64, D::Error> {
     let v = i64::deserialize(d)?;
     if v < 0 || (v as u64) < MIN || (v as u64) > MAX {
         return Err(D::Error::custom(format!(

@@ -60,17 +60,17 @@ impl std::fmt::Display for Target {
 }
 
 impl Fault {
-    pub(crate) fn validate(
-        &self,
-        path: &Path,
-        text: &str,
-        nodes: &[String],
-    ) -> Result<(), ScenarioError> {
+    pub(crate) fn validate(&self, path: &Path, text: &str, nodes: &[String]) -> Result<(), ScenarioError> {
         if let Target::Node(name) = &self.target {
             if name == "client" || !nodes.contains(name) {
                 let message = format!(
                     "unknown target `{name}`, expected leader, standby, executor, store, sink or one of: {}",
-                    nodes.iter().filter(|n| *n != "client").cloned().collect::<Vec<_>>().join(", ")
+                    nodes
+                        .iter()
+                        .filter(|n| *n != "client")
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 );
                 return Err(ScenarioError::at_value(path, text, name, &message));
             }

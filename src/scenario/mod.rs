@@ -207,8 +207,7 @@ impl Default for Limits {
 impl Scenario {
     /// Parses scenario text; `path` only labels errors and names the scenario.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
-        let mut scenario: Scenario =
-            toml::from_str(text).map_err(|e| ScenarioError::from_toml(path, text, &e))?;
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::from_toml(path, text, &e))?;
         if scenario.name.is_empty() {
             scenario.name = path
                 .file_stem()
@@ -249,11 +248,7 @@ impl Scenario {
 
     /// Every node's name: store, sink, client, coord-N, exec-N.
     pub fn node_names(&self) -> Vec<String> {
-        let mut names = vec![
-            "store".to_string(),
-            "sink".to_string(),
-            "client".to_string(),
-        ];
+        let mut names = vec!["store".to_string(), "sink".to_string(), "client".to_string()];
         names.extend((1..=self.topology.coordinators).map(|i| format!("coord-{i}")));
         names.extend((1..=self.topology.executors).map(|i| format!("exec-{i}")));
         names

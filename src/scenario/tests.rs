@@ -45,11 +45,7 @@ fn out_of_range_values_say_what_was_expected() {
 fn inverted_duration_range_is_an_error() {
     let err = parse("[workload]\nduration_ms = { min = 50, max = 10 }\n").unwrap_err();
     assert_eq!(err.line, 2);
-    assert!(
-        err.message.contains("expected min <= max"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("expected min <= max"), "{}", err.message);
 }
 
 #[test]
@@ -62,18 +58,10 @@ fn faults_parse_and_unknown_targets_are_located() {
     assert_eq!(s.faults[0].target, Target::Node("exec-2".into()));
     let err = parse(&ok.replace("leader", "exec-9")).unwrap_err();
     assert_eq!((err.line, err.col), (4, 10));
-    assert!(
-        err.message.starts_with("unknown target `exec-9`"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.starts_with("unknown target `exec-9`"), "{}", err.message);
     let err = parse(&ok.replace("crash", "explode")).unwrap_err();
     assert_eq!(err.line, 3);
-    assert!(
-        err.message.contains("unknown variant `explode`"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("unknown variant `explode`"), "{}", err.message);
 }
 
 #[test]

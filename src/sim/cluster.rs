@@ -181,11 +181,7 @@ impl Cluster {
             net.clog_link(other.handle.id(), id);
         }
         let addr = SocketAddr::new(ip(0, 1), STORE_PORT).to_string();
-        store
-            .handle
-            .spawn(dump_store(addr))
-            .await
-            .expect("dump task ran");
+        store.handle.spawn(dump_store(addr)).await.expect("dump task ran");
         handle.kill(id);
     }
 
@@ -215,13 +211,7 @@ async fn dump_store(addr: String) {
         .await
         .expect("local store connection");
     let dump = client.dump().await.expect("store dump");
-    let file = madsim::fs::File::create(DUMP_FILE)
-        .await
-        .expect("create dump file");
-    file.write_all_at(dump.as_bytes(), 0)
-        .await
-        .expect("write dump");
-    file.set_len(dump.len() as u64)
-        .await
-        .expect("truncate dump");
+    let file = madsim::fs::File::create(DUMP_FILE).await.expect("create dump file");
+    file.write_all_at(dump.as_bytes(), 0).await.expect("write dump");
+    file.set_len(dump.len() as u64).await.expect("truncate dump");
 }

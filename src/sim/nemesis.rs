@@ -49,9 +49,7 @@ impl Nemesis {
 
     async fn fire(self: Arc<Self>, fault: Fault) {
         let clock = self.clock();
-        clock
-            .sleep(fault.at_ms.saturating_sub(clock.now_ms()))
-            .await;
+        clock.sleep(fault.at_ms.saturating_sub(clock.now_ms())).await;
         let deadline = clock.now_ms() + RESOLVE_PATIENCE_MS;
         let target = loop {
             if let Some(name) = self.resolve(&fault.target) {
@@ -76,15 +74,8 @@ impl Nemesis {
 
     async fn crash(&self, fault: &Fault, name: &str) {
         let handle = Handle::current();
-        let node = self
-            .cluster
-            .node(name)
-            .expect("resolved targets exist")
-            .clone();
-        self.down
-            .lock()
-            .expect("nemesis poisoned")
-            .insert(name.to_string());
+        let node = self.cluster.node(name).expect("resolved targets exist").clone();
+        self.down.lock().expect("nemesis poisoned").insert(name.to_string());
         let detail = format!(
             "target `{}`, restart after {:?} ms",
             fault.target, fault.restart_after_ms
@@ -131,9 +122,7 @@ impl Nemesis {
         let leader = self.cluster.recorder.with(|h| current_leader(h, &down));
         match target {
             Target::Leader => leader,
-            Target::Standby => up(Role::Coordinator)
-                .into_iter()
-                .find(|n| Some(n) != leader.as_ref()),
+            Target::Standby => up(Role::Coordinator).into_iter().find(|n| Some(n) != leader.as_ref()),
             Target::Executor => pick(up(Role::Executor)),
             Target::Store => up(Role::Store).into_iter().next(),
             Target::Sink => up(Role::Sink).into_iter().next(),

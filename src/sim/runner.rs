@@ -41,8 +41,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
     let joined = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
-            let mut rt =
-                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             let limit_s = scenario.limits.workload_s + scenario.limits.drain_s + 120;
             rt.set_time_limit(Duration::from_secs(limit_s));
             rt.block_on(drive(scenario, seed))
@@ -91,17 +90,11 @@ async fn drive(scenario: Scenario, seed: u64) -> Vec<Event> {
     let clock = crate::node::NodeClock::exact(cluster.origin);
     let nemesis = madsim::task::spawn(Nemesis::new(cluster.clone()).run(scenario.faults.clone()));
     let workload_end = scenario.limits.workload_s * 1000;
-    while cluster.acked.load(Ordering::SeqCst) < scenario.workload.tasks
-        && clock.true_now_ms() < workload_end
-    {
+    while cluster.acked.load(Ordering::SeqCst) < scenario.workload.tasks && clock.true_now_ms() < workload_end {
         clock.sleep(POLL_MS).await;
     }
     let deadline_ms = clock.true_now_ms() + scenario.limits.drain_s * 1000;
-    recorder.record(
-        clock.true_now_ms(),
-        "harness",
-        EventKind::DrainStart { deadline_ms },
-    );
+    recorder.record(clock.true_now_ms(), "harness", EventKind::DrainStart { deadline_ms });
     let mut open = OpenTasks::default();
     let drained = loop {
         recorder.with(|h| open.advance(h));
@@ -113,11 +106,7 @@ async fn drive(scenario: Scenario, seed: u64) -> Vec<Event> {
         }
         clock.sleep(POLL_MS).await;
     };
-    recorder.record(
-        clock.true_now_ms(),
-        "harness",
-        EventKind::RunEnd { drained },
-    );
+    recorder.record(clock.true_now_ms(), "harness", EventKind::RunEnd { drained });
     recorder.snapshot()
 }
 
