@@ -32,9 +32,10 @@ pub struct ExecutorSettings {
 
 type Running = Arc<Mutex<BTreeMap<TaskId, JoinHandle<()>>>>;
 
-/// The shortest gap between two beats: an early beat (a finished attempt to report, or
-/// assignments about to be ready) waits this long so that several ride on one beat.
-const EARLY_BEAT_MS: u64 = 10;
+/// An early beat (a finished attempt to report, or assignments about to be ready) comes
+/// this fraction of the heartbeat interval after the last one, so several ride on one beat
+/// and an executor sends at most 4 beats per interval.
+const EARLY_BEAT_DIVISOR: u64 = 4;
 
 /// What the attempts of one executor process share.
 #[derive(Clone)]
@@ -66,17 +67,17 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
     };
     let mut leaders = LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
     let (ctx, timing) = (shared.ctx.clone(), settings.timing);
+    let early_ms = (timing.heartbeat_interval_ms / EARLY_BEAT_DIVISOR).max(1);
     loop {
         let soon = beat(&shared, &mut leaders, &timing).await;
-        let wait_ms = if soon {
-            EARLY_BEAT_MS
-        } else {
-            timing.heartbeat_interval_ms
-        };
-        tokio::select! {
-            biased;
-            () = shared.finished.notified() => ctx.clock.sleep(EARLY_BEAT_MS).await,
-            () = ctx.clock.sleep(wait_ms) => {}
+        ctx.clock.sleep(early_ms).await;
+        if !soon {
+            let rest_ms = timing.heartbeat_interval_ms - early_ms;
+            tokio::select! {
+                biased;
+                () = shared.finished.notified() => {}
+                () = ctx.clock.sleep(rest_ms) => {}
+            }
         }
     }
 }
