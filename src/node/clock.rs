@@ -40,6 +40,7 @@ impl NodeClock {
     }
 
     /// The run's origin: now. Call once per run (per process in real mode).
+    #[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
     pub fn origin_now() -> Instant {
         Instant::now()
     }
@@ -74,5 +75,20 @@ impl NodeClock {
         tokio::time::timeout(self.true_duration(local_ms), fut)
             .await
             .map_err(|_| Elapsed(local_ms))
+    }
+}
+
+/// Wall-clock time of the harness itself (how long a seed took to simulate). Never given
+/// to a node: it measures the simulator, not the simulated system.
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
+    pub fn start() -> Self {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
     }
 }

@@ -34,20 +34,15 @@ impl ScenarioError {
 
     /// An error about a key found after parsing: points at the key's first occurrence.
     pub(crate) fn at_key(path: &Path, text: &str, key: &str, message: &str) -> Self {
-        let offset = find_key(text, key).unwrap_or(0);
-        let (line, col) = line_col(text, offset);
-        ScenarioError {
-            path: path.to_path_buf(),
-            line,
-            col,
-            message: message.to_string(),
-        }
+        Self::at_offset(path, text, find_key(text, key).unwrap_or(0), message)
     }
 
     /// An error about a value (a string literal) found after parsing.
     pub(crate) fn at_value(path: &Path, text: &str, value: &str, message: &str) -> Self {
-        let quoted = format!("\"{value}\"");
-        let offset = text.find(&quoted).unwrap_or(0);
+        Self::at_offset(path, text, text.find(&format!("\"{value}\"")).unwrap_or(0), message)
+    }
+
+    fn at_offset(path: &Path, text: &str, offset: usize, message: &str) -> Self {
         let (line, col) = line_col(text, offset);
         ScenarioError {
             path: path.to_path_buf(),

@@ -36,8 +36,7 @@ impl RunOutcome {
 /// the first one a thread creates) and checks the history.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
     let scenario = scenario.clone();
-    // Wall clock: measures the harness itself, outside the simulation.
-    let wall = std::time::Instant::now();
+    let wall = crate::node::clock::Stopwatch::start();
     let joined = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
@@ -48,7 +47,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
         })
         .expect("spawn seed thread")
         .join();
-    let wall_ms = wall.elapsed().as_millis() as u64;
+    let wall_ms = wall.elapsed_ms();
     match joined {
         Ok(history) => {
             let check = check_all(&history);
