@@ -1,8 +1,7 @@
 //! The faultline CLI. `run` and `suite` drive the simulator (a `--cfg madsim` build, which
-//! `scripts/faultline` makes); anyhow is used only here.
+//! `scripts/faultline` makes); `serve` and `submit` run real nodes (the plain build);
+//! `check` judges recorded histories in either. anyhow is used only here.
 
-#[cfg(not(madsim))]
-use anyhow::bail;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -20,7 +19,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run one scenario on one seed and check its history.
+    /// Run one scenario on one seed and check its history (simulator build).
     Run {
         scenario: PathBuf,
         #[arg(long, default_value_t = 1)]
@@ -29,7 +28,7 @@ enum Cmd {
         #[arg(long)]
         trace: Option<PathBuf>,
     },
-    /// Run scenario files (or folders of them) on many seeds, in parallel.
+    /// Run scenario files (or folders of them) on many seeds, in parallel (simulator build).
     Suite {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -46,6 +45,28 @@ enum Cmd {
         /// Run every seed twice and require identical histories.
         #[arg(long)]
         check_determinism: bool,
+    },
+    /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
+    Check {
+        #[arg(required = true)]
+        histories: Vec<PathBuf>,
+    },
+    /// Run one real node (plain build: real gRPC, real etcd).
+    #[cfg(not(madsim))]
+    Serve {
+        #[command(subcommand)]
+        role: real_cli::Role,
+        #[command(flatten)]
+        common: real_cli::Common,
+    },
+    /// Submit a scenario's workload to a real cluster; returns when all is acknowledged.
+    #[cfg(not(madsim))]
+    Submit {
+        /// Coordinators as name=host:port, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true, value_parser = real_cli::parse_peer)]
+        coordinators: Vec<(String, String)>,
+        #[command(flatten)]
+        common: real_cli::Common,
     },
 }
 
@@ -64,37 +85,30 @@ fn main() {
     }
 }
 
-#[cfg(not(madsim))]
-fn run(_cli: Cli) -> Result<bool> {
-    bail!("this build has no simulator: build with RUSTFLAGS=\"--cfg madsim\" (scripts/faultline does)")
-}
-
-#[cfg(madsim)]
 fn run(cli: Cli) -> Result<bool> {
     match cli.cmd {
+        Cmd::Check { histories } => check_cli::run(&histories),
+        #[cfg(madsim)]
         Cmd::Run { scenario, seed, trace } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
-        Cmd::Suite {
-            paths,
-            seeds,
-            first_seed,
-            jobs,
-            json,
-            check_determinism,
-        } => {
-            let jobs = jobs
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-                .max(1);
-            let opts = sim_cli::SuiteOptions {
-                seeds,
-                first_seed,
-                jobs,
-                json,
-                check_determinism,
-            };
+        #[cfg(madsim)]
+        Cmd::Suite { paths, seeds, first_seed, jobs, json, check_determinism } => {
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+            let opts = sim_cli::SuiteOptions { seeds, first_seed, jobs, json, check_determinism };
             sim_cli::suite(&paths, &opts)
         }
+        #[cfg(not(madsim))]
+        Cmd::Run { .. } | Cmd::Suite { .. } => {
+            anyhow::bail!("this build has no simulator: build with RUSTFLAGS=\"--cfg madsim\" (scripts/faultline does)")
+        }
+        #[cfg(not(madsim))]
+        Cmd::Serve { role, common } => real_cli::serve(role, common),
+        #[cfg(not(madsim))]
+        Cmd::Submit { coordinators, common } => real_cli::submit(coordinators, common),
     }
 }
 
+mod check_cli;
+#[cfg(not(madsim))]
+mod real_cli;
 #[cfg(madsim)]
 mod sim_cli;

@@ -29,19 +29,8 @@ fn seed_result(o: &RunOutcome) -> SeedResult {
     let at = |pred: &dyn Fn(&EventKind) -> bool| o.history.iter().find(|e| pred(&e.kind)).map(|e| e.at_ms);
     let drain_start = at(&|k| matches!(k, EventKind::DrainStart { .. }));
     let run_end = at(&|k| matches!(k, EventKind::RunEnd { .. }));
-    let faults_fired = o
-        .history
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.kind,
-                EventKind::Fault {
-                    phase: FaultPhase::Begin,
-                    ..
-                }
-            )
-        })
-        .count() as u64;
+    let faults_fired =
+        o.history.iter().filter(|e| matches!(e.kind, EventKind::Fault { phase: FaultPhase::Begin, .. })).count() as u64;
     SeedResult {
         seed: o.seed,
         passed: o.passed(),
@@ -101,11 +90,7 @@ pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
             violations.len() - MAX_PRINTED_VIOLATIONS
         );
     }
-    println!(
-        "seed {seed}: {} events, trace hash {:016x}",
-        outcome.history.len(),
-        outcome.hash
-    );
+    println!("seed {seed}: {} events, trace hash {:016x}", outcome.history.len(), outcome.hash);
     Ok(outcome.passed())
 }
 
@@ -125,12 +110,7 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
         std::fs::write(json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
     }
     let failed = summaries.iter().filter(|s| !s.passed()).count();
-    println!(
-        "suite: {} scenarios, {} passed, {} failed",
-        summaries.len(),
-        summaries.len() - failed,
-        failed
-    );
+    println!("suite: {} scenarios, {} passed, {} failed", summaries.len(), summaries.len() - failed, failed);
     Ok(failed == 0)
 }
 
@@ -151,13 +131,8 @@ fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Scenar
                 }
                 let seed = opts.first_seed + i;
                 let outcome = run_seed(scenario, seed);
-                let same = opts
-                    .check_determinism
-                    .then(|| run_seed(scenario, seed).hash == outcome.hash);
-                results
-                    .lock()
-                    .expect("results poisoned")
-                    .push((seed_result(&outcome), same));
+                let same = opts.check_determinism.then(|| run_seed(scenario, seed).hash == outcome.hash);
+                results.lock().expect("results poisoned").push((seed_result(&outcome), same));
                 bar.inc(1);
             });
         }

@@ -5,6 +5,7 @@
 //! which madsim makes deterministic, so the history of a seed is stable bit for bit.
 
 use serde::{Deserialize, Serialize};
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 /// One recorded event: when (true simulated time, ms since the run started), where, what.
@@ -46,50 +47,17 @@ pub enum EventKind {
     /// The store confirmed a write of this task's state.
     Persist { task: String, state: String, epoch: u64 },
     /// The leader handed an attempt of the task to an executor.
-    Dispatch {
-        task: String,
-        executor: String,
-        incarnation: u64,
-        epoch: u64,
-        attempt: u32,
-    },
+    Dispatch { task: String, executor: String, incarnation: u64, epoch: u64, attempt: u32 },
     /// An executor began running an attempt.
-    Start {
-        task: String,
-        incarnation: u64,
-        epoch: u64,
-        attempt: u32,
-    },
+    Start { task: String, incarnation: u64, epoch: u64, attempt: u32 },
     /// An executor refused an assignment (stale epoch).
-    Reject {
-        task: String,
-        epoch: u64,
-        attempt: u32,
-        reason: String,
-    },
+    Reject { task: String, epoch: u64, attempt: u32, reason: String },
     /// The sink judged an apply of the task's effect.
-    Apply {
-        task: String,
-        key: String,
-        executor: String,
-        epoch: u64,
-        attempt: u32,
-        verdict: Verdict,
-    },
+    Apply { task: String, key: String, executor: String, epoch: u64, attempt: u32, verdict: Verdict },
     /// An executor finished an attempt's body.
-    Complete {
-        task: String,
-        epoch: u64,
-        attempt: u32,
-        outcome: String,
-    },
+    Complete { task: String, epoch: u64, attempt: u32, outcome: String },
     /// The leader scheduled a retry after a failed attempt.
-    Retry {
-        task: String,
-        failures: u32,
-        backoff_ms: u64,
-        reason: String,
-    },
+    Retry { task: String, failures: u32, backoff_ms: u64, reason: String },
     /// The leader recorded the task as succeeded (terminal).
     Succeeded { task: String, epoch: u64, attempt: u32 },
     /// The leader recorded the task as dead-lettered (terminal).
@@ -98,12 +66,7 @@ pub enum EventKind {
     /// between the durable write and recording it). `state` is `succeeded` or `dead_lettered`.
     Recovered { task: String, state: String },
     /// The leader declared an executor incarnation dead and re-queued its tasks.
-    ExecutorDead {
-        executor: String,
-        incarnation: u64,
-        reason: String,
-        tasks: u32,
-    },
+    ExecutorDead { executor: String, incarnation: u64, reason: String, tasks: u32 },
     /// A node became leader with this epoch (from the store).
     LeaderElected { epoch: u64 },
     /// A node stopped acting as leader of this epoch.
@@ -111,12 +74,7 @@ pub enum EventKind {
     /// A node (re)started; executors carry their fresh incarnation.
     NodeStart { incarnation: u64 },
     /// An injected fault began or ended.
-    Fault {
-        fault: String,
-        phase: FaultPhase,
-        target: String,
-        detail: String,
-    },
+    Fault { fault: String, phase: FaultPhase, target: String, detail: String },
     /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
     DrainStart { deadline_ms: u64 },
     /// The run ended, either drained (every acknowledged task terminal) or at its time limit.
@@ -154,10 +112,12 @@ impl EventKind {
 }
 
 /// A cloneable handle that nodes append events to. Time comes from the caller, so the
-/// recorder itself reads no clock.
+/// recorder itself reads no clock. In the simulator it keeps the history in memory; a real
+/// process streams it to a file instead (one JSON line per event, flushed at once).
 #[derive(Clone, Default)]
 pub struct Recorder {
     events: Arc<Mutex<Vec<Event>>>,
+    stream: Option<Arc<Mutex<Box<dyn std::io::Write + Send>>>>,
 }
 
 impl Recorder {
@@ -165,13 +125,22 @@ impl Recorder {
         Self::default()
     }
 
+    /// A recorder that writes every event to `out` and keeps none in memory.
+    pub fn streaming(out: Box<dyn std::io::Write + Send>) -> Self {
+        Recorder { events: Arc::default(), stream: Some(Arc::new(Mutex::new(out))) }
+    }
+
     pub fn record(&self, at_ms: u64, node: &str, kind: EventKind) {
-        let event = Event {
-            at_ms,
-            node: node.to_string(),
-            kind,
-        };
-        self.events.lock().expect("recorder poisoned").push(event);
+        let event = Event { at_ms, node: node.to_string(), kind };
+        match &self.stream {
+            Some(out) => {
+                let mut out = out.lock().expect("recorder poisoned");
+                let line = serde_json::to_string(&event).expect("event serializes");
+                // A history that cannot be written is a broken run: say so loudly.
+                writeln!(out, "{line}").and_then(|()| out.flush()).expect("writing the history");
+            }
+            None => self.events.lock().expect("recorder poisoned").push(event),
+        }
     }
 
     /// A copy of everything recorded so far.
@@ -214,4 +183,16 @@ pub fn write_jsonl(events: &[Event], out: &mut impl std::io::Write) -> std::io::
         out.write_all(b"\n")?;
     }
     Ok(())
+}
+
+/// Reads a JSON Lines history; errors name the file and line.
+pub fn read_jsonl(path: &std::path::Path) -> Result<Vec<Event>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: not a history event: {e}", path.display(), i + 1))
+        })
+        .collect()
 }

@@ -10,12 +10,7 @@ use std::path::Path;
 fn run(path: &str, seed: u64) -> RunOutcome {
     let scenario = Scenario::load(Path::new(path)).expect("scenario parses");
     let outcome = run_seed(&scenario, seed);
-    assert!(
-        outcome.passed(),
-        "{path} seed {seed}: {:?} {:#?}",
-        outcome.panic,
-        outcome.check.violations
-    );
+    assert!(outcome.passed(), "{path} seed {seed}: {:?} {:#?}", outcome.panic, outcome.check.violations);
     outcome
 }
 
@@ -23,11 +18,7 @@ fn fault_begins(o: &RunOutcome) -> Vec<(u64, String)> {
     o.history
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Fault {
-                phase: FaultPhase::Begin,
-                target,
-                ..
-            } => Some((e.at_ms, target.clone())),
+            EventKind::Fault { phase: FaultPhase::Begin, target, .. } => Some((e.at_ms, target.clone())),
             _ => None,
         })
         .collect()
@@ -37,10 +28,7 @@ fn fault_begins(o: &RunOutcome) -> Vec<(u64, String)> {
 fn smoke_three_coordinators_elect_one_leader_and_finish_everything() {
     let o = run("scenarios/smoke/three-coordinators-1k.toml", 1);
     let c = &o.check.counts;
-    assert_eq!(
-        (c.acked, c.succeeded + c.dead_lettered, c.lost, c.duplicate_applies),
-        (1000, 1000, 0, 0)
-    );
+    assert_eq!((c.acked, c.succeeded + c.dead_lettered, c.lost, c.duplicate_applies), (1000, 1000, 0, 0));
     assert_eq!(c.leader_changes, 1);
 }
 
@@ -59,21 +47,12 @@ fn leader_crash_hands_over_to_a_standby_with_a_higher_epoch() {
         })
         .collect();
     assert_eq!(elections[0].1, victim, "the leader was the one crashed");
-    let (at, node, epoch) = *elections
-        .iter()
-        .find(|(at, _, _)| *at > crash_at)
-        .expect("a new leader after the crash");
+    let (at, node, epoch) = *elections.iter().find(|(at, _, _)| *at > crash_at).expect("a new leader after the crash");
     assert_ne!(node, victim);
     assert!(epoch > elections[0].2);
-    assert!(
-        at - crash_at < 5_000,
-        "took over within the lease bound: {} ms",
-        at - crash_at
-    );
-    let dispatched_by_new = o
-        .history
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::Dispatch { epoch: ep, .. } if ep == epoch));
+    assert!(at - crash_at < 5_000, "took over within the lease bound: {} ms", at - crash_at);
+    let dispatched_by_new =
+        o.history.iter().any(|e| matches!(e.kind, EventKind::Dispatch { epoch: ep, .. } if ep == epoch));
     assert!(dispatched_by_new, "the new leader dispatches");
 }
 
@@ -91,9 +70,7 @@ fn executor_crash_is_detected_and_its_tasks_redispatched() {
         "detected within k*h plus a tick: {} ms",
         dead.at_ms - crash_at
     );
-    let EventKind::ExecutorDead { tasks, .. } = dead.kind else {
-        unreachable!()
-    };
+    let EventKind::ExecutorDead { tasks, .. } = dead.kind else { unreachable!() };
     assert!(tasks > 0, "it held tasks when it died");
     let redispatched = o.history.iter().any(|e| {
         e.at_ms >= dead.at_ms

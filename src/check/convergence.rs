@@ -19,13 +19,7 @@ pub fn converges(history: &[Event]) -> Vec<Violation> {
         None => {
             let index = history.len().saturating_sub(1);
             let message = "history has no run end".to_string();
-            vec![Violation::at(
-                history,
-                index,
-                ViolationKind::NoConvergence,
-                "run",
-                message,
-            )]
+            vec![Violation::at(history, index, ViolationKind::NoConvergence, "run", message)]
         }
     }
 }
@@ -99,11 +93,8 @@ mod tests {
 
     #[test]
     fn undrained_run_with_no_open_task_is_flagged_at_the_run_end() {
-        let history = vec![
-            ev(1, "client", ack("k1", "t1")),
-            ev(2, "leader-1", succeeded("t1")),
-            ev(9, "sim", run_end(false)),
-        ];
+        let history =
+            vec![ev(1, "client", ack("k1", "t1")), ev(2, "leader-1", succeeded("t1")), ev(9, "sim", run_end(false))];
         assert_eq!(
             converges(&history),
             vec![Violation {

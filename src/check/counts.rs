@@ -51,10 +51,7 @@ impl Counts {
                 EventKind::Recovered { task, .. } => {
                     dead_lettered.insert(task.as_str());
                 }
-                EventKind::Apply {
-                    verdict: Verdict::Duplicate | Verdict::Stale,
-                    ..
-                } => {
+                EventKind::Apply { verdict: Verdict::Duplicate | Verdict::Stale, .. } => {
                     counts.fenced_rejections += 1;
                 }
                 EventKind::LeaderElected { .. } => counts.leader_changes += 1,

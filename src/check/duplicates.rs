@@ -20,24 +20,11 @@ pub fn no_duplicate_applies(history: &[Event]) -> Vec<Violation> {
     let mut firsts: BTreeMap<&str, FirstApply> = BTreeMap::new();
     let mut violations = Vec::new();
     for (index, event) in history.iter().enumerate() {
-        let EventKind::Apply {
-            task,
-            executor,
-            epoch,
-            attempt,
-            verdict: Verdict::Accepted,
-            ..
-        } = &event.kind
-        else {
+        let EventKind::Apply { task, executor, epoch, attempt, verdict: Verdict::Accepted, .. } = &event.kind else {
             continue;
         };
         let Some(first) = firsts.get_mut(task.as_str()) else {
-            let first = FirstApply {
-                executor,
-                epoch: *epoch,
-                attempt: *attempt,
-                accepted: 1,
-            };
+            let first = FirstApply { executor, epoch: *epoch, attempt: *attempt, accepted: 1 };
             firsts.insert(task, first);
             continue;
         };
@@ -47,13 +34,7 @@ pub fn no_duplicate_applies(history: &[Event]) -> Vec<Violation> {
              attempt {}), now by {executor} with token (epoch {epoch}, attempt {attempt})",
             first.accepted, first.executor, first.epoch, first.attempt,
         );
-        violations.push(Violation::at(
-            history,
-            index,
-            ViolationKind::DuplicateApply,
-            task.as_str(),
-            message,
-        ));
+        violations.push(Violation::at(history, index, ViolationKind::DuplicateApply, task.as_str(), message));
     }
     violations
 }

@@ -40,10 +40,7 @@ pub fn one_leader_per_epoch(history: &[Event]) -> Vec<Violation> {
 fn split_brain(history: &[Event], index: usize, epoch: u64, holders: &BTreeSet<&str>) -> Violation {
     let node = &history[index].node;
     let holders: Vec<&str> = holders.iter().copied().collect();
-    let message = format!(
-        "epoch {epoch} elected on {node} while already held by {}",
-        holders.join(", ")
-    );
+    let message = format!("epoch {epoch} elected on {node} while already held by {}", holders.join(", "));
     let subject = format!("epoch {epoch}");
     Violation::at(history, index, ViolationKind::SplitBrain, subject, message)
 }
@@ -55,11 +52,7 @@ mod tests {
 
     #[test]
     fn same_epoch_on_two_nodes_is_split_brain_at_the_second_election() {
-        let history = vec![
-            ev(0, "node-a", elected(1)),
-            ev(5, "node-a", elected(2)),
-            ev(6, "node-b", elected(2)),
-        ];
+        let history = vec![ev(0, "node-a", elected(1)), ev(5, "node-a", elected(2)), ev(6, "node-b", elected(2))];
         assert_eq!(
             one_leader_per_epoch(&history),
             vec![Violation {
@@ -74,11 +67,7 @@ mod tests {
 
     #[test]
     fn epoch_going_backwards_is_regression() {
-        let history = vec![
-            ev(0, "node-a", elected(1)),
-            ev(5, "node-b", elected(3)),
-            ev(9, "node-c", elected(2)),
-        ];
+        let history = vec![ev(0, "node-a", elected(1)), ev(5, "node-b", elected(3)), ev(9, "node-c", elected(2))];
         assert_eq!(
             one_leader_per_epoch(&history),
             vec![Violation {
@@ -103,11 +92,7 @@ mod tests {
     #[test]
     fn rising_epochs_with_overlapping_leaders_pass() {
         // node-a still acts as leader of epoch 1 while node-b leads epoch 2: not a violation.
-        let history = vec![
-            ev(0, "node-a", elected(1)),
-            ev(5, "node-b", elected(2)),
-            ev(8, "node-a", elected(3)),
-        ];
+        let history = vec![ev(0, "node-a", elected(1)), ev(5, "node-b", elected(2)), ev(8, "node-a", elected(3))];
         assert_eq!(one_leader_per_epoch(&history), vec![]);
     }
 }

@@ -84,13 +84,7 @@ impl Violation {
         message: String,
     ) -> Self {
         let at_ms = history.get(event_index).map_or(0, |event| event.at_ms);
-        Violation {
-            kind,
-            subject: subject.into(),
-            event_index,
-            at_ms,
-            message,
-        }
+        Violation { kind, subject: subject.into(), event_index, at_ms, message }
     }
 }
 

@@ -5,11 +5,7 @@ use crate::trace::EventKind;
 use crate::trace::Verdict;
 
 pub(super) fn ev(at_ms: u64, node: &str, kind: EventKind) -> Event {
-    Event {
-        at_ms,
-        node: node.to_string(),
-        kind,
-    }
+    Event { at_ms, node: node.to_string(), kind }
 }
 
 pub(super) fn submit(key: &str) -> EventKind {
@@ -17,47 +13,24 @@ pub(super) fn submit(key: &str) -> EventKind {
 }
 
 pub(super) fn ack(key: &str, task: &str) -> EventKind {
-    EventKind::Ack {
-        key: key.into(),
-        task: task.into(),
-    }
+    EventKind::Ack { key: key.into(), task: task.into() }
 }
 
 pub(super) fn succeeded(task: &str) -> EventKind {
-    EventKind::Succeeded {
-        task: task.into(),
-        epoch: 1,
-        attempt: 1,
-    }
+    EventKind::Succeeded { task: task.into(), epoch: 1, attempt: 1 }
 }
 
 pub(super) fn dead_lettered(task: &str, reason: &str) -> EventKind {
-    EventKind::DeadLettered {
-        task: task.into(),
-        reason: reason.into(),
-    }
+    EventKind::DeadLettered { task: task.into(), reason: reason.into() }
 }
 
 pub(super) fn apply(task: &str, executor: &str, epoch: u64, attempt: u32, verdict: Verdict) -> EventKind {
     let key = format!("key-{task}");
-    EventKind::Apply {
-        task: task.into(),
-        key,
-        executor: executor.into(),
-        epoch,
-        attempt,
-        verdict,
-    }
+    EventKind::Apply { task: task.into(), key, executor: executor.into(), epoch, attempt, verdict }
 }
 
 pub(super) fn dispatch(task: &str, attempt: u32) -> EventKind {
-    EventKind::Dispatch {
-        task: task.into(),
-        executor: "exec-1".into(),
-        incarnation: 1,
-        epoch: 1,
-        attempt,
-    }
+    EventKind::Dispatch { task: task.into(), executor: "exec-1".into(), incarnation: 1, epoch: 1, attempt }
 }
 
 pub(super) fn elected(epoch: u64) -> EventKind {
@@ -73,12 +46,7 @@ pub(super) fn run_end(drained: bool) -> EventKind {
 }
 
 fn executor_dead() -> EventKind {
-    EventKind::ExecutorDead {
-        executor: "exec-1".into(),
-        incarnation: 1,
-        reason: "lease expired".into(),
-        tasks: 1,
-    }
+    EventKind::ExecutorDead { executor: "exec-1".into(), incarnation: 1, reason: "lease expired".into(), tasks: 1 }
 }
 
 /// A run with every invariant kept: two tasks, a retry after an executor death, a fenced
@@ -136,11 +104,8 @@ fn violations_from_every_checker_are_sorted_by_index_then_kind() {
         ev(7, "sim", run_end(false)),
     ];
     let result = check_all(&history);
-    let found: Vec<(usize, ViolationKind, &str)> = result
-        .violations
-        .iter()
-        .map(|v| (v.event_index, v.kind, v.subject.as_str()))
-        .collect();
+    let found: Vec<(usize, ViolationKind, &str)> =
+        result.violations.iter().map(|v| (v.event_index, v.kind, v.subject.as_str())).collect();
     assert_eq!(
         found,
         vec![

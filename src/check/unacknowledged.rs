@@ -25,11 +25,8 @@ pub fn every_submit_acknowledged(history: &[Event]) -> Vec<Violation> {
             first_submit.entry(key).or_insert(index);
         }
     }
-    let mut open: Vec<(usize, &str)> = first_submit
-        .into_iter()
-        .filter(|(key, _)| !acked.contains(key))
-        .map(|(k, i)| (i, k))
-        .collect();
+    let mut open: Vec<(usize, &str)> =
+        first_submit.into_iter().filter(|(key, _)| !acked.contains(key)).map(|(k, i)| (i, k)).collect();
     open.sort();
     open.into_iter()
         .map(|(index, key)| {
@@ -68,17 +65,11 @@ mod tests {
 
     #[test]
     fn every_submit_acknowledged_passes_and_unfinished_histories_are_not_judged() {
-        let mut history = vec![
-            ev(0, "client", submit("k1")),
-            ev(2, "client", ack("k1", "t1")),
-            ev(9, "harness", run_end()),
-        ];
+        let mut history =
+            vec![ev(0, "client", submit("k1")), ev(2, "client", ack("k1", "t1")), ev(9, "harness", run_end())];
         assert!(every_submit_acknowledged(&history).is_empty());
         history.remove(1);
         history.pop();
-        assert!(
-            every_submit_acknowledged(&history).is_empty(),
-            "no run end: convergence's job"
-        );
+        assert!(every_submit_acknowledged(&history).is_empty(), "no run end: convergence's job");
     }
 }

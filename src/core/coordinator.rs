@@ -84,18 +84,9 @@ pub enum Output {
 
 #[derive(Clone, Debug)]
 enum Pending {
-    Create {
-        task: TaskId,
-    },
-    Assign {
-        task: TaskId,
-        token: Token,
-    },
-    Outcome {
-        task: TaskId,
-        event: EventKind,
-        ready_at_ms: u64,
-    },
+    Create { task: TaskId },
+    Assign { task: TaskId, token: Token },
+    Outcome { task: TaskId, event: EventKind, ready_at_ms: u64 },
 }
 
 #[derive(Clone, Debug)]
@@ -183,13 +174,7 @@ impl Coordinator {
                 self.open += 1;
             }
             let id = record.id.clone();
-            let mut entry = Entry {
-                record,
-                writing: None,
-                delivered_at_seq: None,
-                waiters: Vec::new(),
-                created: true,
-            };
+            let mut entry = Entry { record, writing: None, delivered_at_seq: None, waiters: Vec::new(), created: true };
             match (entry.record.state, entry.record.holder.clone()) {
                 (TaskState::Assigned | TaskState::Running, Some(holder)) => {
                     entry.delivered_at_seq = Some(0);
@@ -214,10 +199,7 @@ impl Coordinator {
                 (state, _) => {
                     // Its terminal write may have outlived the leader that made it.
                     let state = state.name().to_string();
-                    self.record(EventKind::Recovered {
-                        task: id.clone(),
-                        state,
-                    });
+                    self.record(EventKind::Recovered { task: id.clone(), state });
                 }
             }
             self.tasks.insert(id, entry);
@@ -229,10 +211,7 @@ impl Coordinator {
     pub fn step_down(&mut self) {
         let waiting: Vec<u64> = self.tasks.values().flat_map(|e| e.waiters.iter().copied()).collect();
         for req in waiting {
-            self.out.push_back(Output::Reply {
-                req,
-                reply: SubmitReply::NotLeader,
-            });
+            self.out.push_back(Output::Reply { req, reply: SubmitReply::NotLeader });
         }
         self.epoch = None;
         self.tasks.clear();
@@ -268,13 +247,7 @@ impl Coordinator {
         let record = TaskRecord::new(id.clone(), spec);
         self.keys.insert(record.spec.key.clone(), id.clone());
         let op = self.write(record.clone(), true, Pending::Create { task: id.clone() });
-        let entry = Entry {
-            record,
-            writing: Some(op),
-            delivered_at_seq: None,
-            waiters: vec![req],
-            created: false,
-        };
+        let entry = Entry { record, writing: Some(op), delivered_at_seq: None, waiters: vec![req], created: false };
         self.tasks.insert(id, entry);
     }
 
@@ -292,19 +265,11 @@ impl Coordinator {
             entry.writing = None;
         }
         let state = entry.record.state.name().to_string();
-        self.record(EventKind::Persist {
-            task: task.clone(),
-            state,
-            epoch,
-        });
+        self.record(EventKind::Persist { task: task.clone(), state, epoch });
         match pending {
             Pending::Create { task } => self.created(now_ms, &task),
             Pending::Assign { task, token } => self.assigned(&task, token),
-            Pending::Outcome {
-                task,
-                event,
-                ready_at_ms,
-            } => {
+            Pending::Outcome { task, event, ready_at_ms } => {
                 if self.tasks[&task].record.state == TaskState::Pending {
                     self.push_ready(ready_at_ms, &task);
                 }
@@ -318,13 +283,7 @@ impl Coordinator {
         entry.created = true;
         let waiters = std::mem::take(&mut entry.waiters);
         for (i, req) in waiters.into_iter().enumerate() {
-            self.reply(
-                req,
-                SubmitReply::Accepted {
-                    task: task.clone(),
-                    created: i == 0,
-                },
-            );
+            self.reply(req, SubmitReply::Accepted { task: task.clone(), created: i == 0 });
         }
         self.push_ready(now_ms, task);
     }
@@ -345,10 +304,7 @@ impl Coordinator {
     /// An executor's heartbeat. Returns `None` when not leading.
     pub fn heartbeat(&mut self, now_ms: u64, beat: Beat) -> Option<BeatReply> {
         let epoch = self.epoch?;
-        let mut reply = BeatReply {
-            epoch,
-            ..BeatReply::default()
-        };
+        let mut reply = BeatReply { epoch, ..BeatReply::default() };
         self.take_completions(now_ms, &beat.completed, &mut reply);
         if self.retired.contains(&(beat.executor.clone(), beat.incarnation)) {
             reply.cancel = beat.held.iter().map(|(t, _)| t.clone()).collect();
@@ -359,10 +315,7 @@ impl Coordinator {
         self.assign(now_ms, &beat);
         self.deliver(&beat, &mut reply);
         let holding = &self.executors[&beat.executor].holding;
-        reply.pending = holding
-            .iter()
-            .filter(|t| self.tasks[*t].delivered_at_seq.is_none())
-            .count() as u32;
+        reply.pending = holding.iter().filter(|t| self.tasks[*t].delivered_at_seq.is_none()).count() as u32;
         Some(reply)
     }
 
@@ -375,16 +328,13 @@ impl Coordinator {
             self.retired.insert((beat.executor.clone(), old));
             self.executors.remove(&beat.executor);
         }
-        let ex = self
-            .executors
-            .entry(beat.executor.clone())
-            .or_insert_with(|| ExecutorEntry {
-                incarnation: beat.incarnation,
-                last_seen_ms: now_ms,
-                alive: true,
-                holding: BTreeSet::new(),
-                outbox: Vec::new(),
-            });
+        let ex = self.executors.entry(beat.executor.clone()).or_insert_with(|| ExecutorEntry {
+            incarnation: beat.incarnation,
+            last_seen_ms: now_ms,
+            alive: true,
+            holding: BTreeSet::new(),
+            outbox: Vec::new(),
+        });
         ex.alive = true;
         ex.last_seen_ms = now_ms;
     }
@@ -418,22 +368,12 @@ impl Coordinator {
             Outcome::Succeeded => {
                 entry.record.state = TaskState::Succeeded;
                 entry.record.reason = None;
-                (
-                    EventKind::Succeeded {
-                        task: c.task.clone(),
-                        epoch: c.token.epoch,
-                        attempt: c.token.attempt,
-                    },
-                    0,
-                )
+                (EventKind::Succeeded { task: c.task.clone(), epoch: c.token.epoch, attempt: c.token.attempt }, 0)
             }
             failed => {
                 let reason = match failed {
                     Outcome::Failed(why) => format!("attempt {} failed: {why}", c.token.attempt),
-                    _ => format!(
-                        "attempt {} timed out after {} ms",
-                        c.token.attempt, entry.record.spec.timeout_ms
-                    ),
+                    _ => format!("attempt {} timed out after {} ms", c.token.attempt, entry.record.spec.timeout_ms),
                 };
                 entry.record.failures += 1;
                 entry.record.reason = Some(reason.clone());
@@ -444,27 +384,13 @@ impl Coordinator {
                         entry.record.failures, entry.record.spec.max_attempts
                     );
                     entry.record.reason = Some(reason.clone());
-                    (
-                        EventKind::DeadLettered {
-                            task: c.task.clone(),
-                            reason,
-                        },
-                        0,
-                    )
+                    (EventKind::DeadLettered { task: c.task.clone(), reason }, 0)
                 } else {
                     entry.record.state = TaskState::Pending;
                     let unit: f64 = self.rng.gen_range(0.0..1.0);
                     let backoff_ms = self.cfg.retry.backoff_ms(entry.record.failures, unit);
                     let failures = entry.record.failures;
-                    (
-                        EventKind::Retry {
-                            task: c.task.clone(),
-                            failures,
-                            backoff_ms,
-                            reason,
-                        },
-                        now_ms + backoff_ms,
-                    )
+                    (EventKind::Retry { task: c.task.clone(), failures, backoff_ms, reason }, now_ms + backoff_ms)
                 }
             }
         };
@@ -475,25 +401,14 @@ impl Coordinator {
             ex.holding.remove(&c.task);
         }
         let record = entry.record.clone();
-        let op = self.write(
-            record,
-            false,
-            Pending::Outcome {
-                task: c.task.clone(),
-                event,
-                ready_at_ms,
-            },
-        );
+        let op = self.write(record, false, Pending::Outcome { task: c.task.clone(), event, ready_at_ms });
         self.tasks.get_mut(&c.task).expect("known task").writing = Some(op);
     }
 
     /// Compares what the executor says it holds with what this leader gave it: cancels
     /// what it should not hold, takes back delivered assignments it does not hold.
     fn reconcile_held(&mut self, now_ms: u64, beat: &Beat, reply: &mut BeatReply) {
-        let me = Holder {
-            executor: beat.executor.clone(),
-            incarnation: beat.incarnation,
-        };
+        let me = Holder { executor: beat.executor.clone(), incarnation: beat.incarnation };
         for (task, token) in &beat.held {
             match self.tasks.get_mut(task) {
                 Some(e) if e.record.holder.as_ref() == Some(&me) && e.record.token == Some(*token) => {
@@ -519,9 +434,7 @@ impl Coordinator {
         let epoch = self.epoch.expect("assigning while leading");
         let ex = &self.executors[&beat.executor];
         let busy = ex.holding.len();
-        let free = (beat.capacity as usize)
-            .saturating_sub(busy)
-            .min(self.cfg.max_assignments_per_beat as usize);
+        let free = (beat.capacity as usize).saturating_sub(busy).min(self.cfg.max_assignments_per_beat as usize);
         for _ in 0..free {
             let Some(first) = self.ready.first().cloned() else {
                 break;
@@ -533,31 +446,14 @@ impl Coordinator {
             let task = first.2;
             let entry = self.tasks.get_mut(&task).expect("ready task is known");
             entry.record.attempt += 1;
-            let token = Token {
-                epoch,
-                attempt: entry.record.attempt,
-            };
+            let token = Token { epoch, attempt: entry.record.attempt };
             entry.record.state = TaskState::Assigned;
             entry.record.token = Some(token);
-            entry.record.holder = Some(Holder {
-                executor: beat.executor.clone(),
-                incarnation: beat.incarnation,
-            });
+            entry.record.holder = Some(Holder { executor: beat.executor.clone(), incarnation: beat.incarnation });
             entry.delivered_at_seq = None;
             let record = entry.record.clone();
-            self.executors
-                .get_mut(&beat.executor)
-                .expect("registered")
-                .holding
-                .insert(task.clone());
-            let op = self.write(
-                record,
-                false,
-                Pending::Assign {
-                    task: task.clone(),
-                    token,
-                },
-            );
+            self.executors.get_mut(&beat.executor).expect("registered").holding.insert(task.clone());
+            let op = self.write(record, false, Pending::Assign { task: task.clone(), token });
             self.tasks.get_mut(&task).expect("known task").writing = Some(op);
         }
     }
@@ -568,11 +464,7 @@ impl Coordinator {
             let entry = self.tasks.get_mut(&task).expect("outbox task is known");
             let token = entry.record.token.expect("outbox tasks are assigned");
             entry.delivered_at_seq = Some(beat.seq);
-            reply.assignments.push(Assignment {
-                task: task.clone(),
-                token,
-                spec: entry.record.spec.clone(),
-            });
+            reply.assignments.push(Assignment { task: task.clone(), token, spec: entry.record.spec.clone() });
             self.record(EventKind::Dispatch {
                 task,
                 executor: beat.executor.clone(),
@@ -634,19 +526,8 @@ impl Coordinator {
             entry.record.reason = Some(reason.clone());
             self.open -= 1;
             let record = entry.record.clone();
-            let event = EventKind::DeadLettered {
-                task: task.clone(),
-                reason,
-            };
-            let op = self.write(
-                record,
-                false,
-                Pending::Outcome {
-                    task: task.clone(),
-                    event,
-                    ready_at_ms: 0,
-                },
-            );
+            let event = EventKind::DeadLettered { task: task.clone(), reason };
+            let op = self.write(record, false, Pending::Outcome { task: task.clone(), event, ready_at_ms: 0 });
             self.tasks.get_mut(task).expect("known task").writing = Some(op);
         } else {
             self.push_ready(now_ms, task);

@@ -6,12 +6,7 @@ use crate::core::executor::{Beat, Completion};
 const EPOCH: u64 = 7;
 
 fn spec(key: &str) -> TaskSpec {
-    TaskSpec {
-        key: key.into(),
-        payload: vec![],
-        max_attempts: 2,
-        timeout_ms: 1_000,
-    }
+    TaskSpec { key: key.into(), payload: vec![], max_attempts: 2, timeout_ms: 1_000 }
 }
 
 fn leader() -> Coordinator {
@@ -25,16 +20,7 @@ fn drain(c: &mut Coordinator) -> Vec<Output> {
 }
 
 fn writes(outputs: &[Output]) -> Vec<Write> {
-    outputs
-        .iter()
-        .filter_map(|o| {
-            if let Output::Write(w) = o {
-                Some(w.clone())
-            } else {
-                None
-            }
-        })
-        .collect()
+    outputs.iter().filter_map(|o| if let Output::Write(w) = o { Some(w.clone()) } else { None }).collect()
 }
 
 /// Confirms every write in `outputs`.
@@ -93,18 +79,8 @@ fn submit_is_acknowledged_only_after_the_create_write() {
     assert_eq!(
         out,
         vec![
-            Output::Record(EventKind::Persist {
-                task: "t7-1".into(),
-                state: "pending".into(),
-                epoch: EPOCH
-            }),
-            Output::Reply {
-                req: 9,
-                reply: SubmitReply::Accepted {
-                    task: "t7-1".into(),
-                    created: true
-                }
-            },
+            Output::Record(EventKind::Persist { task: "t7-1".into(), state: "pending".into(), epoch: EPOCH }),
+            Output::Reply { req: 9, reply: SubmitReply::Accepted { task: "t7-1".into(), created: true } },
         ]
     );
 }
@@ -117,23 +93,13 @@ fn resubmitting_a_key_names_the_same_task() {
     let out = drain(&mut c);
     assert_eq!(writes(&out).len(), 1);
     let out = persist_all(&mut c, 0, &out);
-    assert!(out.contains(&Output::Reply {
-        req: 2,
-        reply: SubmitReply::Accepted {
-            task: "t7-1".into(),
-            created: false
-        }
-    }));
+    assert!(
+        out.contains(&Output::Reply { req: 2, reply: SubmitReply::Accepted { task: "t7-1".into(), created: false } })
+    );
     c.submit(3, spec("k")); // a retry after a lost ack
     assert_eq!(
         drain(&mut c),
-        vec![Output::Reply {
-            req: 3,
-            reply: SubmitReply::Accepted {
-                task: "t7-1".into(),
-                created: false
-            }
-        }]
+        vec![Output::Reply { req: 3, reply: SubmitReply::Accepted { task: "t7-1".into(), created: false } }]
     );
 }
 
@@ -145,44 +111,20 @@ fn a_resubmit_while_the_task_is_being_written_is_answered_at_once() {
     let assign = drain(&mut c);
     assert_eq!(writes(&assign).len(), 1, "an assignment write is in flight");
     c.submit(2, spec("k"));
-    assert_eq!(
-        drain(&mut c),
-        vec![Output::Reply {
-            req: 2,
-            reply: SubmitReply::Accepted { task, created: false }
-        }]
-    );
+    assert_eq!(drain(&mut c), vec![Output::Reply { req: 2, reply: SubmitReply::Accepted { task, created: false } }]);
 }
 
 #[test]
 fn standbys_refuse_and_full_leaders_shed_load() {
     let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
     c.submit(1, spec("k"));
-    assert_eq!(
-        drain(&mut c),
-        vec![Output::Reply {
-            req: 1,
-            reply: SubmitReply::NotLeader
-        }]
-    );
+    assert_eq!(drain(&mut c), vec![Output::Reply { req: 1, reply: SubmitReply::NotLeader }]);
     assert_eq!(c.heartbeat(0, beat("ex-1", 1, 1, vec![], vec![])), None);
-    let mut c = Coordinator::new(
-        CoordinatorConfig {
-            max_open_tasks: 1,
-            ..Default::default()
-        },
-        1,
-    );
+    let mut c = Coordinator::new(CoordinatorConfig { max_open_tasks: 1, ..Default::default() }, 1);
     c.become_leader(0, EPOCH, vec![]);
     c.submit(1, spec("a"));
     c.submit(2, spec("b"));
-    assert_eq!(
-        drain(&mut c)[1],
-        Output::Reply {
-            req: 2,
-            reply: SubmitReply::Overloaded
-        }
-    );
+    assert_eq!(drain(&mut c)[1], Output::Reply { req: 2, reply: SubmitReply::Overloaded });
 }
 
 #[test]
@@ -197,10 +139,7 @@ fn assignments_are_persisted_before_delivery_and_carry_fresh_tokens() {
     persist_all(&mut c, 10, &out);
     let reply = c.heartbeat(20, beat("ex-1", 1, 2, vec![], vec![])).unwrap();
     assert_eq!(reply.assignments.len(), 1);
-    assert_eq!(
-        (reply.assignments[0].task.clone(), reply.assignments[0].token),
-        (task.clone(), tok(1))
-    );
+    assert_eq!((reply.assignments[0].task.clone(), reply.assignments[0].token), (task.clone(), tok(1)));
     assert_eq!(
         drain(&mut c),
         vec![Output::Record(EventKind::Dispatch {
@@ -231,10 +170,7 @@ fn a_lost_assignment_is_taken_back_at_the_next_beat() {
     c.heartbeat(30, beat("ex-1", 1, 3, vec![], vec![]));
     let out = drain(&mut c);
     let w = &writes(&out)[0];
-    assert_eq!(
-        (w.record.id.clone(), w.record.token, w.record.redispatches),
-        (task, Some(tok(2)), 1)
-    );
+    assert_eq!((w.record.id.clone(), w.record.token, w.record.redispatches), (task, Some(tok(2)), 1));
 }
 
 #[test]
@@ -255,10 +191,7 @@ fn a_silent_executor_is_declared_dead_after_k_beats_and_its_tasks_requeued() {
     );
     c.heartbeat(400, beat("ex-2", 5, 1, vec![], vec![]));
     let w = &writes(&drain(&mut c))[0];
-    assert_eq!(
-        (w.record.id.clone(), w.record.holder.clone().unwrap().executor),
-        (task, "ex-2".to_string())
-    );
+    assert_eq!((w.record.id.clone(), w.record.holder.clone().unwrap().executor), (task, "ex-2".to_string()));
 }
 
 #[test]
@@ -267,20 +200,11 @@ fn a_new_incarnation_retires_the_old_one_at_once() {
     let task = delivered(&mut c);
     let reply = c.heartbeat(30, beat("ex-1", 2, 1, vec![], vec![])).unwrap();
     let out = drain(&mut c);
-    assert!(matches!(
-        &out[0],
-        Output::Record(EventKind::ExecutorDead {
-            incarnation: 1,
-            tasks: 1,
-            ..
-        })
-    ));
+    assert!(matches!(&out[0], Output::Record(EventKind::ExecutorDead { incarnation: 1, tasks: 1, .. })));
     assert_eq!(writes(&out)[0].record.id, task, "re-assigned to the new incarnation");
     assert!(reply.assignments.is_empty());
     // The old incarnation, if it speaks again, is told to drop what it holds.
-    let reply = c
-        .heartbeat(40, beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![]))
-        .unwrap();
+    let reply = c.heartbeat(40, beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![])).unwrap();
     assert_eq!(reply.cancel, vec![task]);
 }
 
@@ -288,11 +212,7 @@ fn a_new_incarnation_retires_the_old_one_at_once() {
 fn success_is_acknowledged_to_the_executor_only_once_durable() {
     let mut c = leader();
     let task = delivered(&mut c);
-    let done = Completion {
-        task: task.clone(),
-        token: tok(1),
-        outcome: Outcome::Succeeded,
-    };
+    let done = Completion { task: task.clone(), token: tok(1), outcome: Outcome::Succeeded };
     let reply = c.heartbeat(30, beat("ex-1", 1, 3, vec![], vec![done.clone()])).unwrap();
     assert!(reply.done.is_empty());
     let out = drain(&mut c);
@@ -300,11 +220,7 @@ fn success_is_acknowledged_to_the_executor_only_once_durable() {
     let reply = c.heartbeat(40, beat("ex-1", 1, 4, vec![], vec![done.clone()])).unwrap();
     assert!(reply.done.is_empty(), "must not be acknowledged before it is durable");
     let recorded = persist_all(&mut c, 40, &out);
-    assert!(recorded.contains(&Output::Record(EventKind::Succeeded {
-        task: task.clone(),
-        epoch: EPOCH,
-        attempt: 1
-    })));
+    assert!(recorded.contains(&Output::Record(EventKind::Succeeded { task: task.clone(), epoch: EPOCH, attempt: 1 })));
     let reply = c.heartbeat(50, beat("ex-1", 1, 5, vec![], vec![done])).unwrap();
     assert_eq!(reply.done, vec![task]);
 }
@@ -313,28 +229,17 @@ fn success_is_acknowledged_to_the_executor_only_once_durable() {
 fn failures_retry_with_backoff_then_dead_letter_with_a_reason() {
     let mut c = leader();
     let task = delivered(&mut c);
-    let failed = |attempt| Completion {
-        task: task.clone(),
-        token: tok(attempt),
-        outcome: Outcome::Failed("boom".into()),
-    };
+    let failed =
+        |attempt| Completion { task: task.clone(), token: tok(attempt), outcome: Outcome::Failed("boom".into()) };
     c.heartbeat(30, beat("ex-1", 1, 3, vec![], vec![failed(1)]));
     let out = drain(&mut c);
     let w = &writes(&out)[0];
     assert_eq!((w.record.state, w.record.failures), (TaskState::Pending, 1));
     let recorded = persist_all(&mut c, 30, &out);
-    let Some(Output::Record(EventKind::Retry {
-        failures: 1,
-        backoff_ms,
-        ..
-    })) = recorded.last()
-    else {
+    let Some(Output::Record(EventKind::Retry { failures: 1, backoff_ms, .. })) = recorded.last() else {
         panic!("expected a retry: {recorded:?}")
     };
-    assert!(
-        (50..=100).contains(backoff_ms),
-        "base 100 ms with jitter 0.5: {backoff_ms}"
-    );
+    assert!((50..=100).contains(backoff_ms), "base 100 ms with jitter 0.5: {backoff_ms}");
     // Not ready before its backoff ends.
     c.heartbeat(31, beat("ex-1", 1, 4, vec![], vec![]));
     assert!(writes(&drain(&mut c)).is_empty());
@@ -347,27 +252,16 @@ fn failures_retry_with_backoff_then_dead_letter_with_a_reason() {
     let out = drain(&mut c);
     let w = &writes(&out)[0];
     assert_eq!(w.record.state, TaskState::DeadLettered);
-    assert_eq!(
-        w.record.reason.as_deref(),
-        Some("2 of 2 attempts failed; last: attempt 2 failed: boom")
-    );
+    assert_eq!(w.record.reason.as_deref(), Some("2 of 2 attempts failed; last: attempt 2 failed: boom"));
 }
 
 #[test]
 fn stale_completions_are_acknowledged_and_ignored() {
     let mut c = leader();
     let task = delivered(&mut c);
-    let stale = Completion {
-        task: task.clone(),
-        token: Token {
-            epoch: EPOCH - 1,
-            attempt: 1,
-        },
-        outcome: Outcome::Succeeded,
-    };
-    let reply = c
-        .heartbeat(30, beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![stale]))
-        .unwrap();
+    let stale =
+        Completion { task: task.clone(), token: Token { epoch: EPOCH - 1, attempt: 1 }, outcome: Outcome::Succeeded };
+    let reply = c.heartbeat(30, beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![stale])).unwrap();
     assert_eq!(reply.done, vec![task]);
     assert!(writes(&drain(&mut c)).is_empty());
 }
@@ -378,10 +272,7 @@ fn a_new_leader_resumes_from_the_store() {
     record.state = TaskState::Running;
     record.attempt = 1;
     record.token = Some(Token { epoch: 3, attempt: 1 });
-    record.holder = Some(Holder {
-        executor: "ex-1".into(),
-        incarnation: 1,
-    });
+    record.holder = Some(Holder { executor: "ex-1".into(), incarnation: 1 });
     let mut done = TaskRecord::new("t3-2".into(), spec("b"));
     done.state = TaskState::Succeeded;
     let pending = TaskRecord::new("t3-3".into(), spec("c"));
@@ -389,43 +280,20 @@ fn a_new_leader_resumes_from_the_store() {
     c.become_leader(0, EPOCH, vec![record, done, pending]);
     assert_eq!(
         drain(&mut c),
-        vec![Output::Record(EventKind::Recovered {
-            task: "t3-2".into(),
-            state: "succeeded".into()
-        })]
+        vec![Output::Record(EventKind::Recovered { task: "t3-2".into(), state: "succeeded".into() })]
     );
     assert_eq!(c.open_tasks(), 2);
     // ex-1 still runs t3-1 under the old token: the new leader keeps it there.
-    let reply = c
-        .heartbeat(
-            10,
-            beat("ex-1", 1, 1, vec![("t3-1", Token { epoch: 3, attempt: 1 })], vec![]),
-        )
-        .unwrap();
+    let reply = c.heartbeat(10, beat("ex-1", 1, 1, vec![("t3-1", Token { epoch: 3, attempt: 1 })], vec![])).unwrap();
     assert!(reply.cancel.is_empty());
     let w = writes(&drain(&mut c));
     assert_eq!(w.len(), 1);
-    assert_eq!(
-        (w[0].record.id.as_str(), w[0].record.token),
-        (
-            "t3-3",
-            Some(Token {
-                epoch: EPOCH,
-                attempt: 1
-            })
-        )
-    );
+    assert_eq!((w[0].record.id.as_str(), w[0].record.token), ("t3-3", Some(Token { epoch: EPOCH, attempt: 1 })));
     // A duplicate submit of a recovered key names the recovered task.
     c.submit(5, spec("b"));
     assert_eq!(
         drain(&mut c),
-        vec![Output::Reply {
-            req: 5,
-            reply: SubmitReply::Accepted {
-                task: "t3-2".into(),
-                created: false
-            }
-        }]
+        vec![Output::Reply { req: 5, reply: SubmitReply::Accepted { task: "t3-2".into(), created: false } }]
     );
 }
 
@@ -435,12 +303,6 @@ fn stepping_down_refuses_waiting_submits_and_forgets_state() {
     c.submit(4, spec("k"));
     drain(&mut c);
     c.step_down();
-    assert_eq!(
-        drain(&mut c),
-        vec![Output::Reply {
-            req: 4,
-            reply: SubmitReply::NotLeader
-        }]
-    );
+    assert_eq!(drain(&mut c), vec![Output::Reply { req: 4, reply: SubmitReply::NotLeader }]);
     assert_eq!((c.epoch(), c.open_tasks()), (None, 0));
 }

@@ -106,10 +106,7 @@ impl Executor {
             return reply
                 .assignments
                 .into_iter()
-                .map(|assignment| Action::Reject {
-                    assignment,
-                    reason: "stale epoch".into(),
-                })
+                .map(|assignment| Action::Reject { assignment, reason: "stale epoch".into() })
                 .collect();
         }
         self.max_epoch = reply.epoch;
@@ -139,10 +136,7 @@ impl Executor {
             None
         };
         match reason {
-            Some(reason) => Action::Reject {
-                assignment,
-                reason: reason.into(),
-            },
+            Some(reason) => Action::Reject { assignment, reason: reason.into() },
             None => {
                 self.held.insert(assignment.task.clone(), assignment.token);
                 Action::Run(assignment)
@@ -157,14 +151,7 @@ impl Executor {
             return false;
         }
         self.held.remove(task);
-        self.completed.insert(
-            task.clone(),
-            Completion {
-                task: task.clone(),
-                token,
-                outcome,
-            },
-        );
+        self.completed.insert(task.clone(), Completion { task: task.clone(), token, outcome });
         true
     }
 
@@ -178,20 +165,11 @@ mod tests {
     use super::*;
 
     fn spec() -> TaskSpec {
-        TaskSpec {
-            key: "k".into(),
-            payload: vec![],
-            max_attempts: 3,
-            timeout_ms: 1_000,
-        }
+        TaskSpec { key: "k".into(), payload: vec![], max_attempts: 3, timeout_ms: 1_000 }
     }
 
     fn assign(task: &str, epoch: u64, attempt: u32) -> Assignment {
-        Assignment {
-            task: task.into(),
-            token: Token { epoch, attempt },
-            spec: spec(),
-        }
+        Assignment { task: task.into(), token: Token { epoch, attempt }, spec: spec() }
     }
 
     #[test]
@@ -199,41 +177,24 @@ mod tests {
         let mut ex = Executor::new("ex-1".into(), 7, 2);
         let beat = ex.beat();
         assert_eq!((beat.seq, beat.incarnation, beat.held.len()), (1, 7, 0));
-        let reply = BeatReply {
-            epoch: 5,
-            assignments: vec![assign("t5-1", 5, 1)],
-            ..Default::default()
-        };
+        let reply = BeatReply { epoch: 5, assignments: vec![assign("t5-1", 5, 1)], ..Default::default() };
         assert_eq!(ex.on_reply(reply), vec![Action::Run(assign("t5-1", 5, 1))]);
-        assert_eq!(
-            ex.beat().held,
-            vec![("t5-1".to_string(), Token { epoch: 5, attempt: 1 })]
-        );
+        assert_eq!(ex.beat().held, vec![("t5-1".to_string(), Token { epoch: 5, attempt: 1 })]);
         assert!(ex.finished(&"t5-1".into(), Token { epoch: 5, attempt: 1 }, Outcome::Succeeded));
         let beat = ex.beat();
         assert!(beat.held.is_empty());
         assert_eq!(beat.completed.len(), 1);
         // Still reported until the leader says it is durable.
-        ex.on_reply(BeatReply {
-            epoch: 5,
-            ..Default::default()
-        });
+        ex.on_reply(BeatReply { epoch: 5, ..Default::default() });
         assert_eq!(ex.beat().completed.len(), 1);
-        ex.on_reply(BeatReply {
-            epoch: 5,
-            done: vec!["t5-1".into()],
-            ..Default::default()
-        });
+        ex.on_reply(BeatReply { epoch: 5, done: vec!["t5-1".into()], ..Default::default() });
         assert!(ex.beat().completed.is_empty());
     }
 
     #[test]
     fn rejects_stale_epochs_and_excess_work() {
         let mut ex = Executor::new("ex-1".into(), 1, 1);
-        ex.on_reply(BeatReply {
-            epoch: 9,
-            ..Default::default()
-        });
+        ex.on_reply(BeatReply { epoch: 9, ..Default::default() });
         let actions = ex.on_reply(BeatReply {
             epoch: 9,
             assignments: vec![assign("a", 8, 1), assign("b", 9, 1), assign("c", 9, 1)],
@@ -242,23 +203,13 @@ mod tests {
         assert_eq!(
             actions,
             vec![
-                Action::Reject {
-                    assignment: assign("a", 8, 1),
-                    reason: "stale epoch".into()
-                },
+                Action::Reject { assignment: assign("a", 8, 1), reason: "stale epoch".into() },
                 Action::Run(assign("b", 9, 1)),
-                Action::Reject {
-                    assignment: assign("c", 9, 1),
-                    reason: "over capacity".into()
-                },
+                Action::Reject { assignment: assign("c", 9, 1), reason: "over capacity".into() },
             ]
         );
         // A deposed leader's whole reply is refused.
-        let actions = ex.on_reply(BeatReply {
-            epoch: 8,
-            cancel: vec!["b".into()],
-            ..Default::default()
-        });
+        let actions = ex.on_reply(BeatReply { epoch: 8, cancel: vec!["b".into()], ..Default::default() });
         assert!(actions.is_empty());
         assert_eq!(ex.held_count(), 1);
     }
@@ -266,16 +217,8 @@ mod tests {
     #[test]
     fn cancelled_attempts_report_nothing() {
         let mut ex = Executor::new("ex-1".into(), 1, 4);
-        ex.on_reply(BeatReply {
-            epoch: 1,
-            assignments: vec![assign("a", 1, 1)],
-            ..Default::default()
-        });
-        let actions = ex.on_reply(BeatReply {
-            epoch: 1,
-            cancel: vec!["a".into()],
-            ..Default::default()
-        });
+        ex.on_reply(BeatReply { epoch: 1, assignments: vec![assign("a", 1, 1)], ..Default::default() });
+        let actions = ex.on_reply(BeatReply { epoch: 1, cancel: vec!["a".into()], ..Default::default() });
         assert_eq!(actions, vec![Action::Abort("a".into())]);
         assert!(!ex.finished(&"a".into(), Token { epoch: 1, attempt: 1 }, Outcome::Succeeded));
         assert!(ex.beat().completed.is_empty());

@@ -15,11 +15,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            base_ms: 100,
-            max_ms: 5_000,
-            jitter: 0.5,
-        }
+        RetryPolicy { base_ms: 100, max_ms: 5_000, jitter: 0.5 }
     }
 }
 
@@ -41,22 +37,14 @@ mod tests {
 
     #[test]
     fn doubles_until_the_cap() {
-        let p = RetryPolicy {
-            base_ms: 100,
-            max_ms: 1_000,
-            jitter: 0.0,
-        };
+        let p = RetryPolicy { base_ms: 100, max_ms: 1_000, jitter: 0.0 };
         let delays: Vec<u64> = (1..=6).map(|n| p.backoff_ms(n, 0.5)).collect();
         assert_eq!(delays, vec![100, 200, 400, 800, 1_000, 1_000]);
     }
 
     #[test]
     fn jitter_stays_within_its_fraction() {
-        let p = RetryPolicy {
-            base_ms: 1_000,
-            max_ms: 10_000,
-            jitter: 0.5,
-        };
+        let p = RetryPolicy { base_ms: 1_000, max_ms: 10_000, jitter: 0.5 };
         assert_eq!(p.backoff_ms(1, 0.0), 1_000);
         assert_eq!(p.backoff_ms(1, 0.999_999), 501, "the spread rounds down");
         assert_eq!(p.backoff_ms(2, 0.5), 1_500);
@@ -64,11 +52,7 @@ mod tests {
 
     #[test]
     fn huge_failure_counts_do_not_overflow() {
-        let p = RetryPolicy {
-            base_ms: u64::MAX / 2,
-            max_ms: u64::MAX,
-            jitter: 0.0,
-        };
+        let p = RetryPolicy { base_ms: u64::MAX / 2, max_ms: u64::MAX, jitter: 0.0 };
         assert_eq!(p.backoff_ms(u32::MAX, 0.0), u64::MAX);
     }
 }

@@ -22,9 +22,8 @@ pub struct ClientSettings {
 /// Submits the whole workload; `acked` counts durable acknowledgements.
 pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU64>) {
     let w = &settings.workload;
-    let leaders = Arc::new(Mutex::new(
-        LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid"),
-    ));
+    let leaders =
+        Arc::new(Mutex::new(LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid")));
     let permits = Arc::new(Semaphore::new(w.client_concurrency as usize));
     let gap_ms = 1000.0 / w.arrival_rate_per_s as f64;
     let start = ctx.clock.now_ms();
@@ -33,16 +32,8 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
         ctx.clock.sleep(due.saturating_sub(ctx.clock.now_ms())).await;
         let permit = permits.clone().acquire_owned().await.expect("semaphore open");
         let span = w.duration_ms.max - w.duration_ms.min;
-        let duration_ms = w.duration_ms.min
-            + if span == 0 {
-                0
-            } else {
-                madsim::rand::random::<u64>() % (span + 1)
-            };
-        let body = TaskBody {
-            duration_ms,
-            fail_probability: w.fail_probability,
-        };
+        let duration_ms = w.duration_ms.min + if span == 0 { 0 } else { madsim::rand::random::<u64>() % (span + 1) };
+        let body = TaskBody { duration_ms, fail_probability: w.fail_probability };
         let spec = crate::core::TaskSpec {
             key: format!("task-{i:07}"),
             payload: serde_json::to_vec(&body).expect("body serializes"),
@@ -60,18 +51,13 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
 
 async fn submit(ctx: &NodeContext, leaders: &Mutex<LeaderCursor>, spec: crate::core::TaskSpec, timeout_ms: u64) {
     ctx.record(EventKind::Submit { key: spec.key.clone() });
-    let request = proto::SubmitRequest {
-        spec: Some(spec_to_wire(&spec)),
-    };
+    let request = proto::SubmitRequest { spec: Some(spec_to_wire(&spec)) };
     loop {
         let mut client = leaders.lock().expect("cursor poisoned").client();
         // A submit waits for a store write, so it gets a few RPC deadlines.
         match flatten(ctx.clock.timeout(timeout_ms * 5, client.submit(request.clone())).await) {
             Ok(reply) if !reply.task_id.is_empty() => {
-                ctx.record(EventKind::Ack {
-                    key: spec.key.clone(),
-                    task: reply.task_id,
-                });
+                ctx.record(EventKind::Ack { key: spec.key.clone(), task: reply.task_id });
                 return;
             }
             Ok(reply) if reply.not_leader => leaders.lock().expect("cursor poisoned").redirect(&reply.leader_hint),

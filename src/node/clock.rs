@@ -19,6 +19,9 @@ struct Skew {
 #[derive(Clone)]
 pub struct NodeClock {
     origin: Instant,
+    /// True time at `origin`, ms: 0 in the simulator; the UNIX time in a real process, so
+    /// that histories of several processes merge on one time line.
+    origin_true_ms: u64,
     skew: Arc<Mutex<Skew>>,
 }
 
@@ -30,13 +33,14 @@ pub struct Elapsed(pub u64);
 impl NodeClock {
     /// An exact clock whose zero is `origin` (the run's start, shared by all nodes).
     pub fn exact(origin: Instant) -> Self {
-        NodeClock {
-            origin,
-            skew: Arc::new(Mutex::new(Skew {
-                offset_ms: 0,
-                rate: 1.0,
-            })),
-        }
+        NodeClock { origin, origin_true_ms: 0, skew: Arc::new(Mutex::new(Skew { offset_ms: 0, rate: 1.0 })) }
+    }
+
+    /// An exact clock for a real process: true time is wall-clock time since the UNIX epoch.
+    #[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
+    pub fn real() -> Self {
+        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        NodeClock { origin_true_ms: unix.as_millis() as u64, ..Self::exact(Instant::now()) }
     }
 
     /// The run's origin: now. Call once per run (per process in real mode).
@@ -51,7 +55,7 @@ impl NodeClock {
 
     /// True time since the origin, ms: for the history only, never for decisions.
     pub fn true_now_ms(&self) -> u64 {
-        self.origin.elapsed().as_millis() as u64
+        self.origin_true_ms + self.origin.elapsed().as_millis() as u64
     }
 
     /// This node's local time, ms.
@@ -72,9 +76,7 @@ impl NodeClock {
 
     /// Runs `fut` with a deadline of `local_ms` of this node's time.
     pub async fn timeout<F: std::future::Future>(&self, local_ms: u64, fut: F) -> Result<F::Output, Elapsed> {
-        tokio::time::timeout(self.true_duration(local_ms), fut)
-            .await
-            .map_err(|_| Elapsed(local_ms))
+        tokio::time::timeout(self.true_duration(local_ms), fut).await.map_err(|_| Elapsed(local_ms))
     }
 }
 

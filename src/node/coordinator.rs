@@ -33,31 +33,12 @@ pub struct CoordinatorSettings {
 }
 
 enum Msg {
-    Submit {
-        spec: crate::core::TaskSpec,
-        reply: oneshot::Sender<SubmitReply>,
-    },
-    Beat {
-        beat: crate::core::executor::Beat,
-        reply: oneshot::Sender<Option<BeatReply>>,
-    },
-    Elected {
-        epoch: u64,
-        store: Store,
-        records: Vec<crate::core::TaskRecord>,
-    },
-    Deposed {
-        epoch: u64,
-        reason: String,
-    },
-    Written {
-        epoch: u64,
-        ops: Vec<u64>,
-    },
-    WriteFailed {
-        epoch: u64,
-        reason: String,
-    },
+    Submit { spec: crate::core::TaskSpec, reply: oneshot::Sender<SubmitReply> },
+    Beat { beat: crate::core::executor::Beat, reply: oneshot::Sender<Option<BeatReply>> },
+    Elected { epoch: u64, store: Store, records: Vec<crate::core::TaskRecord> },
+    Deposed { epoch: u64, reason: String },
+    Written { epoch: u64, ops: Vec<u64> },
+    WriteFailed { epoch: u64, reason: String },
 }
 
 /// Runs a coordinator until the node is killed.
@@ -65,11 +46,7 @@ pub async fn run(ctx: NodeContext, settings: CoordinatorSettings) {
     let (tx, rx) = mpsc::unbounded_channel();
     let hint = Arc::new(Mutex::new(String::new()));
     let resign = Arc::new(Notify::new());
-    let service = Service {
-        tx: tx.clone(),
-        hint: hint.clone(),
-        name: ctx.name.clone(),
-    };
+    let service = Service { tx: tx.clone(), hint: hint.clone(), name: ctx.name.clone() };
     let server = tonic::transport::Server::builder()
         .add_service(proto::coordinator_server::CoordinatorServer::new(service))
         .serve(settings.listen);
@@ -101,15 +78,7 @@ async fn actor(
 ) {
     let tick_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
     let core = Coordinator::new(settings.config, settings.seed);
-    let mut a = Actor {
-        ctx,
-        core,
-        submits: BTreeMap::new(),
-        next_req: 1,
-        writer: None,
-        tx,
-        resign,
-    };
+    let mut a = Actor { ctx, core, submits: BTreeMap::new(), next_req: 1, writer: None, tx, resign };
     let mut next_tick = a.ctx.clock.now_ms() + tick_ms;
     loop {
         let wait = next_tick.saturating_sub(a.ctx.clock.now_ms());
@@ -222,10 +191,7 @@ async fn writer(epoch: u64, store: Store, mut rx: mpsc::UnboundedReceiver<Write>
                 let _ = tx.send(Msg::Written { epoch, ops });
             }
             Err(e) => {
-                let _ = tx.send(Msg::WriteFailed {
-                    epoch,
-                    reason: format!("write failed: {e}"),
-                });
+                let _ = tx.send(Msg::WriteFailed { epoch, reason: format!("write failed: {e}") });
                 return;
             }
         }
@@ -268,20 +234,9 @@ async fn term(
     let client = store.client();
     let mut leases = client.lease_client();
     let sent = ctx.clock.now_ms();
-    let lease = ctx
-        .clock
-        .timeout(timeout_ms, leases.grant(ttl_s as i64, None))
-        .await??
-        .id();
+    let lease = ctx.clock.timeout(timeout_ms, leases.grant(ttl_s as i64, None)).await??.id();
     let valid_until = Arc::new(AtomicU64::new(sent + validity_ms(ttl_s)));
-    let keeper = tokio::spawn(keep_alive(
-        ctx.clone(),
-        client.clone(),
-        lease,
-        ttl_s,
-        timeout_ms,
-        valid_until.clone(),
-    ));
+    let keeper = tokio::spawn(keep_alive(ctx.clone(), client.clone(), lease, ttl_s, timeout_ms, valid_until.clone()));
     let result = lead(ctx, store, tx, resign, lease, &valid_until).await;
     keeper.abort();
     let _ = ctx.clock.timeout(timeout_ms, leases.revoke(lease)).await;
@@ -312,11 +267,7 @@ async fn lead(
     };
     store.claim_fence(epoch).await?;
     let records = store.load_tasks().await?;
-    let _ = tx.send(Msg::Elected {
-        epoch,
-        store: store.clone(),
-        records,
-    });
+    let _ = tx.send(Msg::Elected { epoch, store: store.clone(), records });
     let reason = tokio::select! {
         biased;
         () = async {
@@ -415,9 +366,7 @@ impl proto::coordinator_server::Coordinator for Service {
     ) -> Result<tonic::Response<proto::SubmitReply>, tonic::Status> {
         let spec = spec_from_wire(req.into_inner().spec);
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Submit { spec, reply })
-            .map_err(|_| tonic::Status::unavailable("stopping"))?;
+        self.tx.send(Msg::Submit { spec, reply }).map_err(|_| tonic::Status::unavailable("stopping"))?;
         let mut out = proto::SubmitReply::default();
         match rx.await.map_err(|_| tonic::Status::unavailable("stopping"))? {
             SubmitReply::Accepted { task, created } => {
@@ -439,16 +388,10 @@ impl proto::coordinator_server::Coordinator for Service {
     ) -> Result<tonic::Response<proto::HeartbeatReply>, tonic::Status> {
         let beat = beat_from_wire(req.into_inner());
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Beat { beat, reply })
-            .map_err(|_| tonic::Status::unavailable("stopping"))?;
+        self.tx.send(Msg::Beat { beat, reply }).map_err(|_| tonic::Status::unavailable("stopping"))?;
         let out = match rx.await.map_err(|_| tonic::Status::unavailable("stopping"))? {
             Some(reply) => reply_to_wire(reply),
-            None => proto::HeartbeatReply {
-                not_leader: true,
-                leader_hint: self.hint(),
-                ..Default::default()
-            },
+            None => proto::HeartbeatReply { not_leader: true, leader_hint: self.hint(), ..Default::default() },
         };
         Ok(tonic::Response::new(out))
     }

@@ -54,11 +54,7 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
     let incarnation = madsim::rand::random::<u64>() | 1;
     ctx.record(EventKind::NodeStart { incarnation });
     let shared = Shared {
-        core: Arc::new(Mutex::new(Executor::new(
-            ctx.name.clone(),
-            incarnation,
-            settings.capacity,
-        ))),
+        core: Arc::new(Mutex::new(Executor::new(ctx.name.clone(), incarnation, settings.capacity))),
         running: Arc::default(),
         sink: SinkClient::new(rpc::channel(&settings.sink).expect("sink address is valid")),
         rpc_timeout_ms: settings.timing.rpc_timeout_ms,
@@ -89,21 +85,11 @@ async fn beat(shared: &Shared, leaders: &mut LeaderCursor, timing: &Timing) -> b
     let beat = beat_to_wire(shared.core.lock().expect("executor poisoned").beat());
     for _ in 0..leaders.len() {
         let mut client = leaders.client();
-        match flatten(
-            shared
-                .ctx
-                .clock
-                .timeout(timing.rpc_timeout_ms, client.heartbeat(beat.clone()))
-                .await,
-        ) {
+        match flatten(shared.ctx.clock.timeout(timing.rpc_timeout_ms, client.heartbeat(beat.clone())).await) {
             Ok(reply) if reply.not_leader => leaders.redirect(&reply.leader_hint),
             Ok(reply) => {
                 let soon = reply.pending > 0;
-                let actions = shared
-                    .core
-                    .lock()
-                    .expect("executor poisoned")
-                    .on_reply(reply_from_wire(reply));
+                let actions = shared.core.lock().expect("executor poisoned").on_reply(reply_from_wire(reply));
                 for action in actions {
                     act(shared, action);
                 }
@@ -140,32 +126,15 @@ async fn run_attempt(shared: Shared, a: Assignment) {
     let ctx = &shared.ctx;
     let (epoch, attempt) = (a.token.epoch, a.token.attempt);
     let incarnation = shared.core.lock().expect("executor poisoned").incarnation();
-    ctx.record(EventKind::Start {
-        task: a.task.clone(),
-        incarnation,
-        epoch,
-        attempt,
-    });
+    ctx.record(EventKind::Start { task: a.task.clone(), incarnation, epoch, attempt });
     let body: TaskBody = serde_json::from_slice(&a.spec.payload).unwrap_or_default();
     let outcome = ctx
         .clock
-        .timeout(
-            a.spec.timeout_ms,
-            attempt_body(ctx, &shared.sink, shared.rpc_timeout_ms, &a, &body),
-        )
+        .timeout(a.spec.timeout_ms, attempt_body(ctx, &shared.sink, shared.rpc_timeout_ms, &a, &body))
         .await
         .unwrap_or(Outcome::TimedOut);
-    ctx.record(EventKind::Complete {
-        task: a.task.clone(),
-        epoch,
-        attempt,
-        outcome: outcome.name().into(),
-    });
-    shared
-        .core
-        .lock()
-        .expect("executor poisoned")
-        .finished(&a.task, a.token, outcome);
+    ctx.record(EventKind::Complete { task: a.task.clone(), epoch, attempt, outcome: outcome.name().into() });
+    shared.core.lock().expect("executor poisoned").finished(&a.task, a.token, outcome);
     shared.running.lock().expect("running poisoned").remove(&a.task);
     shared.finished.notify_one();
 }

@@ -73,17 +73,11 @@ impl LeaderCursor {
 }
 
 pub fn token_to_wire(t: Token) -> proto::Token {
-    proto::Token {
-        epoch: t.epoch,
-        attempt: t.attempt,
-    }
+    proto::Token { epoch: t.epoch, attempt: t.attempt }
 }
 
 pub fn token_from_wire(t: Option<proto::Token>) -> Token {
-    t.map_or(Token::default(), |t| Token {
-        epoch: t.epoch,
-        attempt: t.attempt,
-    })
+    t.map_or(Token::default(), |t| Token { epoch: t.epoch, attempt: t.attempt })
 }
 
 pub fn spec_to_wire(s: &TaskSpec) -> proto::TaskSpec {
@@ -97,12 +91,7 @@ pub fn spec_to_wire(s: &TaskSpec) -> proto::TaskSpec {
 
 pub fn spec_from_wire(s: Option<proto::TaskSpec>) -> TaskSpec {
     let s = s.unwrap_or_default();
-    TaskSpec {
-        key: s.key,
-        payload: s.payload,
-        max_attempts: s.max_attempts.max(1),
-        timeout_ms: s.timeout_ms,
-    }
+    TaskSpec { key: s.key, payload: s.payload, max_attempts: s.max_attempts.max(1), timeout_ms: s.timeout_ms }
 }
 
 fn outcome_to_wire(o: &Outcome) -> (u32, String) {
@@ -130,22 +119,14 @@ pub fn beat_to_wire(b: Beat) -> proto::HeartbeatRequest {
         held: b
             .held
             .into_iter()
-            .map(|(task_id, t)| proto::HeldTask {
-                task_id,
-                token: Some(token_to_wire(t)),
-            })
+            .map(|(task_id, t)| proto::HeldTask { task_id, token: Some(token_to_wire(t)) })
             .collect(),
         completed: b
             .completed
             .into_iter()
             .map(|c| {
                 let (outcome, reason) = outcome_to_wire(&c.outcome);
-                proto::Completion {
-                    task_id: c.task,
-                    token: Some(token_to_wire(c.token)),
-                    outcome,
-                    reason,
-                }
+                proto::Completion { task_id: c.task, token: Some(token_to_wire(c.token)), outcome, reason }
             })
             .collect(),
     }
@@ -157,11 +138,7 @@ pub fn beat_from_wire(r: proto::HeartbeatRequest) -> Beat {
         incarnation: r.incarnation,
         seq: r.seq,
         capacity: r.capacity,
-        held: r
-            .held
-            .into_iter()
-            .map(|h| (h.task_id, token_from_wire(h.token)))
-            .collect(),
+        held: r.held.into_iter().map(|h| (h.task_id, token_from_wire(h.token))).collect(),
         completed: r
             .completed
             .into_iter()
@@ -200,11 +177,7 @@ pub fn reply_from_wire(r: proto::HeartbeatReply) -> BeatReply {
         assignments: r
             .assignments
             .into_iter()
-            .map(|a| Assignment {
-                task: a.task_id,
-                token: token_from_wire(a.token),
-                spec: spec_from_wire(a.spec),
-            })
+            .map(|a| Assignment { task: a.task_id, token: token_from_wire(a.token), spec: spec_from_wire(a.spec) })
             .collect(),
         cancel: r.cancel,
         done: r.done,

@@ -19,10 +19,7 @@ struct Service {
 
 /// Serves applies until the node is killed.
 pub async fn run(ctx: NodeContext, listen: SocketAddr) {
-    let service = Service {
-        ctx,
-        ledger: Arc::default(),
-    };
+    let service = Service { ctx, ledger: Arc::default() };
     let server = tonic::transport::Server::builder().add_service(proto::sink_server::SinkServer::new(service));
     if let Err(e) = server.serve(listen).await {
         tracing::error!("sink server stopped: {e}");
@@ -46,8 +43,6 @@ impl proto::sink_server::Sink for Service {
             attempt: token.attempt,
             verdict,
         });
-        Ok(tonic::Response::new(proto::ApplyReply {
-            verdict: verdict_to_wire(verdict),
-        }))
+        Ok(tonic::Response::new(proto::ApplyReply { verdict: verdict_to_wire(verdict) }))
     }
 }

@@ -51,11 +51,7 @@ pub struct Store {
 impl Store {
     pub async fn connect(endpoints: &[String], clock: NodeClock, timeout_ms: u64) -> Result<Self, StoreError> {
         let client = clock.timeout(timeout_ms, Client::connect(endpoints, None)).await??;
-        Ok(Store {
-            client,
-            clock,
-            timeout_ms,
-        })
+        Ok(Store { client, clock, timeout_ms })
     }
 
     pub fn client(&self) -> Client {
@@ -75,11 +71,9 @@ impl Store {
             return Ok(());
         }
         let found = resp.op_responses().into_iter().find_map(|op| match op {
-            TxnOpResponse::Get(get) => Some(
-                get.kvs()
-                    .first()
-                    .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
-            ),
+            TxnOpResponse::Get(get) => {
+                Some(get.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
+            }
             _ => None,
         });
         match found.flatten() {
@@ -96,13 +90,8 @@ impl Store {
     /// Every task record, in key order.
     pub async fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
         let mut kv = self.client.kv_client();
-        let resp = self
-            .clock
-            .timeout(
-                self.timeout_ms * 10,
-                kv.get(TASKS, Some(GetOptions::new().with_prefix())),
-            )
-            .await??;
+        let resp =
+            self.clock.timeout(self.timeout_ms * 10, kv.get(TASKS, Some(GetOptions::new().with_prefix()))).await??;
         resp.kvs()
             .iter()
             .map(|kv| {
@@ -121,18 +110,10 @@ impl Store {
             let value = serde_json::to_vec(&w.record).expect("task records serialize");
             ops.push(TxnOp::put(format!("{TASKS}{}", w.record.id), value, None));
             if w.create_key {
-                ops.push(TxnOp::put(
-                    format!("{KEYS}{}", w.record.spec.key),
-                    w.record.id.clone(),
-                    None,
-                ));
+                ops.push(TxnOp::put(format!("{KEYS}{}", w.record.spec.key), w.record.id.clone(), None));
             }
         }
-        assert!(
-            ops.len() <= MAX_TXN_OPS,
-            "write batch of {} ops exceeds the txn limit",
-            ops.len()
-        );
+        assert!(ops.len() <= MAX_TXN_OPS, "write batch of {} ops exceeds the txn limit", ops.len());
         let txn = Txn::new()
             .when(vec![Compare::value(FENCE, CompareOp::Equal, fence_value(epoch))])
             .and_then(ops)
@@ -142,10 +123,7 @@ impl Store {
         if resp.succeeded() {
             Ok(())
         } else {
-            Err(StoreError::Fenced {
-                mine: epoch,
-                found: "a newer epoch".into(),
-            })
+            Err(StoreError::Fenced { mine: epoch, found: "a newer epoch".into() })
         }
     }
 }

@@ -54,11 +54,7 @@ pub struct ScenarioSummary {
 
 impl ScenarioSummary {
     pub fn new(name: &str, path: &str) -> Self {
-        ScenarioSummary {
-            name: name.into(),
-            path: path.into(),
-            ..Default::default()
-        }
+        ScenarioSummary { name: name.into(), path: path.into(), ..Default::default() }
     }
 
     /// Adds one seed's result; `reproduce` is its reproduce command.

@@ -6,9 +6,7 @@ use serde::{de::Error, Deserialize, Deserializer};
 pub fn in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(d: D) -> Result<u64, D::Error> {
     let v = i64::deserialize(d)?;
     if v < 0 || (v as u64) < MIN || (v as u64) > MAX {
-        return Err(D::Error::custom(format!(
-            "expected an integer in {MIN}..={MAX}, found {v}"
-        )));
+        return Err(D::Error::custom(format!("expected an integer in {MIN}..={MAX}, found {v}")));
     }
     Ok(v as u64)
 }
@@ -16,9 +14,7 @@ pub fn in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(d: D)
 pub fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
     if !(0.0..=1.0).contains(&v) {
-        return Err(D::Error::custom(format!(
-            "expected a probability in 0.0..=1.0, found {v}"
-        )));
+        return Err(D::Error::custom(format!("expected a probability in 0.0..=1.0, found {v}")));
     }
     Ok(v)
 }

@@ -15,21 +15,11 @@ impl ScenarioError {
     pub(crate) fn from_toml(path: &Path, text: &str, e: &toml::de::Error) -> Self {
         let offset = e.span().map_or(0, |s| s.start);
         let (line, col) = line_col(text, offset);
-        ScenarioError {
-            path: path.to_path_buf(),
-            line,
-            col,
-            message: e.message().trim().to_string(),
-        }
+        ScenarioError { path: path.to_path_buf(), line, col, message: e.message().trim().to_string() }
     }
 
     pub(crate) fn io(path: &Path, e: &std::io::Error) -> Self {
-        ScenarioError {
-            path: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: format!("cannot read: {e}"),
-        }
+        ScenarioError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read: {e}") }
     }
 
     /// An error about a key found after parsing: points at the key's first occurrence.
@@ -44,12 +34,7 @@ impl ScenarioError {
 
     fn at_offset(path: &Path, text: &str, offset: usize, message: &str) -> Self {
         let (line, col) = line_col(text, offset);
-        ScenarioError {
-            path: path.to_path_buf(),
-            line,
-            col,
-            message: message.to_string(),
-        }
+        ScenarioError { path: path.to_path_buf(), line, col, message: message.to_string() }
     }
 }
 
@@ -69,9 +54,6 @@ fn find_key(text: &str, key: &str) -> Option<usize> {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
-        + 1;
+    let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
     (line, col)
 }

@@ -65,12 +65,7 @@ impl Fault {
             if name == "client" || !nodes.contains(name) {
                 let message = format!(
                     "unknown target `{name}`, expected leader, standby, executor, store, sink or one of: {}",
-                    nodes
-                        .iter()
-                        .filter(|n| *n != "client")
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    nodes.iter().filter(|n| *n != "client").cloned().collect::<Vec<_>>().join(", ")
                 );
                 return Err(ScenarioError::at_value(path, text, name, &message));
             }

@@ -54,12 +54,7 @@ pub struct Topology {
 
 impl Default for Topology {
     fn default() -> Self {
-        Topology {
-            coordinators: 3,
-            executors: 4,
-            executor_capacity: 8,
-            zones: vec!["z1".into()],
-        }
+        Topology { coordinators: 3, executors: 4, executor_capacity: 8, zones: vec!["z1".into()] }
     }
 }
 
@@ -113,12 +108,7 @@ pub struct Retry {
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry {
-            max_attempts: 3,
-            backoff_base_ms: 100,
-            backoff_max_ms: 5_000,
-            jitter: 0.5,
-        }
+        Retry { max_attempts: 3, backoff_base_ms: 100, backoff_max_ms: 5_000, jitter: 0.5 }
     }
 }
 
@@ -177,10 +167,7 @@ impl<'de> Deserialize<'de> for DurationRange {
                 raw.min, raw.max
             )));
         }
-        Ok(DurationRange {
-            min: raw.min,
-            max: raw.max,
-        })
+        Ok(DurationRange { min: raw.min, max: raw.max })
     }
 }
 
@@ -197,10 +184,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            workload_s: 300,
-            drain_s: 60,
-        }
+        Limits { workload_s: 300, drain_s: 60 }
     }
 }
 
@@ -209,9 +193,7 @@ impl Scenario {
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
         let mut scenario: Scenario = toml::from_str(text).map_err(|e| ScenarioError::from_toml(path, text, &e))?;
         if scenario.name.is_empty() {
-            scenario.name = path
-                .file_stem()
-                .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+            scenario.name = path.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
         }
         scenario.validate(path, text)?;
         Ok(scenario)
@@ -225,12 +207,7 @@ impl Scenario {
 
     fn validate(&self, path: &Path, text: &str) -> Result<(), ScenarioError> {
         if self.topology.zones.is_empty() {
-            return Err(ScenarioError::at_key(
-                path,
-                text,
-                "zones",
-                "expected at least one zone name",
-            ));
+            return Err(ScenarioError::at_key(path, text, "zones", "expected at least one zone name"));
         }
         if self.retry.backoff_base_ms > self.retry.backoff_max_ms {
             return Err(ScenarioError::at_key(
@@ -282,18 +259,13 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .collect();
             entries.sort();
-            let nested: Vec<PathBuf> = entries
-                .into_iter()
-                .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "toml"))
-                .collect();
+            let nested: Vec<PathBuf> =
+                entries.into_iter().filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "toml")).collect();
             files.extend(collect_files(&nested)?);
         } else if path.exists() {
             files.push(path.clone());
         } else {
-            return Err(ScenarioError::io(
-                path,
-                &std::io::Error::from(std::io::ErrorKind::NotFound),
-            ));
+            return Err(ScenarioError::io(path, &std::io::Error::from(std::io::ErrorKind::NotFound)));
         }
     }
     Ok(files)

@@ -20,25 +20,16 @@ fn unknown_keys_name_file_line_col_and_the_expected_keys() {
     let err = parse("[topology]\ncoordinators = 3\nexecutor = 2\n").unwrap_err();
     assert_eq!((err.line, err.col), (3, 1));
     let text = err.to_string();
-    assert!(
-        text.starts_with("s/x.toml:3:1: unknown field `executor`, expected one of"),
-        "{text}"
-    );
+    assert!(text.starts_with("s/x.toml:3:1: unknown field `executor`, expected one of"), "{text}");
     assert!(text.contains("`executors`"), "{text}");
 }
 
 #[test]
 fn out_of_range_values_say_what_was_expected() {
     let err = parse("[scheduler]\nmissed_beats = 0\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "s/x.toml:2:16: expected an integer in 1..=100, found 0"
-    );
+    assert_eq!(err.to_string(), "s/x.toml:2:16: expected an integer in 1..=100, found 0");
     let err = parse("[workload]\nfail_probability = 1.5\n").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "s/x.toml:2:20: expected a probability in 0.0..=1.0, found 1.5"
-    );
+    assert_eq!(err.to_string(), "s/x.toml:2:20: expected a probability in 0.0..=1.0, found 1.5");
 }
 
 #[test]

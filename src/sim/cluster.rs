@@ -67,26 +67,13 @@ impl Cluster {
         };
         let store_addr = SocketAddr::new(ip(0, 1), STORE_PORT);
         let coords: Vec<(String, String)> = (1..=scenario.topology.coordinators)
-            .map(|i| {
-                (
-                    format!("coord-{i}"),
-                    SocketAddr::new(ip(1, i as u8), RPC_PORT).to_string(),
-                )
-            })
+            .map(|i| (format!("coord-{i}"), SocketAddr::new(ip(1, i as u8), RPC_PORT).to_string()))
             .collect();
         let sink_addr = SocketAddr::new(ip(3, 1), RPC_PORT);
         let mut nodes = Vec::new();
-        let store = handle
-            .create_node()
-            .name("store")
-            .ip(store_addr.ip())
-            .init(move || serve_store(store_addr))
-            .build();
-        nodes.push(SimNode {
-            name: "store".into(),
-            role: Role::Store,
-            handle: store,
-        });
+        let store =
+            handle.create_node().name("store").ip(store_addr.ip()).init(move || serve_store(store_addr)).build();
+        nodes.push(SimNode { name: "store".into(), role: Role::Store, handle: store });
 
         for (i, (name, addr)) in coords.iter().enumerate() {
             let settings = CoordinatorSettings {
@@ -103,11 +90,7 @@ impl Cluster {
                 .ip(ip(1, i as u8 + 1))
                 .init(move || coordinator::run(c.clone(), settings.clone()))
                 .build();
-            nodes.push(SimNode {
-                name: name.clone(),
-                role: Role::Coordinator,
-                handle: node,
-            });
+            nodes.push(SimNode { name: name.clone(), role: Role::Coordinator, handle: node });
         }
         for i in 1..=scenario.topology.executors {
             let name = format!("exec-{i}");
@@ -124,24 +107,12 @@ impl Cluster {
                 .ip(ip(2, i as u8))
                 .init(move || executor::run(c.clone(), settings.clone()))
                 .build();
-            nodes.push(SimNode {
-                name,
-                role: Role::Executor,
-                handle: node,
-            });
+            nodes.push(SimNode { name, role: Role::Executor, handle: node });
         }
         let c = ctx("sink");
-        let node = handle
-            .create_node()
-            .name("sink")
-            .ip(sink_addr.ip())
-            .init(move || sink::run(c.clone(), sink_addr))
-            .build();
-        nodes.push(SimNode {
-            name: "sink".into(),
-            role: Role::Sink,
-            handle: node,
-        });
+        let node =
+            handle.create_node().name("sink").ip(sink_addr.ip()).init(move || sink::run(c.clone(), sink_addr)).build();
+        nodes.push(SimNode { name: "sink".into(), role: Role::Sink, handle: node });
 
         let acked = Arc::new(AtomicU64::new(0));
         let settings = ClientSettings {
@@ -154,17 +125,8 @@ impl Cluster {
         // The client is not a crash target: its init would resubmit from scratch.
         let node = handle.create_node().name("client").ip(ip(4, 1)).build();
         node.spawn(client::run(c, settings, a));
-        nodes.push(SimNode {
-            name: "client".into(),
-            role: Role::Client,
-            handle: node,
-        });
-        Cluster {
-            nodes,
-            recorder: recorder.clone(),
-            origin,
-            acked,
-        }
+        nodes.push(SimNode { name: "client".into(), role: Role::Client, handle: node });
+        Cluster { nodes, recorder: recorder.clone(), origin, acked }
     }
 
     pub fn node(&self, name: &str) -> Option<&SimNode> {
@@ -207,9 +169,7 @@ async fn serve_store(addr: SocketAddr) {
 }
 
 async fn dump_store(addr: String) {
-    let mut client = etcd_client::Client::connect([addr], None)
-        .await
-        .expect("local store connection");
+    let mut client = etcd_client::Client::connect([addr], None).await.expect("local store connection");
     let dump = client.dump().await.expect("store dump");
     let file = madsim::fs::File::create(DUMP_FILE).await.expect("create dump file");
     file.write_all_at(dump.as_bytes(), 0).await.expect("write dump");

@@ -20,10 +20,7 @@ pub struct Nemesis {
 
 impl Nemesis {
     pub fn new(cluster: Arc<Cluster>) -> Arc<Self> {
-        Arc::new(Nemesis {
-            cluster,
-            down: Mutex::new(BTreeSet::new()),
-        })
+        Arc::new(Nemesis { cluster, down: Mutex::new(BTreeSet::new()) })
     }
 
     fn clock(&self) -> crate::node::NodeClock {
@@ -31,17 +28,12 @@ impl Nemesis {
     }
 
     fn record(&self, kind: EventKind) {
-        self.cluster
-            .recorder
-            .record(self.clock().true_now_ms(), "nemesis", kind);
+        self.cluster.recorder.record(self.clock().true_now_ms(), "nemesis", kind);
     }
 
     /// Fires every fault; returns when all have fired and healed.
     pub async fn run(self: Arc<Self>, faults: Vec<Fault>) {
-        let tasks: Vec<_> = faults
-            .into_iter()
-            .map(|f| madsim::task::spawn(self.clone().fire(f)))
-            .collect();
+        let tasks: Vec<_> = faults.into_iter().map(|f| madsim::task::spawn(self.clone().fire(f))).collect();
         for t in tasks {
             t.await.expect("fault task");
         }
@@ -76,21 +68,13 @@ impl Nemesis {
         let handle = Handle::current();
         let node = self.cluster.node(name).expect("resolved targets exist").clone();
         self.down.lock().expect("nemesis poisoned").insert(name.to_string());
-        let detail = format!(
-            "target `{}`, restart after {:?} ms",
-            fault.target, fault.restart_after_ms
-        );
+        let detail = format!("target `{}`, restart after {:?} ms", fault.target, fault.restart_after_ms);
         if node.role == Role::Store {
             self.cluster.crash_store(&handle).await;
         } else {
             handle.kill(node.handle.id());
         }
-        self.record(EventKind::Fault {
-            fault: "crash".into(),
-            phase: FaultPhase::Begin,
-            target: name.into(),
-            detail,
-        });
+        self.record(EventKind::Fault { fault: "crash".into(), phase: FaultPhase::Begin, target: name.into(), detail });
         let Some(after_ms) = fault.restart_after_ms else {
             return;
         };
@@ -153,9 +137,5 @@ pub fn current_leader(history: &[Event], down: &BTreeSet<String>) -> Option<Stri
             _ => {}
         }
     }
-    leading
-        .into_iter()
-        .filter(|(n, _)| !down.contains(*n))
-        .max_by_key(|(_, epoch)| *epoch)
-        .map(|(n, _)| n.to_string())
+    leading.into_iter().filter(|(n, _)| !down.contains(*n)).max_by_key(|(_, epoch)| *epoch).map(|(n, _)| n.to_string())
 }

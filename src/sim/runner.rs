@@ -52,15 +52,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
         Ok(history) => {
             let check = check_all(&history);
             let sim_ms = history.last().map_or(0, |e| e.at_ms);
-            RunOutcome {
-                seed,
-                hash: history_hash(&history),
-                history,
-                check,
-                sim_ms,
-                wall_ms,
-                panic: None,
-            }
+            RunOutcome { seed, hash: history_hash(&history), history, check, sim_ms, wall_ms, panic: None }
         }
         Err(payload) => {
             let msg = payload
@@ -69,15 +61,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "panic".into());
             let check = check_all(&[]);
-            RunOutcome {
-                seed,
-                history: Vec::new(),
-                check,
-                sim_ms: 0,
-                wall_ms,
-                hash: 0,
-                panic: Some(msg),
-            }
+            RunOutcome { seed, history: Vec::new(), check, sim_ms: 0, wall_ms, hash: 0, panic: Some(msg) }
         }
     }
 }

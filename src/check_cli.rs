@@ -1,0 +1,57 @@
+//! `faultline check`: judges recorded histories. Several files (one per real process) are
+//! merged into one time line by their wall-clock stamps. A history without a run end (a
+//! real cluster has no harness) gets one: drained iff every acknowledged task is terminal.
+
+use anyhow::{anyhow, Result};
+use faultline::check::check_all;
+use faultline::trace::{read_jsonl, Event, EventKind};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+pub fn run(paths: &[PathBuf]) -> Result<bool> {
+    let mut history = Vec::new();
+    for path in paths {
+        history.extend(read_jsonl(path).map_err(|e| anyhow!(e))?);
+    }
+    history.sort_by_key(|e| e.at_ms); // stable: one process's events keep their order
+    if !history.iter().any(|e| matches!(e.kind, EventKind::RunEnd { .. })) {
+        let drained = all_acked_terminal(&history);
+        let at_ms = history.last().map_or(0, |e| e.at_ms);
+        history.push(Event { at_ms, node: "check".into(), kind: EventKind::RunEnd { drained } });
+    }
+    let result = check_all(&history);
+    let c = &result.counts;
+    println!(
+        "{}: {} events; tasks: {} acked, {} succeeded, {} dead-lettered, {} lost; {} duplicate applies, \
+         {} fenced rejections; {} leader elections, {} executors declared dead",
+        if result.passed() { "PASS" } else { "FAIL" },
+        history.len(),
+        c.acked,
+        c.succeeded,
+        c.dead_lettered,
+        c.lost,
+        c.duplicate_applies,
+        c.fenced_rejections,
+        c.leader_changes,
+        c.executors_declared_dead,
+    );
+    for v in result.violations.iter().take(20) {
+        println!(
+            "  violation {} on {} at {} ms (event #{}): {}",
+            v.kind.name(),
+            v.subject,
+            v.at_ms,
+            v.event_index,
+            v.message
+        );
+    }
+    Ok(result.passed())
+}
+
+fn all_acked_terminal(history: &[Event]) -> bool {
+    let terminal: BTreeSet<&str> = history.iter().filter_map(|e| e.kind.terminal_task()).collect();
+    history.iter().all(|e| match &e.kind {
+        EventKind::Ack { task, .. } => terminal.contains(task.as_str()),
+        _ => true,
+    })
+}

@@ -1,0 +1,150 @@
+//! The real-mode CLI (plain tokio, real gRPC, real etcd): `serve` runs one node with the
+//! same drivers the simulator runs, `submit` runs a scenario's workload against a live
+//! cluster. Each process streams its history as JSON Lines, stamped with wall-clock time,
+//! so `faultline check` can judge the merged histories of a whole cluster.
+
+use anyhow::{bail, Context, Result};
+use faultline::node::client::ClientSettings;
+use faultline::node::coordinator::CoordinatorSettings;
+use faultline::node::executor::ExecutorSettings;
+use faultline::node::{client, coordinator, executor, sink, NodeClock, NodeContext, Timing};
+use faultline::scenario::Scenario;
+use faultline::trace::Recorder;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Which node `serve` runs.
+#[derive(clap::Subcommand)]
+pub enum Role {
+    /// A coordinator replica: campaigns for leadership in etcd and schedules while leading.
+    Coordinator {
+        #[arg(long)]
+        listen: SocketAddr,
+        /// etcd endpoints, comma-separated (host:port).
+        #[arg(long, value_delimiter = ',', required = true)]
+        etcd: Vec<String>,
+    },
+    /// An executor: heartbeats the leader, runs tasks, applies their effect at the sink.
+    Executor {
+        /// Coordinators as name=host:port, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true, value_parser = parse_peer)]
+        coordinators: Vec<(String, String)>,
+        #[arg(long)]
+        sink: String,
+    },
+    /// The effect sink.
+    Sink {
+        #[arg(long)]
+        listen: SocketAddr,
+    },
+}
+
+/// Options every real process takes.
+#[derive(clap::Args)]
+pub struct Common {
+    /// This node's name (coordinators: the name others use for it).
+    #[arg(long)]
+    pub name: String,
+    /// Scheduler, retry and workload settings (defaults: those of an empty scenario).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Append this process's history here as JSON Lines.
+    #[arg(long)]
+    pub history: PathBuf,
+}
+
+pub fn parse_peer(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, addr)) if !name.is_empty() && !addr.is_empty() => Ok((name.into(), addr.into())),
+        _ => Err(format!("expected name=host:port, found `{s}`")),
+    }
+}
+
+fn scenario(path: Option<&Path>) -> Result<Scenario> {
+    match path {
+        Some(p) => Ok(Scenario::load(p)?),
+        None => Ok(Scenario::parse(Path::new("(defaults)"), "")?),
+    }
+}
+
+fn context(common: &Common) -> Result<NodeContext> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&common.history)
+        .with_context(|| format!("opening {}", common.history.display()))?;
+    Ok(NodeContext {
+        name: common.name.clone(),
+        clock: NodeClock::real(),
+        recorder: Recorder::streaming(Box::new(file)),
+    })
+}
+
+fn timing(s: &Scenario) -> Timing {
+    Timing {
+        heartbeat_interval_ms: s.scheduler.heartbeat_interval_ms,
+        rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
+        lease_ttl_s: s.scheduler.lease_ttl_s,
+    }
+}
+
+/// `faultline serve ROLE`: runs one node until it is killed.
+pub fn serve(role: Role, common: Common) -> Result<bool> {
+    let s = scenario(common.scenario.as_deref())?;
+    let ctx = context(&common)?;
+    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        match role {
+            Role::Coordinator { listen, etcd } => {
+                let seed = madsim::rand::random::<u64>();
+                let settings = CoordinatorSettings {
+                    listen,
+                    store_endpoints: etcd,
+                    config: s.coordinator_config(),
+                    timing: timing(&s),
+                    seed,
+                };
+                coordinator::run(ctx, settings).await;
+            }
+            Role::Executor { coordinators, sink } => {
+                let capacity = s.topology.executor_capacity as u32;
+                executor::run(ctx, ExecutorSettings { capacity, coordinators, sink, timing: timing(&s) }).await;
+            }
+            Role::Sink { listen } => sink::run(ctx, listen).await,
+        }
+    });
+    bail!("the node stopped")
+}
+
+/// `faultline submit`: submits the scenario's workload and returns once every task is
+/// acknowledged.
+pub fn submit(coordinators: Vec<(String, String)>, common: Common) -> Result<bool> {
+    let s = scenario(common.scenario.as_deref())?;
+    let ctx = context(&common)?;
+    let settings = ClientSettings {
+        coordinators,
+        workload: s.workload.clone(),
+        max_attempts: s.retry.max_attempts as u32,
+        rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
+    };
+    let total = s.workload.tasks;
+    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let acked = Arc::new(AtomicU64::new(0));
+        let clock = ctx.clock.clone();
+        client::run(ctx, settings, acked.clone()).await;
+        let mut last = 0;
+        while acked.load(Ordering::SeqCst) < total {
+            let now = acked.load(Ordering::SeqCst);
+            if now != last {
+                eprintln!("submit: {now}/{total} acknowledged");
+                last = now;
+            }
+            clock.sleep(200).await;
+        }
+        eprintln!("submit: {total}/{total} acknowledged");
+    });
+    Ok(true)
+}
