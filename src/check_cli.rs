@@ -35,16 +35,7 @@ pub fn run(paths: &[PathBuf]) -> Result<bool> {
         c.leader_changes,
         c.executors_declared_dead,
     );
-    for v in result.violations.iter().take(20) {
-        println!(
-            "  violation {} on {} at {} ms (event #{}): {}",
-            v.kind.name(),
-            v.subject,
-            v.at_ms,
-            v.event_index,
-            v.message
-        );
-    }
+    print!("{}", faultline::report::render_violations(&result.violations));
     Ok(result.passed())
 }
 

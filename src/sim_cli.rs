@@ -10,9 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Violations `run` prints; the summary counts them all.
-const MAX_PRINTED_VIOLATIONS: usize = 20;
-
 pub struct SuiteOptions {
     pub seeds: u64,
     pub first_seed: u64,
@@ -73,23 +70,7 @@ pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
     if let Some(p) = &outcome.panic {
         println!("  the run panicked: {p}");
     }
-    let violations = &outcome.check.violations;
-    for v in violations.iter().take(MAX_PRINTED_VIOLATIONS) {
-        println!(
-            "  violation {} on {} at {} ms (event #{}): {}",
-            v.kind.name(),
-            v.subject,
-            v.at_ms,
-            v.event_index,
-            v.message
-        );
-    }
-    if violations.len() > MAX_PRINTED_VIOLATIONS {
-        println!(
-            "  ... and {} more violations (write them all with --trace and read the history)",
-            violations.len() - MAX_PRINTED_VIOLATIONS
-        );
-    }
+    print!("{}", faultline::report::render_violations(&outcome.check.violations));
     println!("seed {seed}: {} events, trace hash {:016x}", outcome.history.len(), outcome.hash);
     Ok(outcome.passed())
 }

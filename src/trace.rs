@@ -143,6 +143,11 @@ impl Recorder {
         }
     }
 
+    /// A handle that tells whether any clone of this recorder is still alive.
+    pub fn probe(&self) -> RecorderProbe {
+        RecorderProbe(Arc::downgrade(&self.events))
+    }
+
     /// A copy of everything recorded so far.
     pub fn snapshot(&self) -> Vec<Event> {
         self.events.lock().expect("recorder poisoned").clone()
@@ -159,6 +164,15 @@ impl Recorder {
     /// Runs `f` over the events recorded so far without copying them.
     pub fn with<R>(&self, f: impl FnOnce(&[Event]) -> R) -> R {
         f(&self.events.lock().expect("recorder poisoned"))
+    }
+}
+
+/// Tells whether a recorder's clones are all gone (see [`Recorder::probe`]).
+pub struct RecorderProbe(std::sync::Weak<Mutex<Vec<Event>>>);
+
+impl RecorderProbe {
+    pub fn upgrade(&self) -> Option<()> {
+        self.0.upgrade().map(|_| ())
     }
 }
 

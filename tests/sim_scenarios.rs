@@ -97,6 +97,12 @@ fn a_seed_replays_bit_for_bit() {
     assert_ne!(a.hash, c.hash, "different seeds explore different runs");
 }
 
+#[test]
+fn a_finished_run_frees_its_nodes() {
+    let o = run("scenarios/smoke/one-coordinator-1k.toml", 5);
+    assert!(!o.leaked, "the nodes outlived the runtime: memory grows with every seed");
+}
+
 /// Regressions: seeds that once failed, named after the bug they found.
 mod regressions {
     use super::run;

@@ -1,7 +1,7 @@
 //! Reports: per-scenario summaries over many seeds, as text for people and JSON for
 //! machines. Derived from run outcomes (history + checker verdicts) only.
 
-use crate::check::CheckResult;
+use crate::check::{CheckResult, Violation};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -132,4 +132,30 @@ impl ScenarioSummary {
         }
         out
     }
+}
+
+/// Violations a person is shown at once; the counts cover them all.
+pub const MAX_SHOWN_VIOLATIONS: usize = 20;
+
+/// One line per violation (at most [`MAX_SHOWN_VIOLATIONS`]), naming what it broke, where,
+/// and the first event that shows it.
+pub fn render_violations(violations: &[Violation]) -> String {
+    let mut out = String::new();
+    for v in violations.iter().take(MAX_SHOWN_VIOLATIONS) {
+        out += &format!(
+            "  violation {} on {} at {} ms (event #{}): {}\n",
+            v.kind.name(),
+            v.subject,
+            v.at_ms,
+            v.event_index,
+            v.message
+        );
+    }
+    if violations.len() > MAX_SHOWN_VIOLATIONS {
+        out += &format!(
+            "  ... and {} more violations (the full history shows them all)\n",
+            violations.len() - MAX_SHOWN_VIOLATIONS
+        );
+    }
+    out
 }
