@@ -70,11 +70,13 @@ impl NodeClock {
     }
 
     /// Sleeps `local_ms` of this node's time.
+    #[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
     pub async fn sleep(&self, local_ms: u64) {
         tokio::time::sleep(self.true_duration(local_ms)).await;
     }
 
     /// Runs `fut` with a deadline of `local_ms` of this node's time.
+    #[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
     pub async fn timeout<F: std::future::Future>(&self, local_ms: u64, fut: F) -> Result<F::Output, Elapsed> {
         tokio::time::timeout(self.true_duration(local_ms), fut).await.map_err(|_| Elapsed(local_ms))
     }

@@ -35,7 +35,7 @@ pub struct CoordinatorSettings {
 enum Msg {
     Submit { spec: crate::core::TaskSpec, reply: oneshot::Sender<SubmitReply> },
     Beat { beat: crate::core::executor::Beat, reply: oneshot::Sender<Option<BeatReply>> },
-    Elected { epoch: u64, store: Store, records: Vec<crate::core::TaskRecord> },
+    Elected { epoch: u64, store: Box<Store>, records: Vec<crate::core::TaskRecord> },
     Deposed { epoch: u64, reason: String },
     Written { epoch: u64, ops: Vec<u64> },
     WriteFailed { epoch: u64, reason: String },
@@ -116,7 +116,7 @@ impl Actor {
                 self.core.become_leader(now, epoch, records);
                 let (wtx, wrx) = mpsc::unbounded_channel();
                 self.writer = Some(wtx);
-                tokio::spawn(writer(epoch, store, wrx, self.tx.clone()));
+                tokio::spawn(writer(epoch, *store, wrx, self.tx.clone()));
                 self.ctx.record(EventKind::LeaderElected { epoch });
             }
             Msg::Deposed { epoch, reason } => self.depose(epoch, reason),
@@ -267,7 +267,7 @@ async fn lead(
     };
     store.claim_fence(epoch).await?;
     let records = store.load_tasks().await?;
-    let _ = tx.send(Msg::Elected { epoch, store: store.clone(), records });
+    let _ = tx.send(Msg::Elected { epoch, store: Box::new(store.clone()), records });
     let reason = tokio::select! {
         biased;
         () = async {

@@ -50,6 +50,8 @@ pub struct ScenarioSummary {
     pub nondeterministic_seeds: Vec<u64>,
     /// The one-line command that reproduces each failed seed.
     pub reproduce: Vec<String>,
+    /// Each seed's history hash (16 hex digits): equal hashes, equal histories.
+    pub trace_hashes: BTreeMap<u64, String>,
 }
 
 impl ScenarioSummary {
@@ -60,6 +62,7 @@ impl ScenarioSummary {
     /// Adds one seed's result; `reproduce` is its reproduce command.
     pub fn add(&mut self, r: &SeedResult, reproduce: String) {
         self.seeds += 1;
+        self.trace_hashes.insert(r.seed, format!("{:016x}", r.hash));
         let c = &r.check.counts;
         self.tasks.acked += c.acked;
         self.tasks.succeeded += c.succeeded;
