@@ -154,10 +154,6 @@ impl Coordinator {
         self.epoch
     }
 
-    pub fn config(&self) -> &CoordinatorConfig {
-        &self.cfg
-    }
-
     /// The next thing the driver must do, in order.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
@@ -564,11 +560,6 @@ impl Coordinator {
     /// Non-terminal tasks this leader holds.
     pub fn open_tasks(&self) -> usize {
         self.open
-    }
-
-    /// Tasks ready to dispatch now or later.
-    pub fn queued_tasks(&self) -> usize {
-        self.ready.len()
     }
 }
 

@@ -4,7 +4,9 @@
 
 use crate::core::executor::{Action, Assignment, Executor};
 use crate::core::{Outcome, TaskId};
-use crate::node::rpc::{beat_to_wire, flatten, reply_from_wire, token_to_wire, LeaderCursor, SinkClient};
+use crate::node::rpc::{
+    beat_to_wire, flatten, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient,
+};
 use crate::node::{rpc, NodeContext, Timing};
 use crate::proto;
 use crate::trace::{EventKind, Verdict};
@@ -169,21 +171,5 @@ async fn attempt_body(
             // judges the same token a duplicate.
             Err(_) => ctx.clock.sleep(rpc_timeout_ms / 2).await,
         }
-    }
-}
-
-pub fn verdict_to_wire(v: Verdict) -> u32 {
-    match v {
-        Verdict::Accepted => 0,
-        Verdict::Duplicate => 1,
-        Verdict::Stale => 2,
-    }
-}
-
-pub fn verdict_from_wire(code: u32) -> Verdict {
-    match code {
-        0 => Verdict::Accepted,
-        1 => Verdict::Duplicate,
-        _ => Verdict::Stale,
     }
 }

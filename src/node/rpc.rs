@@ -5,6 +5,7 @@
 use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
 use crate::core::{Outcome, TaskSpec, Token};
 use crate::proto;
+use crate::trace::Verdict;
 use tonic::transport::{Channel, Endpoint};
 
 pub type CoordinatorClient = proto::coordinator_client::CoordinatorClient<Channel>;
@@ -182,5 +183,21 @@ pub fn reply_from_wire(r: proto::HeartbeatReply) -> BeatReply {
         cancel: r.cancel,
         done: r.done,
         pending: r.pending,
+    }
+}
+
+pub fn verdict_to_wire(v: Verdict) -> u32 {
+    match v {
+        Verdict::Accepted => 0,
+        Verdict::Duplicate => 1,
+        Verdict::Stale => 2,
+    }
+}
+
+pub fn verdict_from_wire(code: u32) -> Verdict {
+    match code {
+        0 => Verdict::Accepted,
+        1 => Verdict::Duplicate,
+        _ => Verdict::Stale,
     }
 }

@@ -4,8 +4,8 @@
 //! is not a crash target in this version (a restart would forget applied effects).
 
 use crate::core::sink::SinkLedger;
-use crate::node::executor::verdict_to_wire;
 use crate::node::rpc::token_from_wire;
+use crate::node::rpc::verdict_to_wire;
 use crate::node::NodeContext;
 use crate::proto;
 use crate::trace::EventKind;
