@@ -160,7 +160,8 @@ impl Coordinator {
     }
 
     /// Takes over as leader of `epoch` with every task record read from the store.
-    /// Executors named by live assignments get a full detection window to check in.
+    /// Executors named by live assignments get a full detection window to check in, plus one
+    /// heartbeat interval: one may be asleep between beats when the election completes.
     pub fn become_leader(&mut self, now_ms: u64, epoch: u64, records: Vec<TaskRecord>) {
         self.step_down();
         self.epoch = Some(epoch);
@@ -176,7 +177,7 @@ impl Coordinator {
                     entry.delivered_at_seq = Some(0);
                     let ex = self.executors.entry(holder.executor.clone()).or_insert(ExecutorEntry {
                         incarnation: holder.incarnation,
-                        last_seen_ms: now_ms,
+                        last_seen_ms: now_ms + self.cfg.heartbeat_interval_ms,
                         alive: true,
                         holding: BTreeSet::new(),
                         outbox: Vec::new(),
