@@ -82,14 +82,6 @@ fn context(common: &Common) -> Result<NodeContext> {
     })
 }
 
-fn timing(s: &Scenario) -> Timing {
-    Timing {
-        heartbeat_interval_ms: s.scheduler.heartbeat_interval_ms,
-        rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
-        lease_ttl_s: s.scheduler.lease_ttl_s,
-    }
-}
-
 /// `faultline serve ROLE`: runs one node until it is killed.
 pub fn serve(role: Role, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
@@ -103,14 +95,18 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                     listen,
                     store_endpoints: etcd,
                     config: s.coordinator_config(),
-                    timing: timing(&s),
+                    timing: Timing::from_scenario(&s),
                     seed,
                 };
                 coordinator::run(ctx, settings).await;
             }
             Role::Executor { coordinators, sink } => {
                 let capacity = s.topology.executor_capacity as u32;
-                executor::run(ctx, ExecutorSettings { capacity, coordinators, sink, timing: timing(&s) }).await;
+                executor::run(
+                    ctx,
+                    ExecutorSettings { capacity, coordinators, sink, timing: Timing::from_scenario(&s) },
+                )
+                .await;
             }
             Role::Sink { listen } => sink::run(ctx, listen).await,
         }
@@ -123,12 +119,7 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
 pub fn submit(coordinators: Vec<(String, String)>, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
     let ctx = context(&common)?;
-    let settings = ClientSettings {
-        coordinators,
-        workload: s.workload.clone(),
-        max_attempts: s.retry.max_attempts as u32,
-        rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
-    };
+    let settings = ClientSettings::from_scenario(&s, coordinators);
     let total = s.workload.tasks;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {

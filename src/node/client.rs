@@ -19,6 +19,18 @@ pub struct ClientSettings {
     pub rpc_timeout_ms: u64,
 }
 
+impl ClientSettings {
+    /// The scenario's workload, sent to `coordinators` (name, address).
+    pub fn from_scenario(s: &crate::scenario::Scenario, coordinators: Vec<(String, String)>) -> Self {
+        ClientSettings {
+            coordinators,
+            workload: s.workload.clone(),
+            max_attempts: s.retry.max_attempts as u32,
+            rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
+        }
+    }
+}
+
 /// Submits the whole workload; `acked` counts durable acknowledgements.
 pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU64>) {
     let w = &settings.workload;

@@ -251,11 +251,6 @@ async fn lead(
     lease: i64,
     valid_until: &AtomicU64,
 ) -> Result<(), StoreError> {
-    let lapsed = async {
-        while ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst) {
-            ctx.clock.sleep(20).await;
-        }
-    };
     let mut election = store.client().election_client();
     let epoch = tokio::select! {
         biased;
@@ -263,22 +258,25 @@ async fn lead(
             let won = won?;
             won.leader().map(|k| k.rev() as u64).ok_or_else(|| StoreError::Etcd("campaign gave no leader key".into()))?
         }
-        () = lapsed => return Err(StoreError::Etcd("lease lapsed while campaigning".into())),
+        () = lease_lapsed(ctx, valid_until) => return Err(StoreError::Etcd("lease lapsed while campaigning".into())),
     };
     store.claim_fence(epoch).await?;
     let records = store.load_tasks().await?;
     let _ = tx.send(Msg::Elected { epoch, store: Box::new(store.clone()), records });
     let reason = tokio::select! {
         biased;
-        () = async {
-            while ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst) {
-                ctx.clock.sleep(20).await;
-            }
-        } => "lease lapsed by the local clock".to_string(),
+        () = lease_lapsed(ctx, valid_until) => "lease lapsed by the local clock".to_string(),
         () = resign.notified() => "a store write was refused".to_string(),
     };
     let _ = tx.send(Msg::Deposed { epoch, reason });
     Ok(())
+}
+
+/// Returns once this node's clock passes `valid_until` (which keep-alives keep moving).
+async fn lease_lapsed(ctx: &NodeContext, valid_until: &AtomicU64) {
+    while ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst) {
+        ctx.clock.sleep(20).await;
+    }
 }
 
 /// How long a keep-alive reply proves the lease alive, from when it was sent.

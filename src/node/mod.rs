@@ -35,3 +35,13 @@ pub struct Timing {
     pub rpc_timeout_ms: u64,
     pub lease_ttl_s: u64,
 }
+
+impl Timing {
+    pub fn from_scenario(s: &crate::scenario::Scenario) -> Self {
+        Timing {
+            heartbeat_interval_ms: s.scheduler.heartbeat_interval_ms,
+            rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
+            lease_ttl_s: s.scheduler.lease_ttl_s,
+        }
+    }
+}

@@ -54,12 +54,7 @@ impl Cluster {
     /// Creates every node; their init closures start the drivers.
     pub fn build(handle: &Handle, scenario: &Scenario, recorder: &Recorder, seed: u64) -> Cluster {
         let origin = NodeClock::origin_now();
-        let s = &scenario.scheduler;
-        let timing = Timing {
-            heartbeat_interval_ms: s.heartbeat_interval_ms,
-            rpc_timeout_ms: s.rpc_timeout_ms,
-            lease_ttl_s: s.lease_ttl_s,
-        };
+        let timing = Timing::from_scenario(scenario);
         let ctx = |name: &str| NodeContext {
             name: name.to_string(),
             clock: NodeClock::exact(origin),
@@ -115,12 +110,7 @@ impl Cluster {
         nodes.push(SimNode { name: "sink".into(), role: Role::Sink, handle: node });
 
         let acked = Arc::new(AtomicU64::new(0));
-        let settings = ClientSettings {
-            coordinators: coords,
-            workload: scenario.workload.clone(),
-            max_attempts: scenario.retry.max_attempts as u32,
-            rpc_timeout_ms: timing.rpc_timeout_ms,
-        };
+        let settings = ClientSettings::from_scenario(scenario, coords);
         let (c, a) = (ctx("client"), acked.clone());
         // The client is not a crash target: its init would resubmit from scratch.
         let node = handle.create_node().name("client").ip(ip(4, 1)).build();
