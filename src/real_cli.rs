@@ -33,6 +33,9 @@ pub enum Role {
         coordinators: Vec<(String, String)>,
         #[arg(long)]
         sink: String,
+        /// The failure zone this executor runs in (placement spreads retries over zones).
+        #[arg(long, default_value = "z1")]
+        zone: String,
     },
     /// The effect sink.
     Sink {
@@ -100,13 +103,10 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 };
                 coordinator::run(ctx, settings).await;
             }
-            Role::Executor { coordinators, sink } => {
+            Role::Executor { coordinators, sink, zone } => {
                 let capacity = s.topology.executor_capacity as u32;
-                executor::run(
-                    ctx,
-                    ExecutorSettings { capacity, coordinators, sink, timing: Timing::from_scenario(&s) },
-                )
-                .await;
+                let timing = Timing::from_scenario(&s);
+                executor::run(ctx, ExecutorSettings { capacity, zone, coordinators, sink, timing }).await;
             }
             Role::Sink { listen } => sink::run(ctx, listen).await,
         }

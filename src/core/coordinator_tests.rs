@@ -33,6 +33,7 @@ fn persist_all(c: &mut Coordinator, now: u64, outputs: &[Output]) -> Vec<Output>
 
 fn beat(ex: &str, inc: u64, seq: u64, held: Vec<(&str, Token)>, completed: Vec<Completion>) -> Beat {
     Beat {
+        zone: String::new(),
         executor: ex.into(),
         incarnation: inc,
         seq,

@@ -22,6 +22,8 @@ pub struct Beat {
     pub capacity: u32,
     pub held: Vec<(TaskId, Token)>,
     pub completed: Vec<Completion>,
+    /// The executor's failure zone.
+    pub zone: String,
 }
 
 /// A finished attempt, reported until the leader says it is durably recorded.
@@ -55,6 +57,7 @@ pub enum Action {
 
 pub struct Executor {
     name: String,
+    zone: String,
     incarnation: u64,
     capacity: u32,
     seq: u64,
@@ -69,6 +72,7 @@ impl Executor {
         assert!(capacity > 0, "executor capacity must be positive");
         Executor {
             name,
+            zone: String::new(),
             incarnation,
             capacity,
             seq: 0,
@@ -76,6 +80,12 @@ impl Executor {
             held: BTreeMap::new(),
             completed: BTreeMap::new(),
         }
+    }
+
+    /// Places the executor in a failure zone (reported on every beat).
+    pub fn in_zone(mut self, zone: &str) -> Self {
+        self.zone = zone.to_string();
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -96,6 +106,7 @@ impl Executor {
             capacity: self.capacity,
             held: self.held.iter().map(|(t, k)| (t.clone(), *k)).collect(),
             completed: self.completed.values().cloned().collect(),
+            zone: self.zone.clone(),
         }
     }
 

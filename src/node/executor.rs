@@ -27,6 +27,8 @@ pub struct TaskBody {
 #[derive(Clone)]
 pub struct ExecutorSettings {
     pub capacity: u32,
+    /// The failure zone this executor runs in.
+    pub zone: String,
     pub coordinators: Vec<(String, String)>,
     pub sink: String,
     pub timing: Timing,
@@ -56,7 +58,7 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
     let incarnation = madsim::rand::random::<u64>() | 1;
     ctx.record(EventKind::NodeStart { incarnation });
     let shared = Shared {
-        core: Arc::new(Mutex::new(Executor::new(ctx.name.clone(), incarnation, settings.capacity))),
+        core: Arc::new(Mutex::new(Executor::new(ctx.name.clone(), incarnation, settings.capacity).in_zone(&settings.zone))),
         running: Arc::default(),
         sink: SinkClient::new(rpc::channel(&settings.sink).expect("sink address is valid")),
         rpc_timeout_ms: settings.timing.rpc_timeout_ms,

@@ -130,6 +130,7 @@ pub fn beat_to_wire(b: Beat) -> proto::HeartbeatRequest {
                 proto::Completion { task_id: c.task, token: Some(token_to_wire(c.token)), outcome, reason }
             })
             .collect(),
+        zone: b.zone,
     }
 }
 
@@ -149,6 +150,7 @@ pub fn beat_from_wire(r: proto::HeartbeatRequest) -> Beat {
                 outcome: outcome_from_wire(c.outcome, c.reason),
             })
             .collect(),
+        zone: r.zone,
     }
 }
 

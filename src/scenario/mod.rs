@@ -231,6 +231,15 @@ impl Scenario {
         names
     }
 
+    /// The zone a node runs in: coordinators and executors are spread over the zones
+    /// round-robin (`coord-1` and `exec-1` in the first); the store, the sink and the client
+    /// are in no zone.
+    pub fn zone_of(&self, node: &str) -> Option<&str> {
+        let index: usize = node.strip_prefix("coord-").or_else(|| node.strip_prefix("exec-"))?.parse().ok()?;
+        let zones = &self.topology.zones;
+        zones.get((index.checked_sub(1)?) % zones.len()).map(String::as_str)
+    }
+
     /// The coordinator's settings from this scenario.
     pub fn coordinator_config(&self) -> CoordinatorConfig {
         let s = &self.scheduler;
@@ -245,6 +254,7 @@ impl Scenario {
             max_redispatches: s.max_redispatches as u32,
             max_open_tasks: s.max_open_tasks as usize,
             max_assignments_per_beat: s.max_assignments_per_beat as u32,
+            ..CoordinatorConfig::default()
         }
     }
 }

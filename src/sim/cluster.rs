@@ -91,6 +91,7 @@ impl Cluster {
             let name = format!("exec-{i}");
             let settings = ExecutorSettings {
                 capacity: scenario.topology.executor_capacity as u32,
+                zone: scenario.zone_of(&name).unwrap_or_default().to_string(),
                 coordinators: coords.clone(),
                 sink: sink_addr.to_string(),
                 timing: timing.clone(),
