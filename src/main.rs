@@ -75,6 +75,7 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("FAULTLINE_LOG"))
         .with_writer(std::io::stderr)
         .init();
+    faultline::node::executor::quiet_injected_panics();
     match run(Cli::parse()) {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),

@@ -7,7 +7,8 @@ use anyhow::{bail, Context, Result};
 use faultline::node::client::ClientSettings;
 use faultline::node::coordinator::CoordinatorSettings;
 use faultline::node::executor::ExecutorSettings;
-use faultline::node::{client, coordinator, executor, sink, NodeClock, NodeContext, Timing};
+use faultline::node::faults::{LinkRule, TaskRule};
+use faultline::node::{client, coordinator, executor, sink, NodeClock, NodeContext, NodeFaults, Timing};
 use faultline::scenario::Scenario;
 use faultline::trace::Recorder;
 use std::net::SocketAddr;
@@ -56,6 +57,15 @@ pub struct Common {
     /// Append this process's history here as JSON Lines.
     #[arg(long)]
     pub history: PathBuf,
+    /// Inject message faults on this process's outgoing calls, e.g.
+    /// `peer=sink,drop_response=0.1,delay_ms=5..20` (repeatable; keys: peer, drop_request,
+    /// drop_response, duplicate, delay_ms).
+    #[arg(long = "link-fault", value_name = "RULE")]
+    pub link_faults: Vec<LinkRule>,
+    /// Inject faults into the task bodies this executor runs, e.g. `panic=0.01,hang=0.01`
+    /// (keys: panic, fail, hang).
+    #[arg(long = "task-fault", value_name = "RULE")]
+    pub task_fault: Option<TaskRule>,
 }
 
 pub fn parse_peer(s: &str) -> Result<(String, String), String> {
@@ -78,9 +88,17 @@ fn context(common: &Common) -> Result<NodeContext> {
         .append(true)
         .open(&common.history)
         .with_context(|| format!("opening {}", common.history.display()))?;
+    let faults = NodeFaults::default();
+    for (id, rule) in common.link_faults.iter().enumerate() {
+        faults.add_link(id as u64, rule.clone());
+    }
+    if let Some(rule) = common.task_fault {
+        faults.add_task(u64::MAX, rule);
+    }
     Ok(NodeContext {
         name: common.name.clone(),
         clock: NodeClock::real(),
+        faults,
         recorder: Recorder::streaming(Box::new(file)),
     })
 }

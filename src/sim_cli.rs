@@ -26,8 +26,12 @@ fn seed_result(o: &RunOutcome) -> SeedResult {
     let at = |pred: &dyn Fn(&EventKind) -> bool| o.history.iter().find(|e| pred(&e.kind)).map(|e| e.at_ms);
     let drain_start = at(&|k| matches!(k, EventKind::DrainStart { .. }));
     let run_end = at(&|k| matches!(k, EventKind::RunEnd { .. }));
-    let faults_fired =
-        o.history.iter().filter(|e| matches!(e.kind, EventKind::Fault { phase: FaultPhase::Begin, .. })).count() as u64;
+    let mut faults = std::collections::BTreeMap::new();
+    for e in &o.history {
+        if let EventKind::Fault { fault, phase: FaultPhase::Begin, .. } = &e.kind {
+            *faults.entry(fault.clone()).or_default() += 1;
+        }
+    }
     SeedResult {
         seed: o.seed,
         passed: o.passed(),
@@ -37,7 +41,7 @@ fn seed_result(o: &RunOutcome) -> SeedResult {
         wall_ms: o.wall_ms,
         drain_ms: run_end.zip(drain_start).map_or(0, |(e, s)| e.saturating_sub(s)),
         hash: o.hash,
-        faults_fired,
+        faults,
     }
 }
 
@@ -53,7 +57,7 @@ pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
             .with_context(|| format!("writing {}", file.display()))?;
     }
     let r = seed_result(&outcome);
-    let mut summary = ScenarioSummary::new(&scenario.name, &path.display().to_string());
+    let mut summary = ScenarioSummary::new(&scenario, &path.display().to_string());
     summary.add(&r, reproduce(path, seed));
     print!("{}", summary.render());
     for e in outcome.history.iter().filter(|e| {
@@ -63,6 +67,9 @@ pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
                 | EventKind::LeaderLost { .. }
                 | EventKind::ExecutorDead { .. }
                 | EventKind::Fault { .. }
+                | EventKind::SwarmDrawn { .. }
+                | EventKind::ExecutorQuarantined { .. }
+                | EventKind::ExecutorReleased { .. }
         )
     }) {
         println!("  {:>8} ms {:<8} {}", e.at_ms, e.node, serde_json::to_string(&e.kind)?);
@@ -121,7 +128,7 @@ fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Scenar
     bar.finish_and_clear();
     let mut results = results.into_inner().expect("results poisoned");
     results.sort_by_key(|(r, _)| r.seed);
-    let mut summary = ScenarioSummary::new(&scenario.name, &file.display().to_string());
+    let mut summary = ScenarioSummary::new(scenario, &file.display().to_string());
     for (r, same) in &results {
         summary.add(r, reproduce(file, r.seed));
         if *same == Some(false) {

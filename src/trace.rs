@@ -67,14 +67,29 @@ pub enum EventKind {
     Recovered { task: String, state: String },
     /// The leader declared an executor incarnation dead and re-queued its tasks.
     ExecutorDead { executor: String, incarnation: u64, reason: String, tasks: u32 },
+    /// The leader stopped giving new work to an executor name for `backoff_ms`: it
+    /// crash-loops or most of its recent attempts failed. It keeps its held attempts.
+    ExecutorQuarantined { executor: String, reason: String, backoff_ms: u64 },
+    /// A quarantined executor name may get new work again (its quarantine ended, or too few
+    /// executors were left usable without it).
+    ExecutorReleased { executor: String },
+    /// An attempt of the task failed, timed out or was lost in `zone`: while another zone
+    /// can run it, the leader will not place it there again.
+    ZoneAvoided { task: String, zone: String },
     /// A node became leader with this epoch (from the store).
     LeaderElected { epoch: u64 },
     /// A node stopped acting as leader of this epoch.
     LeaderLost { epoch: u64, reason: String },
     /// A node (re)started; executors carry their fresh incarnation.
     NodeStart { incarnation: u64 },
-    /// An injected fault began or ended.
-    Fault { fault: String, phase: FaultPhase, target: String, detail: String },
+    /// A fault the run will inject (`id` numbers the scenario's faults, then the swarm's):
+    /// `firings` times, at `at_ms` or on its trigger. Every planned fault must fire.
+    FaultPlanned { id: u64, fault: String, firings: u32, detail: String },
+    /// The options swarm mode drew from the seed: the kinds enabled, their rates, sizes.
+    SwarmDrawn { options: String },
+    /// One firing of fault `id` began or ended (`target`: the nodes hit; `detail`: the
+    /// parameters at the begin, what the fault did at the end).
+    Fault { id: u64, fault: String, phase: FaultPhase, target: String, detail: String },
     /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
     DrainStart { deadline_ms: u64 },
     /// The run ended, either drained (every acknowledged task terminal) or at its time limit.
@@ -105,7 +120,8 @@ impl EventKind {
             | EventKind::Retry { task, .. }
             | EventKind::Succeeded { task, .. }
             | EventKind::DeadLettered { task, .. }
-            | EventKind::Recovered { task, .. } => Some(task),
+            | EventKind::Recovered { task, .. }
+            | EventKind::ZoneAvoided { task, .. } => Some(task),
             _ => None,
         }
     }
@@ -118,6 +134,8 @@ impl EventKind {
 pub struct Recorder {
     events: Arc<Mutex<Vec<Event>>>,
     stream: Option<Arc<Mutex<Box<dyn std::io::Write + Send>>>>,
+    /// Live copies of every new event, for triggered faults.
+    subscribers: Arc<Mutex<Vec<tokio::sync::mpsc::UnboundedSender<Event>>>>,
 }
 
 impl Recorder {
@@ -127,11 +145,24 @@ impl Recorder {
 
     /// A recorder that writes every event to `out` and keeps none in memory.
     pub fn streaming(out: Box<dyn std::io::Write + Send>) -> Self {
-        Recorder { events: Arc::default(), stream: Some(Arc::new(Mutex::new(out))) }
+        Recorder { stream: Some(Arc::new(Mutex::new(out))), ..Recorder::default() }
+    }
+
+    /// Every event recorded from now on, until the receiver is dropped.
+    pub fn subscribe(&self) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.subscribers.lock().expect("recorder poisoned").push(tx);
+        rx
     }
 
     pub fn record(&self, at_ms: u64, node: &str, kind: EventKind) {
         let event = Event { at_ms, node: node.to_string(), kind };
+        {
+            let mut subscribers = self.subscribers.lock().expect("recorder poisoned");
+            if !subscribers.is_empty() {
+                subscribers.retain(|tx| tx.send(event.clone()).is_ok());
+            }
+        }
         match &self.stream {
             Some(out) => {
                 let mut out = out.lock().expect("recorder poisoned");

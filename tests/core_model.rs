@@ -48,6 +48,7 @@ fn coordinator_config() -> CoordinatorConfig {
         max_open_tasks: 1000,
         max_assignments_per_beat: 8,
         retry: RetryPolicy { base_ms: 10, max_ms: 100, jitter: 0.5 },
+        ..Default::default()
     }
 }
 

@@ -7,15 +7,17 @@
 mod convergence;
 mod counts;
 mod duplicates;
+mod faults;
 mod leaders;
 mod lost;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod unacknowledged;
 
 pub use convergence::converges;
 pub use counts::Counts;
 pub use duplicates::no_duplicate_applies;
+pub use faults::every_fault_fired;
 pub use leaders::one_leader_per_epoch;
 pub use lost::no_lost_tasks;
 pub use unacknowledged::every_submit_acknowledged;
@@ -43,6 +45,8 @@ pub enum ViolationKind {
     MissingReason,
     /// A submitted task was never acknowledged, although the client kept retrying.
     Unacknowledged,
+    /// A fault the run planned never fired (or fired fewer times than planned).
+    FaultNotFired,
 }
 
 impl ViolationKind {
@@ -56,6 +60,7 @@ impl ViolationKind {
             ViolationKind::NoConvergence => "no_convergence",
             ViolationKind::MissingReason => "missing_reason",
             ViolationKind::Unacknowledged => "unacknowledged",
+            ViolationKind::FaultNotFired => "fault_not_fired",
         }
     }
 }
@@ -110,6 +115,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     violations.extend(one_leader_per_epoch(history));
     violations.extend(converges(history));
     violations.extend(every_submit_acknowledged(history));
+    violations.extend(every_fault_fired(history));
     // Stable sort: violations of one kind at one event keep their checker's order.
     violations.sort_by_key(|violation| (violation.event_index, violation.kind));
     let counts = Counts::tally(history, &violations);

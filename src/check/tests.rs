@@ -4,44 +4,44 @@ use super::*;
 use crate::trace::EventKind;
 use crate::trace::Verdict;
 
-pub(super) fn ev(at_ms: u64, node: &str, kind: EventKind) -> Event {
+pub(crate) fn ev(at_ms: u64, node: &str, kind: EventKind) -> Event {
     Event { at_ms, node: node.to_string(), kind }
 }
 
-pub(super) fn submit(key: &str) -> EventKind {
+pub(crate) fn submit(key: &str) -> EventKind {
     EventKind::Submit { key: key.into() }
 }
 
-pub(super) fn ack(key: &str, task: &str) -> EventKind {
+pub(crate) fn ack(key: &str, task: &str) -> EventKind {
     EventKind::Ack { key: key.into(), task: task.into() }
 }
 
-pub(super) fn succeeded(task: &str) -> EventKind {
+pub(crate) fn succeeded(task: &str) -> EventKind {
     EventKind::Succeeded { task: task.into(), epoch: 1, attempt: 1 }
 }
 
-pub(super) fn dead_lettered(task: &str, reason: &str) -> EventKind {
+pub(crate) fn dead_lettered(task: &str, reason: &str) -> EventKind {
     EventKind::DeadLettered { task: task.into(), reason: reason.into() }
 }
 
-pub(super) fn apply(task: &str, executor: &str, epoch: u64, attempt: u32, verdict: Verdict) -> EventKind {
+pub(crate) fn apply(task: &str, executor: &str, epoch: u64, attempt: u32, verdict: Verdict) -> EventKind {
     let key = format!("key-{task}");
     EventKind::Apply { task: task.into(), key, executor: executor.into(), epoch, attempt, verdict }
 }
 
-pub(super) fn dispatch(task: &str, attempt: u32) -> EventKind {
+pub(crate) fn dispatch(task: &str, attempt: u32) -> EventKind {
     EventKind::Dispatch { task: task.into(), executor: "exec-1".into(), incarnation: 1, epoch: 1, attempt }
 }
 
-pub(super) fn elected(epoch: u64) -> EventKind {
+pub(crate) fn elected(epoch: u64) -> EventKind {
     EventKind::LeaderElected { epoch }
 }
 
-pub(super) fn drain_start(deadline_ms: u64) -> EventKind {
+pub(crate) fn drain_start(deadline_ms: u64) -> EventKind {
     EventKind::DrainStart { deadline_ms }
 }
 
-pub(super) fn run_end(drained: bool) -> EventKind {
+pub(crate) fn run_end(drained: bool) -> EventKind {
     EventKind::RunEnd { drained }
 }
 

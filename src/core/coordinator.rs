@@ -8,6 +8,10 @@
 //!   carries a fresh token (this leader's epoch, the next attempt number);
 //! - every write is issued under this leader's epoch; the driver must fence it in the store
 //!   and step down on any failed write.
+//!
+//! Fault isolation (see [`IsolationConfig`]) only chooses *which* ready task a beat gets
+//! and *whether* a beat gets new work: it never drops, reorders or re-queues a task, so a
+//! skipped task stays first in line for the next executor that may take it.
 
 use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
 use crate::core::retry::RetryPolicy;
@@ -32,6 +36,8 @@ pub struct CoordinatorConfig {
     pub max_open_tasks: usize,
     /// Assignments handed out per heartbeat reply.
     pub max_assignments_per_beat: u32,
+    /// Quarantine of flapping executors and zone-aware placement.
+    pub isolation: IsolationConfig,
 }
 
 impl Default for CoordinatorConfig {
@@ -43,6 +49,69 @@ impl Default for CoordinatorConfig {
             max_redispatches: 20,
             max_open_tasks: 100_000,
             max_assignments_per_beat: 64,
+            isolation: IsolationConfig::default(),
+        }
+    }
+}
+
+/// Fault isolation: which executors get new work, and where a task should run next.
+///
+/// - **Quarantine.** An executor *name* (across its incarnations) is quarantined when it
+///   crash-loops (`flap_restarts` restarts within `flap_window_ms`) or when at least
+///   `failure_ratio` of its last `failure_window` finished attempts failed (failed, timed out,
+///   or lost when it was declared dead). A quarantined executor keeps beating and its held
+///   attempts and completions are handled as usual, but it gets no new assignments for
+///   `quarantine_base_ms`, doubled on each later quarantine of the name, at most
+///   `quarantine_max_ms`. On release its failure window is cleared: a fresh chance.
+/// - **The half-usable cap** (Envoy's `max_ejection_percent`): a quarantine that would leave
+///   fewer than half (rounded up) of the live executor names usable is not made, counting the
+///   name itself as live even while it restarts. If deaths later push the usable count below
+///   that cap, the quarantines ending soonest are lifted early, so quarantine alone can never
+///   stall the queue.
+/// - **Zone avoidance.** A task remembers the zones where its attempts failed, timed out or
+///   were lost with a dead executor. A beat from zone Z passes over such a task while a usable
+///   (live, not quarantined) executor exists in a zone the task does not avoid; otherwise the
+///   task runs in Z, so losing every other zone never stalls it.
+/// - **Recently lost zones.** For `2 * missed_beats * heartbeat_interval_ms` after an
+///   executor of zone Z was declared dead for silence, executors of Z get no new work while a
+///   usable executor of another zone has a free slot (it pulls the work at its next beat).
+///   Restarts do not count here: a process crash-looping is quarantine's business.
+///
+/// The leader keeps all of this in memory only; a new leader starts with a clean slate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IsolationConfig {
+    /// Switches all of the above on (default) or off.
+    pub enabled: bool,
+    /// Restarts (a new incarnation replacing a known one; the first incarnation a leader
+    /// sees is not a restart) within `flap_window_ms` that quarantine a name. 3; 0 disables.
+    pub flap_restarts: u32,
+    /// The crash-loop window. 10_000 ms.
+    pub flap_window_ms: u64,
+    /// Finished attempts per name the failure ratio is judged over; the ratio is judged only
+    /// once this many were seen. 8; 0 disables.
+    pub failure_window: u32,
+    /// Fraction of the window that must have failed to quarantine. 0.75.
+    pub failure_ratio: f64,
+    /// The first quarantine of a name. 2_000 ms.
+    pub quarantine_base_ms: u64,
+    /// The longest quarantine. 60_000 ms.
+    pub quarantine_max_ms: u64,
+    /// Ready tasks one beat may pass over because they avoid its zone, which bounds the work
+    /// per beat; the tasks after them wait for the next beat. 1_024.
+    pub max_skips_per_beat: u32,
+}
+
+impl Default for IsolationConfig {
+    fn default() -> Self {
+        IsolationConfig {
+            enabled: true,
+            flap_restarts: 3,
+            flap_window_ms: 10_000,
+            failure_window: 8,
+            failure_ratio: 0.75,
+            quarantine_base_ms: 2_000,
+            quarantine_max_ms: 60_000,
+            max_skips_per_beat: 1_024,
         }
     }
 }
@@ -51,6 +120,11 @@ impl CoordinatorConfig {
     /// Silence after which an executor is declared dead: k missed beats.
     pub fn dead_after_ms(&self) -> u64 {
         self.heartbeat_interval_ms * u64::from(self.missed_beats)
+    }
+
+    /// How long a zone counts as recently lost after one of its executors fell silent.
+    pub fn zone_lost_for_ms(&self) -> u64 {
+        self.dead_after_ms() * 2
     }
 }
 
@@ -101,6 +175,8 @@ struct Entry {
     waiters: Vec<u64>,
     /// The create write is confirmed (always true for records loaded from the store).
     created: bool,
+    /// Zones where an attempt of this task failed, timed out or was lost with its executor.
+    avoid_zones: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +186,22 @@ struct ExecutorEntry {
     alive: bool,
     holding: BTreeSet<TaskId>,
     outbox: Vec<TaskId>,
+    /// From its last beat; empty (unknown) and 0 until it beats to this leader.
+    zone: String,
+    capacity: u32,
+}
+
+/// What the leader knows of one executor name's health, across its incarnations.
+#[derive(Clone, Debug, Default)]
+struct Health {
+    /// When each recent restart was seen, oldest first.
+    restarts_ms: VecDeque<u64>,
+    /// Its last finished attempts, oldest first: `true` when the attempt failed.
+    attempts: VecDeque<bool>,
+    /// Quarantines so far: each one doubles the next backoff.
+    quarantines: u32,
+    /// While quarantined: when the quarantine ends.
+    quarantined_until_ms: Option<u64>,
 }
 
 pub struct Coordinator {
@@ -124,6 +216,10 @@ pub struct Coordinator {
     open: usize,
     executors: BTreeMap<String, ExecutorEntry>,
     retired: BTreeSet<(String, u64)>,
+    /// Per executor name, kept across incarnations (see [`IsolationConfig`]).
+    health: BTreeMap<String, Health>,
+    /// Per zone: when an executor of it was last declared dead for silence.
+    zone_lost_ms: BTreeMap<String, u64>,
     writes: BTreeMap<u64, Pending>,
     out: VecDeque<Output>,
     rng: SmallRng,
@@ -144,6 +240,8 @@ impl Coordinator {
             open: 0,
             executors: BTreeMap::new(),
             retired: BTreeSet::new(),
+            health: BTreeMap::new(),
+            zone_lost_ms: BTreeMap::new(),
             writes: BTreeMap::new(),
             out: VecDeque::new(),
             rng: SmallRng::seed_from_u64(seed),
@@ -171,7 +269,14 @@ impl Coordinator {
                 self.open += 1;
             }
             let id = record.id.clone();
-            let mut entry = Entry { record, writing: None, delivered_at_seq: None, waiters: Vec::new(), created: true };
+            let mut entry = Entry {
+                record,
+                writing: None,
+                delivered_at_seq: None,
+                waiters: Vec::new(),
+                created: true,
+                avoid_zones: BTreeSet::new(),
+            };
             match (entry.record.state, entry.record.holder.clone()) {
                 (TaskState::Assigned | TaskState::Running, Some(holder)) => {
                     entry.delivered_at_seq = Some(0);
@@ -181,6 +286,8 @@ impl Coordinator {
                         alive: true,
                         holding: BTreeSet::new(),
                         outbox: Vec::new(),
+                        zone: String::new(),
+                        capacity: 0,
                     });
                     if ex.incarnation == holder.incarnation {
                         ex.holding.insert(id.clone());
@@ -217,6 +324,8 @@ impl Coordinator {
         self.open = 0;
         self.executors.clear();
         self.retired.clear();
+        self.health.clear();
+        self.zone_lost_ms.clear();
         self.writes.clear();
     }
 
@@ -244,7 +353,14 @@ impl Coordinator {
         let record = TaskRecord::new(id.clone(), spec);
         self.keys.insert(record.spec.key.clone(), id.clone());
         let op = self.write(record.clone(), true, Pending::Create { task: id.clone() });
-        let entry = Entry { record, writing: Some(op), delivered_at_seq: None, waiters: vec![req], created: false };
+        let entry = Entry {
+            record,
+            writing: Some(op),
+            delivered_at_seq: None,
+            waiters: vec![req],
+            created: false,
+            avoid_zones: BTreeSet::new(),
+        };
         self.tasks.insert(id, entry);
     }
 
@@ -302,12 +418,13 @@ impl Coordinator {
     pub fn heartbeat(&mut self, now_ms: u64, beat: Beat) -> Option<BeatReply> {
         let epoch = self.epoch?;
         let mut reply = BeatReply { epoch, ..BeatReply::default() };
-        self.take_completions(now_ms, &beat.completed, &mut reply);
+        self.take_completions(now_ms, &beat, &mut reply);
         if self.retired.contains(&(beat.executor.clone(), beat.incarnation)) {
             reply.cancel = beat.held.iter().map(|(t, _)| t.clone()).collect();
             return Some(reply);
         }
         self.register(now_ms, &beat);
+        self.release_quarantines(now_ms);
         self.reconcile_held(now_ms, &beat, &mut reply);
         self.assign(now_ms, &beat);
         self.deliver(&beat, &mut reply);
@@ -318,7 +435,8 @@ impl Coordinator {
 
     fn register(&mut self, now_ms: u64, beat: &Beat) {
         let known = self.executors.get(&beat.executor).map(|e| (e.incarnation, e.alive));
-        if let Some((old, alive)) = known.filter(|(old, _)| *old != beat.incarnation) {
+        let restarted = known.filter(|(old, _)| *old != beat.incarnation);
+        if let Some((old, alive)) = restarted {
             if alive {
                 self.declare_dead(now_ms, &beat.executor, "restarted with a new incarnation");
             }
@@ -331,13 +449,21 @@ impl Coordinator {
             alive: true,
             holding: BTreeSet::new(),
             outbox: Vec::new(),
+            zone: String::new(),
+            capacity: 0,
         });
         ex.alive = true;
         ex.last_seen_ms = now_ms;
+        ex.zone.clone_from(&beat.zone);
+        ex.capacity = beat.capacity;
+        if restarted.is_some() {
+            self.note_restart(now_ms, &beat.executor);
+        }
     }
 
-    fn take_completions(&mut self, now_ms: u64, completed: &[Completion], reply: &mut BeatReply) {
-        for c in completed {
+    /// Records the beat's live completions; the beat's zone is where they ran.
+    fn take_completions(&mut self, now_ms: u64, beat: &Beat, reply: &mut BeatReply) {
+        for c in &beat.completed {
             let Some(entry) = self.tasks.get(&c.task) else {
                 reply.done.push(c.task.clone());
                 continue;
@@ -350,14 +476,14 @@ impl Coordinator {
             let live = entry.record.token == Some(c.token)
                 && matches!(entry.record.state, TaskState::Assigned | TaskState::Running);
             if live {
-                self.finish_attempt(now_ms, c);
+                self.finish_attempt(now_ms, c, &beat.zone);
             } else {
                 reply.done.push(c.task.clone()); // recorded already, or stale
             }
         }
     }
 
-    fn finish_attempt(&mut self, now_ms: u64, c: &Completion) {
+    fn finish_attempt(&mut self, now_ms: u64, c: &Completion, zone: &str) {
         let entry = self.tasks.get_mut(&c.task).expect("completion of a known task");
         let holder = entry.record.holder.take().expect("live attempts have a holder");
         entry.record.token = None;
@@ -400,6 +526,11 @@ impl Coordinator {
         let record = entry.record.clone();
         let op = self.write(record, false, Pending::Outcome { task: c.task.clone(), event, ready_at_ms });
         self.tasks.get_mut(&c.task).expect("known task").writing = Some(op);
+        let failed = c.outcome != Outcome::Succeeded;
+        if failed {
+            self.avoid_zone(&c.task, zone);
+        }
+        self.note_attempt(now_ms, &holder.executor, failed);
     }
 
     /// Compares what the executor says it holds with what this leader gave it: cancels
@@ -429,16 +560,13 @@ impl Coordinator {
 
     fn assign(&mut self, now_ms: u64, beat: &Beat) {
         let epoch = self.epoch.expect("assigning while leading");
+        if self.is_quarantined(&beat.executor) || self.zone_recently_lost(now_ms, &beat.zone) {
+            return;
+        }
         let ex = &self.executors[&beat.executor];
         let busy = ex.holding.len();
         let free = (beat.capacity as usize).saturating_sub(busy).min(self.cfg.max_assignments_per_beat as usize);
-        for _ in 0..free {
-            let Some(first) = self.ready.first().cloned() else {
-                break;
-            };
-            if first.0 > now_ms {
-                break;
-            }
+        for first in self.pick_ready(now_ms, &beat.zone, free) {
             self.ready.remove(&first);
             let task = first.2;
             let entry = self.tasks.get_mut(&task).expect("ready task is known");
@@ -487,7 +615,12 @@ impl Coordinator {
         for name in silent {
             let reason = format!("missed {} heartbeats", self.cfg.missed_beats);
             self.declare_dead(now_ms, &name, &reason);
+            let zone = &self.executors[&name].zone;
+            if self.cfg.isolation.enabled && !zone.is_empty() {
+                self.zone_lost_ms.insert(zone.clone(), now_ms);
+            }
         }
+        self.release_quarantines(now_ms);
     }
 
     fn declare_dead(&mut self, now_ms: u64, name: &str, reason: &str) {
@@ -495,6 +628,7 @@ impl Coordinator {
         ex.alive = false;
         ex.outbox.clear();
         let incarnation = ex.incarnation;
+        let zone = ex.zone.clone();
         let holding: Vec<TaskId> = ex.holding.iter().cloned().collect();
         self.record(EventKind::ExecutorDead {
             executor: name.to_string(),
@@ -502,8 +636,12 @@ impl Coordinator {
             reason: reason.to_string(),
             tasks: holding.len() as u32,
         });
-        for task in holding {
-            self.take_back(now_ms, name, &task, reason);
+        for task in &holding {
+            self.avoid_zone(task, &zone);
+            self.take_back(now_ms, name, task, reason);
+        }
+        for _ in &holding {
+            self.note_attempt(now_ms, name, true);
         }
     }
 
@@ -561,6 +699,166 @@ impl Coordinator {
     /// Non-terminal tasks this leader holds.
     pub fn open_tasks(&self) -> usize {
         self.open
+    }
+}
+
+/// Fault isolation: quarantine and zone-aware placement (see [`IsolationConfig`]).
+impl Coordinator {
+    /// The due ready tasks, in queue order, that a beat from `zone` with `free` slots gets.
+    /// It passes over a task that avoids `zone` while a usable executor exists in a zone the
+    /// task does not avoid; passed-over tasks keep their place in the queue.
+    fn pick_ready(&self, now_ms: u64, zone: &str, free: usize) -> Vec<(u64, u64, TaskId)> {
+        let elsewhere = self.usable_zones_except(zone, false);
+        let max_skips = self.cfg.isolation.max_skips_per_beat;
+        let mut picked = Vec::new();
+        let mut skipped = 0;
+        for item in &self.ready {
+            if picked.len() == free || item.0 > now_ms {
+                break;
+            }
+            let avoid = &self.tasks[&item.2].avoid_zones;
+            if avoid.contains(zone) && elsewhere.iter().any(|z| !avoid.contains(*z)) {
+                if skipped == max_skips {
+                    break;
+                }
+                skipped += 1;
+                continue;
+            }
+            picked.push(item.clone());
+        }
+        picked
+    }
+
+    /// Known zones other than `zone` with a live, non-quarantined executor (with a free slot,
+    /// if `with_free_slot`). Empty while isolation is off or `zone` is unknown.
+    fn usable_zones_except(&self, zone: &str, with_free_slot: bool) -> BTreeSet<&str> {
+        if !self.cfg.isolation.enabled || zone.is_empty() {
+            return BTreeSet::new();
+        }
+        self.executors
+            .iter()
+            .filter(|(name, e)| e.alive && !e.zone.is_empty() && e.zone != zone && !self.is_quarantined(name))
+            .filter(|(_, e)| !with_free_slot || e.holding.len() < e.capacity as usize)
+            .map(|(_, e)| e.zone.as_str())
+            .collect()
+    }
+
+    /// An executor of `zone` fell silent recently and another zone has room for the work.
+    fn zone_recently_lost(&self, now_ms: u64, zone: &str) -> bool {
+        let Some(&lost_at_ms) = self.zone_lost_ms.get(zone) else {
+            return false;
+        };
+        now_ms.saturating_sub(lost_at_ms) <= self.cfg.zone_lost_for_ms() && !self.usable_zones_except(zone, true).is_empty()
+    }
+
+    fn is_quarantined(&self, name: &str) -> bool {
+        self.health.get(name).is_some_and(|h| h.quarantined_until_ms.is_some())
+    }
+
+    /// An attempt of `task` failed, timed out or was lost in `zone` (empty: unknown).
+    fn avoid_zone(&mut self, task: &TaskId, zone: &str) {
+        if !self.cfg.isolation.enabled || zone.is_empty() {
+            return;
+        }
+        let entry = self.tasks.get_mut(task).expect("avoiding a zone for a known task");
+        if entry.avoid_zones.insert(zone.to_string()) {
+            self.record(EventKind::ZoneAvoided { task: task.clone(), zone: zone.to_string() });
+        }
+    }
+
+    /// A new incarnation of `name` replaced a known one.
+    fn note_restart(&mut self, now_ms: u64, name: &str) {
+        let iso = &self.cfg.isolation;
+        let (limit, window_ms) = (iso.flap_restarts as usize, iso.flap_window_ms);
+        if !iso.enabled || limit == 0 {
+            return;
+        }
+        let h = self.health.entry(name.to_string()).or_default();
+        h.restarts_ms.push_back(now_ms);
+        while h.restarts_ms.len() > limit || h.restarts_ms.front().is_some_and(|t| now_ms.saturating_sub(*t) > window_ms) {
+            h.restarts_ms.pop_front();
+        }
+        if h.restarts_ms.len() == limit {
+            let reason = format!("crash loop: {limit} restarts within {window_ms} ms");
+            if self.quarantine(now_ms, name, reason) {
+                self.health.get_mut(name).expect("just quarantined").restarts_ms.clear();
+            }
+        }
+    }
+
+    /// An attempt held by `name` finished (or was lost with it).
+    fn note_attempt(&mut self, now_ms: u64, name: &str, failed: bool) {
+        let iso = &self.cfg.isolation;
+        let (window, ratio) = (iso.failure_window as usize, iso.failure_ratio);
+        if !iso.enabled || window == 0 {
+            return;
+        }
+        let h = self.health.entry(name.to_string()).or_default();
+        h.attempts.push_back(failed);
+        if h.attempts.len() > window {
+            h.attempts.pop_front();
+        }
+        let failures = h.attempts.iter().filter(|f| **f).count();
+        if h.attempts.len() == window && failures as f64 >= ratio * window as f64 {
+            let reason = format!("{failures} of its last {window} attempts failed");
+            self.quarantine(now_ms, name, reason);
+        }
+    }
+
+    /// Quarantines `name` unless it already is or the half-usable cap forbids it.
+    fn quarantine(&mut self, now_ms: u64, name: &str, reason: String) -> bool {
+        if self.is_quarantined(name) || !self.may_quarantine(name) {
+            return false;
+        }
+        let iso = &self.cfg.isolation;
+        let h = self.health.entry(name.to_string()).or_default();
+        let doubling = 1u64 << h.quarantines.min(32);
+        let backoff_ms = iso.quarantine_base_ms.saturating_mul(doubling).min(iso.quarantine_max_ms);
+        h.quarantines = h.quarantines.saturating_add(1);
+        h.quarantined_until_ms = Some(now_ms.saturating_add(backoff_ms));
+        self.record(EventKind::ExecutorQuarantined { executor: name.to_string(), reason, backoff_ms });
+        true
+    }
+
+    /// The half-usable cap: with `name` quarantined, at least half (rounded up) of the live
+    /// names must stay usable. `name` counts as live even while it restarts.
+    fn may_quarantine(&self, name: &str) -> bool {
+        let mut live: BTreeSet<&str> = self.executors.iter().filter(|(_, e)| e.alive).map(|(n, _)| n.as_str()).collect();
+        live.insert(name);
+        let usable = live.iter().filter(|n| **n != name && !self.is_quarantined(n)).count();
+        usable >= live.len().div_ceil(2)
+    }
+
+    /// Lifts the quarantines that ended; then, while deaths have left fewer than half
+    /// (rounded up) of the live names usable, the ones ending soonest.
+    fn release_quarantines(&mut self, now_ms: u64) {
+        let ended: Vec<String> = self
+            .health
+            .iter()
+            .filter(|(_, h)| h.quarantined_until_ms.is_some_and(|until| until <= now_ms))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in ended {
+            self.release(&name);
+        }
+        loop {
+            let live: Vec<&String> = self.executors.iter().filter(|(_, e)| e.alive).map(|(n, _)| n).collect();
+            let held_back: Vec<&String> = live.iter().copied().filter(|n| self.is_quarantined(n)).collect();
+            if live.len() - held_back.len() >= live.len().div_ceil(2) {
+                return;
+            }
+            let soonest = held_back.into_iter().min_by_key(|n| (self.health[*n].quarantined_until_ms, *n));
+            let name = soonest.expect("below the cap, some live name is quarantined").clone();
+            self.release(&name);
+        }
+    }
+
+    /// Ends `name`'s quarantine with a fresh failure window.
+    fn release(&mut self, name: &str) {
+        let h = self.health.get_mut(name).expect("releasing a known name");
+        h.quarantined_until_ms = None;
+        h.attempts.clear();
+        self.record(EventKind::ExecutorReleased { executor: name.to_string() });
     }
 }
 

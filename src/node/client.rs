@@ -2,7 +2,7 @@
 //! each submit (same idempotency key) until the leader acknowledges it durably.
 
 use crate::node::executor::TaskBody;
-use crate::node::rpc::{flatten, spec_to_wire, LeaderCursor};
+use crate::node::rpc::{self, spec_to_wire, LeaderCursor};
 use crate::node::NodeContext;
 use crate::proto;
 use crate::scenario::Workload;
@@ -65,9 +65,13 @@ async fn submit(ctx: &NodeContext, leaders: &Mutex<LeaderCursor>, spec: crate::c
     ctx.record(EventKind::Submit { key: spec.key.clone() });
     let request = proto::SubmitRequest { spec: Some(spec_to_wire(&spec)) };
     loop {
-        let mut client = leaders.lock().expect("cursor poisoned").client();
+        let (peer, client) = leaders.lock().expect("cursor poisoned").client();
+        let call = || {
+            let (mut client, request) = (client.clone(), request.clone());
+            async move { client.submit(request).await }
+        };
         // A submit waits for a store write, so it gets a few RPC deadlines.
-        match flatten(ctx.clock.timeout(timeout_ms * 5, client.submit(request.clone())).await) {
+        match rpc::call(ctx, &peer, timeout_ms * 5, call).await {
             Ok(reply) if !reply.task_id.is_empty() => {
                 ctx.record(EventKind::Ack { key: spec.key.clone(), task: reply.task_id });
                 return;

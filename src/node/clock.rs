@@ -7,15 +7,25 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The clock's error, piecewise linear in true time: since true time `base_true_ms` the
+/// clock reads `base_local_ms + rate * (true - base_true_ms)`. Faults rebase it.
 #[derive(Clone, Copy, Debug)]
 struct Skew {
-    /// Local time minus true time at `origin`, ms.
-    offset_ms: i64,
+    base_true_ms: f64,
+    base_local_ms: f64,
     /// Local seconds per true second.
     rate: f64,
 }
 
-/// A node's view of time: `local = offset + rate * (true - origin)`.
+impl Skew {
+    fn local(&self, true_ms: f64) -> f64 {
+        self.base_local_ms + self.rate * (true_ms - self.base_true_ms)
+    }
+}
+
+/// A node's view of time: true time (since the run's origin) bent by the node's skew: a
+/// fixed offset, a rate (drift), steps and slews, all set by clock faults. Every timestamp
+/// the node takes and every timer it sets goes through here.
 #[derive(Clone)]
 pub struct NodeClock {
     origin: Instant,
@@ -33,7 +43,8 @@ pub struct Elapsed(pub u64);
 impl NodeClock {
     /// An exact clock whose zero is `origin` (the run's start, shared by all nodes).
     pub fn exact(origin: Instant) -> Self {
-        NodeClock { origin, origin_true_ms: 0, skew: Arc::new(Mutex::new(Skew { offset_ms: 0, rate: 1.0 })) }
+        let skew = Skew { base_true_ms: 0.0, base_local_ms: 0.0, rate: 1.0 };
+        NodeClock { origin, origin_true_ms: 0, skew: Arc::new(Mutex::new(skew)) }
     }
 
     /// An exact clock for a real process: true time is wall-clock time since the UNIX epoch.
@@ -58,13 +69,52 @@ impl NodeClock {
         self.origin_true_ms + self.origin.elapsed().as_millis() as u64
     }
 
-    /// This node's local time, ms.
-    pub fn now_ms(&self) -> u64 {
-        let s = self.skew();
-        let local = s.offset_ms as f64 + s.rate * self.origin.elapsed().as_secs_f64() * 1000.0;
-        local.max(0.0) as u64
+    fn true_ms_f64(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64() * 1000.0
     }
 
+    /// This node's local time, ms (0 at the origin on an exact clock; never below 0).
+    pub fn now_ms(&self) -> u64 {
+        self.skew().local(self.true_ms_f64()).max(0.0) as u64
+    }
+
+    /// Local minus true time now, ms.
+    pub fn offset_ms(&self) -> i64 {
+        let t = self.true_ms_f64();
+        (self.skew().local(t) - t).round() as i64
+    }
+
+    /// The clock's rate (local seconds per true second).
+    pub fn rate(&self) -> f64 {
+        self.skew().rate
+    }
+
+    fn rebase(&self, f: impl FnOnce(f64, f64) -> (f64, f64)) {
+        let t = self.true_ms_f64();
+        let mut skew = self.skew.lock().expect("clock poisoned");
+        let (local, rate) = f(skew.local(t), skew.rate);
+        *skew = Skew { base_true_ms: t, base_local_ms: local, rate };
+    }
+
+    /// Steps the clock by `delta_ms` (forward or back), keeping its rate.
+    pub fn step(&self, delta_ms: i64) {
+        self.rebase(|local, rate| (local + delta_ms as f64, rate));
+    }
+
+    /// Sets the clock so it reads `offset_ms` off true time now, keeping its rate.
+    pub fn set_offset(&self, offset_ms: i64) {
+        let t = self.true_ms_f64();
+        self.rebase(|_, rate| (t + offset_ms as f64, rate));
+    }
+
+    /// Makes the clock run at `rate` from now on, without a jump.
+    pub fn set_rate(&self, rate: f64) {
+        assert!(rate > 0.0, "a clock runs forward");
+        self.rebase(|local, _| (local, rate));
+    }
+
+    /// Timers measure durations at the rate in force when they are set; steps move
+    /// timestamps, not timers already running (as a monotonic timer would behave).
     fn true_duration(&self, local_ms: u64) -> Duration {
         Duration::from_secs_f64(local_ms as f64 / 1000.0 / self.skew().rate)
     }

@@ -19,9 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-/// Safety margin subtracted from the lease validity, ms.
-const LEASE_MARGIN_MS: u64 = 100;
-
 /// Everything a coordinator node needs.
 #[derive(Clone)]
 pub struct CoordinatorSettings {
@@ -35,7 +32,7 @@ pub struct CoordinatorSettings {
 enum Msg {
     Submit { spec: crate::core::TaskSpec, reply: oneshot::Sender<SubmitReply> },
     Beat { beat: crate::core::executor::Beat, reply: oneshot::Sender<Option<BeatReply>> },
-    Elected { epoch: u64, store: Box<Store>, records: Vec<crate::core::TaskRecord> },
+    Elected { epoch: u64, store: Box<Store>, records: Vec<crate::core::TaskRecord>, valid_until: Arc<AtomicU64> },
     Deposed { epoch: u64, reason: String },
     Written { epoch: u64, ops: Vec<u64> },
     WriteFailed { epoch: u64, reason: String },
@@ -67,6 +64,8 @@ struct Actor {
     writer: Option<mpsc::UnboundedSender<Write>>,
     tx: mpsc::UnboundedSender<Msg>,
     resign: Arc<Notify>,
+    /// While leading: the local time until which the lease is proven (keep-alives move it).
+    lease: Option<Arc<AtomicU64>>,
 }
 
 async fn actor(
@@ -78,17 +77,23 @@ async fn actor(
 ) {
     let tick_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
     let core = Coordinator::new(settings.config, settings.seed);
-    let mut a = Actor { ctx, core, submits: BTreeMap::new(), next_req: 1, writer: None, tx, resign };
+    let mut a = Actor { ctx, core, submits: BTreeMap::new(), next_req: 1, writer: None, tx, resign, lease: None };
     let mut next_tick = a.ctx.clock.now_ms() + tick_ms;
     loop {
         let wait = next_tick.saturating_sub(a.ctx.clock.now_ms());
-        tokio::select! {
-        biased;
+        let msg = tokio::select! {
+            biased;
             msg = rx.recv() => match msg {
-                Some(msg) => a.handle(msg),
+                Some(msg) => Some(msg),
                 None => return,
             },
-            () = a.ctx.clock.sleep(wait) => {}
+            () = a.ctx.clock.sleep(wait) => None,
+        };
+        // A leader that was paused (GC, VM freeze) wakes up to a backlog of messages and
+        // an overdue tick: it checks its lease by its own clock before acting on either.
+        a.check_lease();
+        if let Some(msg) = msg {
+            a.handle(msg);
         }
         let now = a.ctx.clock.now_ms();
         if now >= next_tick {
@@ -112,8 +117,9 @@ impl Actor {
             Msg::Beat { beat, reply } => {
                 let _ = reply.send(self.core.heartbeat(now, beat));
             }
-            Msg::Elected { epoch, store, records } => {
+            Msg::Elected { epoch, store, records, valid_until } => {
                 self.core.become_leader(now, epoch, records);
+                self.lease = Some(valid_until);
                 let (wtx, wrx) = mpsc::unbounded_channel();
                 self.writer = Some(wtx);
                 tokio::spawn(writer(epoch, *store, wrx, self.tx.clone()));
@@ -135,12 +141,21 @@ impl Actor {
         }
     }
 
+    fn check_lease(&mut self) {
+        let lapsed = self.lease.as_ref().is_some_and(|v| self.ctx.clock.now_ms() >= v.load(Ordering::SeqCst));
+        if let (true, Some(epoch)) = (lapsed, self.core.epoch()) {
+            self.resign.notify_one();
+            self.depose(epoch, "lease lapsed by the local clock".into());
+        }
+    }
+
     fn depose(&mut self, epoch: u64, reason: String) {
         if self.core.epoch() != Some(epoch) {
             return;
         }
         self.core.step_down();
         self.writer = None;
+        self.lease = None;
         self.ctx.record(EventKind::LeaderLost { epoch, reason });
     }
 
@@ -209,7 +224,7 @@ async fn elect(
     let timeout_ms = settings.timing.rpc_timeout_ms;
     tokio::spawn(watch_leader(ctx.clone(), settings.clone(), hint));
     loop {
-        match Store::connect(&settings.store_endpoints, ctx.clock.clone(), timeout_ms).await {
+        match Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await {
             Ok(store) => {
                 if let Err(e) = term(&ctx, &settings, &store, &tx, &resign).await {
                     tracing::debug!(node = %ctx.name, "election round ended: {e}");
@@ -235,8 +250,8 @@ async fn term(
     let mut leases = client.lease_client();
     let sent = ctx.clock.now_ms();
     let lease = ctx.clock.timeout(timeout_ms, leases.grant(ttl_s as i64, None)).await??.id();
-    let valid_until = Arc::new(AtomicU64::new(sent + validity_ms(ttl_s)));
-    let keeper = tokio::spawn(keep_alive(ctx.clone(), client.clone(), lease, ttl_s, timeout_ms, valid_until.clone()));
+    let valid_until = Arc::new(AtomicU64::new(sent + settings.timing.lease_validity_ms()));
+    let keeper = tokio::spawn(keep_alive(ctx.clone(), client.clone(), lease, settings.timing.clone(), valid_until.clone()));
     let result = lead(ctx, store, tx, resign, lease, &valid_until).await;
     keeper.abort();
     let _ = ctx.clock.timeout(timeout_ms, leases.revoke(lease)).await;
@@ -249,7 +264,7 @@ async fn lead(
     tx: &mpsc::UnboundedSender<Msg>,
     resign: &Notify,
     lease: i64,
-    valid_until: &AtomicU64,
+    valid_until: &Arc<AtomicU64>,
 ) -> Result<(), StoreError> {
     let mut election = store.client().election_client();
     let epoch = tokio::select! {
@@ -262,11 +277,12 @@ async fn lead(
     };
     store.claim_fence(epoch).await?;
     let records = store.load_tasks().await?;
-    let _ = tx.send(Msg::Elected { epoch, store: Box::new(store.clone()), records });
+    let shared = valid_until.clone();
+    let _ = tx.send(Msg::Elected { epoch, store: Box::new(store.clone()), records, valid_until: shared });
     let reason = tokio::select! {
         biased;
         () = lease_lapsed(ctx, valid_until) => "lease lapsed by the local clock".to_string(),
-        () = resign.notified() => "a store write was refused".to_string(),
+        () = resign.notified() => "a store write was refused, or the lease lapsed".to_string(),
     };
     let _ = tx.send(Msg::Deposed { epoch, reason });
     Ok(())
@@ -279,21 +295,16 @@ async fn lease_lapsed(ctx: &NodeContext, valid_until: &AtomicU64) {
     }
 }
 
-/// How long a keep-alive reply proves the lease alive, from when it was sent.
-fn validity_ms(ttl_s: u64) -> u64 {
-    (ttl_s.saturating_sub(1) * 1000).saturating_sub(LEASE_MARGIN_MS)
-}
-
 /// Keeps the lease alive, extending `valid_until` from each reply's request send time.
 async fn keep_alive(
     ctx: NodeContext,
     client: etcd_client::Client,
     lease: i64,
-    ttl_s: u64,
-    timeout_ms: u64,
+    timing: Timing,
     valid_until: Arc<AtomicU64>,
 ) {
-    let interval_ms = (ttl_s * 1000 / 8).max(50);
+    let timeout_ms = timing.rpc_timeout_ms;
+    let interval_ms = (timing.lease_ttl_s * 1000 / 8).max(50);
     loop {
         let mut leases = client.lease_client();
         let Ok(Ok((mut keeper, mut stream))) = ctx.clock.timeout(timeout_ms, leases.keep_alive(lease)).await else {
@@ -312,7 +323,7 @@ async fn keep_alive(
                     if resp.ttl() <= 0 {
                         return; // the lease is gone: lead() sees valid_until pass
                     }
-                    valid_until.fetch_max(at + validity_ms(ttl_s), Ordering::SeqCst);
+                    valid_until.fetch_max(at + timing.lease_validity_ms(), Ordering::SeqCst);
                 }
                 Ok(_) => break,
                 Err(_) => {}
@@ -326,7 +337,7 @@ async fn keep_alive(
 async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc<Mutex<String>>) {
     let timeout_ms = settings.timing.rpc_timeout_ms;
     loop {
-        if let Ok(store) = Store::connect(&settings.store_endpoints, ctx.clock.clone(), timeout_ms).await {
+        if let Ok(store) = Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await {
             let mut election = store.client().election_client();
             while let Ok(Ok(resp)) = ctx.clock.timeout(timeout_ms, election.leader(ELECTION)).await {
                 // No leader: clear the hint rather than point at a dead one.

@@ -5,9 +5,11 @@
 use crate::core::executor::{Action, Assignment, Executor};
 use crate::core::{Outcome, TaskId};
 use crate::node::rpc::{
-    beat_to_wire, flatten, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient,
+    beat_to_wire, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient,
 };
+use crate::node::faults::BodyFault;
 use crate::node::{rpc, NodeContext, Timing};
+use futures_util::FutureExt as _;
 use crate::proto;
 use crate::trace::{EventKind, Verdict};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,20 @@ type Running = Arc<Mutex<BTreeMap<TaskId, JoinHandle<()>>>>;
 /// this fraction of the heartbeat interval after the last one, so several ride on one beat
 /// and an executor sends at most 4 beats per interval.
 const EARLY_BEAT_DIVISOR: u64 = 4;
+
+/// The payload of an injected task-body panic (the CLI's panic hook keeps it quiet).
+pub const INJECTED_PANIC: &str = "injected fault: task body panicked";
+
+/// Keeps injected task-body panics out of stderr (they are expected, and recorded in the
+/// history as failed attempts); every other panic still reaches the previous hook.
+pub fn quiet_injected_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&INJECTED_PANIC) {
+            previous(info);
+        }
+    }));
+}
 
 /// What the attempts of one executor process share.
 #[derive(Clone)]
@@ -88,8 +104,12 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
 async fn beat(shared: &Shared, leaders: &mut LeaderCursor, timing: &Timing) -> bool {
     let beat = beat_to_wire(shared.core.lock().expect("executor poisoned").beat());
     for _ in 0..leaders.len() {
-        let mut client = leaders.client();
-        match flatten(shared.ctx.clock.timeout(timing.rpc_timeout_ms, client.heartbeat(beat.clone())).await) {
+        let (peer, client) = leaders.client();
+        let call = || {
+            let (mut client, beat) = (client.clone(), beat.clone());
+            async move { client.heartbeat(beat).await }
+        };
+        match rpc::call(&shared.ctx, &peer, timing.rpc_timeout_ms, call).await {
             Ok(reply) if reply.not_leader => leaders.redirect(&reply.leader_hint),
             Ok(reply) => {
                 let soon = reply.pending > 0;
@@ -132,11 +152,14 @@ async fn run_attempt(shared: Shared, a: Assignment) {
     let incarnation = shared.core.lock().expect("executor poisoned").incarnation();
     ctx.record(EventKind::Start { task: a.task.clone(), incarnation, epoch, attempt });
     let body: TaskBody = serde_json::from_slice(&a.spec.payload).unwrap_or_default();
-    let outcome = ctx
-        .clock
-        .timeout(a.spec.timeout_ms, attempt_body(ctx, &shared.sink, shared.rpc_timeout_ms, &a, &body))
-        .await
-        .unwrap_or(Outcome::TimedOut);
+    let fault = ctx.faults.plan_body(madsim::rand::random::<f64>);
+    let work = std::panic::AssertUnwindSafe(attempt_body(ctx, &shared.sink, shared.rpc_timeout_ms, &a, &body, fault));
+    // A panicking body fails its attempt; it does not take the executor down.
+    let outcome = match ctx.clock.timeout(a.spec.timeout_ms, work.catch_unwind()).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Outcome::Failed("task body panicked".into()),
+        Err(_) => Outcome::TimedOut,
+    };
     ctx.record(EventKind::Complete { task: a.task.clone(), epoch, attempt, outcome: outcome.name().into() });
     shared.core.lock().expect("executor poisoned").finished(&a.task, a.token, outcome);
     shared.running.lock().expect("running poisoned").remove(&a.task);
@@ -149,8 +172,15 @@ async fn attempt_body(
     rpc_timeout_ms: u64,
     a: &Assignment,
     body: &TaskBody,
+    fault: Option<BodyFault>,
 ) -> Outcome {
     ctx.clock.sleep(body.duration_ms).await;
+    match fault {
+        Some(BodyFault::Panic) => std::panic::panic_any(INJECTED_PANIC),
+        Some(BodyFault::Fail) => return Outcome::Failed("task body failed (injected)".into()),
+        Some(BodyFault::Hang) => std::future::pending::<()>().await,
+        None => {}
+    }
     if madsim::rand::random::<f64>() < body.fail_probability {
         return Outcome::Failed("task body failed".into());
     }
@@ -160,9 +190,12 @@ async fn attempt_body(
         token: Some(token_to_wire(a.token)),
         executor: ctx.name.clone(),
     };
+    let call = || {
+        let (mut client, request) = (sink.clone(), request.clone());
+        async move { client.apply(request).await }
+    };
     loop {
-        let mut client = sink.clone();
-        match flatten(ctx.clock.timeout(rpc_timeout_ms, client.apply(request.clone())).await) {
+        match rpc::call(ctx, "sink", rpc_timeout_ms, call).await {
             Ok(reply) => {
                 return match verdict_from_wire(reply.verdict) {
                     Verdict::Accepted | Verdict::Duplicate => Outcome::Succeeded,

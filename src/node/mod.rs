@@ -6,18 +6,22 @@ pub mod client;
 pub mod clock;
 pub mod coordinator;
 pub mod executor;
+pub mod faults;
 pub mod rpc;
 pub mod sink;
 pub mod store;
 
 use crate::trace::{EventKind, Recorder};
 pub use clock::NodeClock;
+pub use faults::NodeFaults;
 
-/// What every node driver has: its name, its own clock, and where history goes.
+/// What every node driver has: its name, its own clock, the fault rules it obeys, and
+/// where history goes.
 #[derive(Clone)]
 pub struct NodeContext {
     pub name: String,
     pub clock: NodeClock,
+    pub faults: NodeFaults,
     pub recorder: Recorder,
 }
 
@@ -28,12 +32,17 @@ impl NodeContext {
     }
 }
 
+/// Slack kept between the leader's own lease deadline and the store's earliest expiry.
+const LEASE_MARGIN_MS: u64 = 100;
+
 /// Settings shared by the drivers, from the scenario.
 #[derive(Clone, Debug)]
 pub struct Timing {
     pub heartbeat_interval_ms: u64,
     pub rpc_timeout_ms: u64,
     pub lease_ttl_s: u64,
+    /// The drift bound rho the lease arithmetic assumes for every clock.
+    pub clock_drift_bound: f64,
 }
 
 impl Timing {
@@ -42,6 +51,17 @@ impl Timing {
             heartbeat_interval_ms: s.scheduler.heartbeat_interval_ms,
             rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
             lease_ttl_s: s.scheduler.lease_ttl_s,
+            clock_drift_bound: s.scheduler.clock_drift_bound,
         }
+    }
+
+    /// How long, by the leader's own clock, a keep-alive reply proves its lease, counted
+    /// from when the keep-alive was sent. The store may expire a lease as early as TTL - 1 s
+    /// after it (etcd's 1 s expiry tick in the simulator); a margin covers scheduling, and
+    /// the Gray-Cheriton factor (1 - rho) / (1 + rho) covers the two clocks drifting apart.
+    pub fn lease_validity_ms(&self) -> u64 {
+        let rho = self.clock_drift_bound;
+        let raw = (self.lease_ttl_s.saturating_sub(1) * 1000).saturating_sub(LEASE_MARGIN_MS);
+        (raw as f64 * (1.0 - rho) / (1.0 + rho)) as u64
     }
 }

@@ -5,7 +5,11 @@
 use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
 use crate::core::{Outcome, TaskSpec, Token};
 use crate::proto;
+use crate::node::clock::{Elapsed, NodeClock};
+use crate::node::faults::{CallPlan, NodeFaults};
+use crate::node::NodeContext;
 use crate::trace::Verdict;
+use std::future::Future;
 use tonic::transport::{Channel, Endpoint};
 
 pub type CoordinatorClient = proto::coordinator_client::CoordinatorClient<Channel>;
@@ -26,6 +30,54 @@ pub enum RpcError {
 pub fn channel(addr: &str) -> Result<Channel, RpcError> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|_| RpcError::Address(addr.into()))?;
     Ok(endpoint.connect_lazy())
+}
+
+/// Runs one outgoing call to `peer` through the node's fault layer, with a deadline of
+/// `timeout_ms` on the node's clock. The layer may delay the request (within the deadline),
+/// drop it, send it twice, or drop the reply after the peer has handled it; the caller sees
+/// a lost request or reply as a timeout, as it would on a real network. `make` builds the
+/// call; it is called twice for a duplicated request.
+pub async fn through_faults<T, E, Fut>(
+    faults: &NodeFaults,
+    clock: &NodeClock,
+    peer: &str,
+    timeout_ms: u64,
+    make: impl Fn() -> Fut,
+) -> Result<Result<T, E>, Elapsed>
+where
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let plan = faults.plan_call(peer, madsim::rand::random::<f64>);
+    if plan == CallPlan::default() {
+        return clock.timeout(timeout_ms, make()).await;
+    }
+    if plan.duplicate {
+        drop(tokio::spawn(make()));
+    }
+    clock
+        .timeout(timeout_ms, async {
+            clock.sleep(plan.delay_ms).await;
+            if plan.drop_request {
+                std::future::pending::<()>().await;
+            }
+            let reply = make().await;
+            if plan.drop_response {
+                std::future::pending::<()>().await;
+            }
+            reply
+        })
+        .await
+}
+
+/// A gRPC call from this node to `peer` through its fault layer (see [`through_faults`]).
+pub async fn call<T, Fut>(ctx: &NodeContext, peer: &str, timeout_ms: u64, make: impl Fn() -> Fut) -> Result<T, RpcError>
+where
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send + 'static,
+    T: Send + 'static,
+{
+    flatten(through_faults(&ctx.faults, &ctx.clock, peer, timeout_ms, make).await)
 }
 
 /// Flattens a deadline-bounded call.
@@ -60,8 +112,9 @@ impl LeaderCursor {
         self.peers.is_empty()
     }
 
-    pub fn client(&self) -> CoordinatorClient {
-        self.peers[self.current].1.clone()
+    /// The coordinator believed to lead: its name and a client for it.
+    pub fn client(&self) -> (String, CoordinatorClient) {
+        self.peers[self.current].clone()
     }
 
     /// Follows a not-leader hint, or moves to the next coordinator without one.

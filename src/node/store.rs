@@ -9,8 +9,12 @@
 use crate::core::coordinator::Write;
 use crate::core::TaskRecord;
 use crate::node::clock::{Elapsed, NodeClock};
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
+use crate::node::rpc::through_faults;
+use crate::node::NodeFaults;
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse, TxnResponse};
 
+/// The peer name store calls carry in the fault layer.
+pub const STORE_PEER: &str = "store";
 pub const ELECTION: &str = "/faultline/election";
 const FENCE: &str = "/faultline/fence";
 const TASKS: &str = "/faultline/tasks/";
@@ -40,18 +44,33 @@ fn fence_value(epoch: u64) -> String {
     format!("{epoch:020}")
 }
 
-/// A store client whose every call has a deadline on the node's clock.
+/// A store client whose every call has a deadline on the node's clock and goes through
+/// the node's fault layer (peer `store`), so a slow or lossy store can be injected.
 #[derive(Clone)]
 pub struct Store {
     client: Client,
     clock: NodeClock,
+    faults: NodeFaults,
     timeout_ms: u64,
 }
 
 impl Store {
-    pub async fn connect(endpoints: &[String], clock: NodeClock, timeout_ms: u64) -> Result<Self, StoreError> {
+    pub async fn connect(
+        endpoints: &[String],
+        clock: NodeClock,
+        faults: NodeFaults,
+        timeout_ms: u64,
+    ) -> Result<Self, StoreError> {
         let client = clock.timeout(timeout_ms, Client::connect(endpoints, None)).await??;
-        Ok(Store { client, clock, timeout_ms })
+        Ok(Store { client, clock, faults, timeout_ms })
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
+        let make = || {
+            let (mut kv, txn) = (self.client.kv_client(), txn.clone());
+            async move { kv.txn(txn).await }
+        };
+        Ok(through_faults(&self.faults, &self.clock, STORE_PEER, self.timeout_ms, make).await??)
     }
 
     pub fn client(&self) -> Client {
@@ -65,8 +84,7 @@ impl Store {
             .when(vec![Compare::value(FENCE, CompareOp::Less, mine.clone())])
             .and_then(vec![TxnOp::put(FENCE, mine.clone(), None)])
             .or_else(vec![TxnOp::get(FENCE, None)]);
-        let mut kv = self.client.kv_client();
-        let resp = self.clock.timeout(self.timeout_ms, kv.txn(txn)).await??;
+        let resp = self.txn(txn).await?;
         if resp.succeeded() {
             return Ok(());
         }
@@ -81,7 +99,11 @@ impl Store {
             Some(_) => Ok(()),
             None => {
                 // The very first leader ever: the fence key does not exist yet.
-                self.clock.timeout(self.timeout_ms, kv.put(FENCE, mine, None)).await??;
+                let make = || {
+                    let (mut kv, mine) = (self.client.kv_client(), mine.clone());
+                    async move { kv.put(FENCE, mine, None).await }
+                };
+                through_faults(&self.faults, &self.clock, STORE_PEER, self.timeout_ms, make).await??;
                 Ok(())
             }
         }
@@ -89,9 +111,11 @@ impl Store {
 
     /// Every task record, in key order.
     pub async fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
-        let mut kv = self.client.kv_client();
-        let resp =
-            self.clock.timeout(self.timeout_ms * 10, kv.get(TASKS, Some(GetOptions::new().with_prefix()))).await??;
+        let make = || {
+            let mut kv = self.client.kv_client();
+            async move { kv.get(TASKS, Some(GetOptions::new().with_prefix())).await }
+        };
+        let resp = through_faults(&self.faults, &self.clock, STORE_PEER, self.timeout_ms * 10, make).await??;
         resp.kvs()
             .iter()
             .map(|kv| {
@@ -118,8 +142,7 @@ impl Store {
             .when(vec![Compare::value(FENCE, CompareOp::Equal, fence_value(epoch))])
             .and_then(ops)
             .or_else(vec![TxnOp::get(FENCE, None)]);
-        let mut kv = self.client.kv_client();
-        let resp = self.clock.timeout(self.timeout_ms, kv.txn(txn)).await??;
+        let resp = self.txn(txn).await?;
         if resp.succeeded() {
             Ok(())
         } else {

@@ -17,7 +17,8 @@ pub struct SeedResult {
     /// Time from the drain start to the run end, ms.
     pub drain_ms: u64,
     pub hash: u64,
-    pub faults_fired: u64,
+    /// Fault firings that began, by kind.
+    pub faults: BTreeMap<String, u64>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -42,7 +43,10 @@ pub struct ScenarioSummary {
     pub leader_changes: u64,
     pub executors_declared_dead: u64,
     pub redispatches: u64,
-    pub faults_fired: u64,
+    /// Fault firings that actually began, by kind, summed over seeds.
+    pub faults: BTreeMap<String, u64>,
+    /// The recovery bounds computed from the scenario's own settings.
+    pub bounds: Option<RecoveryBounds>,
     pub drain_ms_max: u64,
     pub sim_seconds: f64,
     pub wall_seconds: f64,
@@ -55,8 +59,9 @@ pub struct ScenarioSummary {
 }
 
 impl ScenarioSummary {
-    pub fn new(name: &str, path: &str) -> Self {
-        ScenarioSummary { name: name.into(), path: path.into(), ..Default::default() }
+    pub fn new(scenario: &crate::scenario::Scenario, path: &str) -> Self {
+        let bounds = Some(RecoveryBounds::of(scenario));
+        ScenarioSummary { name: scenario.name.clone(), path: path.into(), bounds, ..Default::default() }
     }
 
     /// Adds one seed's result; `reproduce` is its reproduce command.
@@ -73,7 +78,9 @@ impl ScenarioSummary {
         self.leader_changes += c.leader_changes;
         self.executors_declared_dead += c.executors_declared_dead;
         self.redispatches += c.redispatches;
-        self.faults_fired += r.faults_fired;
+        for (kind, n) in &r.faults {
+            *self.faults.entry(kind.clone()).or_default() += n;
+        }
         self.drain_ms_max = self.drain_ms_max.max(r.drain_ms);
         self.sim_seconds += r.sim_ms as f64 / 1000.0;
         self.wall_seconds += r.wall_ms as f64 / 1000.0;
@@ -99,7 +106,7 @@ impl ScenarioSummary {
         let mut out = format!(
             "{status} {} ({}): {} seeds, {} passed, {} failed\n  tasks: {} acked, {} succeeded, {} dead-lettered, {} lost; \
              {} duplicate applies, {} fenced rejections\n  {} leader elections, {} executors declared dead, {} re-dispatches, \
-             {} faults fired; slowest drain {:.1} s\n  {:.1} simulated s in {:.1} wall s ({:.0}x)\n",
+             slowest drain {:.1} s\n  {:.1} simulated s in {:.1} wall s ({:.0}x)\n",
             self.name,
             self.path,
             self.seeds,
@@ -114,12 +121,21 @@ impl ScenarioSummary {
             self.leader_changes,
             self.executors_declared_dead,
             self.redispatches,
-            self.faults_fired,
             self.drain_ms_max as f64 / 1000.0,
             self.sim_seconds,
             self.wall_seconds,
             if self.wall_seconds > 0.0 { self.sim_seconds / self.wall_seconds } else { 0.0 },
         );
+        if !self.faults.is_empty() {
+            let list: Vec<String> = self.faults.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+            out += &format!("  faults fired: {}\n", list.join(", "));
+        }
+        if let Some(b) = &self.bounds {
+            out += &format!(
+                "  recovery bounds: executor death <= {} ms, leader failover <= {} ms ({})\n",
+                b.executor_death_ms, b.leader_failover_ms, b.inputs
+            );
+        }
         if !self.violations.is_empty() {
             let list: Vec<String> = self.violations.iter().map(|(k, n)| format!("{k} x{n}")).collect();
             out += &format!("  violations: {}\n", list.join(", "));
@@ -134,6 +150,39 @@ impl ScenarioSummary {
             out += &format!("  ... and {} more failed seeds\n", self.reproduce.len() - 5);
         }
         out
+    }
+}
+
+/// The recovery-time bounds of FAULT-HANDLING.md, from a scenario's own settings: h the
+/// heartbeat interval, k the missed beats tolerated, L the lease, rho the clock drift bound,
+/// d the worst one-way delay (the simulator's 10 ms plus any injected delay), RTT = 2d.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecoveryBounds {
+    /// k*h + 2*RTT + d + 3*rho*k*h: from an executor's death to its tasks re-dispatched.
+    pub executor_death_ms: u64,
+    /// L/(1-rho) + RTT + d: from a leader's death to a successor serving.
+    pub leader_failover_ms: u64,
+    /// The inputs, e.g. `h=100 k=3 L=2000 rho=0.01 d=10`.
+    pub inputs: String,
+}
+
+impl RecoveryBounds {
+    /// The simulator's own worst one-way latency, ms (madsim: 1-10 ms a message).
+    pub const BASE_DELAY_MS: u64 = 10;
+
+    pub fn of(s: &crate::scenario::Scenario) -> Self {
+        let h = s.scheduler.heartbeat_interval_ms as f64;
+        let k = s.scheduler.missed_beats as f64;
+        let l = (s.scheduler.lease_ttl_s * 1000) as f64;
+        let rho = s.scheduler.clock_drift_bound;
+        let injected = s.faults.iter().filter_map(|f| f.delay_ms.map(|d| d.max)).max().unwrap_or(0);
+        let d = (Self::BASE_DELAY_MS + injected) as f64;
+        let rtt = 2.0 * d;
+        RecoveryBounds {
+            executor_death_ms: (k * h + 2.0 * rtt + d + 3.0 * rho * k * h).ceil() as u64,
+            leader_failover_ms: (l / (1.0 - rho) + rtt + d).ceil() as u64,
+            inputs: format!("h={h} k={k} L={l} rho={rho} d={d}"),
+        }
     }
 }
 

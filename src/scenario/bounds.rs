@@ -18,3 +18,11 @@ pub fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     }
     Ok(v)
 }
+
+pub fn drift_bound<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(0.0..0.5).contains(&v) {
+        return Err(D::Error::custom(format!("expected a drift bound in 0.0..0.5, found {v}")));
+    }
+    Ok(v)
+}

@@ -27,9 +27,19 @@ impl ScenarioError {
         Self::at_offset(path, text, find_key(text, key).unwrap_or(0), message)
     }
 
-    /// An error about a value (a string literal) found after parsing.
-    pub(crate) fn at_value(path: &Path, text: &str, value: &str, message: &str) -> Self {
-        Self::at_offset(path, text, text.find(&format!("\"{value}\"")).unwrap_or(0), message)
+    /// An error inside the `index`-th `[[faults]]` table: points at `needle` there, tried
+    /// as a key, then as a string value, then as any text; else at the table's header.
+    pub(crate) fn in_fault(path: &Path, text: &str, index: usize, needle: &str, message: &str) -> Self {
+        let (start, end) = table_span(text, "[[faults]]", index).unwrap_or((0, text.len()));
+        let section = &text[start..end];
+        let found = (!needle.is_empty())
+            .then(|| {
+                find_key(section, needle)
+                    .or_else(|| section.find(&format!("\"{needle}\"")))
+                    .or_else(|| section.find(&format!("{needle} =")))
+            })
+            .flatten();
+        Self::at_offset(path, text, start + found.unwrap_or(0), message)
     }
 
     fn at_offset(path: &Path, text: &str, offset: usize, message: &str) -> Self {
@@ -48,6 +58,28 @@ fn find_key(text: &str, key: &str) -> Option<usize> {
         offset += line.len();
     }
     None
+}
+
+/// The byte span of the `index`-th table with this header: from the header to the next
+/// table header.
+fn table_span(text: &str, header: &str, index: usize) -> Option<(usize, usize)> {
+    let mut offset = 0;
+    let mut seen = 0;
+    let mut start = None;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if start.is_some() && trimmed.starts_with('[') {
+            return start.map(|s| (s, offset));
+        }
+        if trimmed.starts_with(header) {
+            if seen == index {
+                start = Some(offset);
+            }
+            seen += 1;
+        }
+        offset += line.len();
+    }
+    start.map(|s| (s, text.len()))
 }
 
 /// 1-based line and column of a byte offset.

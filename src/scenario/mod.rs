@@ -8,11 +8,11 @@ mod error;
 mod fault;
 
 pub use error::ScenarioError;
-pub use fault::{Fault, FaultKind, Target};
+pub use fault::{Fault, FaultKind, Repeat, Target, Trigger, TRIGGER_EVENTS};
 
 use crate::core::coordinator::CoordinatorConfig;
 use crate::core::retry::RetryPolicy;
-use bounds::{in_range, probability};
+use bounds::{drift_bound, in_range, probability};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,34 @@ pub struct Scenario {
     pub limits: Limits,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Swarm mode: the seed draws which fault kinds run, how often and how hard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<Swarm>,
+}
+
+/// Swarm mode (TigerBeetle's `options_swarm`): each seed enables a random subset of
+/// `kinds`, draws a rate, a size and an intensity for each, and schedules up to
+/// `max_faults` faults between `start_ms` and `end_ms`. Every fault heals by itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Swarm {
+    /// The kinds a seed may enable (default: all).
+    pub kinds: Vec<FaultKind>,
+    #[serde(deserialize_with = "in_range::<_, 0, 86_400_000>")]
+    pub start_ms: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 86_400_000>")]
+    pub end_ms: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 1_000>")]
+    pub max_faults: u64,
+    /// The longest any drawn fault lasts.
+    #[serde(deserialize_with = "in_range::<_, 10, 600_000>")]
+    pub max_duration_ms: u64,
+}
+
+impl Default for Swarm {
+    fn default() -> Self {
+        Swarm { kinds: FaultKind::ALL.to_vec(), start_ms: 2_000, end_ms: 30_000, max_faults: 12, max_duration_ms: 4_000 }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,6 +105,10 @@ pub struct Scheduler {
     pub max_open_tasks: u64,
     #[serde(deserialize_with = "in_range::<_, 1, 10_000>")]
     pub max_assignments_per_beat: u64,
+    /// The clock drift bound rho (e.g. 0.01 = 1%) that lease arithmetic and the recovery
+    /// bound assume. Clock faults may exceed it, to test what fencing does when it is wrong.
+    #[serde(deserialize_with = "drift_bound")]
+    pub clock_drift_bound: f64,
 }
 
 impl Default for Scheduler {
@@ -89,6 +121,7 @@ impl Default for Scheduler {
             max_redispatches: 20,
             max_open_tasks: 100_000,
             max_assignments_per_beat: 64,
+            clock_drift_bound: 0.01,
         }
     }
 }
@@ -217,8 +250,22 @@ impl Scenario {
                 "expected backoff_base_ms <= backoff_max_ms",
             ));
         }
-        for fault in &self.faults {
-            fault.validate(path, text, &self.node_names())?;
+        if let Some(swarm) = &self.swarm {
+            if swarm.kinds.is_empty() {
+                return Err(ScenarioError::at_key(path, text, "kinds", "expected at least one fault kind"));
+            }
+            if swarm.start_ms >= swarm.end_ms {
+                return Err(ScenarioError::at_key(path, text, "end_ms", "expected start_ms < end_ms"));
+            }
+        }
+        let mut zones = self.topology.zones.clone();
+        zones.sort();
+        zones.dedup();
+        if zones.len() != self.topology.zones.len() {
+            return Err(ScenarioError::at_key(path, text, "zones", "expected distinct zone names"));
+        }
+        for (index, fault) in self.faults.iter().enumerate() {
+            fault.validate(index, path, text, &self.node_names(), &self.topology.zones)?;
         }
         Ok(())
     }

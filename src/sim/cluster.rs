@@ -8,14 +8,15 @@
 use crate::node::client::ClientSettings;
 use crate::node::coordinator::CoordinatorSettings;
 use crate::node::executor::ExecutorSettings;
-use crate::node::{client, coordinator, executor, sink, NodeClock, NodeContext, Timing};
+use crate::node::{client, coordinator, executor, sink, NodeClock, NodeContext, NodeFaults, Timing};
 use crate::scenario::Scenario;
 use crate::trace::Recorder;
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const STORE_PORT: u16 = 2379;
 const RPC_PORT: u16 = 7000;
@@ -27,6 +28,10 @@ pub struct SimNode {
     pub name: String,
     pub role: Role,
     pub handle: NodeHandle,
+    /// The node's zone, if it is placed in one.
+    pub zone: Option<String>,
+    /// The node's clock and fault rules, shared with its drivers across restarts.
+    pub ctx: NodeContext,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +49,8 @@ pub struct Cluster {
     pub origin: tokio::time::Instant,
     /// Tasks the client has had acknowledged.
     pub acked: Arc<AtomicU64>,
+    /// Directed links cut, with how many faults cut each (overlapping faults heal apart).
+    cuts: Mutex<BTreeMap<(String, String), u32>>,
 }
 
 fn ip(group: u8, index: u8) -> IpAddr {
@@ -58,6 +65,7 @@ impl Cluster {
         let ctx = |name: &str| NodeContext {
             name: name.to_string(),
             clock: NodeClock::exact(origin),
+            faults: NodeFaults::default(),
             recorder: recorder.clone(),
         };
         let store_addr = SocketAddr::new(ip(0, 1), STORE_PORT);
@@ -66,9 +74,16 @@ impl Cluster {
             .collect();
         let sink_addr = SocketAddr::new(ip(3, 1), RPC_PORT);
         let mut nodes = Vec::new();
+        let node = |name: &str, role: Role, handle: NodeHandle, ctx: NodeContext| SimNode {
+            name: name.to_string(),
+            role,
+            handle,
+            zone: scenario.zone_of(name).map(str::to_string),
+            ctx,
+        };
         let store =
             handle.create_node().name("store").ip(store_addr.ip()).init(move || serve_store(store_addr)).build();
-        nodes.push(SimNode { name: "store".into(), role: Role::Store, handle: store });
+        nodes.push(node("store", Role::Store, store, ctx("store")));
 
         for (i, (name, addr)) in coords.iter().enumerate() {
             let settings = CoordinatorSettings {
@@ -79,13 +94,14 @@ impl Cluster {
                 seed: seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
             };
             let c = ctx(name);
-            let node = handle
+            let init = c.clone();
+            let h = handle
                 .create_node()
                 .name(name.clone())
                 .ip(ip(1, i as u8 + 1))
-                .init(move || coordinator::run(c.clone(), settings.clone()))
+                .init(move || coordinator::run(init.clone(), settings.clone()))
                 .build();
-            nodes.push(SimNode { name: name.clone(), role: Role::Coordinator, handle: node });
+            nodes.push(node(name, Role::Coordinator, h, c));
         }
         for i in 1..=scenario.topology.executors {
             let name = format!("exec-{i}");
@@ -97,57 +113,74 @@ impl Cluster {
                 timing: timing.clone(),
             };
             let c = ctx(&name);
-            let node = handle
+            let init = c.clone();
+            let h = handle
                 .create_node()
                 .name(name.clone())
                 .ip(ip(2, i as u8))
-                .init(move || executor::run(c.clone(), settings.clone()))
+                .init(move || executor::run(init.clone(), settings.clone()))
                 .build();
-            nodes.push(SimNode { name, role: Role::Executor, handle: node });
+            nodes.push(node(&name, Role::Executor, h, c));
         }
         let c = ctx("sink");
-        let node =
-            handle.create_node().name("sink").ip(sink_addr.ip()).init(move || sink::run(c.clone(), sink_addr)).build();
-        nodes.push(SimNode { name: "sink".into(), role: Role::Sink, handle: node });
+        let init = c.clone();
+        let h = handle.create_node().name("sink").ip(sink_addr.ip()).init(move || sink::run(init.clone(), sink_addr)).build();
+        nodes.push(node("sink", Role::Sink, h, c));
 
         let acked = Arc::new(AtomicU64::new(0));
         let settings = ClientSettings::from_scenario(scenario, coords);
         let (c, a) = (ctx("client"), acked.clone());
         // The client is not a crash target: its init would resubmit from scratch.
-        let node = handle.create_node().name("client").ip(ip(4, 1)).build();
-        node.spawn(client::run(c, settings, a));
-        nodes.push(SimNode { name: "client".into(), role: Role::Client, handle: node });
-        Cluster { nodes, recorder: recorder.clone(), origin, acked }
+        let h = handle.create_node().name("client").ip(ip(4, 1)).build();
+        h.spawn(client::run(c.clone(), settings, a));
+        nodes.push(node("client", Role::Client, h, c));
+        Cluster { nodes, recorder: recorder.clone(), origin, acked, cuts: Mutex::default() }
     }
 
     pub fn node(&self, name: &str) -> Option<&SimNode> {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// Cuts or heals the directed links `from -> to` (messages from `from` are lost).
+    /// Cuts count: a link heals when every fault that cut it has healed.
+    pub fn set_links(&self, links: &[(String, String)], cut: bool) {
+        let net = NetSim::current();
+        let mut cuts = self.cuts.lock().expect("cuts poisoned");
+        for (from, to) in links {
+            let (Some(a), Some(b)) = (self.node(from), self.node(to)) else { continue };
+            let count = cuts.entry((from.clone(), to.clone())).or_default();
+            match (cut, *count) {
+                (true, 0) => net.clog_link(a.handle.id(), b.handle.id()),
+                (false, 1) => net.unclog_link(a.handle.id(), b.handle.id()),
+                _ => {}
+            }
+            *count = if cut { *count + 1 } else { count.saturating_sub(1) };
+        }
+    }
+
+    /// Both directions between `node` and every other node.
+    pub fn links_of(&self, node: &str) -> Vec<(String, String)> {
+        self.nodes
+            .iter()
+            .filter(|n| n.name != node)
+            .flat_map(|n| [(node.to_string(), n.name.clone()), (n.name.clone(), node.to_string())])
+            .collect()
+    }
+
     /// Makes every acknowledged store write durable, then kills the store node.
     pub async fn crash_store(&self, handle: &Handle) {
         let store = self.node("store").expect("the cluster has a store");
-        let net = NetSim::current();
-        let id = store.handle.id();
-        for other in self.nodes.iter().filter(|n| n.role != Role::Store) {
-            net.clog_link(id, other.handle.id());
-            net.clog_link(other.handle.id(), id);
-        }
+        self.set_links(&self.links_of("store"), true);
         let addr = SocketAddr::new(ip(0, 1), STORE_PORT).to_string();
         store.handle.spawn(dump_store(addr)).await.expect("dump task ran");
-        handle.kill(id);
+        handle.kill(store.handle.id());
     }
 
     /// Restarts the store (it reloads its dump) and reconnects it.
     pub fn restart_store(&self, handle: &Handle) {
         let store = self.node("store").expect("the cluster has a store");
-        let net = NetSim::current();
-        let id = store.handle.id();
-        handle.restart(id);
-        for other in self.nodes.iter().filter(|n| n.role != Role::Store) {
-            net.unclog_link(id, other.handle.id());
-            net.unclog_link(other.handle.id(), id);
-        }
+        handle.restart(store.handle.id());
+        self.set_links(&self.links_of("store"), false);
     }
 }
 

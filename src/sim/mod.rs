@@ -5,5 +5,6 @@
 pub mod cluster;
 pub mod nemesis;
 pub mod runner;
+pub mod swarm;
 
 pub use runner::{run_seed, RunOutcome};

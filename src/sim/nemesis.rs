@@ -1,21 +1,32 @@
-//! The nemesis: fires the scenario's faults at their times and records each one (begin and
-//! end, target, parameters) in the history, so reports show what actually happened. A role
-//! target (`leader`, `executor`, ...) is resolved when the fault fires, from the history.
+//! The nemesis: fires the scenario's faults (at their times, or when their trigger event is
+//! recorded), heals them, and records each firing in the history: begin and end, the nodes
+//! hit, the parameters, and what the fault actually did. Role targets (`leader`,
+//! `executor`, ...) are resolved when the fault fires, from the history.
 
+use crate::node::faults::{LinkRule, TaskRule};
 use crate::scenario::{Fault, FaultKind, Target};
 use crate::sim::cluster::{Cluster, Role};
 use crate::trace::{Event, EventKind, FaultPhase};
 use madsim::runtime::Handle;
+use rand::seq::SliceRandom as _;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-/// How long a role target may stay unresolvable (e.g. no leader yet) before the fault is
+/// How long a role target may stay unresolvable (e.g. no leader yet) before the firing is
 /// recorded as not fired.
 const RESOLVE_PATIENCE_MS: u64 = 30_000;
 
 pub struct Nemesis {
     cluster: Arc<Cluster>,
+    /// Nodes crashed and not restarted yet.
     down: Mutex<BTreeSet<String>>,
+}
+
+/// One firing's resolved shape: the nodes hit, and the links cut.
+struct Hit {
+    nodes: Vec<String>,
+    links: Vec<(String, String)>,
+    detail: String,
 }
 
 impl Nemesis {
@@ -27,91 +38,348 @@ impl Nemesis {
         crate::node::NodeClock::exact(self.cluster.origin)
     }
 
-    fn record(&self, kind: EventKind) {
+    fn record(&self, id: u64, fault: &Fault, phase: FaultPhase, target: String, detail: String) {
+        let kind = EventKind::Fault { id, fault: fault.kind.name().into(), phase, target, detail };
         self.cluster.recorder.record(self.clock().true_now_ms(), "nemesis", kind);
     }
 
-    /// Fires every fault; returns when all have fired and healed.
-    pub async fn run(self: Arc<Self>, faults: Vec<Fault>) {
-        let tasks: Vec<_> = faults.into_iter().map(|f| madsim::task::spawn(self.clone().fire(f))).collect();
+    /// Fires every fault (`id`, fault); returns when all have fired and healed.
+    pub async fn run(self: Arc<Self>, faults: Vec<(u64, Fault)>) {
+        let tasks: Vec<_> =
+            faults.into_iter().map(|(id, f)| madsim::task::spawn(self.clone().fire(id, f))).collect();
         for t in tasks {
             t.await.expect("fault task");
         }
     }
 
-    async fn fire(self: Arc<Self>, fault: Fault) {
+    async fn fire(self: Arc<Self>, id: u64, fault: Fault) {
         let clock = self.clock();
-        clock.sleep(fault.at_ms.saturating_sub(clock.now_ms())).await;
+        clock.sleep(fault.at_ms.unwrap_or(0).saturating_sub(clock.now_ms())).await;
+        if let Some(trigger) = &fault.trigger {
+            let mut events = self.cluster.recorder.subscribe();
+            let mut seen = 0;
+            while let Some(e) = events.recv().await {
+                if event_name(&e.kind) == trigger.event
+                    && trigger.node.as_ref().is_none_or(|t| self.matches(t, &e.node))
+                {
+                    seen += 1;
+                    if seen == trigger.nth {
+                        break;
+                    }
+                }
+            }
+        }
+        let times = fault.repeat.map_or(1, |r| r.times);
+        for firing in 0..times {
+            let started = clock.now_ms();
+            self.fire_once(id, &fault).await;
+            if let (Some(r), true) = (fault.repeat, firing + 1 < times) {
+                clock.sleep((started + r.every_ms).saturating_sub(clock.now_ms())).await;
+            }
+        }
+    }
+
+    /// One firing: resolve the targets, inject, wait, heal, recording each step.
+    async fn fire_once(&self, id: u64, fault: &Fault) {
+        let clock = self.clock();
         let deadline = clock.now_ms() + RESOLVE_PATIENCE_MS;
-        let target = loop {
-            if let Some(name) = self.resolve(&fault.target) {
-                break name;
+        let hit = loop {
+            if let Some(hit) = self.shape(fault) {
+                break hit;
             }
             if clock.now_ms() >= deadline {
-                let detail = format!("not fired: no node matched target `{}`", fault.target);
-                self.record(EventKind::Fault {
-                    fault: fault.kind.name().into(),
-                    phase: FaultPhase::End,
-                    target: fault.target.to_string(),
-                    detail,
-                });
+                let target = fault.target.as_ref().map_or("-".into(), |t| t.to_string());
+                self.record(id, fault, FaultPhase::End, target, "not fired: no node matched the target".into());
                 return;
             }
             clock.sleep(100).await;
         };
-        match fault.kind {
-            FaultKind::Crash => self.crash(&fault, &target).await,
-        }
-    }
-
-    async fn crash(&self, fault: &Fault, name: &str) {
+        let target = hit.nodes.join(",");
         let handle = Handle::current();
-        let node = self.cluster.node(name).expect("resolved targets exist").clone();
-        self.down.lock().expect("nemesis poisoned").insert(name.to_string());
-        let detail = format!("target `{}`, restart after {:?} ms", fault.target, fault.restart_after_ms);
-        if node.role == Role::Store {
-            self.cluster.crash_store(&handle).await;
-        } else {
-            handle.kill(node.handle.id());
+        let c = &self.cluster;
+        match fault.kind {
+            FaultKind::Crash => {
+                self.down.lock().expect("nemesis poisoned").extend(hit.nodes.iter().cloned());
+                for name in &hit.nodes {
+                    let node = c.node(name).expect("resolved targets exist");
+                    if node.role == Role::Store {
+                        c.crash_store(&handle).await;
+                    } else {
+                        handle.kill(node.handle.id());
+                    }
+                }
+                self.record(id, fault, FaultPhase::Begin, target.clone(), hit.detail);
+                let Some(after_ms) = fault.restart_after_ms else { return };
+                clock.sleep(after_ms).await;
+                for name in &hit.nodes {
+                    let node = c.node(name).expect("resolved targets exist");
+                    if node.role == Role::Store {
+                        c.restart_store(&handle);
+                    } else {
+                        handle.restart(node.handle.id());
+                    }
+                    self.down.lock().expect("nemesis poisoned").remove(name);
+                }
+                self.record(id, fault, FaultPhase::End, target, "restarted".into());
+            }
+            FaultKind::Pause => {
+                for name in &hit.nodes {
+                    handle.pause(c.node(name).expect("resolved").handle.id());
+                }
+                self.record(id, fault, FaultPhase::Begin, target.clone(), hit.detail);
+                clock.sleep(fault.duration_ms.unwrap_or(0)).await;
+                for name in &hit.nodes {
+                    handle.resume(c.node(name).expect("resolved").handle.id());
+                }
+                self.record(id, fault, FaultPhase::End, target, "resumed".into());
+            }
+            FaultKind::Isolate
+            | FaultKind::Split
+            | FaultKind::OneWay
+            | FaultKind::Bridge
+            | FaultKind::StoreCut
+            | FaultKind::StoreUnavailable => {
+                c.set_links(&hit.links, true);
+                let detail = format!("{}; {} directed links cut", hit.detail, hit.links.len());
+                self.record(id, fault, FaultPhase::Begin, target.clone(), detail);
+                clock.sleep(fault.duration_ms.unwrap_or(0)).await;
+                c.set_links(&hit.links, false);
+                self.record(id, fault, FaultPhase::End, target, "healed".into());
+            }
+            FaultKind::DropRequest
+            | FaultKind::DropResponse
+            | FaultKind::DuplicateRequest
+            | FaultKind::Delay
+            | FaultKind::StoreSlow
+            | FaultKind::TaskPanic
+            | FaultKind::TaskFail
+            | FaultKind::TaskHang => {
+                let peers = self.peers(fault);
+                for name in &hit.nodes {
+                    let faults = &c.node(name).expect("resolved").ctx.faults;
+                    match task_rule(fault) {
+                        Some(rule) => faults.add_task(id, rule),
+                        None => faults.add_link(id, link_rule(fault, peers.clone())),
+                    }
+                }
+                self.record(id, fault, FaultPhase::Begin, target.clone(), hit.detail);
+                clock.sleep(fault.duration_ms.unwrap_or(0)).await;
+                let effects: Vec<String> = hit
+                    .nodes
+                    .iter()
+                    .map(|name| format!("{name}: {}", c.node(name).expect("resolved").ctx.faults.remove(id)))
+                    .collect();
+                self.record(id, fault, FaultPhase::End, target, format!("healed; {}", effects.join("; ")));
+            }
+            FaultKind::ClockOffset | FaultKind::ClockDrift | FaultKind::ClockStep | FaultKind::ClockSlew => {
+                self.clock_fault(id, fault, &hit).await;
+            }
         }
-        self.record(EventKind::Fault { fault: "crash".into(), phase: FaultPhase::Begin, target: name.into(), detail });
-        let Some(after_ms) = fault.restart_after_ms else {
-            return;
-        };
-        self.clock().sleep(after_ms).await;
-        if node.role == Role::Store {
-            self.cluster.restart_store(&handle);
-        } else {
-            handle.restart(node.handle.id());
-        }
-        self.down.lock().expect("nemesis poisoned").remove(name);
-        self.record(EventKind::Fault {
-            fault: "crash".into(),
-            phase: FaultPhase::End,
-            target: name.into(),
-            detail: "restarted".into(),
-        });
     }
 
-    fn resolve(&self, target: &Target) -> Option<String> {
-        let down = self.down.lock().expect("nemesis poisoned").clone();
-        let up = |role: Role| -> Vec<String> {
-            self.cluster
-                .nodes
-                .iter()
-                .filter(|n| n.role == role && !down.contains(&n.name))
-                .map(|n| n.name.clone())
+    async fn clock_fault(&self, id: u64, fault: &Fault, hit: &Hit) {
+        let clocks: Vec<_> =
+            hit.nodes.iter().map(|n| self.cluster.node(n).expect("resolved").ctx.clock.clone()).collect();
+        let offset = fault.offset_ms.unwrap_or(0);
+        for clock in &clocks {
+            match fault.kind {
+                FaultKind::ClockOffset => clock.set_offset(offset),
+                FaultKind::ClockDrift => clock.set_rate(fault.rate.unwrap_or(1.0)),
+                FaultKind::ClockStep | FaultKind::ClockSlew => clock.step(offset),
+                _ => unreachable!("clock kinds only"),
+            }
+        }
+        let readings: Vec<String> = hit
+            .nodes
+            .iter()
+            .zip(&clocks)
+            .map(|(n, c)| format!("{n} reads {:+} ms at rate {}", c.offset_ms(), c.rate()))
+            .collect();
+        let target = hit.nodes.join(",");
+        let detail = format!("{}; {}", hit.detail, readings.join(", "));
+        self.record(id, fault, FaultPhase::Begin, target.clone(), detail);
+        let wait_ms = match fault.kind {
+            FaultKind::ClockSlew => {
+                let slew = fault.slew_rate.unwrap_or(0.01);
+                for clock in &clocks {
+                    clock.set_rate(1.0 - offset.signum() as f64 * slew);
+                }
+                Some((offset.unsigned_abs() as f64 / slew).ceil() as u64)
+            }
+            _ => fault.duration_ms,
+        };
+        let Some(wait_ms) = wait_ms else { return }; // the clock stays off until the run ends
+        self.clock().sleep(wait_ms).await;
+        for clock in &clocks {
+            clock.set_rate(1.0);
+            clock.set_offset(0);
+        }
+        self.record(id, fault, FaultPhase::End, target, "back to true time".into());
+    }
+
+    /// The nodes and links one firing hits, or `None` while a target cannot be resolved.
+    fn shape(&self, fault: &Fault) -> Option<Hit> {
+        let c = &self.cluster;
+        let nodes = match &fault.target {
+            Some(t) => self.resolve(t)?,
+            None => Vec::new(),
+        };
+        let detail = params(fault);
+        let all_but_client = || -> Vec<String> {
+            c.nodes.iter().filter(|n| n.role != Role::Client).map(|n| n.name.clone()).collect()
+        };
+        let across = |a: &[String], b: &[String]| -> Vec<(String, String)> {
+            a.iter()
+                .flat_map(|x| b.iter().flat_map(move |y| [(x.clone(), y.clone()), (y.clone(), x.clone())]))
+                .filter(|(x, y)| x != y)
                 .collect()
         };
-        let leader = self.cluster.recorder.with(|h| current_leader(h, &down));
-        match target {
-            Target::Leader => leader,
-            Target::Standby => up(Role::Coordinator).into_iter().find(|n| Some(n) != leader.as_ref()),
-            Target::Executor => pick(up(Role::Executor)),
-            Target::Store => up(Role::Store).into_iter().next(),
-            Target::Sink => up(Role::Sink).into_iter().next(),
-            Target::Node(name) => Some(name.clone()).filter(|n| !down.contains(n)),
+        let (nodes, links, detail) = match fault.kind {
+            FaultKind::Isolate => {
+                let links = nodes.iter().flat_map(|n| c.links_of(n)).collect();
+                (nodes, links, detail)
+            }
+            FaultKind::StoreCut => {
+                let links = across(&nodes, &["store".to_string()]);
+                (nodes, links, detail)
+            }
+            FaultKind::StoreUnavailable => (vec!["store".into()], c.links_of("store"), detail),
+            FaultKind::OneWay => {
+                let peers = self.resolve(fault.peer.as_ref().expect("validated"))?;
+                let links = nodes
+                    .iter()
+                    .flat_map(|a| peers.iter().filter(move |b| *b != a).map(move |b| (a.clone(), b.clone())))
+                    .collect();
+                let detail = format!("{detail}; {} -> {} lost", nodes.join(","), peers.join(","));
+                (nodes, links, detail)
+            }
+            FaultKind::Split => {
+                let groups: Vec<Vec<String>> = match &fault.groups {
+                    Some(groups) => groups
+                        .iter()
+                        .map(|g| g.iter().map(|t| self.resolve(t)).collect::<Option<Vec<_>>>().map(|v| v.concat()))
+                        .collect::<Option<_>>()?,
+                    None => halves(all_but_client()),
+                };
+                let mut links = Vec::new();
+                for (i, a) in groups.iter().enumerate() {
+                    for b in &groups[i + 1..] {
+                        links.extend(across(a, b));
+                    }
+                }
+                let sides: Vec<String> = groups.iter().map(|g| format!("[{}]", g.join(","))).collect();
+                (groups.concat(), links, format!("{detail}; sides {}", sides.join(" | ")))
+            }
+            FaultKind::Bridge => {
+                let bridge = nodes.first()?.clone();
+                let rest: Vec<String> = all_but_client().into_iter().filter(|n| *n != bridge).collect();
+                let sides = halves(rest);
+                let links = across(&sides[0], &sides[1]);
+                let shape = format!("[{}] <- {bridge} -> [{}]", sides[0].join(","), sides[1].join(","));
+                (nodes, links, format!("{detail}; {shape}"))
+            }
+            FaultKind::StoreSlow => {
+                let coords = c.nodes.iter().filter(|n| n.role == Role::Coordinator).map(|n| n.name.clone());
+                (coords.collect(), Vec::new(), detail)
+            }
+            _ => (nodes, Vec::new(), detail),
+        };
+        Some(Hit { nodes, links, detail })
+    }
+
+    /// The peer names a message fault applies to (all when empty).
+    fn peers(&self, fault: &Fault) -> Vec<String> {
+        match (fault.kind, &fault.peer) {
+            (FaultKind::StoreSlow, _) => vec![crate::node::store::STORE_PEER.to_string()],
+            (_, Some(peer)) => self.resolve(peer).unwrap_or_default(),
+            (_, None) => Vec::new(),
         }
+    }
+
+    /// The live nodes a target names now; `None` if it names none yet.
+    fn resolve(&self, target: &Target) -> Option<Vec<String>> {
+        let down = self.down.lock().expect("nemesis poisoned").clone();
+        let c = &self.cluster;
+        let up = |pred: &dyn Fn(&crate::sim::cluster::SimNode) -> bool| -> Vec<String> {
+            c.nodes.iter().filter(|n| pred(n) && !down.contains(&n.name)).map(|n| n.name.clone()).collect()
+        };
+        let leader = c.recorder.with(|h| current_leader(h, &down));
+        let names = match target {
+            Target::Leader => leader.into_iter().collect(),
+            Target::Standby => {
+                up(&|n| n.role == Role::Coordinator).into_iter().filter(|n| Some(n) != leader.as_ref()).take(1).collect()
+            }
+            Target::Executor => pick(up(&|n| n.role == Role::Executor)).into_iter().collect(),
+            Target::Store => up(&|n| n.role == Role::Store),
+            Target::Sink => up(&|n| n.role == Role::Sink),
+            Target::Coordinators => up(&|n| n.role == Role::Coordinator),
+            Target::Executors => up(&|n| n.role == Role::Executor),
+            Target::Zone(zone) => up(&|n| n.zone.as_deref() == Some(zone)),
+            Target::Node(name) => up(&|n| n.name == *name),
+        };
+        Some(names).filter(|n: &Vec<String>| !n.is_empty())
+    }
+
+    /// Whether the node that recorded an event matches a trigger's node filter.
+    fn matches(&self, target: &Target, node: &str) -> bool {
+        let Some(n) = self.cluster.node(node) else { return false };
+        match target {
+            Target::Leader | Target::Standby | Target::Coordinators => n.role == Role::Coordinator,
+            Target::Executor | Target::Executors => n.role == Role::Executor,
+            Target::Store => n.role == Role::Store,
+            Target::Sink => n.role == Role::Sink,
+            Target::Zone(zone) => n.zone.as_deref() == Some(zone),
+            Target::Node(name) => n.name == *name,
+        }
+    }
+}
+
+fn link_rule(fault: &Fault, peers: Vec<String>) -> LinkRule {
+    let p = fault.probability();
+    let mut rule = LinkRule { peers, ..LinkRule::default() };
+    match fault.kind {
+        FaultKind::DropRequest => rule.drop_request = p,
+        FaultKind::DropResponse => rule.drop_response = p,
+        FaultKind::DuplicateRequest => rule.duplicate = p,
+        _ => rule.delay = fault.delay_ms,
+    }
+    rule
+}
+
+fn task_rule(fault: &Fault) -> Option<TaskRule> {
+    let p = fault.probability();
+    match fault.kind {
+        FaultKind::TaskPanic => Some(TaskRule { panic: p, ..TaskRule::default() }),
+        FaultKind::TaskFail => Some(TaskRule { fail: p, ..TaskRule::default() }),
+        FaultKind::TaskHang => Some(TaskRule { hang: p, ..TaskRule::default() }),
+        _ => None,
+    }
+}
+
+/// The fault's parameters as one line (for its begin event).
+pub fn params(fault: &Fault) -> String {
+    let table = toml::Value::try_from(fault).expect("faults serialize");
+    let mut parts = Vec::new();
+    if let toml::Value::Table(t) = table {
+        for (k, v) in t.iter().filter(|(k, _)| *k != "kind") {
+            parts.push(format!("{k} = {v}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// Splits nodes into a random majority and minority (Jepsen's random halves).
+fn halves(mut nodes: Vec<String>) -> Vec<Vec<String>> {
+    nodes.shuffle(&mut madsim::rand::thread_rng());
+    let minority = nodes.split_off(nodes.len().div_ceil(2));
+    vec![nodes, minority]
+}
+
+/// The `event` tag of an event kind, as in the history's JSON.
+fn event_name(kind: &EventKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::Object(map)) => map.get("event").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+        _ => String::new(),
     }
 }
 

@@ -2,9 +2,10 @@
 //! phase, then the drain phase; returns the history and the checkers' verdict.
 
 use crate::check::{check_all, CheckResult};
-use crate::scenario::Scenario;
+use crate::scenario::{Fault, Scenario};
 use crate::sim::cluster::Cluster;
-use crate::sim::nemesis::Nemesis;
+use crate::sim::nemesis::{params, Nemesis};
+use crate::sim::swarm;
 use crate::trace::{history_hash, Event, EventKind, Recorder, RecorderProbe};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -87,7 +88,8 @@ async fn drive(scenario: Scenario, seed: u64) -> (Vec<Event>, RecorderProbe) {
     let recorder = Recorder::new();
     let cluster = Arc::new(Cluster::build(&handle, &scenario, &recorder, seed));
     let clock = crate::node::NodeClock::exact(cluster.origin);
-    let nemesis = madsim::task::spawn(Nemesis::new(cluster.clone()).run(scenario.faults.clone()));
+    let faults = plan_faults(&scenario, &recorder);
+    let nemesis = madsim::task::spawn(Nemesis::new(cluster.clone()).run(faults));
     let workload_end = scenario.limits.workload_s * 1000;
     while cluster.acked.load(Ordering::SeqCst) < scenario.workload.tasks && clock.true_now_ms() < workload_end {
         clock.sleep(POLL_MS).await;
@@ -115,6 +117,28 @@ async fn drive(scenario: Scenario, seed: u64) -> (Vec<Event>, RecorderProbe) {
     }
     clock.sleep(1).await;
     (history, recorder.probe())
+}
+
+/// The faults this run injects, numbered: the scenario's, then the swarm's draw. Each is
+/// recorded as planned, so the checkers can tell whether it fired.
+fn plan_faults(scenario: &Scenario, recorder: &Recorder) -> Vec<(u64, Fault)> {
+    let mut faults = scenario.faults.clone();
+    if let Some(swarm) = &scenario.swarm {
+        let drawn = swarm::draw(swarm, scenario);
+        recorder.record(0, "harness", EventKind::SwarmDrawn { options: drawn.options });
+        faults.extend(drawn.faults);
+    }
+    let faults: Vec<(u64, Fault)> = faults.into_iter().enumerate().map(|(i, f)| (i as u64, f)).collect();
+    for (id, f) in &faults {
+        let kind = EventKind::FaultPlanned {
+            id: *id,
+            fault: f.kind.name().into(),
+            firings: f.repeat.map_or(1, |r| r.times),
+            detail: params(f),
+        };
+        recorder.record(0, "harness", kind);
+    }
+    faults
 }
 
 /// Acknowledged tasks without a terminal event yet, maintained incrementally.

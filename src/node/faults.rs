@@ -1,0 +1,287 @@
+//! The fault layer of a node's drivers: message faults on its outgoing RPCs (and store
+//! calls), and faults in the task bodies it runs. The rules are plain data that the nemesis
+//! (simulator) or the command line (real mode) installs; the transport and the executor
+//! consult them on every call, so the same faults exist in both modes.
+//!
+//! Every effect is counted, so a fault's end event can say what it actually did.
+
+use crate::scenario::DurationRange;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Faults on calls from this node to `peers` (every peer when empty).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LinkRule {
+    pub peers: Vec<String>,
+    /// Chance the request is lost before it reaches the peer.
+    pub drop_request: f64,
+    /// Chance the reply is lost after the peer has handled the request (the lost ack).
+    pub drop_response: f64,
+    /// Chance the request is sent twice (a client retry the caller does not see).
+    pub duplicate: f64,
+    /// Extra delay before the request is sent, uniform in the range (reorders calls).
+    pub delay: Option<DurationRange>,
+}
+
+/// Faults in the task bodies this node runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TaskRule {
+    /// Chance a body panics.
+    pub panic: f64,
+    /// Chance a body fails.
+    pub fail: f64,
+    /// Chance a body hangs (past its timeout).
+    pub hang: f64,
+}
+
+/// What a task body must do, drawn from the task rules in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFault {
+    Panic,
+    Fail,
+    Hang,
+}
+
+/// How many times each effect happened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effects(BTreeMap<&'static str, u64>);
+
+impl Effects {
+    fn bump(&mut self, what: &'static str) {
+        *self.0.entry(what).or_default() += 1;
+    }
+
+    pub fn get(&self, what: &str) -> u64 {
+        self.0.get(what).copied().unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for Effects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no effect");
+        }
+        let parts: Vec<String> = self.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+#[derive(Default)]
+struct Rules {
+    links: BTreeMap<u64, LinkRule>,
+    tasks: BTreeMap<u64, TaskRule>,
+    effects: BTreeMap<u64, Effects>,
+}
+
+/// A node's installed fault rules, shared by its drivers and the injector. Rules are keyed
+/// by the id of the fault that installed them, so overlapping faults add up and each one
+/// is removed on its own.
+#[derive(Clone, Default)]
+pub struct NodeFaults(Arc<Mutex<Rules>>);
+
+/// What the transport must do with one call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallPlan {
+    pub delay_ms: u64,
+    pub drop_request: bool,
+    pub drop_response: bool,
+    pub duplicate: bool,
+}
+
+impl NodeFaults {
+    fn rules(&self) -> std::sync::MutexGuard<'_, Rules> {
+        self.0.lock().expect("fault rules poisoned")
+    }
+
+    pub fn add_link(&self, id: u64, rule: LinkRule) {
+        self.rules().links.insert(id, rule);
+    }
+
+    pub fn add_task(&self, id: u64, rule: TaskRule) {
+        self.rules().tasks.insert(id, rule);
+    }
+
+    /// Removes fault `id`'s rules and returns what they did.
+    pub fn remove(&self, id: u64) -> Effects {
+        let mut rules = self.rules();
+        rules.links.remove(&id);
+        rules.tasks.remove(&id);
+        rules.effects.remove(&id).unwrap_or_default()
+    }
+
+    /// Draws the plan for one call to `peer`. `draw` returns a uniform number in [0, 1):
+    /// madsim's seeded generator in the simulator.
+    pub fn plan_call(&self, peer: &str, mut draw: impl FnMut() -> f64) -> CallPlan {
+        let mut rules = self.rules();
+        let Rules { links, effects, .. } = &mut *rules;
+        let mut plan = CallPlan::default();
+        for (id, rule) in links.iter().filter(|(_, r)| r.peers.is_empty() || r.peers.iter().any(|p| p == peer)) {
+            let effects = effects.entry(*id).or_default();
+            if let Some(range) = rule.delay {
+                let ms = range.min + ((range.max - range.min + 1) as f64 * draw()) as u64;
+                plan.delay_ms += ms.min(range.max);
+                effects.bump("delayed");
+            }
+            if rule.drop_request > 0.0 && draw() < rule.drop_request {
+                plan.drop_request = true;
+                effects.bump("requests dropped");
+            }
+            if rule.drop_response > 0.0 && draw() < rule.drop_response {
+                plan.drop_response = true;
+                effects.bump("responses dropped");
+            }
+            if rule.duplicate > 0.0 && draw() < rule.duplicate {
+                plan.duplicate = true;
+                effects.bump("requests duplicated");
+            }
+        }
+        plan
+    }
+
+    /// Draws what a task body must do, if anything.
+    pub fn plan_body(&self, mut draw: impl FnMut() -> f64) -> Option<BodyFault> {
+        let mut rules = self.rules();
+        let Rules { tasks, effects, .. } = &mut *rules;
+        for (id, rule) in tasks.iter() {
+            let x = draw();
+            let (fault, name) = if x < rule.panic {
+                (BodyFault::Panic, "bodies panicked")
+            } else if x < rule.panic + rule.fail {
+                (BodyFault::Fail, "bodies failed")
+            } else if x < rule.panic + rule.fail + rule.hang {
+                (BodyFault::Hang, "bodies hung")
+            } else {
+                continue;
+            };
+            effects.entry(*id).or_default().bump(name);
+            return Some(fault);
+        }
+        None
+    }
+}
+
+/// Parses `key=value,...` pairs, as the real-mode command line takes rules.
+fn pairs(spec: &str) -> impl Iterator<Item = Result<(&str, &str), String>> {
+    spec.split(',').filter(|p| !p.trim().is_empty()).map(|pair| {
+        pair.split_once('=').map(|(k, v)| (k.trim(), v.trim())).ok_or_else(|| format!("expected key=value, found `{pair}`"))
+    })
+}
+
+fn chance(key: &str, value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{key}: expected a probability in [0, 1], found `{value}`")),
+    }
+}
+
+impl std::str::FromStr for LinkRule {
+    type Err = String;
+
+    /// `peer=NAME,drop_request=P,drop_response=P,duplicate=P,delay_ms=MIN..MAX` (all optional).
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let mut rule = LinkRule::default();
+        for pair in pairs(spec) {
+            let (key, value) = pair?;
+            match key {
+                "peer" => rule.peers.push(value.to_string()),
+                "drop_request" => rule.drop_request = chance(key, value)?,
+                "drop_response" => rule.drop_response = chance(key, value)?,
+                "duplicate" => rule.duplicate = chance(key, value)?,
+                "delay_ms" => {
+                    let range = value.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+                    match range {
+                        Some((min, max)) if min <= max => rule.delay = Some(DurationRange { min, max }),
+                        _ => return Err(format!("delay_ms: expected MIN..MAX in ms, found `{value}`")),
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown key `{key}`, expected peer, drop_request, drop_response, duplicate or delay_ms"
+                    ))
+                }
+            }
+        }
+        Ok(rule)
+    }
+}
+
+impl std::str::FromStr for TaskRule {
+    type Err = String;
+
+    /// `panic=P,fail=P,hang=P` (all optional).
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let mut rule = TaskRule::default();
+        for pair in pairs(spec) {
+            let (key, value) = pair?;
+            match key {
+                "panic" => rule.panic = chance(key, value)?,
+                "fail" => rule.fail = chance(key, value)?,
+                "hang" => rule.hang = chance(key, value)?,
+                _ => return Err(format!("unknown key `{key}`, expected panic, fail or hang")),
+            }
+        }
+        if rule.panic + rule.fail + rule.hang > 1.0 {
+            return Err("panic + fail + hang must not exceed 1".into());
+        }
+        Ok(rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn always(p: f64) -> LinkRule {
+        LinkRule { drop_request: p, drop_response: p, duplicate: p, ..LinkRule::default() }
+    }
+
+    #[test]
+    fn rules_apply_to_their_peer_only_and_count_effects() {
+        let faults = NodeFaults::default();
+        faults.add_link(1, LinkRule { peers: vec!["sink".into()], ..always(1.0) });
+        let plan = faults.plan_call("coord-1", || 0.0);
+        assert_eq!(plan, CallPlan::default());
+        let plan = faults.plan_call("sink", || 0.5);
+        assert!(plan.drop_request && plan.drop_response && plan.duplicate);
+        let effects = faults.remove(1);
+        assert_eq!(effects.get("requests dropped"), 1);
+        assert_eq!(effects.to_string(), "requests dropped 1, requests duplicated 1, responses dropped 1");
+        assert_eq!(faults.plan_call("sink", || 0.0), CallPlan::default());
+    }
+
+    #[test]
+    fn delays_add_up_and_stay_in_range() {
+        let faults = NodeFaults::default();
+        let range = DurationRange { min: 10, max: 20 };
+        faults.add_link(1, LinkRule { delay: Some(range), ..LinkRule::default() });
+        faults.add_link(2, LinkRule { delay: Some(range), ..LinkRule::default() });
+        assert_eq!(faults.plan_call("x", || 0.0).delay_ms, 20);
+        assert_eq!(faults.plan_call("x", || 0.999_999).delay_ms, 40);
+    }
+
+    #[test]
+    fn command_line_rules_parse_and_reject_bad_input() {
+        let rule: LinkRule = "peer=sink, drop_response=0.25,delay_ms=5..20".parse().unwrap();
+        assert_eq!(rule.peers, ["sink"]);
+        assert_eq!(rule.drop_response, 0.25);
+        assert_eq!(rule.delay, Some(DurationRange { min: 5, max: 20 }));
+        assert!("drop_request=2".parse::<LinkRule>().unwrap_err().contains("probability"));
+        assert!("delay_ms=20..5".parse::<LinkRule>().unwrap_err().contains("MIN..MAX"));
+        assert!("lose=1".parse::<LinkRule>().unwrap_err().contains("unknown key `lose`"));
+        let task: TaskRule = "panic=0.1,hang=0.2".parse().unwrap();
+        assert_eq!(task, TaskRule { panic: 0.1, fail: 0.0, hang: 0.2 });
+        assert!("panic=0.6,fail=0.6".parse::<TaskRule>().is_err());
+    }
+
+    #[test]
+    fn body_faults_follow_their_probabilities() {
+        let faults = NodeFaults::default();
+        assert_eq!(faults.plan_body(|| 0.0), None);
+        faults.add_task(3, TaskRule { panic: 0.2, fail: 0.3, hang: 0.1 });
+        assert_eq!(faults.plan_body(|| 0.1), Some(BodyFault::Panic));
+        assert_eq!(faults.plan_body(|| 0.4), Some(BodyFault::Fail));
+        assert_eq!(faults.plan_body(|| 0.55), Some(BodyFault::Hang));
+        assert_eq!(faults.plan_body(|| 0.7), None);
+        assert_eq!(faults.remove(3).to_string(), "bodies failed 1, bodies hung 1, bodies panicked 1");
+    }
+}
