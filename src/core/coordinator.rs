@@ -558,6 +558,8 @@ impl Coordinator {
         }
     }
 
+    /// Fills the beating executor's free slots from the ready queue, unless it is quarantined
+    /// or its zone just lost an executor and another zone has room (see [`IsolationConfig`]).
     fn assign(&mut self, now_ms: u64, beat: &Beat) {
         let epoch = self.epoch.expect("assigning while leading");
         if self.is_quarantined(&beat.executor) || self.zone_recently_lost(now_ms, &beat.zone) {
@@ -600,7 +602,7 @@ impl Coordinator {
         }
     }
 
-    /// Time passes: declares silent executors dead.
+    /// Time passes: declares silent executors dead and lifts quarantines that ended.
     pub fn tick(&mut self, now_ms: u64) {
         if self.epoch.is_none() {
             return;
@@ -748,7 +750,8 @@ impl Coordinator {
         let Some(&lost_at_ms) = self.zone_lost_ms.get(zone) else {
             return false;
         };
-        now_ms.saturating_sub(lost_at_ms) <= self.cfg.zone_lost_for_ms() && !self.usable_zones_except(zone, true).is_empty()
+        now_ms.saturating_sub(lost_at_ms) <= self.cfg.zone_lost_for_ms()
+            && !self.usable_zones_except(zone, true).is_empty()
     }
 
     fn is_quarantined(&self, name: &str) -> bool {
@@ -775,7 +778,9 @@ impl Coordinator {
         }
         let h = self.health.entry(name.to_string()).or_default();
         h.restarts_ms.push_back(now_ms);
-        while h.restarts_ms.len() > limit || h.restarts_ms.front().is_some_and(|t| now_ms.saturating_sub(*t) > window_ms) {
+        while h.restarts_ms.len() > limit
+            || h.restarts_ms.front().is_some_and(|t| now_ms.saturating_sub(*t) > window_ms)
+        {
             h.restarts_ms.pop_front();
         }
         if h.restarts_ms.len() == limit {
@@ -823,7 +828,8 @@ impl Coordinator {
     /// The half-usable cap: with `name` quarantined, at least half (rounded up) of the live
     /// names must stay usable. `name` counts as live even while it restarts.
     fn may_quarantine(&self, name: &str) -> bool {
-        let mut live: BTreeSet<&str> = self.executors.iter().filter(|(_, e)| e.alive).map(|(n, _)| n.as_str()).collect();
+        let mut live: BTreeSet<&str> =
+            self.executors.iter().filter(|(_, e)| e.alive).map(|(n, _)| n.as_str()).collect();
         live.insert(name);
         let usable = live.iter().filter(|n| **n != name && !self.is_quarantined(n)).count();
         usable >= live.len().div_ceil(2)
@@ -832,6 +838,9 @@ impl Coordinator {
     /// Lifts the quarantines that ended; then, while deaths have left fewer than half
     /// (rounded up) of the live names usable, the ones ending soonest.
     fn release_quarantines(&mut self, now_ms: u64) {
+        if !self.cfg.isolation.enabled {
+            return;
+        }
         let ended: Vec<String> = self
             .health
             .iter()

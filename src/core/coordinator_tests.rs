@@ -451,6 +451,36 @@ fn a_mostly_failing_executor_is_quarantined_and_a_healthy_one_gets_the_work() {
     let out = drain(&mut c);
     assert_eq!(isolation_events(&out), vec![released("ex-1")]);
     assert_eq!(assigned_to(&out), vec!["ex-1"; 4], "released: it gets the four retries left");
+    // A fresh window: one more failure does not quarantine it again.
+    persist_all(&mut c, 2_012, &out);
+    let reply = c.heartbeat(2_013, idle("ex-1", 1, 23, "", 8)).unwrap();
+    let a = &reply.assignments[0];
+    let failed = Completion { task: a.task.clone(), token: a.token, outcome: Outcome::Failed("boom".into()) };
+    let held = reply.assignments[1..].iter().map(|a| (a.task.as_str(), a.token)).collect();
+    c.heartbeat(2_014, with_zone("", 8, beat("ex-1", 1, 24, held, vec![failed])));
+    assert!(isolation_events(&drain(&mut c)).is_empty());
+}
+
+#[test]
+fn attempts_lost_with_a_dead_executor_count_as_failures() {
+    let mut c = leader();
+    c.heartbeat(0, idle("ex-2", 1, 1, "", 0));
+    for i in 0..8 {
+        submitted(&mut c, &format!("k{i}"));
+    }
+    c.heartbeat(10, idle("ex-1", 1, 1, "", 8));
+    let out = drain(&mut c);
+    persist_all(&mut c, 10, &out);
+    c.heartbeat(20, idle("ex-1", 1, 2, "", 8));
+    c.heartbeat(300, idle("ex-2", 1, 2, "", 0));
+    drain(&mut c);
+    c.tick(321);
+    let out = drain(&mut c);
+    assert!(matches!(&out[0], Output::Record(EventKind::ExecutorDead { tasks: 8, .. })));
+    assert_eq!(isolation_events(&out), vec![quarantined("ex-1", "8 of its last 8 attempts failed", 2_000)]);
+    // Back with a new incarnation, it gets none of the eight re-queued tasks.
+    c.heartbeat(330, idle("ex-1", 2, 1, "", 8));
+    assert!(writes(&drain(&mut c)).is_empty());
 }
 
 #[test]
@@ -567,6 +597,20 @@ fn passed_over_tasks_keep_their_place_and_others_are_served() {
     c.heartbeat(210, idle("ex-2", 1, 2, "z2", 2));
     let out = drain(&mut c);
     assert_eq!(writes(&out).iter().map(|w| w.record.id.clone()).collect::<Vec<_>>(), vec![avoider]);
+}
+
+#[test]
+fn a_beat_passes_over_at_most_max_skips_per_beat_tasks() {
+    let isolation = IsolationConfig { max_skips_per_beat: 0, ..IsolationConfig::default() };
+    let mut c = Coordinator::new(CoordinatorConfig { isolation, ..CoordinatorConfig::default() }, 1);
+    c.become_leader(0, EPOCH, vec![]);
+    failed_in_z1(&mut c);
+    c.submit(2, spec("other"));
+    let out = drain(&mut c);
+    persist_all(&mut c, 150, &out);
+    c.heartbeat(40, idle("ex-2", 1, 1, "z2", 0));
+    c.heartbeat(200, idle("ex-1", 1, 4, "z1", 2));
+    assert!(drain(&mut c).is_empty(), "the scan stops at the first task it may not take");
 }
 
 #[test]

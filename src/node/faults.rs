@@ -84,7 +84,6 @@ pub struct NodeFaults(Arc<Mutex<Rules>>);
 pub struct CallPlan {
     pub delay_ms: u64,
     pub drop_request: bool,
-    pub drop_response: bool,
     pub duplicate: bool,
 }
 
@@ -126,16 +125,26 @@ impl NodeFaults {
                 plan.drop_request = true;
                 effects.bump("requests dropped");
             }
-            if rule.drop_response > 0.0 && draw() < rule.drop_response {
-                plan.drop_response = true;
-                effects.bump("responses dropped");
-            }
             if rule.duplicate > 0.0 && draw() < rule.duplicate {
                 plan.duplicate = true;
                 effects.bump("requests duplicated");
             }
         }
         plan
+    }
+
+    /// Draws whether the reply to a call to `peer`, arriving now, is lost (decided when
+    /// it arrives, so a fault that begins while a call is in flight loses its reply).
+    pub fn lose_reply(&self, peer: &str, mut draw: impl FnMut() -> f64) -> bool {
+        let mut rules = self.rules();
+        let Rules { links, effects, .. } = &mut *rules;
+        for (id, rule) in links.iter().filter(|(_, r)| r.peers.is_empty() || r.peers.iter().any(|p| p == peer)) {
+            if rule.drop_response > 0.0 && draw() < rule.drop_response {
+                effects.entry(*id).or_default().bump("responses dropped");
+                return true;
+            }
+        }
+        false
     }
 
     /// Draws what a task body must do, if anything.
@@ -242,7 +251,9 @@ mod tests {
         let plan = faults.plan_call("coord-1", || 0.0);
         assert_eq!(plan, CallPlan::default());
         let plan = faults.plan_call("sink", || 0.5);
-        assert!(plan.drop_request && plan.drop_response && plan.duplicate);
+        assert!(plan.drop_request && plan.duplicate);
+        assert!(!faults.lose_reply("coord-1", || 0.0));
+        assert!(faults.lose_reply("sink", || 0.5));
         let effects = faults.remove(1);
         assert_eq!(effects.get("requests dropped"), 1);
         assert_eq!(effects.to_string(), "requests dropped 1, requests duplicated 1, responses dropped 1");

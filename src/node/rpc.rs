@@ -6,7 +6,7 @@ use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
 use crate::core::{Outcome, TaskSpec, Token};
 use crate::proto;
 use crate::node::clock::{Elapsed, NodeClock};
-use crate::node::faults::{CallPlan, NodeFaults};
+use crate::node::faults::NodeFaults;
 use crate::node::NodeContext;
 use crate::trace::Verdict;
 use std::future::Future;
@@ -50,20 +50,19 @@ where
     E: Send + 'static,
 {
     let plan = faults.plan_call(peer, madsim::rand::random::<f64>);
-    if plan == CallPlan::default() {
-        return clock.timeout(timeout_ms, make()).await;
-    }
     if plan.duplicate {
         drop(tokio::spawn(make()));
     }
     clock
         .timeout(timeout_ms, async {
-            clock.sleep(plan.delay_ms).await;
+            if plan.delay_ms > 0 {
+                clock.sleep(plan.delay_ms).await;
+            }
             if plan.drop_request {
                 std::future::pending::<()>().await;
             }
             let reply = make().await;
-            if plan.drop_response {
+            if faults.lose_reply(peer, madsim::rand::random::<f64>) {
                 std::future::pending::<()>().await;
             }
             reply

@@ -10,6 +10,7 @@ use crate::trace::{Event, EventKind, FaultPhase};
 use madsim::runtime::Handle;
 use rand::seq::SliceRandom as _;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How long a role target may stay unresolvable (e.g. no leader yet) before the firing is
@@ -20,6 +21,10 @@ pub struct Nemesis {
     cluster: Arc<Cluster>,
     /// Nodes crashed and not restarted yet.
     down: Mutex<BTreeSet<String>>,
+    /// Faults due at a time that have not finished, plus triggered faults that fired and
+    /// have not finished. A trigger still waiting for its event does not count: the run
+    /// may end without it (and the checker then says it never fired).
+    busy: AtomicUsize,
 }
 
 /// One firing's resolved shape: the nodes hit, and the links cut.
@@ -31,7 +36,12 @@ struct Hit {
 
 impl Nemesis {
     pub fn new(cluster: Arc<Cluster>) -> Arc<Self> {
-        Arc::new(Nemesis { cluster, down: Mutex::new(BTreeSet::new()) })
+        Arc::new(Nemesis { cluster, down: Mutex::new(BTreeSet::new()), busy: AtomicUsize::new(0) })
+    }
+
+    /// No fault is due or in progress: every one that fired has healed.
+    pub fn settled(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) == 0
     }
 
     fn clock(&self) -> crate::node::NodeClock {
@@ -43,27 +53,35 @@ impl Nemesis {
         self.cluster.recorder.record(self.clock().true_now_ms(), "nemesis", kind);
     }
 
-    /// Fires every fault (`id`, fault); returns when all have fired and healed.
-    pub async fn run(self: Arc<Self>, faults: Vec<(u64, Fault)>) {
-        let tasks: Vec<_> =
-            faults.into_iter().map(|(id, f)| madsim::task::spawn(self.clone().fire(id, f))).collect();
-        for t in tasks {
-            t.await.expect("fault task");
-        }
+    /// Starts every fault (`id`, fault); [`Nemesis::settled`] tells when they are done.
+    pub fn start(self: &Arc<Self>, faults: Vec<(u64, Fault)>) -> Vec<madsim::task::JoinHandle<()>> {
+        let timed = faults.iter().filter(|(_, f)| f.trigger.is_none()).count();
+        self.busy.fetch_add(timed, Ordering::SeqCst);
+        faults.into_iter().map(|(id, f)| madsim::task::spawn(self.clone().fire(id, f))).collect()
     }
 
     async fn fire(self: Arc<Self>, id: u64, fault: Fault) {
+        self.fire_all(id, &fault).await;
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    async fn fire_all(&self, id: u64, fault: &Fault) {
         let clock = self.clock();
         clock.sleep(fault.at_ms.unwrap_or(0).saturating_sub(clock.now_ms())).await;
         if let Some(trigger) = &fault.trigger {
             let mut events = self.cluster.recorder.subscribe();
             let mut seen = 0;
-            while let Some(e) = events.recv().await {
+            loop {
+                let Some(e) = events.recv().await else {
+                    std::future::pending::<()>().await; // never fires; aborted at the run end
+                    return;
+                };
                 if event_name(&e.kind) == trigger.event
                     && trigger.node.as_ref().is_none_or(|t| self.matches(t, &e.node))
                 {
                     seen += 1;
                     if seen == trigger.nth {
+                        self.busy.fetch_add(1, Ordering::SeqCst);
                         break;
                     }
                 }
@@ -72,7 +90,7 @@ impl Nemesis {
         let times = fault.repeat.map_or(1, |r| r.times);
         for firing in 0..times {
             let started = clock.now_ms();
-            self.fire_once(id, &fault).await;
+            self.fire_once(id, fault).await;
             if let (Some(r), true) = (fault.repeat, firing + 1 < times) {
                 clock.sleep((started + r.every_ms).saturating_sub(clock.now_ms())).await;
             }
@@ -181,11 +199,18 @@ impl Nemesis {
         let clocks: Vec<_> =
             hit.nodes.iter().map(|n| self.cluster.node(n).expect("resolved").ctx.clock.clone()).collect();
         let offset = fault.offset_ms.unwrap_or(0);
+        let slew = fault.slew_rate.unwrap_or(0.01);
         for clock in &clocks {
             match fault.kind {
                 FaultKind::ClockOffset => clock.set_offset(offset),
                 FaultKind::ClockDrift => clock.set_rate(fault.rate.unwrap_or(1.0)),
-                FaultKind::ClockStep | FaultKind::ClockSlew => clock.step(offset),
+                FaultKind::ClockStep => clock.step(offset),
+                FaultKind::ClockSlew => {
+                    // The error is found, then slewed away: a slow (or fast) clock until
+                    // it reads true time again.
+                    clock.step(offset);
+                    clock.set_rate(1.0 - offset.signum() as f64 * slew);
+                }
                 _ => unreachable!("clock kinds only"),
             }
         }
@@ -199,13 +224,7 @@ impl Nemesis {
         let detail = format!("{}; {}", hit.detail, readings.join(", "));
         self.record(id, fault, FaultPhase::Begin, target.clone(), detail);
         let wait_ms = match fault.kind {
-            FaultKind::ClockSlew => {
-                let slew = fault.slew_rate.unwrap_or(0.01);
-                for clock in &clocks {
-                    clock.set_rate(1.0 - offset.signum() as f64 * slew);
-                }
-                Some((offset.unsigned_abs() as f64 / slew).ceil() as u64)
-            }
+            FaultKind::ClockSlew => Some((offset.unsigned_abs() as f64 / slew).ceil() as u64),
             _ => fault.duration_ms,
         };
         let Some(wait_ms) = wait_ms else { return }; // the clock stays off until the run ends

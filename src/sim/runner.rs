@@ -89,7 +89,8 @@ async fn drive(scenario: Scenario, seed: u64) -> (Vec<Event>, RecorderProbe) {
     let cluster = Arc::new(Cluster::build(&handle, &scenario, &recorder, seed));
     let clock = crate::node::NodeClock::exact(cluster.origin);
     let faults = plan_faults(&scenario, &recorder);
-    let nemesis = madsim::task::spawn(Nemesis::new(cluster.clone()).run(faults));
+    let nemesis = Nemesis::new(cluster.clone());
+    let fault_tasks = nemesis.start(faults);
     let workload_end = scenario.limits.workload_s * 1000;
     while cluster.acked.load(Ordering::SeqCst) < scenario.workload.tasks && clock.true_now_ms() < workload_end {
         clock.sleep(POLL_MS).await;
@@ -99,7 +100,7 @@ async fn drive(scenario: Scenario, seed: u64) -> (Vec<Event>, RecorderProbe) {
     let mut open = OpenTasks::default();
     let drained = loop {
         recorder.with(|h| open.advance(h));
-        if open.is_empty() && nemesis.is_finished() {
+        if open.is_empty() && nemesis.settled() {
             break true;
         }
         if clock.true_now_ms() >= deadline_ms {
@@ -114,6 +115,9 @@ async fn drive(scenario: Scenario, seed: u64) -> (Vec<Event>, RecorderProbe) {
     // wakes each task, and the executor drops a killed node's tasks when it polls them.
     for node in &cluster.nodes {
         handle.kill(node.handle.id());
+    }
+    for task in fault_tasks {
+        task.abort(); // triggers that never fired
     }
     clock.sleep(1).await;
     (history, recorder.probe())
