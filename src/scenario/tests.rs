@@ -43,16 +43,59 @@ fn inverted_duration_range_is_an_error() {
 fn faults_parse_and_unknown_targets_are_located() {
     let ok = "[[faults]]\nat_ms = 5000\nkind = \"crash\"\ntarget = \"leader\"\nrestart_after_ms = 2000\n";
     let s = parse(ok).unwrap();
-    assert_eq!(s.faults[0].target, Target::Leader);
+    assert_eq!(s.faults[0].target, Some(Target::Leader));
     assert_eq!(s.faults[0].restart_after_ms, Some(2000));
     let s = parse(&ok.replace("leader", "exec-2")).unwrap();
-    assert_eq!(s.faults[0].target, Target::Node("exec-2".into()));
+    assert_eq!(s.faults[0].target, Some(Target::Node("exec-2".into())));
     let err = parse(&ok.replace("leader", "exec-9")).unwrap_err();
     assert_eq!((err.line, err.col), (4, 10));
     assert!(err.message.starts_with("unknown target `exec-9`"), "{}", err.message);
     let err = parse(&ok.replace("crash", "explode")).unwrap_err();
     assert_eq!(err.line, 3);
     assert!(err.message.contains("unknown variant `explode`"), "{}", err.message);
+}
+
+#[test]
+fn fault_keys_are_checked_against_the_kind_in_the_right_table() {
+    let two = "[[faults]]\nat_ms = 1\nkind = \"crash\"\ntarget = \"leader\"\n\n\
+               [[faults]]\nat_ms = 2\nkind = \"pause\"\ntarget = \"exec-1\"\nrate = 1.5\nduration_ms = 10\n";
+    let err = parse(two).unwrap_err();
+    assert_eq!((err.line, err.col), (10, 1), "points at `rate` in the second table: {err}");
+    assert_eq!(err.message, "`rate` does not apply to kind `pause`, which takes: target, duration_ms");
+    let err = parse("[[faults]]\nat_ms = 1\nkind = \"pause\"\ntarget = \"exec-1\"\n").unwrap_err();
+    assert_eq!((err.line, err.message.as_str()), (3, "kind `pause` needs `duration_ms`"));
+    let err = parse("[[faults]]\nkind = \"crash\"\ntarget = \"leader\"\n").unwrap_err();
+    assert!(err.message.contains("needs `at_ms` or `trigger`"), "{err}");
+    let err = parse("[[faults]]\nkind = \"crash\"\ntarget = \"leader\"\ntrigger = { event = \"boom\" }\n").unwrap_err();
+    assert!(err.message.starts_with("unknown event `boom`, expected one of: submit"), "{err}");
+    let err = parse("[[faults]]\nat_ms = 1\nkind = \"clock_drift\"\ntarget = \"store\"\nrate = 1.1\n").unwrap_err();
+    assert!(err.message.contains("keeps no time of its own"), "{err}");
+    let err = parse("[[faults]]\nat_ms = 1\nkind = \"crash\"\ntarget = \"client\"\n").unwrap_err();
+    assert!(err.message.starts_with("unknown target `client`"), "{err}");
+    let ok = "[[faults]]\nat_ms = 1\nkind = \"drop_response\"\ntarget = \"client\"\nduration_ms = 5\n";
+    assert_eq!(parse(ok).unwrap().faults[0].probability(), 1.0, "the client may lose replies");
+    let err = parse("[topology]\nzones = [\"a\"]\n[[faults]]\nat_ms = 1\nkind = \"crash\"\ntarget = \"zone:b\"\n").unwrap_err();
+    assert_eq!((err.line, err.message.as_str()), (6, "unknown zone `b`, expected one of: a"));
+    let err = parse("[[faults]]\nat_ms = 1\nkind = \"crash\"\ntarget = \"exec-1\"\nrestart_after_ms = 500\nrepeat = { every_ms = 400, times = 3 }\n").unwrap_err();
+    assert!(err.message.contains("every_ms > 500"), "{err}");
+}
+
+#[test]
+fn swarm_sections_parse_with_defaults_and_checked_ranges() {
+    let s = parse("[swarm]\nmax_faults = 5\n").unwrap();
+    let swarm = s.swarm.unwrap();
+    assert_eq!((swarm.max_faults, swarm.kinds.len()), (5, 20));
+    let err = parse("[swarm]\nstart_ms = 500\nend_ms = 100\n").unwrap_err();
+    assert_eq!((err.line, err.message.as_str()), (3, "expected start_ms < end_ms"));
+    let err = parse("[swarm]\nkinds = [\"meteor\"]\n").unwrap_err();
+    assert!(err.message.contains("unknown variant `meteor`"), "{err}");
+}
+
+#[test]
+fn zones_place_coordinators_and_executors_round_robin() {
+    let s = parse("[topology]\nzones = [\"a\", \"b\"]\n").unwrap();
+    assert_eq!((s.zone_of("coord-1"), s.zone_of("coord-2"), s.zone_of("exec-3")), (Some("a"), Some("b"), Some("a")));
+    assert_eq!((s.zone_of("store"), s.zone_of("client")), (None, None));
 }
 
 #[test]
