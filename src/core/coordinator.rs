@@ -189,6 +189,8 @@ struct ExecutorEntry {
     /// From its last beat; empty (unknown) and 0 until it beats to this leader.
     zone: String,
     capacity: u32,
+    /// The highest beat sequence number handled from this incarnation.
+    last_seq: u64,
 }
 
 /// What the leader knows of one executor name's health, across its incarnations.
@@ -288,6 +290,7 @@ impl Coordinator {
                         outbox: Vec::new(),
                         zone: String::new(),
                         capacity: 0,
+                        last_seq: 0,
                     });
                     if ex.incarnation == holder.incarnation {
                         ex.holding.insert(id.clone());
@@ -423,6 +426,12 @@ impl Coordinator {
             reply.cancel = beat.held.iter().map(|(t, _)| t.clone()).collect();
             return Some(reply);
         }
+        let seen = self.executors.get(&beat.executor).filter(|e| e.incarnation == beat.incarnation);
+        if seen.is_some_and(|e| beat.seq <= e.last_seq) {
+            // A duplicated or overtaken beat: its view of what the executor holds is not the
+            // newest, and whatever its reply carried would likely never be read.
+            return Some(reply);
+        }
         self.register(now_ms, &beat);
         self.release_quarantines(now_ms);
         self.reconcile_held(now_ms, &beat, &mut reply);
@@ -451,8 +460,10 @@ impl Coordinator {
             outbox: Vec::new(),
             zone: String::new(),
             capacity: 0,
+            last_seq: 0,
         });
         ex.alive = true;
+        ex.last_seq = beat.seq;
         ex.last_seen_ms = now_ms;
         ex.zone.clone_from(&beat.zone);
         ex.capacity = beat.capacity;

@@ -129,6 +129,28 @@ fn standbys_refuse_and_full_leaders_shed_load() {
 }
 
 #[test]
+fn a_duplicated_or_overtaken_beat_changes_nothing_and_carries_nothing() {
+    let mut c = leader();
+    let first = delivered(&mut c);
+    // A second task is assigned on beat 3 and its write confirmed.
+    let second = submitted(&mut c, "k2");
+    c.heartbeat(30, beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
+    let out = drain(&mut c);
+    persist_all(&mut c, 30, &out);
+    // The network duplicates beat 3. The executor reads only the first reply, so the copy
+    // must not carry the now-deliverable assignment (it would be lost with the copy's reply).
+    let dup = c.heartbeat(40, beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![])).unwrap();
+    assert_eq!((dup.assignments.len(), dup.cancel.len(), dup.pending), (0, 0, 0));
+    assert!(drain(&mut c).is_empty(), "no event, no write");
+    // An older beat, overtaken, reports nothing held: not a lost assignment either.
+    c.heartbeat(45, beat("ex-1", 1, 2, vec![], vec![]));
+    assert!(drain(&mut c).is_empty());
+    let reply = c.heartbeat(50, beat("ex-1", 1, 4, vec![(first.as_str(), tok(1))], vec![])).unwrap();
+    assert_eq!(reply.assignments.iter().map(|a| a.task.clone()).collect::<Vec<_>>(), [second]);
+    assert!(reply.cancel.is_empty(), "the executor keeps its first task");
+}
+
+#[test]
 fn assignments_are_persisted_before_delivery_and_carry_fresh_tokens() {
     let mut c = leader();
     let task = submitted(&mut c, "k");

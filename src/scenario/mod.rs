@@ -10,7 +10,7 @@ mod fault;
 pub use error::ScenarioError;
 pub use fault::{Fault, FaultKind, Repeat, Target, Trigger, TRIGGER_EVENTS};
 
-use crate::core::coordinator::CoordinatorConfig;
+use crate::core::coordinator::{CoordinatorConfig, IsolationConfig};
 use crate::core::retry::RetryPolicy;
 use bounds::{drift_bound, in_range, probability};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,8 @@ pub struct Scenario {
     pub scheduler: Scheduler,
     #[serde(default)]
     pub retry: Retry,
+    #[serde(default)]
+    pub isolation: Isolation,
     #[serde(default)]
     pub workload: Workload,
     #[serde(default)]
@@ -145,6 +147,40 @@ impl Default for Retry {
     }
 }
 
+/// Fault isolation: quarantine of flapping executors (see `IsolationConfig`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Isolation {
+    pub enabled: bool,
+    #[serde(deserialize_with = "in_range::<_, 0, 1_000>")]
+    pub flap_restarts: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 86_400_000>")]
+    pub flap_window_ms: u64,
+    #[serde(deserialize_with = "in_range::<_, 0, 1_000>")]
+    pub failure_window: u64,
+    #[serde(deserialize_with = "probability")]
+    pub failure_ratio: f64,
+    #[serde(deserialize_with = "in_range::<_, 1, 86_400_000>")]
+    pub quarantine_base_ms: u64,
+    #[serde(deserialize_with = "in_range::<_, 1, 86_400_000>")]
+    pub quarantine_max_ms: u64,
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        let d = IsolationConfig::default();
+        Isolation {
+            enabled: d.enabled,
+            flap_restarts: d.flap_restarts.into(),
+            flap_window_ms: d.flap_window_ms,
+            failure_window: d.failure_window.into(),
+            failure_ratio: d.failure_ratio,
+            quarantine_base_ms: d.quarantine_base_ms,
+            quarantine_max_ms: d.quarantine_max_ms,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Workload {
@@ -242,6 +278,14 @@ impl Scenario {
         if self.topology.zones.is_empty() {
             return Err(ScenarioError::at_key(path, text, "zones", "expected at least one zone name"));
         }
+        if self.isolation.quarantine_base_ms > self.isolation.quarantine_max_ms {
+            return Err(ScenarioError::at_key(
+                path,
+                text,
+                "quarantine_base_ms",
+                "expected quarantine_base_ms <= quarantine_max_ms",
+            ));
+        }
         if self.retry.backoff_base_ms > self.retry.backoff_max_ms {
             return Err(ScenarioError::at_key(
                 path,
@@ -301,7 +345,16 @@ impl Scenario {
             max_redispatches: s.max_redispatches as u32,
             max_open_tasks: s.max_open_tasks as usize,
             max_assignments_per_beat: s.max_assignments_per_beat as u32,
-            ..CoordinatorConfig::default()
+            isolation: IsolationConfig {
+                enabled: self.isolation.enabled,
+                flap_restarts: self.isolation.flap_restarts as u32,
+                flap_window_ms: self.isolation.flap_window_ms,
+                failure_window: self.isolation.failure_window as u32,
+                failure_ratio: self.isolation.failure_ratio,
+                quarantine_base_ms: self.isolation.quarantine_base_ms,
+                quarantine_max_ms: self.isolation.quarantine_max_ms,
+                ..IsolationConfig::default()
+            },
         }
     }
 }
