@@ -44,13 +44,24 @@ mod tests {
     }
 
     fn began(id: u64) -> EventKind {
-        EventKind::Fault { id, fault: "crash".into(), phase: FaultPhase::Begin, target: "exec-1".into(), detail: String::new() }
+        EventKind::Fault {
+            id,
+            fault: "crash".into(),
+            phase: FaultPhase::Begin,
+            target: "exec-1".into(),
+            detail: String::new(),
+        }
     }
 
     #[test]
     fn a_planned_fault_that_never_fired_is_flagged() {
         let end = EventKind::RunEnd { drained: true };
-        let h = vec![ev(0, "harness", planned(0, 1)), ev(0, "harness", planned(1, 2)), ev(5, "nemesis", began(1)), ev(9, "harness", end)];
+        let h = vec![
+            ev(0, "harness", planned(0, 1)),
+            ev(0, "harness", planned(1, 2)),
+            ev(5, "nemesis", began(1)),
+            ev(9, "harness", end),
+        ];
         let v = every_fault_fired(&h);
         assert_eq!(v.len(), 2, "{v:?}");
         assert_eq!((v[0].kind, v[0].subject.as_str(), v[0].event_index), (ViolationKind::FaultNotFired, "fault 0", 0));

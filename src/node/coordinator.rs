@@ -251,7 +251,8 @@ async fn term(
     let sent = ctx.clock.now_ms();
     let lease = ctx.clock.timeout(timeout_ms, leases.grant(ttl_s as i64, None)).await??.id();
     let valid_until = Arc::new(AtomicU64::new(sent + settings.timing.lease_validity_ms()));
-    let keeper = tokio::spawn(keep_alive(ctx.clone(), client.clone(), lease, settings.timing.clone(), valid_until.clone()));
+    let keeper =
+        tokio::spawn(keep_alive(ctx.clone(), client.clone(), lease, settings.timing.clone(), valid_until.clone()));
     let result = lead(ctx, store, tx, resign, lease, &valid_until).await;
     keeper.abort();
     let _ = ctx.clock.timeout(timeout_ms, leases.revoke(lease)).await;
@@ -337,7 +338,9 @@ async fn keep_alive(
 async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc<Mutex<String>>) {
     let timeout_ms = settings.timing.rpc_timeout_ms;
     loop {
-        if let Ok(store) = Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await {
+        if let Ok(store) =
+            Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await
+        {
             let mut election = store.client().election_client();
             while let Ok(Ok(resp)) = ctx.clock.timeout(timeout_ms, election.leader(ELECTION)).await {
                 // No leader: clear the hint rather than point at a dead one.

@@ -4,14 +4,12 @@
 
 use crate::core::executor::{Action, Assignment, Executor};
 use crate::core::{Outcome, TaskId};
-use crate::node::rpc::{
-    beat_to_wire, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient,
-};
 use crate::node::faults::BodyFault;
+use crate::node::rpc::{beat_to_wire, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient};
 use crate::node::{rpc, NodeContext, Timing};
-use futures_util::FutureExt as _;
 use crate::proto;
 use crate::trace::{EventKind, Verdict};
+use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -74,7 +72,9 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
     let incarnation = madsim::rand::random::<u64>() | 1;
     ctx.record(EventKind::NodeStart { incarnation });
     let shared = Shared {
-        core: Arc::new(Mutex::new(Executor::new(ctx.name.clone(), incarnation, settings.capacity).in_zone(&settings.zone))),
+        core: Arc::new(Mutex::new(
+            Executor::new(ctx.name.clone(), incarnation, settings.capacity).in_zone(&settings.zone),
+        )),
         running: Arc::default(),
         sink: SinkClient::new(rpc::channel(&settings.sink).expect("sink address is valid")),
         rpc_timeout_ms: settings.timing.rpc_timeout_ms,

@@ -172,7 +172,9 @@ impl NodeFaults {
 /// Parses `key=value,...` pairs, as the real-mode command line takes rules.
 fn pairs(spec: &str) -> impl Iterator<Item = Result<(&str, &str), String>> {
     spec.split(',').filter(|p| !p.trim().is_empty()).map(|pair| {
-        pair.split_once('=').map(|(k, v)| (k.trim(), v.trim())).ok_or_else(|| format!("expected key=value, found `{pair}`"))
+        pair.split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .ok_or_else(|| format!("expected key=value, found `{pair}`"))
     })
 }
 

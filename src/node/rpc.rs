@@ -4,10 +4,10 @@
 
 use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
 use crate::core::{Outcome, TaskSpec, Token};
-use crate::proto;
 use crate::node::clock::{Elapsed, NodeClock};
 use crate::node::faults::NodeFaults;
 use crate::node::NodeContext;
+use crate::proto;
 use crate::trace::Verdict;
 use std::future::Future;
 use tonic::transport::{Channel, Endpoint};

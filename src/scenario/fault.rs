@@ -152,7 +152,10 @@ impl FaultKind {
 
     /// Faults on a node's outgoing calls (the fault layer in its transport).
     pub fn is_message(self) -> bool {
-        matches!(self, FaultKind::DropRequest | FaultKind::DropResponse | FaultKind::DuplicateRequest | FaultKind::Delay)
+        matches!(
+            self,
+            FaultKind::DropRequest | FaultKind::DropResponse | FaultKind::DuplicateRequest | FaultKind::Delay
+        )
     }
 
     pub fn is_clock(self) -> bool {
@@ -335,7 +338,10 @@ impl Fault {
         }
         if let Some(trigger) = &self.trigger {
             if !TRIGGER_EVENTS.contains(&trigger.event.as_str()) {
-                return err("event", format!("unknown event `{}`, expected one of: {}", trigger.event, TRIGGER_EVENTS.join(", ")));
+                return err(
+                    "event",
+                    format!("unknown event `{}`, expected one of: {}", trigger.event, TRIGGER_EVENTS.join(", ")),
+                );
             }
             if trigger.nth == 0 {
                 return err("nth", "expected nth >= 1".into());
@@ -374,14 +380,21 @@ impl Fault {
         if let Some(t) = self.trigger.as_ref().and_then(|t| t.node.as_ref()) {
             check_target(t, nodes, zones, false).or_else(|message| err(&t.to_string(), message))?;
         }
+        if self.kind == FaultKind::Crash && matches!(&self.target, Some(Target::Sink)) {
+            return err("sink", "the sink is not a crash target: its ledger stands for the user's durable database, and this version keeps it in memory".into());
+        }
         if self.kind.is_clock() {
             if let Some(t @ (Target::Store | Target::Sink)) = &self.target {
-                let message = format!("the {t} keeps no time of its own: clock faults target coordinators and executors");
+                let message =
+                    format!("the {t} keeps no time of its own: clock faults target coordinators and executors");
                 return err(&t.to_string(), message);
             }
             if let Some(Target::Node(n)) = &self.target {
                 if !(n.starts_with("coord-") || n.starts_with("exec-")) {
-                    return err(n, format!("`{n}` keeps no time of its own: clock faults target coordinators and executors"));
+                    return err(
+                        n,
+                        format!("`{n}` keeps no time of its own: clock faults target coordinators and executors"),
+                    );
                 }
             }
         }

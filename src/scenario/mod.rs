@@ -65,7 +65,13 @@ pub struct Swarm {
 
 impl Default for Swarm {
     fn default() -> Self {
-        Swarm { kinds: FaultKind::ALL.to_vec(), start_ms: 2_000, end_ms: 30_000, max_faults: 12, max_duration_ms: 4_000 }
+        Swarm {
+            kinds: FaultKind::ALL.to_vec(),
+            start_ms: 2_000,
+            end_ms: 30_000,
+            max_faults: 12,
+            max_duration_ms: 4_000,
+        }
     }
 }
 

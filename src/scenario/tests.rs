@@ -74,7 +74,8 @@ fn fault_keys_are_checked_against_the_kind_in_the_right_table() {
     assert!(err.message.starts_with("unknown target `client`"), "{err}");
     let ok = "[[faults]]\nat_ms = 1\nkind = \"drop_response\"\ntarget = \"client\"\nduration_ms = 5\n";
     assert_eq!(parse(ok).unwrap().faults[0].probability(), 1.0, "the client may lose replies");
-    let err = parse("[topology]\nzones = [\"a\"]\n[[faults]]\nat_ms = 1\nkind = \"crash\"\ntarget = \"zone:b\"\n").unwrap_err();
+    let err = parse("[topology]\nzones = [\"a\"]\n[[faults]]\nat_ms = 1\nkind = \"crash\"\ntarget = \"zone:b\"\n")
+        .unwrap_err();
     assert_eq!((err.line, err.message.as_str()), (6, "unknown zone `b`, expected one of: a"));
     let err = parse("[[faults]]\nat_ms = 1\nkind = \"crash\"\ntarget = \"exec-1\"\nrestart_after_ms = 500\nrepeat = { every_ms = 400, times = 3 }\n").unwrap_err();
     assert!(err.message.contains("every_ms > 500"), "{err}");

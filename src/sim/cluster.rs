@@ -13,8 +13,8 @@ use crate::scenario::Scenario;
 use crate::trace::Recorder;
 use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -124,7 +124,12 @@ impl Cluster {
         }
         let c = ctx("sink");
         let init = c.clone();
-        let h = handle.create_node().name("sink").ip(sink_addr.ip()).init(move || sink::run(init.clone(), sink_addr)).build();
+        let h = handle
+            .create_node()
+            .name("sink")
+            .ip(sink_addr.ip())
+            .init(move || sink::run(init.clone(), sink_addr))
+            .build();
         nodes.push(node("sink", Role::Sink, h, c));
 
         let acked = Arc::new(AtomicU64::new(0));

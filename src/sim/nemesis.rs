@@ -244,9 +244,8 @@ impl Nemesis {
             None => Vec::new(),
         };
         let detail = params(fault);
-        let all_but_client = || -> Vec<String> {
-            c.nodes.iter().filter(|n| n.role != Role::Client).map(|n| n.name.clone()).collect()
-        };
+        let all_but_client =
+            || -> Vec<String> { c.nodes.iter().filter(|n| n.role != Role::Client).map(|n| n.name.clone()).collect() };
         let across = |a: &[String], b: &[String]| -> Vec<(String, String)> {
             a.iter()
                 .flat_map(|x| b.iter().flat_map(move |y| [(x.clone(), y.clone()), (y.clone(), x.clone())]))
@@ -325,9 +324,11 @@ impl Nemesis {
         let leader = c.recorder.with(|h| current_leader(h, &down));
         let names = match target {
             Target::Leader => leader.into_iter().collect(),
-            Target::Standby => {
-                up(&|n| n.role == Role::Coordinator).into_iter().filter(|n| Some(n) != leader.as_ref()).take(1).collect()
-            }
+            Target::Standby => up(&|n| n.role == Role::Coordinator)
+                .into_iter()
+                .filter(|n| Some(n) != leader.as_ref())
+                .take(1)
+                .collect(),
             Target::Executor => pick(up(&|n| n.role == Role::Executor)).into_iter().collect(),
             Target::Store => up(&|n| n.role == Role::Store),
             Target::Sink => up(&|n| n.role == Role::Sink),

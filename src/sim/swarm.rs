@@ -107,7 +107,7 @@ fn one(o: &KindOptions, at_ms: u64, duration: u64, scenario: &Scenario, rng: &mu
     let p = (o.intensity * 100.0).round() / 100.0;
     match o.kind {
         Crash => {
-            f.target = Some(choose(rng, &[Leader, Standby, Executor, Executor, Store, Sink]));
+            f.target = Some(choose(rng, &[Leader, Standby, Executor, Executor, Store]));
             f.restart_after_ms = f.duration_ms.take();
             if rng.gen_bool(0.2) {
                 f.target = Some(Executor);
