@@ -143,6 +143,7 @@ fn a_scenario_whose_faults_never_fired_fails() {
     let o = run_seed(&scenario(&text), 7);
     let kinds: Vec<ViolationKind> = o.check.violations.iter().map(|v| v.kind).collect();
     assert_eq!(kinds, [ViolationKind::FaultNotFired]);
+    assert!(!o.leaked, "the waiting trigger was abandoned with the run");
 }
 
 #[test]
@@ -169,8 +170,34 @@ fn swarm_runs_are_deterministic_and_print_their_draw() {
     let s = Scenario::load(Path::new("scenarios/chaos/swarm.toml")).unwrap();
     let (a, b) = (run_seed(&s, 11), run_seed(&s, 11));
     assert_eq!(a.hash, b.hash);
+    assert!(!a.leaked, "a swarm run frees its nodes");
     assert!(matches!(a.history[0].kind, EventKind::SwarmDrawn { .. }), "the drawn options come first");
     let c = run_seed(&s, 12);
     let draw = |o: &RunOutcome| format!("{:?}", o.history[0].kind);
     assert_ne!(draw(&a), draw(&c), "another seed draws other options");
+}
+
+#[test]
+fn a_flapping_executor_is_quarantined_and_gets_no_work_until_released() {
+    let o = run(
+        "[[faults]]\nat_ms = 1000\nkind = \"task_fail\"\ntarget = \"exec-2\"\nprobability = 0.9\nduration_ms = 3000\n",
+        2,
+    );
+    let at = |pred: &dyn Fn(&EventKind) -> bool| o.history.iter().find(|e| pred(&e.kind)).map(|e| e.at_ms);
+    let quarantined = at(&|k| matches!(k, EventKind::ExecutorQuarantined { executor, .. } if executor == "exec-2"))
+        .expect("quarantined");
+    let released =
+        at(&|k| matches!(k, EventKind::ExecutorReleased { executor } if executor == "exec-2")).expect("released");
+    let dispatched_to = |from: u64, to: u64| {
+        o.history
+            .iter()
+            .filter(|e| e.at_ms > from && e.at_ms < to)
+            .filter(|e| matches!(&e.kind, EventKind::Dispatch { executor, .. } if executor == "exec-2"))
+            .count()
+    };
+    // Assignments already written when the quarantine began may still be delivered once.
+    assert_eq!(dispatched_to(quarantined + 200, released), 0, "no new work while quarantined");
+    assert!(dispatched_to(0, quarantined) > 0 && dispatched_to(released, u64::MAX) > 0);
+    let others = o.history.iter().filter(|e| e.at_ms > quarantined && e.at_ms < released);
+    assert!(others.filter(|e| matches!(e.kind, EventKind::Dispatch { .. })).count() > 0, "the work went elsewhere");
 }
