@@ -284,21 +284,19 @@ impl Scenario {
         if self.topology.zones.is_empty() {
             return Err(ScenarioError::at_key(path, text, "zones", "expected at least one zone name"));
         }
-        if self.isolation.quarantine_base_ms > self.isolation.quarantine_max_ms {
-            return Err(ScenarioError::at_key(
-                path,
-                text,
+        let ordered = [
+            ("backoff_base_ms", self.retry.backoff_base_ms, "backoff_max_ms", self.retry.backoff_max_ms),
+            (
                 "quarantine_base_ms",
-                "expected quarantine_base_ms <= quarantine_max_ms",
-            ));
-        }
-        if self.retry.backoff_base_ms > self.retry.backoff_max_ms {
-            return Err(ScenarioError::at_key(
-                path,
-                text,
-                "backoff_base_ms",
-                "expected backoff_base_ms <= backoff_max_ms",
-            ));
+                self.isolation.quarantine_base_ms,
+                "quarantine_max_ms",
+                self.isolation.quarantine_max_ms,
+            ),
+        ];
+        for (low_key, low, high_key, high) in ordered {
+            if low > high {
+                return Err(ScenarioError::at_key(path, text, low_key, &format!("expected {low_key} <= {high_key}")));
+            }
         }
         if let Some(swarm) = &self.swarm {
             if swarm.kinds.is_empty() {
