@@ -104,3 +104,15 @@ fn backoff_base_above_max_points_at_the_key() {
     let err = parse("[retry]\nbackoff_max_ms = 10\nbackoff_base_ms = 20\n").unwrap_err();
     assert_eq!((err.line, err.col), (3, 1));
 }
+
+#[test]
+fn every_toml_block_in_the_format_guide_is_a_valid_scenario() {
+    let guide = include_str!("../../scenarios/README.md");
+    let blocks: Vec<&str> = guide.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap_or("")).collect();
+    assert!(blocks.len() >= 2, "the guide has its examples");
+    for block in blocks {
+        if let Err(e) = parse(block) {
+            panic!("scenarios/README.md block does not parse: {e}\n{block}");
+        }
+    }
+}
