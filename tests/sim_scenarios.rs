@@ -121,4 +121,22 @@ mod regressions {
         let o = run("scenarios/failover/leader-crash.toml", 4);
         assert!(o.sim_ms < 60_000, "the workload phase ended on time: {} ms", o.sim_ms);
     }
+
+    /// Simulator bug found by the swarm (seed 802): the store's second crash spawned its
+    /// dump through the node handle of its first life, so the dump was cancelled and the
+    /// nemesis panicked. The run now keeps its history up to a panic, too.
+    #[test]
+    fn the_store_crashes_twice_in_one_run() {
+        let o = run("scenarios/chaos/swarm.toml", 802);
+        let store_crashes = o
+            .history
+            .iter()
+            .filter(|e| {
+                matches!(&e.kind, faultline::trace::EventKind::Fault { fault, phase: faultline::trace::FaultPhase::Begin, target, .. }
+                    if fault == "crash" && target == "store")
+            })
+            .count();
+        assert_eq!(store_crashes, 2);
+        run("scenarios/faults/crash-store-twice.toml", 1);
+    }
 }

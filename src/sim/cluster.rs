@@ -177,7 +177,10 @@ impl Cluster {
         let store = self.node("store").expect("the cluster has a store");
         self.set_links(&self.links_of("store"), true);
         let addr = SocketAddr::new(ip(0, 1), STORE_PORT).to_string();
-        store.handle.spawn(dump_store(addr)).await.expect("dump task ran");
+        // The handle kept from the build names the node's first life; a restarted store
+        // runs its tasks under a new one, so spawn through a fresh handle.
+        let current = handle.get_node(store.handle.id()).expect("the store node exists");
+        current.spawn(dump_store(addr)).await.expect("dump task ran");
         handle.kill(store.handle.id());
     }
 

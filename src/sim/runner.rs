@@ -6,7 +6,7 @@ use crate::scenario::{Fault, Scenario};
 use crate::sim::cluster::Cluster;
 use crate::sim::nemesis::{params, Nemesis};
 use crate::sim::swarm;
-use crate::trace::{history_hash, Event, EventKind, Recorder, RecorderProbe};
+use crate::trace::{history_hash, Event, EventKind, Recorder};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -40,52 +40,47 @@ impl RunOutcome {
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
     let scenario = scenario.clone();
     let wall = crate::node::clock::Stopwatch::start();
-    let joined = std::thread::Builder::new()
+    let (history, panic, alive) = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
             let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             let limit_s = scenario.limits.workload_s + scenario.limits.drain_s + 120;
             rt.set_time_limit(Duration::from_secs(limit_s));
-            let (history, alive) = rt.block_on(drive(scenario, seed));
+            let recorder = Recorder::new();
+            let probe = recorder.probe();
+            // A panic in any task of the simulation unwinds out of `block_on`.
+            let driven = std::panic::AssertUnwindSafe(|| rt.block_on(drive(scenario, seed, recorder.clone())));
+            let run = std::panic::catch_unwind(driven);
             drop(rt);
-            (history, alive)
+            // A run that panicked keeps the history up to the panic, for its reproduction.
+            let (history, panic) = match run {
+                Ok(history) => (history, None),
+                Err(payload) => (recorder.snapshot(), Some(panic_message(payload.as_ref()))),
+            };
+            drop(recorder);
+            (history, panic, probe)
         })
         .expect("spawn seed thread")
-        .join();
+        .join()
+        .unwrap_or_else(|payload| (Vec::new(), Some(panic_message(payload.as_ref())), Recorder::new().probe()));
     let wall_ms = wall.elapsed_ms();
-    match joined {
-        Ok((history, alive)) => {
-            let check = check_all(&history);
-            let sim_ms = history.last().map_or(0, |e| e.at_ms);
-            let leaked = alive.upgrade().is_some();
-            RunOutcome { seed, hash: history_hash(&history), history, check, sim_ms, wall_ms, panic: None, leaked }
-        }
-        Err(payload) => {
-            let msg = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "panic".into());
-            let check = check_all(&[]);
-            RunOutcome {
-                seed,
-                history: Vec::new(),
-                check,
-                sim_ms: 0,
-                wall_ms,
-                hash: 0,
-                panic: Some(msg),
-                leaked: false,
-            }
-        }
-    }
+    let check = check_all(&history);
+    let sim_ms = history.last().map_or(0, |e| e.at_ms);
+    let leaked = panic.is_none() && alive.upgrade().is_some();
+    RunOutcome { seed, hash: history_hash(&history), history, check, sim_ms, wall_ms, panic, leaked }
 }
 
-/// Runs the two phases; returns the history and a weak handle that must be dead once the
-/// runtime is dropped.
-async fn drive(scenario: Scenario, seed: u64) -> (Vec<Event>, RecorderProbe) {
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
+}
+
+/// Runs the two phases into `recorder`; returns the history.
+async fn drive(scenario: Scenario, seed: u64, recorder: Recorder) -> Vec<Event> {
     let handle = madsim::runtime::Handle::current();
-    let recorder = Recorder::new();
     let cluster = Arc::new(Cluster::build(&handle, &scenario, &recorder, seed));
     let clock = crate::node::NodeClock::exact(cluster.origin);
     let faults = plan_faults(&scenario, &recorder);
@@ -120,7 +115,7 @@ async fn drive(scenario: Scenario, seed: u64) -> (Vec<Event>, RecorderProbe) {
         task.abort(); // triggers that never fired
     }
     clock.sleep(1).await;
-    (history, recorder.probe())
+    history
 }
 
 /// The faults this run injects, numbered: the scenario's, then the swarm's draw. Each is
