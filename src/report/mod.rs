@@ -1,6 +1,9 @@
 //! Reports: per-scenario summaries over many seeds, as text for people and JSON for
 //! machines. Derived from run outcomes (history + checker verdicts) only.
 
+pub mod metrics;
+pub mod plots;
+
 use crate::check::{CheckResult, Violation};
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -1,0 +1,1 @@
+//! Metrics derived from a history alone (being written).

@@ -1,0 +1,1 @@
+//! SVG plots drawn with plotters (being written).
