@@ -18,6 +18,11 @@ impl ScenarioError {
         ScenarioError { path: path.to_path_buf(), line, col, message: e.message().trim().to_string() }
     }
 
+    /// An error in a command-line setting (`--set key=value`).
+    pub(crate) fn setting(path: &Path, set: &str, message: &str) -> Self {
+        ScenarioError { path: path.to_path_buf(), line: 0, col: 0, message: format!("setting `{set}`: {message}") }
+    }
+
     pub(crate) fn io(path: &Path, e: &std::io::Error) -> Self {
         ScenarioError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read: {e}") }
     }

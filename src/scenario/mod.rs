@@ -274,6 +274,25 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Reads one file and applies `sets` (`section.key=value`, value in TOML syntax, a bare
+    /// word taken as a string) before parsing, so `faultline compare` can vary one setting.
+    /// Errors in a setting name the setting.
+    pub fn load_with(path: &Path, sets: &[String]) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
+        if sets.is_empty() {
+            return Self::parse(path, &text);
+        }
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| ScenarioError::from_toml(path, &text, &e))?;
+        for set in sets {
+            apply_set(&mut table, set).map_err(|message| ScenarioError::setting(path, set, &message))?;
+        }
+        let edited = toml::to_string(&table).expect("a TOML table serializes");
+        let mut scenario =
+            Self::parse(path, &edited).map_err(|e| ScenarioError::setting(path, &sets.join(" "), &e.message))?;
+        scenario.name = format!("{} [{}]", scenario.name, sets.join(", "));
+        Ok(scenario)
+    }
+
     /// Reads and parses one file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::io(path, &e))?;
@@ -361,6 +380,24 @@ impl Scenario {
             },
         }
     }
+}
+
+/// Sets `a.b.c=value` in a TOML table, creating tables on the way.
+fn apply_set(table: &mut toml::Table, set: &str) -> Result<(), String> {
+    let (path, raw) = set.split_once('=').ok_or("expected section.key=value")?;
+    let value = match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => t.remove("v").expect("just parsed"),
+        Err(_) => toml::Value::String(raw.trim().to_string()),
+    };
+    let keys: Vec<&str> = path.trim().split('.').collect();
+    let (last, parents) = keys.split_last().expect("split gives one item");
+    let mut at = table;
+    for key in parents {
+        let next = at.entry(key.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        at = next.as_table_mut().ok_or_else(|| format!("`{key}` is not a table"))?;
+    }
+    at.insert(last.to_string(), value);
+    Ok(())
 }
 
 /// Expands files and directories (recursively, sorted) into scenario files.

@@ -116,3 +116,21 @@ fn every_toml_block_in_the_format_guide_is_a_valid_scenario() {
         }
     }
 }
+
+#[test]
+fn settings_override_keys_and_bad_ones_are_named() {
+    let dir = std::env::temp_dir().join(format!("faultline-set-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("s.toml");
+    std::fs::write(&file, "[scheduler]\nheartbeat_interval_ms = 100\n").unwrap();
+    let s =
+        Scenario::load_with(&file, &["scheduler.heartbeat_interval_ms=1000".into(), "scheduler.missed_beats=5".into()])
+            .unwrap();
+    assert_eq!((s.scheduler.heartbeat_interval_ms, s.scheduler.missed_beats), (1000, 5));
+    assert_eq!(s.name, "s [scheduler.heartbeat_interval_ms=1000, scheduler.missed_beats=5]");
+    let err = Scenario::load_with(&file, &["scheduler.missed_beats=0".into()]).unwrap_err();
+    assert!(err.to_string().contains("setting `scheduler.missed_beats=0`: expected an integer in 1..=100"), "{err}");
+    let err = Scenario::load_with(&file, &["scheduler.heartbeat_interval_ms.x=1".into()]).unwrap_err();
+    assert!(err.to_string().contains("is not a table"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
