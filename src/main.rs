@@ -45,6 +45,24 @@ enum Cmd {
         /// Run every seed twice and require identical histories.
         #[arg(long)]
         check_determinism: bool,
+        /// Write the report (summary.json/md, index.html, SVG plots, junit.xml) to DIR;
+        /// without DIR, to reports/<suite name>/.
+        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+        report: Option<PathBuf>,
+    },
+    /// Run scenarios on many seeds and write their report (`suite --report`; simulator build).
+    Report {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where to write (default: reports/<suite name>/).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
     Check {
@@ -92,13 +110,28 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(madsim)]
         Cmd::Run { scenario, seed, trace } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
         #[cfg(madsim)]
-        Cmd::Suite { paths, seeds, first_seed, jobs, json, check_determinism } => {
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-            let opts = sim_cli::SuiteOptions { seeds, first_seed, jobs, json, check_determinism };
+        Cmd::Suite { paths, seeds, first_seed, jobs, json, check_determinism, report } => {
+            let report =
+                report.map(|dir| if dir.as_os_str().is_empty() { sim_cli::default_report_dir(&paths) } else { dir });
+            let opts =
+                sim_cli::SuiteOptions { seeds, first_seed, jobs: jobs_or_cores(jobs), json, check_determinism, report };
+            sim_cli::suite(&paths, &opts)
+        }
+        #[cfg(madsim)]
+        Cmd::Report { paths, seeds, first_seed, jobs, out } => {
+            let report = Some(out.unwrap_or_else(|| sim_cli::default_report_dir(&paths)));
+            let opts = sim_cli::SuiteOptions {
+                seeds,
+                first_seed,
+                jobs: jobs_or_cores(jobs),
+                json: None,
+                check_determinism: false,
+                report,
+            };
             sim_cli::suite(&paths, &opts)
         }
         #[cfg(not(madsim))]
-        Cmd::Run { .. } | Cmd::Suite { .. } => {
+        Cmd::Run { .. } | Cmd::Suite { .. } | Cmd::Report { .. } => {
             anyhow::bail!("this build has no simulator: build with RUSTFLAGS=\"--cfg madsim\" (scripts/faultline does)")
         }
         #[cfg(not(madsim))]
@@ -106,6 +139,12 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(not(madsim))]
         Cmd::Submit { coordinators, common } => real_cli::submit(coordinators, common),
     }
+}
+
+/// Worker threads: as asked, or one per core.
+#[cfg(madsim)]
+fn jobs_or_cores(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
 }
 
 mod check_cli;

@@ -1,7 +1,8 @@
 //! The simulator's CLI commands: `run` and `suite`. Part of the binary, not the library.
 
 use anyhow::{Context, Result};
-use faultline::report::{ScenarioSummary, SeedResult};
+use faultline::report::suite::{RunTimeline, ScenarioReport, SeedMetrics};
+use faultline::report::{RecoveryBounds, ScenarioSummary, SeedResult};
 use faultline::scenario::{collect_files, Scenario};
 use faultline::sim::{run_seed, RunOutcome};
 use faultline::trace::{EventKind, FaultPhase};
@@ -16,6 +17,23 @@ pub struct SuiteOptions {
     pub jobs: usize,
     pub json: Option<PathBuf>,
     pub check_determinism: bool,
+    /// Write the report files here (summary.json/md, index.html, SVGs, junit.xml).
+    pub report: Option<PathBuf>,
+}
+
+impl SuiteOptions {
+    fn metrics(&self) -> bool {
+        self.report.is_some()
+    }
+}
+
+/// The default report folder: `reports/<suite name>/`, the suite named after its first path.
+pub fn default_report_dir(paths: &[PathBuf]) -> PathBuf {
+    PathBuf::from("reports").join(suite_name(paths))
+}
+
+fn suite_name(paths: &[PathBuf]) -> String {
+    paths.first().and_then(|p| p.file_stem()).map_or("suite".into(), |s| s.to_string_lossy().into_owned())
 }
 
 fn reproduce(path: &Path, seed: u64) -> String {
@@ -87,12 +105,18 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
     let files = collect_files(paths)?;
     anyhow::ensure!(!files.is_empty(), "no scenario files (*.toml) under the given paths");
     let scenarios = files.iter().map(|f| Scenario::load(f)).collect::<Result<Vec<_>, _>>()?;
-    let mut summaries = Vec::new();
+    let mut reports = Vec::new();
     for (file, scenario) in files.iter().zip(&scenarios) {
-        let summary = run_scenario(file, scenario, opts);
-        print!("{}", summary.render());
-        summaries.push(summary);
+        let report = run_scenario(file, scenario, opts);
+        print!("{}", report.summary.render());
+        reports.push(report);
     }
+    if let Some(dir) = &opts.report {
+        let written = faultline::report::suite::write(dir, &suite_name(paths), &reports)
+            .with_context(|| format!("writing the report under {}", dir.display()))?;
+        println!("report: {} files under {} (open {})", written.len(), dir.display(), dir.join("index.html").display());
+    }
+    let summaries: Vec<&ScenarioSummary> = reports.iter().map(|r| &r.summary).collect();
     if let Some(json) = &opts.json {
         let text = serde_json::to_string_pretty(&serde_json::json!({ "scenarios": summaries }))?;
         std::fs::write(json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
@@ -102,14 +126,17 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
     Ok(failed == 0)
 }
 
-fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> ScenarioSummary {
+/// Runs one scenario's seeds; with `opts.metrics()`, also computes each seed's recovery
+/// metrics and the timeline of the seed with the slowest recovery (run again: a seed is
+/// deterministic).
+pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> ScenarioReport {
     let bar = ProgressBar::new(opts.seeds);
     bar.set_style(
         ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} seeds {elapsed}").expect("valid template"),
     );
     bar.set_message(scenario.name.clone());
     let next = AtomicU64::new(0);
-    let results: Mutex<Vec<(SeedResult, Option<bool>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(SeedResult, Option<bool>, SeedMetrics)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..opts.jobs {
             s.spawn(|| loop {
@@ -120,20 +147,32 @@ fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Scenar
                 let seed = opts.first_seed + i;
                 let outcome = run_seed(scenario, seed);
                 let same = opts.check_determinism.then(|| run_seed(scenario, seed).hash == outcome.hash);
-                results.lock().expect("results poisoned").push((seed_result(&outcome), same));
+                let metrics = if opts.metrics() { SeedMetrics::of(&outcome.history) } else { SeedMetrics::default() };
+                results.lock().expect("results poisoned").push((seed_result(&outcome), same, metrics));
                 bar.inc(1);
             });
         }
     });
     bar.finish_and_clear();
     let mut results = results.into_inner().expect("results poisoned");
-    results.sort_by_key(|(r, _)| r.seed);
+    results.sort_by_key(|(r, _, _)| r.seed);
     let mut summary = ScenarioSummary::new(scenario, &file.display().to_string());
-    for (r, same) in &results {
+    for (r, same, _) in &results {
         summary.add(r, reproduce(file, r.seed));
         if *same == Some(false) {
             summary.nondeterministic_seeds.push(r.seed);
         }
     }
-    summary
+    let mut report = ScenarioReport::new(summary, RecoveryBounds::of(scenario));
+    if !opts.metrics() {
+        return report;
+    }
+    for (r, _, m) in results {
+        report.add(r.seed, m);
+    }
+    report.finish();
+    if let Some(seed) = report.worst_seed() {
+        report.timeline = Some(RunTimeline::of(seed, &run_seed(scenario, seed).history));
+    }
+    report
 }

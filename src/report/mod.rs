@@ -1,9 +1,11 @@
 //! Reports: per-scenario summaries over many seeds, as text for people and JSON for
 //! machines. Derived from run outcomes (history + checker verdicts) only.
 
+pub mod document;
 pub mod junit;
 pub mod metrics;
 pub mod plots;
+pub mod suite;
 
 use crate::check::{CheckResult, Violation};
 use serde::Serialize;
@@ -51,6 +53,13 @@ pub struct ScenarioSummary {
     pub faults: BTreeMap<String, u64>,
     /// The recovery bounds computed from the scenario's own settings.
     pub bounds: Option<RecoveryBounds>,
+    /// Per fault kind: firings, recovery percentiles and the bound, ms (filled when a
+    /// report is asked for: `suite --report`, `report`, `compare`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub recovery: BTreeMap<String, suite::KindSummary>,
+    /// Submit-to-success latency over every task of every seed, ms (with a report).
+    #[serde(skip_serializing_if = "latency_unset")]
+    pub latency: metrics::Percentiles,
     pub drain_ms_max: u64,
     pub sim_seconds: f64,
     pub wall_seconds: f64,
@@ -155,6 +164,10 @@ impl ScenarioSummary {
         }
         out
     }
+}
+
+fn latency_unset(p: &metrics::Percentiles) -> bool {
+    p.count == 0
 }
 
 /// The recovery-time bounds of FAULT-HANDLING.md, from a scenario's own settings: h the

@@ -1,0 +1,219 @@
+//! The human documents of a report: `summary.md` (tables for a pull request) and
+//! `index.html` (one self-contained page: inline CSS, inline SVG plots, nothing loaded from
+//! the network). The metrics are defined in reports/METRICS.md.
+
+use super::suite::{slug, ScenarioReport};
+use super::ScenarioSummary;
+
+fn status(s: &ScenarioSummary) -> &'static str {
+    if s.passed() {
+        "PASS"
+    } else {
+        "FAIL"
+    }
+}
+
+fn recovery_rows(s: &ScenarioSummary) -> Vec<[String; 9]> {
+    s.recovery
+        .iter()
+        .map(|(kind, r)| {
+            [
+                kind.clone(),
+                r.count.to_string(),
+                r.never_recovered.to_string(),
+                if r.detection.count > 0 { r.detection.p50.to_string() } else { "-".into() },
+                if r.failover.count > 0 { r.failover.p50.to_string() } else { "-".into() },
+                r.p50.to_string(),
+                r.p99.to_string(),
+                r.max.to_string(),
+                r.bound.to_string(),
+            ]
+        })
+        .collect()
+}
+
+const RECOVERY_HEADER: [&str; 9] = [
+    "fault kind",
+    "firings",
+    "never recovered",
+    "detection p50 ms",
+    "failover p50 ms",
+    "recovery p50 ms",
+    "recovery p99 ms",
+    "recovery max ms",
+    "bound ms",
+];
+
+fn tasks_line(s: &ScenarioSummary) -> String {
+    format!(
+        "{} acked, {} succeeded, {} dead-lettered, **{} lost**; **{} duplicate applies**, {} fenced rejections; \
+         latency p50 {} ms, p99 {} ms, max {} ms",
+        s.tasks.acked,
+        s.tasks.succeeded,
+        s.tasks.dead_lettered,
+        s.tasks.lost,
+        s.duplicate_applies,
+        s.fenced_rejections,
+        s.latency.p50,
+        s.latency.p99,
+        s.latency.max
+    )
+}
+
+/// `summary.md`.
+pub fn markdown(suite: &str, reports: &[ScenarioReport]) -> String {
+    let passed = reports.iter().filter(|r| r.summary.passed()).count();
+    let mut out = format!(
+        "# faultline report: {suite}\n\n{} scenarios, {passed} passed, {} failed. Metrics are defined in \
+         `reports/METRICS.md` of the faultline repository.\n\n",
+        reports.len(),
+        reports.len() - passed
+    );
+    out += "| scenario | status | seeds | failed | lost | duplicate applies | leader elections | latency p99 ms |\n";
+    out += "|---|---|---|---|---|---|---|---|\n";
+    for r in reports {
+        let s = &r.summary;
+        out += &format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            s.name,
+            status(s),
+            s.seeds,
+            s.failed_seeds.len(),
+            s.tasks.lost,
+            s.duplicate_applies,
+            s.leader_changes,
+            s.latency.p99
+        );
+    }
+    for r in reports {
+        let s = &r.summary;
+        out += &format!("\n## {} {}\n\n`{}`: {} seeds. {}\n\n", status(s), s.name, s.path, s.seeds, tasks_line(s));
+        if let Some(b) = &s.bounds {
+            out += &format!(
+                "Bounds from the scenario's settings ({}): executor death {} ms, leader failover {} ms.\n\n",
+                b.inputs, b.executor_death_ms, b.leader_failover_ms
+            );
+        }
+        if !s.recovery.is_empty() {
+            out += &format!("| {} |\n|{}\n", RECOVERY_HEADER.join(" | "), "---|".repeat(RECOVERY_HEADER.len()));
+            for row in recovery_rows(s) {
+                out += &format!("| {} |\n", row.join(" | "));
+            }
+            out += "\n";
+        }
+        for cmd in &s.reproduce {
+            out += &format!("- reproduce: `{cmd}`\n");
+        }
+        let stem = slug(&s.name);
+        out += &format!(
+            "Plots: [recovery CDF]({stem}-recovery-cdf.svg), [timeline]({stem}-timeline.svg), \
+             [latency]({stem}-latency.svg), [recovery per seed]({stem}-recovery-per-seed.svg)\n"
+        );
+    }
+    out
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Drops an SVG's XML declaration, so it can sit inline in HTML.
+fn inline_svg(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1000px;color:#212121}\
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}\
+th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}.PASS{color:#1b7a1b}.FAIL{color:#b00020}\
+figure{margin:1rem 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}code{background:#f4f4f4}";
+
+/// The page checks itself once loaded: every figure holds a rendered SVG. The result is
+/// written into `body[data-check]` for scripts/check-report (headless Chromium).
+const SELF_CHECK: &str = "window.addEventListener('load',function(){var f=document.querySelectorAll('figure');\
+var bad=0;f.forEach(function(x){var s=x.querySelector('svg');if(!s||s.getBBox().width<=0){bad++;}});\
+document.querySelectorAll('img').forEach(function(i){if(!i.complete||i.naturalWidth===0){bad++;}});\
+document.body.setAttribute('data-check',bad===0?'ok '+f.length+' plots':'broken '+bad);});";
+
+/// `index.html`: `plots[i]` are the SVGs of `reports[i]`.
+pub fn html(suite: &str, reports: &[ScenarioReport], plots: &[Vec<(&'static str, String)>]) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline report: {}</title>\
+         <style>{STYLE}</style></head><body>\n<h1>faultline report: {}</h1>\n",
+        esc(suite),
+        esc(suite)
+    );
+    out += "<table><tr><th>scenario</th><th>status</th><th>seeds</th><th>failed</th><th>lost</th>\
+            <th>duplicate applies</th><th>latency p99 ms</th></tr>\n";
+    for r in reports {
+        let s = &r.summary;
+        out += &format!(
+            "<tr><td><a href=\"#{}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            slug(&s.name),
+            esc(&s.name),
+            status(s),
+            status(s),
+            s.seeds,
+            s.failed_seeds.len(),
+            s.tasks.lost,
+            s.duplicate_applies,
+            s.latency.p99
+        );
+    }
+    out += "</table>\n<p>Metrics are defined in <code>reports/METRICS.md</code>.</p>\n";
+    for (r, svgs) in reports.iter().zip(plots) {
+        out += &scenario_html(r, svgs);
+    }
+    out += &format!("<script>{SELF_CHECK}</script>\n</body></html>\n");
+    out
+}
+
+fn scenario_html(r: &ScenarioReport, svgs: &[(&'static str, String)]) -> String {
+    let s = &r.summary;
+    let mut out = format!(
+        "<section id=\"{}\"><h2><span class=\"{}\">{}</span> {}</h2>\n<p><code>{}</code>: {} seeds. {}</p>\n",
+        slug(&s.name),
+        status(s),
+        status(s),
+        esc(&s.name),
+        esc(&s.path),
+        s.seeds,
+        esc(&tasks_line(s).replace("**", ""))
+    );
+    if let Some(b) = &s.bounds {
+        out += &format!(
+            "<p>Bounds from the scenario's settings ({}): executor death {} ms, leader failover {} ms.</p>\n",
+            esc(&b.inputs),
+            b.executor_death_ms,
+            b.leader_failover_ms
+        );
+    }
+    if !s.recovery.is_empty() {
+        out += "<table><tr>";
+        for h in RECOVERY_HEADER {
+            out += &format!("<th>{h}</th>");
+        }
+        out += "</tr>\n";
+        for row in recovery_rows(s) {
+            out += "<tr>";
+            for cell in row {
+                out += &format!("<td>{}</td>", esc(&cell));
+            }
+            out += "</tr>\n";
+        }
+        out += "</table>\n";
+    }
+    for cmd in &s.reproduce {
+        out += &format!("<p>reproduce: <code>{}</code></p>\n", esc(cmd));
+    }
+    if let Some(t) = &r.timeline {
+        out += &format!("<p>The timeline shows seed {}, the seed with the slowest recovery.</p>\n", t.seed);
+    }
+    for (name, svg) in svgs {
+        out += &format!("<figure id=\"{}-{name}\">{}</figure>\n", slug(&s.name), inline_svg(svg));
+    }
+    out += "</section>\n";
+    out
+}
