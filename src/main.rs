@@ -64,6 +64,24 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Run two settings of one scenario on the same seeds and compare recovery, safety and
+    /// throughput (simulator build). Settings are `section.key=value`, e.g.
+    /// `--set scheduler.heartbeat_interval_ms=100 --vs scheduler.heartbeat_interval_ms=1000`.
+    Compare {
+        scenario: PathBuf,
+        /// Setting A (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Setting B (repeatable).
+        #[arg(long = "vs", value_name = "KEY=VALUE")]
+        vs: Vec<String>,
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
     Check {
         #[arg(required = true)]
@@ -113,8 +131,9 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Suite { paths, seeds, first_seed, jobs, json, check_determinism, report } => {
             let report =
                 report.map(|dir| if dir.as_os_str().is_empty() { sim_cli::default_report_dir(&paths) } else { dir });
+            let jobs = jobs_or_cores(jobs);
             let opts =
-                sim_cli::SuiteOptions { seeds, first_seed, jobs: jobs_or_cores(jobs), json, check_determinism, report };
+                sim_cli::SuiteOptions { seeds, first_seed, jobs, json, check_determinism, report, compare: false };
             sim_cli::suite(&paths, &opts)
         }
         #[cfg(madsim)]
@@ -127,11 +146,25 @@ fn run(cli: Cli) -> Result<bool> {
                 json: None,
                 check_determinism: false,
                 report,
+                compare: false,
             };
             sim_cli::suite(&paths, &opts)
         }
+        #[cfg(madsim)]
+        Cmd::Compare { scenario, set, vs, seeds, first_seed, jobs } => {
+            let opts = sim_cli::SuiteOptions {
+                seeds,
+                first_seed,
+                jobs: jobs_or_cores(jobs),
+                json: None,
+                check_determinism: false,
+                report: None,
+                compare: true,
+            };
+            sim_cli::compare(&scenario, &set, &vs, &opts)
+        }
         #[cfg(not(madsim))]
-        Cmd::Run { .. } | Cmd::Suite { .. } | Cmd::Report { .. } => {
+        Cmd::Run { .. } | Cmd::Suite { .. } | Cmd::Report { .. } | Cmd::Compare { .. } => {
             anyhow::bail!("this build has no simulator: build with RUSTFLAGS=\"--cfg madsim\" (scripts/faultline does)")
         }
         #[cfg(not(madsim))]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+#[derive(Clone)]
 pub struct SuiteOptions {
     pub seeds: u64,
     pub first_seed: u64,
@@ -19,12 +20,26 @@ pub struct SuiteOptions {
     pub check_determinism: bool,
     /// Write the report files here (summary.json/md, index.html, SVGs, junit.xml).
     pub report: Option<PathBuf>,
+    /// Compute recovery metrics without writing a report (for `compare`).
+    pub compare: bool,
 }
 
 impl SuiteOptions {
     fn metrics(&self) -> bool {
-        self.report.is_some()
+        self.report.is_some() || self.compare
     }
+}
+
+/// `faultline compare`: setting A (`set`) against setting B (`vs`) on the same seeds.
+pub fn compare(path: &Path, set: &[String], vs: &[String], opts: &SuiteOptions) -> Result<bool> {
+    anyhow::ensure!(!set.is_empty() || !vs.is_empty(), "give --set and/or --vs settings (section.key=value)");
+    let a = Scenario::load_with(path, set)?;
+    let b = Scenario::load_with(path, vs)?;
+    let opts = SuiteOptions { compare: true, ..opts.clone() };
+    let (ra, rb) = (run_scenario(path, &a, &opts), run_scenario(path, &b, &opts));
+    let label = |s: &[String]| if s.is_empty() { "the scenario as written".to_string() } else { s.join(", ") };
+    print!("{}", faultline::report::compare::render(&label(set), &ra.summary, &label(vs), &rb.summary));
+    Ok(ra.summary.passed() && rb.summary.passed())
 }
 
 /// The default report folder: `reports/<suite name>/`, the suite named after its first path.

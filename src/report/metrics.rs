@@ -53,7 +53,7 @@ impl Default for RecoveryConfig {
         RecoveryConfig {
             window_ms: 1_000,
             baseline_ms: 5_000,
-            throughput_percent: 90,
+            throughput_percent: 50,
             backlog_slack_tasks: 5,
             backlog_slack_percent: 10,
         }
@@ -276,7 +276,7 @@ fn measure(history: &[Event], load: &Load, firing: &Firing<'_>, config: &Recover
 /// firing's End, of a firing that hits one of its nodes (the history's end if none, or if
 /// the firing never ended). Firings that overlap it share its signals.
 fn horizon(history: &[Event], firing: &Firing<'_>, targets: &BTreeSet<&str>) -> usize {
-    let Some(_end) = firing.end else { return history.len() }; return history.len();
+    let Some(end) = firing.end else { return history.len() };
     let hits_ours = |event: &Event| match &event.kind {
         EventKind::Fault { phase: FaultPhase::Begin, target, .. } => !nodes(target).is_disjoint(targets),
         _ => false,

@@ -1,6 +1,7 @@
 //! Reports: per-scenario summaries over many seeds, as text for people and JSON for
 //! machines. Derived from run outcomes (history + checker verdicts) only.
 
+pub mod compare;
 pub mod document;
 pub mod junit;
 pub mod metrics;

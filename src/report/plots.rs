@@ -32,7 +32,7 @@ const SIZE: (u32, u32) = (900, 450);
 /// Size of the two-panel timeline, pixels.
 const TIMELINE_SIZE: (u32, u32) = (900, 600);
 /// Width of the legend panel on the right of every plot, pixels.
-const LEGEND_WIDTH_PX: u32 = 200;
+const LEGEND_WIDTH_PX: u32 = 210;
 /// Width of the y tick label area, pixels.
 const Y_LABEL_AREA_PX: u32 = 78;
 /// Height of the x tick label area, pixels.
@@ -161,7 +161,7 @@ fn draw_recovery_cdf(area: &Area, curves: &[(&str, Vec<f64>)], bounds: &[(&str, 
     for (kind, ms) in bounds {
         let colour = colours.get(kind);
         draw_vline(&mut chart, unit.of(*ms), 0.0..1.02, colour)?;
-        let text = format!("{kind} bound {} {}", fmt_num(unit.of(*ms)), unit.name);
+        let text = format!("{kind} bound {} {}", fmt_value(unit.of(*ms)), unit.name);
         labels.push(Note { x: unit.of(*ms), text, colour: darken(colour) });
     }
     draw_notes(&mut chart, &labels, Edge::Bottom, 4)?;
@@ -280,8 +280,11 @@ fn timeline_legend(data: &TimelineData, colours: &KindColours) -> Vec<LegendEntr
     if !data.epochs.is_empty() {
         entries.push(LegendEntry::dashed("leader epoch".to_string(), EPOCH_COLOUR));
     }
+    if !colours.0.is_empty() {
+        entries.push(LegendEntry::heading("fault windows:".to_string()));
+    }
     for (kind, colour) in &colours.0 {
-        entries.push(LegendEntry::shade(format!("fault: {kind}"), *colour));
+        entries.push(LegendEntry::shade(kind.clone(), *colour));
     }
     entries
 }
@@ -381,14 +384,14 @@ where
     draw_vline(&mut chart, hist.p50, y.clone(), p50)?;
     draw_vline(&mut chart, hist.p99, y, p99)?;
     let notes = [
-        Note { x: hist.p50, text: format!("p50 {} ms", fmt_num(hist.p50)), colour: darken(p50) },
-        Note { x: hist.p99, text: format!("p99 {} ms", fmt_num(hist.p99)), colour: darken(p99) },
+        Note { x: hist.p50, text: format!("p50 {} ms", fmt_value(hist.p50)), colour: darken(p50) },
+        Note { x: hist.p99, text: format!("p99 {} ms", fmt_value(hist.p99)), colour: darken(p99) },
     ];
     draw_notes(&mut chart, &notes, Edge::Top, 2)?;
     let entries = [
         LegendEntry::shade(format!("tasks (n={})", hist.n), bar),
-        LegendEntry::dashed(format!("p50 = {} ms", fmt_num(hist.p50)), p50),
-        LegendEntry::dashed(format!("p99 = {} ms", fmt_num(hist.p99)), p99),
+        LegendEntry::dashed(format!("p50 = {} ms", fmt_value(hist.p50)), p50),
+        LegendEntry::dashed(format!("p99 = {} ms", fmt_value(hist.p99)), p99),
     ];
     draw_legend(&legend, &entries)
 }
@@ -476,13 +479,12 @@ fn draw_no_data(area: &Area, x_desc: &str, y_desc: &str) -> DrawResult {
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .x_label_formatter(&|_| String::new())
-        .y_label_formatter(&|_| String::new())
+        .x_labels(0)
+        .y_labels(0)
+        .disable_mesh()
         .axis_desc_style((FONT, AXIS_DESC_SIZE))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.08))
         .draw()?;
-    let style = (FONT, AXIS_DESC_SIZE).into_font().color(&EPOCH_COLOUR).pos(Pos::new(HPos::Center, VPos::Center));
+    let style = (FONT, TITLE_SIZE).into_font().color(&EPOCH_COLOUR).pos(Pos::new(HPos::Center, VPos::Center));
     chart.draw_series(std::iter::once(Text::new("no data", (0.5, 0.5), style)))?;
     Ok(())
 }
@@ -512,6 +514,7 @@ where
 {
     let chart = ChartBuilder::on(area)
         .margin_top(8)
+        .margin_left(6)
         .margin_right(12)
         .x_label_area_size(x_label_area_px)
         .y_label_area_size(Y_LABEL_AREA_PX)
@@ -601,6 +604,8 @@ where
 }
 
 enum Swatch {
+    /// A heading over the entries below it.
+    None,
     Line,
     Dashed,
     Shade,
@@ -614,6 +619,9 @@ struct LegendEntry {
 }
 
 impl LegendEntry {
+    fn heading(label: String) -> Self {
+        LegendEntry { label, colour: INK, swatch: Swatch::None }
+    }
     fn line(label: String, colour: RGBColor) -> Self {
         LegendEntry { label, colour, swatch: Swatch::Line }
     }
@@ -633,7 +641,7 @@ impl LegendEntry {
 fn draw_legend(area: &Area, entries: &[LegendEntry]) -> DrawResult {
     let (w, h) = area.dim_in_pixel();
     let text_x = 44;
-    let max_chars = ((w as i32 - text_x - 8) / text_width_px("m", LEGEND_SIZE)).max(4) as usize;
+    let max_chars = ((w as i32 - text_x - 6) * 10 / text_width_px(&"x".repeat(10), LEGEND_SIZE)).max(4) as usize;
     let rows = ((h as i32 - 24) / LEGEND_ROW_PX).max(1) as usize;
     let shown = if entries.len() > rows { rows - 1 } else { entries.len() };
     let style = (FONT, LEGEND_SIZE).into_font().color(&INK).pos(Pos::new(HPos::Left, VPos::Center));
@@ -654,6 +662,7 @@ fn draw_legend(area: &Area, entries: &[LegendEntry]) -> DrawResult {
 fn draw_swatch(area: &Area, entry: &LegendEntry, (x, y): (i32, i32)) -> DrawResult {
     let colour = entry.colour;
     match entry.swatch {
+        Swatch::None => {}
         Swatch::Line => area.draw(&PathElement::new([(x, y), (x + 26, y)], colour.stroke_width(2)))?,
         Swatch::Dashed => {
             for dash in [0, 10, 20] {
@@ -731,6 +740,21 @@ fn fmt_num(v: f64) -> String {
     } else {
         s.to_string()
     }
+}
+
+/// A measured value to 3 significant digits (4 from 1000 on), no trailing zeros.
+fn fmt_value(v: f64) -> String {
+    let magnitude = v.abs();
+    let decimals = if magnitude >= 100.0 {
+        0
+    } else if magnitude >= 10.0 {
+        1
+    } else if magnitude >= 1.0 {
+        2
+    } else {
+        3
+    };
+    fmt_num(format!("{v:.decimals$}").parse().unwrap_or(v))
 }
 
 /// A generous estimate of a text's rendered width: plotters' naive font only estimates, and
@@ -823,5 +847,25 @@ mod scratch {
         std::fs::write("/tmp/plots/per_seed.svg", recovery_per_seed(&ps)).unwrap();
         std::fs::write("/tmp/plots/empty_cdf.svg", recovery_cdf(&[], &[])).unwrap();
         std::fs::write("/tmp/plots/empty_timeline.svg", timeline(&[], &[], &[])).unwrap();
+        let many: Vec<(String, Vec<f64>)> = (0..24)
+            .map(|k| {
+                (
+                    format!("kind_number_{k}_with_long_name"),
+                    (0..10).map(|i| 1000.0 * (k + 1) as f64 + 800.0 * i as f64).collect(),
+                )
+            })
+            .collect();
+        let mb: Vec<(String, f64)> = many.iter().map(|(k, v)| (k.clone(), v[9] + 500.0)).collect();
+        std::fs::write("/tmp/plots/cdf_many.svg", recovery_cdf(&many, &mb)).unwrap();
+        let pts: Vec<(f64, f64, f64)> = (0..100).map(|i| (i as f64 * 3.0, 50.0, 5.0)).collect();
+        let faults: Vec<(String, f64, f64)> =
+            (0..40).map(|i| (format!("k{}", i % 12), i as f64 * 7.0, i as f64 * 7.0 + 5.0)).collect();
+        let epochs: Vec<(f64, u64)> = (0..30).map(|i| (i as f64 * 9.5, i as u64 + 1)).collect();
+        std::fs::write("/tmp/plots/timeline_many.svg", timeline(&pts, &faults, &epochs)).unwrap();
+        let ps: Vec<(String, u64, f64)> = (0..30u64)
+            .map(|i| (format!("k{}", i % 3), 18_000_000_000_000_000_000 + i * 1_000_000_007, 5000.0 + i as f64 * 700.0))
+            .collect();
+        std::fs::write("/tmp/plots/per_seed_big.svg", recovery_per_seed(&ps)).unwrap();
+        std::fs::write("/tmp/plots/latency_one.svg", latency_histogram(&[5.0])).unwrap();
     }
 }
