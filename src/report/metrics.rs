@@ -53,7 +53,7 @@ impl Default for RecoveryConfig {
         RecoveryConfig {
             window_ms: 1_000,
             baseline_ms: 5_000,
-            throughput_percent: 50,
+            throughput_percent: 90,
             backlog_slack_tasks: 5,
             backlog_slack_percent: 10,
         }
@@ -322,7 +322,7 @@ fn first_detection(after: &[Event], targets: &BTreeSet<&str>, leader_hit: Option
     let detects = |event: &&Event| match &event.kind {
         EventKind::ExecutorDead { executor, .. } => targets.contains(executor.as_str()),
         EventKind::LeaderLost { .. } => leader_hit == Some(event.node.as_str()),
-        EventKind::LeaderElected { .. } => leader_hit.is_some_and(|leader| leader != event.node),
+        EventKind::LeaderElected { .. } => false,
         _ => false,
     };
     after.iter().find(detects).map(|event| event.at_ms)

@@ -404,11 +404,21 @@ fn draw_recovery_per_seed(area: &Area, points: &[(&str, u64, f64)]) -> DrawResul
     let unit = TimeUnit::for_max_ms(points.iter().map(|p| p.2).fold(f64::MIN, f64::max));
     let seed_lo = points.iter().map(|p| p.1).min().unwrap_or(0);
     let seed_hi = points.iter().map(|p| p.1).max().unwrap_or(0);
+    // x is the offset from the lowest seed: seeds near u64::MAX do not survive f64.
     let span = (seed_hi - seed_lo) as f64;
-    let x = padded_range(seed_lo as f64, seed_hi as f64, 0.5, 0.03);
+    let x = padded_range(0.0, span, 0.5, 0.03);
     let y_lo = unit.of(points.iter().map(|p| p.2).fold(0.0, f64::min));
     let y_hi = unit.of(points.iter().map(|p| p.2).fold(f64::MIN, f64::max));
     let y = padded_range(y_lo, y_hi, 0.0, 0.08);
+    let y = if y_lo >= 0.0 { 0.0..y.end } else { y };
+    let seed_label = |v: &f64| {
+        let whole = v.round();
+        if (v - whole).abs() < 1e-6 && whole >= 0.0 {
+            seed_lo.saturating_add(whole as u64).to_string()
+        } else {
+            String::new()
+        }
+    };
 
     let (plot, legend) = split_legend(area);
     let mut chart = build_chart(&plot, x, y, X_LABEL_AREA_PX)?;
@@ -421,7 +431,7 @@ fn draw_recovery_per_seed(area: &Area, points: &[(&str, u64, f64)]) -> DrawResul
         .y_desc(format!("recovery time ({})", unit.name))
         .x_labels(x_labels)
         .y_labels(6)
-        .x_label_formatter(&|v| if (v - v.round()).abs() < 1e-6 { format!("{v:.0}") } else { String::new() })
+        .x_label_formatter(&seed_label)
         .y_label_formatter(&|v| fmt_num(*v))
         .axis_desc_style((FONT, AXIS_DESC_SIZE))
         .label_style((FONT, TICK_SIZE))
@@ -435,7 +445,7 @@ fn draw_recovery_per_seed(area: &Area, points: &[(&str, u64, f64)]) -> DrawResul
         // Side by side within a seed when seeds are few enough for that to be visible.
         let offset = if span <= 200.0 { (k as f64 - (kinds - 1) as f64 / 2.0) * (0.5 / kinds as f64) } else { 0.0 };
         let mine: Vec<(f64, f64)> =
-            points.iter().filter(|p| p.0 == kind).map(|p| (p.1 as f64 + offset, unit.of(p.2))).collect();
+            points.iter().filter(|p| p.0 == kind).map(|p| ((p.1 - seed_lo) as f64 + offset, unit.of(p.2))).collect();
         let style = colour.filled();
         chart.draw_series(mine.iter().map(|p| Circle::new(*p, 4, style)))?;
         entries.push(LegendEntry::dot(format!("{kind} (n={})", mine.len()), *colour));
@@ -742,7 +752,7 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// A measured value to 3 significant digits (4 from 1000 on), no trailing zeros.
+/// A measured value for a label: 3 significant digits below 100, whole numbers above.
 fn fmt_value(v: f64) -> String {
     let magnitude = v.abs();
     let decimals = if magnitude >= 100.0 {
