@@ -47,16 +47,19 @@ const RECOVERY_HEADER: [&str; 9] = [
 fn tasks_line(s: &ScenarioSummary) -> String {
     format!(
         "{} acked, {} succeeded, {} dead-lettered, **{} lost**; **{} duplicate applies**, {} fenced rejections; \
-         latency p50 {} ms, p99 {} ms, max {} ms",
+         {} retries; latency p50 {} ms, p99 {} ms, max {} ms; unavailable per seed p50 {} ms, max {} ms",
         s.tasks.acked,
         s.tasks.succeeded,
         s.tasks.dead_lettered,
         s.tasks.lost,
         s.duplicate_applies,
         s.fenced_rejections,
+        s.retries,
         s.latency.p50,
         s.latency.p99,
-        s.latency.max
+        s.latency.max,
+        s.unavailable_ms.p50,
+        s.unavailable_ms.max
     )
 }
 

@@ -61,6 +61,11 @@ pub struct ScenarioSummary {
     /// Submit-to-success latency over every task of every seed, ms (with a report).
     #[serde(skip_serializing_if = "latency_unset")]
     pub latency: metrics::Percentiles,
+    /// Per seed: the time with work pending and nothing dispatched, ms (with a report).
+    #[serde(skip_serializing_if = "latency_unset")]
+    pub unavailable_ms: metrics::Percentiles,
+    /// Failed attempts scheduled again, summed over seeds (with a report).
+    pub retries: u64,
     pub drain_ms_max: u64,
     pub sim_seconds: f64,
     pub wall_seconds: f64,

@@ -64,11 +64,25 @@ impl RunTimeline {
 pub struct SeedMetrics {
     pub recoveries: Vec<FaultRecovery>,
     pub latencies_ms: Vec<u64>,
+    pub retries: u64,
+    /// Total time with acknowledged work pending and nothing dispatched, in gaps of at
+    /// least [`UNAVAILABLE_GAP_MS`].
+    pub unavailable_ms: u64,
 }
+
+/// The shortest gap in dispatching that counts as unavailability, ms: with the default
+/// heartbeat (100 ms) a busy leader dispatches several times a second.
+pub const UNAVAILABLE_GAP_MS: u64 = 500;
 
 impl SeedMetrics {
     pub fn of(history: &[crate::trace::Event]) -> Self {
-        SeedMetrics { recoveries: metrics::fault_recoveries(history), latencies_ms: metrics::latencies_ms(history) }
+        let windows = metrics::unavailability_windows(history, UNAVAILABLE_GAP_MS);
+        SeedMetrics {
+            recoveries: metrics::fault_recoveries(history),
+            latencies_ms: metrics::latencies_ms(history),
+            retries: metrics::run_metrics(history).retries,
+            unavailable_ms: windows.iter().map(|(start, end)| end - start).sum(),
+        }
     }
 }
 
@@ -78,17 +92,29 @@ pub struct ScenarioReport {
     bounds: RecoveryBounds,
     runs: Vec<(u64, Vec<FaultRecovery>)>,
     latencies_ms: Vec<u64>,
+    unavailable_ms: Vec<u64>,
+    retries: u64,
     /// The run the timeline plot shows (the caller picks it, see [`Self::worst_seed`]).
     pub timeline: Option<RunTimeline>,
 }
 
 impl ScenarioReport {
     pub fn new(summary: ScenarioSummary, bounds: RecoveryBounds) -> Self {
-        ScenarioReport { summary, bounds, runs: Vec::new(), latencies_ms: Vec::new(), timeline: None }
+        ScenarioReport {
+            summary,
+            bounds,
+            runs: Vec::new(),
+            latencies_ms: Vec::new(),
+            unavailable_ms: Vec::new(),
+            retries: 0,
+            timeline: None,
+        }
     }
 
     pub fn add(&mut self, seed: u64, m: SeedMetrics) {
         self.latencies_ms.extend(m.latencies_ms);
+        self.unavailable_ms.push(m.unavailable_ms);
+        self.retries += m.retries;
         self.runs.push((seed, m.recoveries));
     }
 
@@ -135,6 +161,8 @@ impl ScenarioReport {
         }
         self.summary.recovery = recovery;
         self.summary.latency = metrics::percentiles(&self.latencies_ms);
+        self.summary.unavailable_ms = metrics::percentiles(&self.unavailable_ms);
+        self.summary.retries = self.retries;
     }
 
     /// The four plots as (file stem, SVG).
@@ -197,4 +225,86 @@ pub fn write(dir: &Path, suite: &str, reports: &[ScenarioReport]) -> std::io::Re
     let owned: Vec<ScenarioSummary> = summaries.into_iter().cloned().collect();
     put("junit.xml".into(), &super::junit::render(suite, &owned))?;
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn firing(kind: &str, target: &str, recovery_ms: Option<u64>) -> FaultRecovery {
+        FaultRecovery {
+            id: 0,
+            kind: kind.into(),
+            target: target.into(),
+            begin_ms: 1_000,
+            end_ms: Some(2_000),
+            detection_ms: Some(300),
+            failover_ms: Some(350),
+            recovery_ms,
+            recovered: recovery_ms.is_some(),
+        }
+    }
+
+    fn report() -> ScenarioReport {
+        let summary =
+            ScenarioSummary { name: "s/x".into(), path: "scenarios/x.toml".into(), seeds: 3, ..Default::default() };
+        let bounds = RecoveryBounds { executor_death_ms: 359, leader_failover_ms: 2051, inputs: "h=100".into() };
+        let mut r = ScenarioReport::new(summary, bounds);
+        let seed = |recoveries, latencies_ms: Vec<u64>| SeedMetrics {
+            recoveries,
+            latencies_ms,
+            retries: 2,
+            unavailable_ms: 600,
+        };
+        r.add(
+            1,
+            seed(vec![firing("crash", "exec-1", Some(400)), firing("pause", "coord-2", Some(2_500))], vec![10, 20]),
+        );
+        r.add(2, seed(vec![firing("crash", "exec-3", Some(800))], vec![30]));
+        r.add(3, seed(vec![firing("crash", "exec-2,exec-4", None)], vec![]));
+        r.finish();
+        r
+    }
+
+    #[test]
+    fn recovery_rows_carry_percentiles_never_recovered_and_the_right_bound() {
+        let r = report();
+        let crash = &r.summary.recovery["crash"];
+        assert_eq!((crash.count, crash.recovered, crash.never_recovered), (3, 2, 1));
+        assert_eq!((crash.p50, crash.max, crash.bound), (400, 800, 359), "executor-only kinds get the executor bound");
+        assert_eq!(r.summary.recovery["pause"].bound, 2051, "a coordinator fault gets the failover bound");
+        assert_eq!((r.summary.latency.count, r.summary.latency.max), (3, 30));
+        assert_eq!((r.summary.retries, r.summary.unavailable_ms.p50), (6, 600));
+        assert_eq!(r.worst_seed(), Some(3), "a firing that never recovered is the worst");
+    }
+
+    #[test]
+    fn the_report_writes_every_file_and_the_page_embeds_every_plot() {
+        let dir = std::env::temp_dir().join(format!("faultline-report-{}", std::process::id()));
+        let written = write(&dir, "faults", &[report()]).unwrap();
+        let names: Vec<String> =
+            written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        for name in [
+            "summary.json",
+            "summary.md",
+            "index.html",
+            "junit.xml",
+            "s_x-recovery-cdf.svg",
+            "s_x-timeline.svg",
+            "s_x-latency.svg",
+            "s_x-recovery-per-seed.svg",
+        ] {
+            assert!(names.contains(&name.to_string()), "{name} in {names:?}");
+        }
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(json["scenarios"][0]["recovery"]["crash"]["bound"], 359);
+        assert_eq!(json["scenarios"][0]["latency"]["p99"], 30);
+        let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+        assert_eq!(html.matches("<figure").count(), 4);
+        assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
+        let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+        assert!(md.contains("| crash | 3 | 1 | 300 | 350 | 400 | 800 | 800 | 359 |"), "{md}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
