@@ -13,7 +13,8 @@
 //! so that their estimated boxes, with a margin, never overlap.
 //!
 //! Invariants: no I/O, no clock, no randomness; the same input gives byte-identical SVG.
-//! Non-finite values are dropped; empty input gives a "no data" plot, never a panic.
+//! Non-finite values (and absurd ones, beyond +-1e15) are dropped; empty input gives a
+//! "no data" plot, never a panic.
 //! Colours come from a fixed palette, given to fault kinds in sorted name order.
 
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
@@ -49,6 +50,10 @@ const NOTE_SIZE: u32 = 14;
 const NOTE_ROW_PX: i32 = 17;
 const LEGEND_ROW_PX: i32 = 22;
 
+/// Values beyond this magnitude are dropped like NaN (1e15 ms is 31 700 years).
+const MAX_PLOT_VALUE: f64 = 1e15;
+/// The smallest latency a log axis starts from (1 us); below it bins are linear.
+const MIN_LOG_MS: f64 = 1e-3;
 /// A recovery time at or above this is shown in seconds rather than milliseconds.
 const SECONDS_FROM_MS: f64 = 10_000.0;
 
@@ -76,7 +81,7 @@ pub fn recovery_cdf(series: &[(String, Vec<f64>)], bounds: &[(String, f64)]) -> 
     let curves: Vec<(&str, Vec<f64>)> =
         series.iter().map(|(kind, ms)| (kind.as_str(), sorted_finite(ms))).filter(|(_, ms)| !ms.is_empty()).collect();
     let bounds: Vec<(&str, f64)> =
-        bounds.iter().filter(|(_, ms)| ms.is_finite()).map(|(kind, ms)| (kind.as_str(), *ms)).collect();
+        bounds.iter().filter(|(_, ms)| usable(*ms)).map(|(kind, ms)| (kind.as_str(), *ms)).collect();
     let title = "Recovery time by fault kind (CDF)";
     let y_desc = "fraction of faults recovered";
     render(SIZE, title, |area| {
@@ -125,7 +130,7 @@ pub fn latency_histogram(latencies_ms: &[f64]) -> String {
 /// (kind, seed, recovery ms). The y unit is ms, or s when the data reach 10 s.
 pub fn recovery_per_seed(points: &[(String, u64, f64)]) -> String {
     let points: Vec<(&str, u64, f64)> =
-        points.iter().filter(|(_, _, ms)| ms.is_finite()).map(|(kind, seed, ms)| (kind.as_str(), *seed, *ms)).collect();
+        points.iter().filter(|(_, _, ms)| usable(*ms)).map(|(kind, seed, ms)| (kind.as_str(), *seed, *ms)).collect();
     render(SIZE, "Recovery time per seed", |area| {
         if points.is_empty() {
             return draw_no_data(area, "seed", "recovery time (ms)");
@@ -199,20 +204,20 @@ struct TimelineData {
 impl TimelineData {
     /// None when there is nothing to draw.
     fn new(points: &[(f64, f64, f64)], faults: &[(String, f64, f64)], epochs: &[(f64, u64)]) -> Option<Self> {
-        let mut points: Vec<_> = points.iter().filter(|p| p.0.is_finite()).copied().collect();
+        let mut points: Vec<_> = points.iter().filter(|p| usable(p.0)).copied().collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let throughput = points.iter().filter(|p| p.1.is_finite()).map(|p| (p.0, p.1)).collect();
-        let backlog = points.iter().filter(|p| p.2.is_finite()).map(|p| (p.0, p.2)).collect();
+        let throughput = points.iter().filter(|p| usable(p.1)).map(|p| (p.0, p.1)).collect();
+        let backlog = points.iter().filter(|p| usable(p.2)).map(|p| (p.0, p.2)).collect();
         let faults: Vec<_> = faults
             .iter()
-            .filter(|(_, start, end)| start.is_finite() && !end.is_nan() && *end >= *start)
+            .filter(|(_, start, end)| usable(*start) && !end.is_nan() && *end >= *start)
             .cloned()
             .collect();
-        let mut epochs: Vec<_> = epochs.iter().filter(|e| e.0.is_finite()).copied().collect();
+        let mut epochs: Vec<_> = epochs.iter().filter(|e| usable(e.0)).copied().collect();
         epochs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
 
         let times = points.iter().map(|p| p.0);
-        let times = times.chain(faults.iter().flat_map(|f| [f.1, f.2]).filter(|t| t.is_finite()));
+        let times = times.chain(faults.iter().flat_map(|f| [f.1, f.2]).filter(|t| usable(*t)));
         let times: Vec<f64> = times.chain(epochs.iter().map(|e| e.0)).collect();
         if times.is_empty() {
             return None;
@@ -229,10 +234,17 @@ fn draw_timeline(area: &Area, data: &TimelineData) -> DrawResult {
     let colours = KindColours::new(data.faults.iter().map(|f| f.0.as_str()));
     let (plot, legend) = split_legend(area);
     let (top, bottom) = plot.split_vertically(plot.dim_in_pixel().1 * 45 / 100);
+    draw_throughput_panel(&top, data, &colours)?;
+    draw_backlog_panel(&bottom, data, &colours)?;
+    draw_legend(&legend, &timeline_legend(data, &colours))
+}
 
+/// The upper panel: throughput, fault windows labelled by kind, epoch lines. Its x axis
+/// has no tick labels: it shares the lower panel's.
+fn draw_throughput_panel(area: &Area, data: &TimelineData, colours: &KindColours) -> DrawResult {
     let fault_rows = if data.faults.is_empty() { 0 } else { 3 };
     let y_top = headroom_range(data.throughput.iter().map(|p| p.1), fault_rows);
-    let mut chart = build_chart(&top, data.t.clone(), y_top.clone(), 8)?;
+    let mut chart = build_chart(area, data.t.clone(), y_top.clone(), 8)?;
     chart
         .configure_mesh()
         .x_label_formatter(&|_| String::new())
@@ -244,7 +256,7 @@ fn draw_timeline(area: &Area, data: &TimelineData) -> DrawResult {
         .light_line_style(TRANSPARENT)
         .bold_line_style(BLACK.mix(0.08))
         .draw()?;
-    draw_fault_windows(&mut chart, &data.faults, &colours, y_top.clone())?;
+    draw_fault_windows(&mut chart, &data.faults, colours, y_top.clone())?;
     draw_epoch_lines(&mut chart, &data.epochs, y_top)?;
     chart.draw_series(LineSeries::new(data.throughput.clone(), INK.stroke_width(2)))?;
     let notes: Vec<Note> = data
@@ -252,13 +264,16 @@ fn draw_timeline(area: &Area, data: &TimelineData) -> DrawResult {
         .iter()
         .map(|(kind, start, _)| Note { x: *start, text: kind.clone(), colour: darken(colours.get(kind)) })
         .collect();
-    draw_notes(&mut chart, &notes, Edge::Top, fault_rows)?;
+    draw_notes(&mut chart, &notes, Edge::Top, fault_rows)
+}
 
+/// The lower panel: backlog, fault windows, epoch lines labelled "epoch N", the time axis.
+fn draw_backlog_panel(area: &Area, data: &TimelineData, colours: &KindColours) -> DrawResult {
     let epoch_rows = if data.epochs.is_empty() { 0 } else { 2 };
     let y_bottom = headroom_range(data.backlog.iter().map(|p| p.1), epoch_rows);
-    let mut chart = build_chart(&bottom, data.t.clone(), y_bottom.clone(), X_LABEL_AREA_PX)?;
+    let mut chart = build_chart(area, data.t.clone(), y_bottom.clone(), X_LABEL_AREA_PX)?;
     draw_mesh(&mut chart, "time (s)", "backlog (tasks)", 10, 5)?;
-    draw_fault_windows(&mut chart, &data.faults, &colours, y_bottom.clone())?;
+    draw_fault_windows(&mut chart, &data.faults, colours, y_bottom.clone())?;
     draw_epoch_lines(&mut chart, &data.epochs, y_bottom)?;
     let backlog = AreaSeries::new(data.backlog.clone(), 0.0, BACKLOG_COLOUR.mix(0.2));
     chart.draw_series(backlog.border_style(BACKLOG_COLOUR.stroke_width(2)))?;
@@ -267,9 +282,7 @@ fn draw_timeline(area: &Area, data: &TimelineData) -> DrawResult {
         .iter()
         .map(|(t, epoch)| Note { x: *t, text: format!("epoch {epoch}"), colour: EPOCH_COLOUR })
         .collect();
-    draw_notes(&mut chart, &notes, Edge::Top, epoch_rows)?;
-
-    draw_legend(&legend, &timeline_legend(data, &colours))
+    draw_notes(&mut chart, &notes, Edge::Top, epoch_rows)
 }
 
 fn timeline_legend(data: &TimelineData, colours: &KindColours) -> Vec<LegendEntry> {
@@ -316,11 +329,12 @@ where
     Ok(())
 }
 
-/// 0..max with room above the data for `note_rows` rows of labels.
+/// From 0 (or the minimum, if negative) to the maximum, with room above the data for
+/// `note_rows` rows of labels.
 fn headroom_range(values: impl Iterator<Item = f64>, note_rows: usize) -> Range<f64> {
-    let max = values.fold(0.0, f64::max);
-    let max = if max > 0.0 { max } else { 1.0 };
-    0.0..max * (1.08 + 0.12 * note_rows as f64)
+    let (min, max) = values.fold((0.0, 0.0), |(lo, hi): (f64, f64), v| (lo.min(v), hi.max(v)));
+    let span = if max - min > 0.0 { max - min } else { 1.0 };
+    min..min + span * (1.08 + 0.12 * note_rows as f64)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -340,7 +354,7 @@ impl Histo {
     /// `sorted` is non-empty, finite and ascending.
     fn new(sorted: &[f64]) -> Self {
         let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
-        let log = lo > 0.0 && hi / lo >= 50.0;
+        let log = lo >= MIN_LOG_MS && hi / lo >= 50.0;
         let bins = ((sorted.len() as f64).sqrt().ceil() as usize).clamp(5, 40);
         let (a, b) = if log { (lo.ln(), hi.ln()) } else { (lo, hi) };
         let (a, b) = if b - a > 1e-9 { (a, b) } else { (a - 0.5, b + 0.5) };
@@ -732,8 +746,14 @@ fn padded_range(lo: f64, hi: f64, pad_min: f64, pad_frac: f64) -> Range<f64> {
     }
 }
 
+/// Whether a value can be plotted: finite and within +-`MAX_PLOT_VALUE`, so no range or
+/// padding computed from it overflows and a range of one value can still be widened.
+fn usable(v: f64) -> bool {
+    v.is_finite() && v.abs() <= MAX_PLOT_VALUE
+}
+
 fn sorted_finite(values: &[f64]) -> Vec<f64> {
-    let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let mut finite: Vec<f64> = values.iter().copied().filter(|v| usable(*v)).collect();
     finite.sort_by(f64::total_cmp);
     finite
 }
@@ -790,92 +810,242 @@ fn darken(c: RGBColor) -> RGBColor {
 }
 
 #[cfg(test)]
-mod scratch {
+mod tests {
     use super::*;
+
+    /// The contents of every `<text>` element, unescaped, with its x and y attributes.
+    fn texts(svg: &str) -> Vec<(String, i32, i32)> {
+        let attr = |tag: &str, name: &str| {
+            let start = tag.find(&format!(" {name}=\"")).expect("attribute") + name.len() + 3;
+            tag[start..].split('"').next().unwrap().parse::<i32>().unwrap()
+        };
+        svg.split("<text")
+            .skip(1)
+            .map(|rest| {
+                let (tag, body) = rest.split_once('>').expect("text tag closes");
+                let content = body.split("</text>").next().unwrap().trim();
+                let content = content.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"");
+                let content = content.replace("&apos;", "'").replace("&amp;", "&");
+                (content, attr(tag, "x"), attr(tag, "y"))
+            })
+            .collect()
+    }
+
+    fn has_text(svg: &str, wanted: &str) -> bool {
+        texts(svg).iter().any(|(t, _, _)| t == wanted)
+    }
+
+    fn assert_well_formed(svg: &str) {
+        assert!(svg.starts_with("<svg"), "starts with {:?}", &svg[..svg.len().min(40)]);
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<text").count(), svg.matches("</text>").count());
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "a non-finite number leaked into the svg");
+    }
+
+    /// Stroke colours of the data lines: 2 px polylines with more than two points (dashed
+    /// markers and legend swatches are two-point segments).
+    fn data_lines(svg: &str) -> Vec<String> {
+        svg.lines()
+            .filter(|l| l.starts_with("<polyline") && l.contains("stroke-width=\"2\""))
+            .filter(|l| {
+                l.split("points=\"").nth(1).is_some_and(|p| p.split('"').next().unwrap().split_whitespace().count() > 2)
+            })
+            .map(|l| l.split("stroke=\"").nth(1).unwrap().split('"').next().unwrap().to_string())
+            .collect()
+    }
+
+    fn hex(c: RGBColor) -> String {
+        format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+    }
+
+    fn legend_x_px() -> i32 {
+        (SIZE.0 - LEGEND_WIDTH_PX) as i32
+    }
+
+    fn sample_cdf() -> String {
+        let series =
+            vec![("crash".to_string(), vec![120.0, 400.0, 900.0]), ("partition".to_string(), vec![800.0, 2500.0])];
+        let bounds = vec![("crash".to_string(), 1000.0), ("partition".to_string(), 3000.0)];
+        recovery_cdf(&series, &bounds)
+    }
+
     #[test]
-    fn scratch_write() {
-        std::fs::create_dir_all("/tmp/plots").unwrap();
-        let s = vec![
-            ("crash".to_string(), vec![120.0, 340.0, 800.0, 1500.0, 2200.0]),
-            ("partition".to_string(), vec![900.0, 1100.0, 3000.0, 4000.0]),
-            ("clock_skew".to_string(), vec![50.0, 60.0, 2000.0]),
-            ("store_outage".to_string(), vec![2500.0, 2600.0, f64::NAN]),
+    fn cdf_has_one_line_per_kind_axes_bounds_and_legend() {
+        let svg = sample_cdf();
+        assert_well_formed(&svg);
+        for label in ["Recovery time by fault kind (CDF)", "recovery time (ms)", "fraction of faults recovered"] {
+            assert!(has_text(&svg, label), "missing {label:?}");
+        }
+        assert_eq!(data_lines(&svg), vec![hex(PALETTE[0]), hex(PALETTE[1])]);
+        assert!(has_text(&svg, "crash bound 1000 ms"));
+        assert!(has_text(&svg, "partition bound 3000 ms"));
+        let legend: Vec<_> = texts(&svg).into_iter().filter(|(_, x, _)| *x >= legend_x_px()).collect();
+        let legend: Vec<_> = legend.iter().map(|(t, _, _)| t.as_str()).collect();
+        assert_eq!(legend, vec!["crash (n=3)", "partition (n=2)", "recovery bound"]);
+    }
+
+    #[test]
+    fn cdf_switches_to_seconds_for_long_recoveries() {
+        let series = vec![("crash".to_string(), vec![3_000.0, 15_000.0])];
+        let svg = recovery_cdf(&series, &[("crash".to_string(), 12_500.0)]);
+        assert!(has_text(&svg, "recovery time (s)"));
+        assert!(has_text(&svg, "crash bound 12.5 s"));
+    }
+
+    #[test]
+    fn cdf_drops_non_finite_values_and_empty_kinds() {
+        let series = vec![
+            ("crash".to_string(), vec![f64::NAN, 100.0, f64::INFINITY, 200.0]),
+            ("ghost".to_string(), vec![f64::NAN, f64::NEG_INFINITY]),
         ];
-        let b = vec![
-            ("crash".to_string(), 3000.0),
-            ("partition".to_string(), 5000.0),
-            ("clock_skew".to_string(), 3000.0),
-            ("store_outage".to_string(), 4800.0),
-        ];
-        std::fs::write("/tmp/plots/cdf.svg", recovery_cdf(&s, &b)).unwrap();
-        let pts: Vec<(f64, f64, f64)> = (0..300)
-            .map(|i| {
-                let t = i as f64 * 0.2;
-                let f = if (10.0..18.0).contains(&t) {
-                    0.2
-                } else if (30.0..36.0).contains(&t) {
-                    0.5
-                } else {
-                    1.0
-                };
-                (
-                    t,
-                    180.0 * f + (i % 7) as f64 * 3.0,
-                    if f < 1.0 { (t - 10.0).abs() * 20.0 } else { 15.0 + (i % 5) as f64 },
-                )
-            })
-            .collect();
+        let svg = recovery_cdf(&series, &[("crash".to_string(), f64::NAN)]);
+        assert_well_formed(&svg);
+        assert!(has_text(&svg, "crash (n=2)"));
+        assert!(!svg.contains("ghost") && !svg.contains("bound"));
+        assert_eq!(data_lines(&svg).len(), 1);
+    }
+
+    #[test]
+    fn bound_labels_at_one_spot_go_to_separate_rows() {
+        let series: Vec<_> = (0..3).map(|k| (format!("kind{k}"), vec![100.0])).collect();
+        let bounds: Vec<_> = (0..3).map(|k| (format!("kind{k}"), 500.0)).collect();
+        let svg = recovery_cdf(&series, &bounds);
+        let labels: Vec<_> = texts(&svg).into_iter().filter(|(t, _, _)| t.contains(" bound ")).collect();
+        assert_eq!(labels.len(), 3);
+        let mut rows: Vec<i32> = labels.iter().map(|(_, _, y)| *y).collect();
+        rows.sort();
+        rows.dedup();
+        assert_eq!(rows.len(), 3, "labels share a row: {labels:?}");
+    }
+
+    fn sample_timeline() -> String {
+        let points: Vec<_> = (0..60).map(|i| (f64::from(i), 100.0 + f64::from(i % 3), f64::from(i * 2))).collect();
         let faults = vec![
-            ("crash".to_string(), 10.0, 18.0),
-            ("partition".to_string(), 30.0, 36.0),
-            ("clock_skew".to_string(), 31.0, 33.0),
-            ("crash".to_string(), 50.0, f64::INFINITY),
+            ("crash".to_string(), 10.0, 20.0),
+            ("partition".to_string(), 30.0, f64::INFINITY),
+            ("skew".to_string(), f64::NAN, 5.0),
         ];
-        let epochs = vec![(0.0, 2), (12.5, 7), (13.0, 9), (33.0, 12)];
-        std::fs::write("/tmp/plots/timeline.svg", timeline(&pts, &faults, &epochs)).unwrap();
-        let lat: Vec<f64> = (0..2000)
-            .map(|i| {
-                let u = ((i * 7919) % 1000) as f64 / 1000.0;
-                5.0 + 40.0 * u * u + if i % 50 == 0 { 900.0 * u } else { 0.0 }
-            })
-            .collect();
-        std::fs::write("/tmp/plots/latency.svg", latency_histogram(&lat)).unwrap();
-        let lat2: Vec<f64> = (0..500).map(|i| 20.0 + ((i * 37) % 100) as f64 / 10.0).collect();
-        std::fs::write("/tmp/plots/latency_linear.svg", latency_histogram(&lat2)).unwrap();
-        let kinds = ["crash", "partition", "clock_skew", "store_outage"];
-        let ps: Vec<(String, u64, f64)> = (0..40u64)
-            .flat_map(|seed| {
-                kinds.iter().enumerate().map(move |(k, kind)| {
-                    (
-                        kind.to_string(),
-                        1000 + seed,
-                        300.0 + ((seed * 37 + k as u64 * 101) % 400) as f64 * (k + 1) as f64,
-                    )
-                })
-            })
-            .collect();
-        std::fs::write("/tmp/plots/per_seed.svg", recovery_per_seed(&ps)).unwrap();
-        std::fs::write("/tmp/plots/empty_cdf.svg", recovery_cdf(&[], &[])).unwrap();
-        std::fs::write("/tmp/plots/empty_timeline.svg", timeline(&[], &[], &[])).unwrap();
-        let many: Vec<(String, Vec<f64>)> = (0..24)
-            .map(|k| {
-                (
-                    format!("kind_number_{k}_with_long_name"),
-                    (0..10).map(|i| 1000.0 * (k + 1) as f64 + 800.0 * i as f64).collect(),
-                )
-            })
-            .collect();
-        let mb: Vec<(String, f64)> = many.iter().map(|(k, v)| (k.clone(), v[9] + 500.0)).collect();
-        std::fs::write("/tmp/plots/cdf_many.svg", recovery_cdf(&many, &mb)).unwrap();
-        let pts: Vec<(f64, f64, f64)> = (0..100).map(|i| (i as f64 * 3.0, 50.0, 5.0)).collect();
-        let faults: Vec<(String, f64, f64)> =
-            (0..40).map(|i| (format!("k{}", i % 12), i as f64 * 7.0, i as f64 * 7.0 + 5.0)).collect();
-        let epochs: Vec<(f64, u64)> = (0..30).map(|i| (i as f64 * 9.5, i as u64 + 1)).collect();
-        std::fs::write("/tmp/plots/timeline_many.svg", timeline(&pts, &faults, &epochs)).unwrap();
-        let ps: Vec<(String, u64, f64)> = (0..30u64)
-            .map(|i| (format!("k{}", i % 3), 18_000_000_000_000_000_000 + i * 1_000_000_007, 5000.0 + i as f64 * 700.0))
-            .collect();
-        std::fs::write("/tmp/plots/per_seed_big.svg", recovery_per_seed(&ps)).unwrap();
-        std::fs::write("/tmp/plots/latency_one.svg", latency_histogram(&[5.0])).unwrap();
+        timeline(&points, &faults, &[(0.0, 1), (15.0, 3)])
+    }
+
+    #[test]
+    fn timeline_has_both_axes_fault_windows_epochs_and_legend() {
+        let svg = sample_timeline();
+        assert_well_formed(&svg);
+        for label in ["throughput (tasks/s)", "backlog (tasks)", "time (s)", "epoch 1", "epoch 3"] {
+            assert!(has_text(&svg, label), "missing {label:?}");
+        }
+        // Each window is shaded in both panels; the window without a start is dropped.
+        assert_eq!(svg.matches("opacity=\"0.2\" fill=\"#1F77B4\"").count(), 2);
+        assert_eq!(svg.matches("opacity=\"0.2\" fill=\"#FF7F0E\"").count(), 2);
+        assert!(!svg.contains("skew"));
+        let legend: Vec<_> = texts(&svg).into_iter().filter(|(_, x, _)| *x >= legend_x_px()).collect();
+        let legend: Vec<_> = legend.iter().map(|(t, _, _)| t.as_str()).collect();
+        assert_eq!(legend, ["throughput", "backlog", "leader epoch", "fault windows:", "crash", "partition"]);
+        // Fault windows are labelled by kind in the plot as well.
+        assert_eq!(texts(&svg).iter().filter(|(t, x, _)| t == "crash" && *x < legend_x_px()).count(), 1);
+        assert_eq!(data_lines(&svg), vec![hex(INK), hex(BACKLOG_COLOUR)]);
+    }
+
+    #[test]
+    fn histogram_marks_p50_and_p99() {
+        let latencies: Vec<f64> = (50..150).map(f64::from).collect();
+        let svg = latency_histogram(&latencies);
+        assert_well_formed(&svg);
+        for label in ["Submit-to-success latency", "latency (ms)", "tasks (count)", "p50 99 ms", "p99 148 ms"] {
+            assert!(has_text(&svg, label), "missing {label:?}");
+        }
+        assert!(has_text(&svg, "tasks (n=100)"));
+        assert!(has_text(&svg, "p50 = 99 ms") && has_text(&svg, "p99 = 148 ms"));
+        // 100 values fall in 10 bins of 10, each drawn as one bar (and one legend swatch).
+        assert_eq!(svg.matches(&format!("fill=\"{}\"", hex(PALETTE[0]))).count(), 10 + 1);
+    }
+
+    #[test]
+    fn histogram_uses_log_bins_for_wide_spans() {
+        let latencies: Vec<f64> = (0..200).map(|i| 2.0 + f64::from(i * i)).collect();
+        let svg = latency_histogram(&latencies);
+        assert_well_formed(&svg);
+        assert!(has_text(&svg, "latency (ms, log scale)"));
+        assert!(latency_histogram(&[0.0, 1.0, 1000.0]).contains("latency (ms)"));
+    }
+
+    #[test]
+    fn per_seed_has_one_colour_per_kind_and_a_legend() {
+        let points = vec![
+            ("crash".to_string(), 1, 300.0),
+            ("crash".to_string(), 2, 350.0),
+            ("partition".to_string(), 1, 900.0),
+            ("partition".to_string(), 3, f64::NAN),
+        ];
+        let svg = recovery_per_seed(&points);
+        assert_well_formed(&svg);
+        for label in ["Recovery time per seed", "seed", "recovery time (ms)", "crash (n=2)", "partition (n=1)"] {
+            assert!(has_text(&svg, label), "missing {label:?}");
+        }
+        let dots = |c: RGBColor| svg.matches(&format!("r=\"4\" opacity=\"1\" fill=\"{}\"", hex(c))).count();
+        assert_eq!((dots(PALETTE[0]), dots(PALETTE[1])), (2, 1));
+    }
+
+    #[test]
+    fn per_seed_labels_seeds_exactly_even_near_u64_max() {
+        let points: Vec<_> = (0..3).map(|i| ("crash".to_string(), u64::MAX - 2 + i, 100.0)).collect();
+        let svg = recovery_per_seed(&points);
+        assert!(has_text(&svg, &(u64::MAX - 2).to_string()), "{:?}", texts(&svg));
+    }
+
+    #[test]
+    fn empty_or_all_non_finite_input_gives_a_no_data_plot() {
+        let nan = f64::NAN;
+        let svgs = [
+            recovery_cdf(&[], &[]),
+            recovery_cdf(&[("crash".to_string(), vec![nan])], &[("crash".to_string(), 5.0)]),
+            timeline(&[], &[], &[]),
+            timeline(&[(nan, 1.0, 1.0)], &[("crash".to_string(), nan, nan)], &[(nan, 1)]),
+            latency_histogram(&[]),
+            latency_histogram(&[nan, f64::INFINITY]),
+            recovery_per_seed(&[]),
+            recovery_per_seed(&[("crash".to_string(), 1, nan)]),
+        ];
+        for svg in &svgs {
+            assert_well_formed(svg);
+            assert!(has_text(svg, "no data"));
+        }
+        assert!(has_text(&svgs[2], "time (s)") && has_text(&svgs[2], "throughput (tasks/s)"));
+    }
+
+    #[test]
+    fn extreme_values_do_not_panic_or_hang() {
+        for big in [f64::MAX, MAX_PLOT_VALUE] {
+            assert!(recovery_cdf(&[("a".to_string(), vec![-big, big])], &[]).starts_with("<svg"));
+            assert!(timeline(&[(0.0, big, -big), (big, 0.0, 0.0)], &[], &[(big, u64::MAX)]).starts_with("<svg"));
+            assert!(latency_histogram(&[f64::MIN_POSITIVE, big]).starts_with("<svg"));
+            assert!(latency_histogram(&[7.0; 50]).starts_with("<svg"));
+            assert!(
+                recovery_per_seed(&[("a".to_string(), 0, big), ("b".to_string(), u64::MAX, -big)]).starts_with("<svg")
+            );
+        }
+        assert!(latency_histogram(&[f64::MIN_POSITIVE, 1.0, 1e9]).starts_with("<svg"));
+    }
+
+    #[test]
+    fn many_kinds_fit_the_legend_with_a_count_of_the_rest() {
+        let points: Vec<_> = (0..40u64).map(|k| (format!("kind-{k:02}"), k, 10.0)).collect();
+        let svg = recovery_per_seed(&points);
+        let legend: Vec<_> = texts(&svg).into_iter().filter(|(_, x, _)| *x >= legend_x_px()).collect();
+        let last = &legend.last().unwrap().0;
+        assert!(last.starts_with('+') && last.ends_with(" more"), "{last:?}");
+        let shown = legend.len() - 1;
+        assert_eq!(last, &format!("+{} more", 40 - shown));
+        assert!(legend.iter().all(|(_, _, y)| *y < SIZE.1 as i32));
+    }
+
+    #[test]
+    fn text_is_escaped_and_output_is_deterministic() {
+        let series = vec![("a<b&\"c\"".to_string(), vec![1.0, 2.0])];
+        let svg = recovery_cdf(&series, &[]);
+        assert!(svg.contains("a&lt;b&amp;&quot;c&quot; (n=2)"));
+        assert_eq!(svg, recovery_cdf(&series, &[]));
+        assert_eq!(sample_timeline(), sample_timeline());
     }
 }
