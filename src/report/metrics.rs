@@ -245,13 +245,20 @@ pub fn fault_recoveries(history: &[Event]) -> Vec<FaultRecovery> {
 /// own begin (overlapping firings do not shorten or exclude one another).
 pub fn fault_recoveries_with(history: &[Event], config: &RecoveryConfig) -> Vec<FaultRecovery> {
     let load = Load::of(history);
-    firings(history).iter().map(|firing| measure(history, &load, firing, config)).collect()
+    let movers = leadership_movers(history);
+    firings(history).iter().map(|firing| measure(history, &load, &movers, firing, config)).collect()
 }
 
-fn measure(history: &[Event], load: &Load, firing: &Firing<'_>, config: &RecoveryConfig) -> FaultRecovery {
+fn measure(
+    history: &[Event],
+    load: &Load,
+    movers: &BTreeSet<&str>,
+    firing: &Firing<'_>,
+    config: &RecoveryConfig,
+) -> FaultRecovery {
     let targets = nodes(firing.target);
     let begin_ms = history[firing.begin].at_ms;
-    let after = &history[firing.begin + 1..horizon(history, firing, &targets)];
+    let after = &history[firing.begin + 1..horizon(history, firing, &targets, movers)];
     let leader_hit = leader_before(history, firing.begin).filter(|leader| targets.contains(leader));
     let held = held_tasks(&history[..firing.begin], &targets);
     let since_begin = |at_ms: u64| at_ms.saturating_sub(begin_ms);
@@ -272,16 +279,28 @@ fn measure(history: &[Event], load: &Load, firing: &Firing<'_>, config: &Recover
     }
 }
 
-/// The index up to which signals are attributed to `firing`: the next Begin, after the
-/// firing's End, of a firing that hits one of its nodes (the history's end if none, or if
-/// the firing never ended). Firings that overlap it share its signals.
-fn horizon(history: &[Event], firing: &Firing<'_>, targets: &BTreeSet<&str>) -> usize {
+/// The nodes a fault on which can move leadership (and so make a new leader declare any
+/// executor dead): every node that ever won or lost it, and the store.
+fn leadership_movers(history: &[Event]) -> BTreeSet<&str> {
+    let leaders = history
+        .iter()
+        .filter(|event| matches!(event.kind, EventKind::LeaderElected { .. } | EventKind::LeaderLost { .. }));
+    leaders.map(|event| event.node.as_str()).chain(["store"]).collect()
+}
+
+/// The index up to which signals are attributed to `firing`: the first Begin, after the
+/// firing's End, of a firing that hits one of its nodes or a leadership mover (the
+/// history's end if none, or if the firing never ended). Firings that overlap it share
+/// its signals.
+fn horizon(history: &[Event], firing: &Firing<'_>, targets: &BTreeSet<&str>, movers: &BTreeSet<&str>) -> usize {
     let Some(end) = firing.end else { return history.len() };
-    let hits_ours = |event: &Event| match &event.kind {
-        EventKind::Fault { phase: FaultPhase::Begin, target, .. } => !nodes(target).is_disjoint(targets),
+    let may_signal = |event: &Event| match &event.kind {
+        EventKind::Fault { phase: FaultPhase::Begin, target, .. } => {
+            nodes(target).iter().any(|node| targets.contains(node) || movers.contains(node))
+        }
         _ => false,
     };
-    history[end + 1..].iter().position(hits_ours).map_or(history.len(), |k| end + 1 + k)
+    history[end + 1..].iter().position(may_signal).map_or(history.len(), |k| end + 1 + k)
 }
 
 /// The leader just before event `index`: of the nodes whose newest `LeaderElected` was not
@@ -303,14 +322,24 @@ fn leader_before(history: &[Event], index: usize) -> Option<&str> {
 }
 
 /// The tasks `executors` held at the end of `before`: their last Dispatch went to one of
-/// them and no terminal event or other Dispatch followed.
+/// them, and no terminal event, `Retry` (the attempt failed) or `ExecutorDead` of that
+/// executor (its attempts were queued again) followed.
 fn held_tasks<'h>(before: &'h [Event], executors: &BTreeSet<&str>) -> BTreeSet<&'h str> {
     let mut holder: BTreeMap<&str, &str> = BTreeMap::new();
     for event in before {
-        if let EventKind::Dispatch { task, executor, .. } = &event.kind {
-            holder.insert(task, executor);
-        } else if let Some(task) = event.kind.terminal_task() {
-            holder.remove(task);
+        match &event.kind {
+            EventKind::Dispatch { task, executor, .. } => {
+                holder.insert(task, executor);
+            }
+            EventKind::Retry { task, .. } => {
+                holder.remove(task.as_str());
+            }
+            EventKind::ExecutorDead { executor, .. } => holder.retain(|_, held_by| held_by != executor),
+            kind => {
+                if let Some(task) = kind.terminal_task() {
+                    holder.remove(task);
+                }
+            }
         }
     }
     holder.into_iter().filter(|(_, executor)| executors.contains(executor)).map(|(task, _)| task).collect()
@@ -322,7 +351,7 @@ fn first_detection(after: &[Event], targets: &BTreeSet<&str>, leader_hit: Option
     let detects = |event: &&Event| match &event.kind {
         EventKind::ExecutorDead { executor, .. } => targets.contains(executor.as_str()),
         EventKind::LeaderLost { .. } => leader_hit == Some(event.node.as_str()),
-        EventKind::LeaderElected { .. } => false,
+        EventKind::LeaderElected { .. } => leader_hit.is_some_and(|leader| leader != event.node),
         _ => false,
     };
     after.iter().find(detects).map(|event| event.at_ms)

@@ -177,6 +177,20 @@ fn a_paused_leader_is_detected_by_its_own_leader_lost() {
 }
 
 #[test]
+fn a_coordinator_that_already_stepped_down_is_not_the_leader_hit() {
+    // coord-1 lost epoch 1 at 4000 and nobody leads at 5000: coord-2's election at 6000 is
+    // not a detection of the fault on coord-1, nor its dispatches a failover.
+    let h = history(vec![
+        vec![elected(0, "coord-1", 1)],
+        steady("coord-1", 0, 4000, 100, &["exec-1"], 50),
+        vec![ev(4000, "coord-1", lost(1)), begin(5000, 0, "isolate", "coord-1"), elected(6000, "coord-2", 2)],
+        steady("coord-2", 6000, 9000, 100, &["exec-1"], 50),
+    ]);
+    assert_eq!(fault_recoveries(&h)[0].detection_ms, None);
+    assert_eq!(fault_recoveries(&h)[0].failover_ms, None);
+}
+
+#[test]
 fn a_fault_that_caused_nothing_recovers_at_once() {
     // A standby crash and an idle executor's pause: no detection, no failover, throughput
     // never dropped ([5000, 6000) holds 10 dispatches), so recovery is 0. The later leader
@@ -219,27 +233,51 @@ fn a_run_that_never_recovered_says_so() {
 #[test]
 fn overlapping_faults_are_each_measured_from_their_own_begin() {
     // exec-3 carries the steady load; exec-1 and exec-2 each hold one long task when they
-    // crash, 5000-7000 and 5500-6500. Each firing sees only its own executor's death and
-    // its own task's re-dispatch; recovery waits for that failover ([t, t + 1 s) holds 10
-    // steady dispatches, 10 needed: baselines are 52 and 53 dispatches over 5 s).
+    // crash, 5000-7000 and 5200-6500. exec-2's death (5500) comes first, yet each firing
+    // sees only its own executor's death and its own task's re-dispatch. Recovery waits
+    // for that failover: both baselines are 52 dispatches over 5 s (10 needed a second),
+    // and [5610, 6610) and [5520, 6520) hold 10 and 11.
     let h = history(vec![
         vec![elected(0, "coord-1", 1)],
         steady("coord-1", 0, 10000, 100, &["exec-3"], 50),
         vec![ev(4000, "client", ack("ka", "a")), ev(4000, "coord-1", dispatch_to("a", "exec-1"))],
         vec![ev(4000, "client", ack("kb", "b")), ev(4000, "coord-1", dispatch_to("b", "exec-2"))],
-        vec![begin(5000, 0, "crash", "exec-1"), executor_dead(5300, "exec-1")],
-        vec![ev(5310, "coord-1", dispatch_to("a", "exec-3")), ev(5400, "coord-1", succeeded("a"))],
-        vec![begin(5500, 1, "crash", "exec-2"), executor_dead(5800, "exec-2")],
-        vec![ev(5820, "coord-1", dispatch_to("b", "exec-3")), ev(5900, "coord-1", succeeded("b"))],
+        vec![begin(5000, 0, "crash", "exec-1"), executor_dead(5600, "exec-1")],
+        vec![ev(5610, "coord-1", dispatch_to("a", "exec-3")), ev(5700, "coord-1", succeeded("a"))],
+        vec![begin(5200, 1, "crash", "exec-2"), executor_dead(5500, "exec-2")],
+        vec![ev(5520, "coord-1", dispatch_to("b", "exec-3")), ev(5600, "coord-1", succeeded("b"))],
         vec![end(6500, 1, "crash", "exec-2"), end(7000, 0, "crash", "exec-1")],
     ]);
     assert_eq!(
         fault_recoveries(&h),
         vec![
-            recovery((0, "crash", "exec-1"), (5000, Some(7000)), Some(300), Some(310), Some(310)),
-            recovery((1, "crash", "exec-2"), (5500, Some(6500)), Some(300), Some(320), Some(320)),
+            recovery((0, "crash", "exec-1"), (5000, Some(7000)), Some(600), Some(610), Some(610)),
+            recovery((1, "crash", "exec-2"), (5200, Some(6500)), Some(300), Some(320), Some(320)),
         ]
     );
+}
+
+#[test]
+fn only_attempts_still_held_at_the_begin_count_for_failover() {
+    // y failed (Retry) and w's holder died before the fault: their re-dispatches after the
+    // begin are not failovers. z, held at 1000, moves at 1400.
+    let h = history(vec![
+        vec![elected(0, "coord-1", 1)],
+        vec![ev(100, "client", ack("ky", "y")), ev(100, "coord-1", dispatch_to("y", "exec-1"))],
+        vec![ev(
+            200,
+            "coord-1",
+            EventKind::Retry { task: "y".into(), failures: 1, backoff_ms: 900, reason: "x".into() },
+        )],
+        vec![ev(300, "client", ack("kw", "w")), ev(300, "coord-1", dispatch_to("w", "exec-1"))],
+        vec![executor_dead(500, "exec-1")],
+        vec![ev(600, "client", ack("kz", "z")), ev(600, "coord-1", dispatch_to("z", "exec-1"))],
+        vec![begin(1000, 0, "crash", "exec-1"), ev(1100, "coord-1", dispatch_to("y", "exec-2"))],
+        vec![ev(1200, "coord-1", dispatch_to("w", "exec-2")), executor_dead(1300, "exec-1")],
+        vec![ev(1400, "coord-1", dispatch_to("z", "exec-2"))],
+    ]);
+    let measured = &fault_recoveries(&h)[0];
+    assert_eq!((measured.detection_ms, measured.failover_ms), (Some(300), Some(400)));
 }
 
 fn repeated_firings_history() -> Vec<Event> {
@@ -279,18 +317,40 @@ fn repeated_firings_of_one_fault_are_paired_in_order() {
 }
 
 #[test]
+fn a_later_fault_that_can_move_leadership_takes_over_the_signals() {
+    // exec-1's fault ends at 2500 undetected; exec-1 is declared dead at 3500. After a
+    // later fault on exec-3 that death is still the first fault's detection; after a
+    // store crash (which can elect a new leader, who may declare anyone dead) it is not.
+    let with_second = |kind: &str, target: &str| {
+        history(vec![
+            vec![elected(0, "coord-1", 1)],
+            steady("coord-1", 0, 10000, 100, &["exec-2"], 50),
+            vec![begin(2000, 0, "drop_request", "exec-1"), end(2500, 0, "drop_request", "exec-1")],
+            vec![begin(3000, 1, kind, target), end(3200, 1, kind, target), executor_dead(3500, "exec-1")],
+        ])
+    };
+    let first = |h: &[Event]| {
+        let r = &fault_recoveries(h)[0];
+        (r.detection_ms, r.recovery_ms)
+    };
+    assert_eq!(first(&with_second("pause", "exec-3")), (Some(1500), Some(1500)));
+    assert_eq!(first(&with_second("crash", "store")), (None, Some(0)));
+}
+
+#[test]
 fn a_fault_after_the_workload_takes_its_baseline_from_the_last_work() {
     let h = history(vec![
         vec![elected(0, "coord-1", 1)],
-        steady("coord-1", 0, 10000, 100, &["exec-1"], 50),
+        steady("coord-1", 1000, 10000, 100, &["exec-1"], 50),
         vec![begin(20000, 0, "pause", "exec-1"), end(21000, 0, "pause", "exec-1")],
     ]);
     // No dispatch in [15000, 20000): the baseline is the 5 s up to just after the last
     // dispatch (9900), i.e. [4901, 9901), 50 dispatches. Nothing is pending, so the fault
     // recovers at once.
     assert_eq!(baseline(&Load::of(&h), 20000, &RecoveryConfig::default()), (50, 5000));
-    assert_eq!(baseline(&Load::of(&h), 300, &RecoveryConfig::default()), (3, 300));
-    assert_eq!(baseline(&Load::of(&h), 0, &RecoveryConfig::default()), (0, 0));
+    // A fault 300 ms into the work: the baseline starts at the first dispatch.
+    assert_eq!(baseline(&Load::of(&h), 1300, &RecoveryConfig::default()), (3, 300));
+    assert_eq!(baseline(&Load::of(&h), 1000, &RecoveryConfig::default()), (0, 0));
     assert_eq!(fault_recoveries(&h)[0].recovery_ms, Some(0));
 }
 
@@ -371,6 +431,8 @@ fn run_metrics_count_outcomes_and_submit_to_success_latency() {
 
 #[test]
 fn timeline_buckets_count_dispatches_first_completions_and_end_backlog() {
+    // t1's Recovered is not a second completion; t9 finished before its (late) Ack, so it
+    // never enters the backlog.
     let h = vec![
         ev(0, "client", ack("k1", "t1")),
         ev(10, "coord-1", dispatch_to("t1", "exec-1")),
@@ -380,14 +442,16 @@ fn timeline_buckets_count_dispatches_first_completions_and_end_backlog() {
         ev(180, "coord-2", EventKind::Recovered { task: "t1".into(), state: "succeeded".into() }),
         ev(250, "coord-1", succeeded("t2")),
         ev(310, "client", ack("k3", "t3")),
+        ev(320, "coord-1", succeeded("t9")),
+        ev(330, "client", ack("k9", "t9")),
         ev(399, "coord-1", dispatch_to("t3", "exec-1")),
     ];
     let point = |t_ms, dispatches, completions, backlog| TimelinePoint { t_ms, dispatches, completions, backlog };
     assert_eq!(
         throughput_timeline(&h, 100),
-        vec![point(0, 1, 0, 2), point(100, 1, 1, 1), point(200, 0, 1, 0), point(300, 1, 0, 1)]
+        vec![point(0, 1, 0, 2), point(100, 1, 1, 1), point(200, 0, 1, 0), point(300, 1, 1, 1)]
     );
-    assert_eq!(throughput_timeline(&h, 1000), vec![point(0, 3, 2, 1)]);
+    assert_eq!(throughput_timeline(&h, 1000), vec![point(0, 3, 3, 1)]);
     assert_eq!(throughput_timeline(&[], 100), vec![]);
 }
 
