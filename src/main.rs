@@ -17,6 +17,18 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Which seeds to run, and on how many threads.
+#[derive(clap::Args)]
+struct SeedRange {
+    #[arg(long, default_value_t = 20)]
+    seeds: u64,
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run one scenario on one seed and check its history (simulator build).
@@ -32,13 +44,8 @@ enum Cmd {
     Suite {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        #[arg(long, default_value_t = 20)]
-        seeds: u64,
-        #[arg(long, default_value_t = 1)]
-        first_seed: u64,
-        /// Worker threads (default: one per core).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        range: SeedRange,
         /// Write the summary as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -54,12 +61,8 @@ enum Cmd {
     Report {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        #[arg(long, default_value_t = 20)]
-        seeds: u64,
-        #[arg(long, default_value_t = 1)]
-        first_seed: u64,
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        range: SeedRange,
         /// Where to write (default: reports/<suite name>/).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -75,12 +78,8 @@ enum Cmd {
         /// Setting B (repeatable).
         #[arg(long = "vs", value_name = "KEY=VALUE")]
         vs: Vec<String>,
-        #[arg(long, default_value_t = 20)]
-        seeds: u64,
-        #[arg(long, default_value_t = 1)]
-        first_seed: u64,
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[command(flatten)]
+        range: SeedRange,
     },
     /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
     Check {
@@ -128,40 +127,19 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(madsim)]
         Cmd::Run { scenario, seed, trace } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
         #[cfg(madsim)]
-        Cmd::Suite { paths, seeds, first_seed, jobs, json, check_determinism, report } => {
+        Cmd::Suite { paths, range, json, check_determinism, report } => {
             let report =
                 report.map(|dir| if dir.as_os_str().is_empty() { sim_cli::default_report_dir(&paths) } else { dir });
-            let jobs = jobs_or_cores(jobs);
-            let opts =
-                sim_cli::SuiteOptions { seeds, first_seed, jobs, json, check_determinism, report, compare: false };
-            sim_cli::suite(&paths, &opts)
+            sim_cli::suite(&paths, &options(range, json, check_determinism, report, false))
         }
         #[cfg(madsim)]
-        Cmd::Report { paths, seeds, first_seed, jobs, out } => {
+        Cmd::Report { paths, range, out } => {
             let report = Some(out.unwrap_or_else(|| sim_cli::default_report_dir(&paths)));
-            let opts = sim_cli::SuiteOptions {
-                seeds,
-                first_seed,
-                jobs: jobs_or_cores(jobs),
-                json: None,
-                check_determinism: false,
-                report,
-                compare: false,
-            };
-            sim_cli::suite(&paths, &opts)
+            sim_cli::suite(&paths, &options(range, None, false, report, false))
         }
         #[cfg(madsim)]
-        Cmd::Compare { scenario, set, vs, seeds, first_seed, jobs } => {
-            let opts = sim_cli::SuiteOptions {
-                seeds,
-                first_seed,
-                jobs: jobs_or_cores(jobs),
-                json: None,
-                check_determinism: false,
-                report: None,
-                compare: true,
-            };
-            sim_cli::compare(&scenario, &set, &vs, &opts)
+        Cmd::Compare { scenario, set, vs, range } => {
+            sim_cli::compare(&scenario, &set, &vs, &options(range, None, false, None, true))
         }
         #[cfg(not(madsim))]
         Cmd::Run { .. } | Cmd::Suite { .. } | Cmd::Report { .. } | Cmd::Compare { .. } => {
@@ -174,10 +152,25 @@ fn run(cli: Cli) -> Result<bool> {
     }
 }
 
-/// Worker threads: as asked, or one per core.
+/// The simulator's run options; worker threads default to one per core.
 #[cfg(madsim)]
-fn jobs_or_cores(jobs: Option<usize>) -> usize {
-    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
+fn options(
+    range: SeedRange,
+    json: Option<PathBuf>,
+    check_determinism: bool,
+    report: Option<PathBuf>,
+    compare: bool,
+) -> sim_cli::SuiteOptions {
+    let jobs = range.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    sim_cli::SuiteOptions {
+        seeds: range.seeds,
+        first_seed: range.first_seed,
+        jobs,
+        json,
+        check_determinism,
+        report,
+        compare,
+    }
 }
 
 mod check_cli;
