@@ -478,9 +478,10 @@ pub fn run_metrics(history: &[Event]) -> RunMetrics {
     }
 }
 
-/// Per task with a `Succeeded`: its first `Succeeded` minus the first `Submit` of its key
-/// (the key's first `Ack` names the task). Tasks known succeeded only through `Recovered`
-/// have no success time and are left out.
+/// Submit-to-success latency, ms, per task with a `Succeeded`: its first `Succeeded` minus
+/// the first `Submit` of its key (the key's first `Ack` names the task), in key order.
+/// Tasks known succeeded only through `Recovered` have no success time and are left out.
+/// Pool these over seeds and call [`percentiles`] for a suite's latency.
 pub fn latencies_ms(history: &[Event]) -> Vec<u64> {
     let mut submitted_ms: BTreeMap<&str, u64> = BTreeMap::new();
     let mut task_of: BTreeMap<&str, &str> = BTreeMap::new();
@@ -517,12 +518,12 @@ pub fn percentiles(values: &[u64]) -> Percentiles {
     Percentiles { count: n, p50: rank(50), p90: rank(90), p99: rank(99), max }
 }
 
-/// Dispatches, completions and backlog per `bucket_ms` from 0 to the last event, for plots.
+/// Dispatches, completions and backlog per `bucket_ms`, for plots: buckets aligned to
+/// multiples of `bucket_ms`, from the first event's bucket (0 in the simulator; real-mode
+/// stamps are UNIX ms) to the last event's.
 pub fn throughput_timeline(history: &[Event], bucket_ms: u64) -> Vec<TimelinePoint> {
     assert!(bucket_ms > 0, "a timeline needs a positive bucket");
-    if history.is_empty() {
-        return Vec::new();
-    }
+    let Some(first_ms) = history.iter().map(|event| event.at_ms).min() else { return Vec::new() };
     let load = Load::of(history);
     let mut done: BTreeSet<&str> = BTreeSet::new();
     let completed_ms: Vec<u64> = history
@@ -530,7 +531,7 @@ pub fn throughput_timeline(history: &[Event], bucket_ms: u64) -> Vec<TimelinePoi
         .filter(|event| event.kind.terminal_task().is_some_and(|task| done.insert(task)))
         .map(|event| event.at_ms)
         .collect();
-    (0..=load.end_ms / bucket_ms)
+    (first_ms / bucket_ms..=load.end_ms / bucket_ms)
         .map(|k| {
             let (from_ms, to_ms) = (k * bucket_ms, (k + 1) * bucket_ms);
             TimelinePoint {

@@ -453,6 +453,13 @@ fn timeline_buckets_count_dispatches_first_completions_and_end_backlog() {
     );
     assert_eq!(throughput_timeline(&h, 1000), vec![point(0, 3, 3, 1)]);
     assert_eq!(throughput_timeline(&[], 100), vec![]);
+    // Real-mode stamps are UNIX ms: the timeline starts at the first event's bucket.
+    let late = vec![
+        ev(1_700_000_000_050, "client", ack("k1", "t1")),
+        ev(1_700_000_000_120, "coord-1", dispatch_to("t1", "e")),
+    ];
+    let from = 1_700_000_000_000;
+    assert_eq!(throughput_timeline(&late, 100), vec![point(from, 0, 0, 1), point(from + 100, 1, 0, 1)]);
 }
 
 #[test]
