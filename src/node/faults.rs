@@ -23,6 +23,13 @@ pub struct LinkRule {
     pub delay: Option<DurationRange>,
 }
 
+impl LinkRule {
+    /// Whether calls to `peer` obey this rule.
+    fn applies_to(&self, peer: &str) -> bool {
+        self.peers.is_empty() || self.peers.iter().any(|p| p == peer)
+    }
+}
+
 /// Faults in the task bodies this node runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct TaskRule {
@@ -114,7 +121,7 @@ impl NodeFaults {
         let mut rules = self.rules();
         let Rules { links, effects, .. } = &mut *rules;
         let mut plan = CallPlan::default();
-        for (id, rule) in links.iter().filter(|(_, r)| r.peers.is_empty() || r.peers.iter().any(|p| p == peer)) {
+        for (id, rule) in links.iter().filter(|(_, r)| r.applies_to(peer)) {
             let effects = effects.entry(*id).or_default();
             if let Some(range) = rule.delay {
                 let ms = range.min + ((range.max - range.min + 1) as f64 * draw()) as u64;
@@ -138,7 +145,7 @@ impl NodeFaults {
     pub fn lose_reply(&self, peer: &str, mut draw: impl FnMut() -> f64) -> bool {
         let mut rules = self.rules();
         let Rules { links, effects, .. } = &mut *rules;
-        for (id, rule) in links.iter().filter(|(_, r)| r.peers.is_empty() || r.peers.iter().any(|p| p == peer)) {
+        for (id, rule) in links.iter().filter(|(_, r)| r.applies_to(peer)) {
             if rule.drop_response > 0.0 && draw() < rule.drop_response {
                 effects.entry(*id).or_default().bump("responses dropped");
                 return true;

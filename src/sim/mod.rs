@@ -8,3 +8,30 @@ pub mod runner;
 pub mod swarm;
 
 pub use runner::{run_seed, RunOutcome};
+
+/// The run's seeded generator as a `rand::RngCore`, for `gen_range`, `gen_bool` and
+/// `shuffle`: every draw goes through `madsim::rand::random`, so it comes from the seed and
+/// advances the same stream as every other draw of the run.
+pub struct SeededRng;
+
+impl rand::RngCore for SeededRng {
+    fn next_u32(&mut self) -> u32 {
+        madsim::rand::random()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        madsim::rand::random()
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let bytes = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}

@@ -390,7 +390,7 @@ pub fn params(fault: &Fault) -> String {
 
 /// Splits nodes into a random majority and minority (Jepsen's random halves).
 fn halves(mut nodes: Vec<String>) -> Vec<Vec<String>> {
-    nodes.shuffle(&mut madsim::rand::thread_rng());
+    nodes.shuffle(&mut crate::sim::SeededRng);
     let minority = nodes.split_off(nodes.len().div_ceil(2));
     vec![nodes, minority]
 }

@@ -26,7 +26,7 @@ pub struct Drawn {
 }
 
 pub fn draw(swarm: &Swarm, scenario: &Scenario) -> Drawn {
-    let mut rng = madsim::rand::thread_rng();
+    let mut rng = crate::sim::SeededRng;
     let mut kinds: Vec<FaultKind> = swarm.kinds.clone();
     kinds.sort();
     kinds.dedup();
