@@ -1,6 +1,7 @@
 //! faultline: a fault-tolerant distributed task scheduler and the deterministic chaos
 //! simulator that proves it. See ARCHITECTURE.md for the map and the invariants.
 
+pub mod bugs;
 pub mod check;
 pub mod core;
 pub mod node;

@@ -81,6 +81,29 @@ enum Cmd {
         #[command(flatten)]
         range: SeedRange,
     },
+    /// The known-bug catch table: switch each catalog entry on, one at a time, in a generic
+    /// scenario and measure seeds and wall seconds to the first failing seed (simulator
+    /// build). Writes <OUT>.json and <OUT>.md.
+    Bugs {
+        /// The generic scenario (it must switch no bug on).
+        #[arg(long, default_value = "scenarios/chaos/swarm.toml")]
+        scenario: PathBuf,
+        /// Seeds tried from each starting seed before giving up.
+        #[arg(long, default_value_t = 1000)]
+        budget: u64,
+        /// Starting seeds (the medians are over these).
+        #[arg(long, default_value_t = 5)]
+        starts: u64,
+        /// Only these entries (repeatable; default: the whole catalog).
+        #[arg(long, value_parser = parse_bug)]
+        only: Vec<faultline::bugs::Bug>,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output path without extension (default: reports/bug-catalog).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
     Check {
         #[arg(required = true)]
@@ -141,8 +164,21 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Compare { scenario, set, vs, range } => {
             sim_cli::compare(&scenario, &set, &vs, &options(range, None, false, None, true))
         }
+        #[cfg(madsim)]
+        Cmd::Bugs { scenario, budget, starts, only, jobs, out } => {
+            let opts = bugs_cli::BugsOptions {
+                scenario,
+                budget,
+                starts,
+                only,
+                jobs: jobs.unwrap_or_else(default_jobs).max(1),
+                out: out.unwrap_or_else(bugs_cli::default_out),
+            };
+            let command: Vec<String> = std::env::args().skip(1).collect();
+            bugs_cli::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
+        }
         #[cfg(not(madsim))]
-        Cmd::Run { .. } | Cmd::Suite { .. } | Cmd::Report { .. } | Cmd::Compare { .. } => {
+        Cmd::Run { .. } | Cmd::Suite { .. } | Cmd::Report { .. } | Cmd::Compare { .. } | Cmd::Bugs { .. } => {
             anyhow::bail!("this build has no simulator: build with RUSTFLAGS=\"--cfg madsim\" (scripts/faultline does)")
         }
         #[cfg(not(madsim))]
@@ -161,7 +197,7 @@ fn options(
     report: Option<PathBuf>,
     compare: bool,
 ) -> sim_cli::SuiteOptions {
-    let jobs = range.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let jobs = range.jobs.unwrap_or_else(default_jobs).max(1);
     sim_cli::SuiteOptions {
         seeds: range.seeds,
         first_seed: range.first_seed,
@@ -173,6 +209,24 @@ fn options(
     }
 }
 
+/// One worker thread per core.
+#[cfg(madsim)]
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A catalog entry by its scenario name.
+fn parse_bug(name: &str) -> Result<faultline::bugs::Bug, String> {
+    let names: Vec<&str> = faultline::bugs::CATALOG.iter().map(|e| e.bug.name()).collect();
+    faultline::bugs::CATALOG
+        .iter()
+        .map(|e| e.bug)
+        .find(|b| b.name() == name)
+        .ok_or_else(|| format!("unknown bug `{name}`, expected one of: {}", names.join(", ")))
+}
+
+#[cfg(madsim)]
+mod bugs_cli;
 mod check_cli;
 #[cfg(not(madsim))]
 mod real_cli;

@@ -150,29 +150,17 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
         ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} seeds {elapsed}").expect("valid template"),
     );
     bar.set_message(scenario.name.clone());
-    let next = AtomicU64::new(0);
-    let results: Mutex<Vec<(SeedResult, Option<bool>, SeedMetrics)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..opts.jobs {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= opts.seeds {
-                    return;
-                }
-                let seed = opts.first_seed + i;
-                let outcome = run_seed(scenario, seed);
-                let same = opts.check_determinism.then(|| run_seed(scenario, seed).hash == outcome.hash);
-                let metrics = if opts.metrics() { SeedMetrics::of(&outcome.history) } else { SeedMetrics::default() };
-                results.lock().expect("results poisoned").push((seed_result(&outcome), same, metrics));
-                bar.inc(1);
-            });
-        }
+    let expect = scenario.expect;
+    let results = run_seeds(scenario, opts.first_seed, opts.seeds, opts.jobs, |outcome| {
+        let same = opts.check_determinism.then(|| run_seed(scenario, outcome.seed).hash == outcome.hash);
+        let metrics = if opts.metrics() { SeedMetrics::of(&outcome.history) } else { SeedMetrics::default() };
+        bar.inc(1);
+        let caught = expect.is_some_and(|k| outcome.check.violations.iter().any(|v| v.kind == k));
+        ((seed_result(&outcome), same, metrics), caught)
     });
     bar.finish_and_clear();
-    let mut results = results.into_inner().expect("results poisoned");
-    results.sort_by_key(|(r, _, _)| r.seed);
     let mut summary = ScenarioSummary::new(scenario, &file.display().to_string());
-    for (r, same, _) in &results {
+    for (_, (r, same, _)) in &results {
         summary.add(r, reproduce(file, r.seed));
         if *same == Some(false) {
             summary.nondeterministic_seeds.push(r.seed);
@@ -182,7 +170,7 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
     if !opts.metrics() {
         return report;
     }
-    for (r, _, m) in results {
+    for (_, (r, _, m)) in results {
         report.add(r.seed, m);
     }
     report.finish();
@@ -190,4 +178,40 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
         report.timeline = Some(RunTimeline::of(seed, &run_seed(scenario, seed).history));
     }
     report
+}
+
+/// Runs seeds `first, first + 1, ...` (at most `count`) on `jobs` threads; `judge` turns
+/// each outcome into a result and says whether to stop there. Seeds are handed out in
+/// order and every seed before the first stop has run, so the results (sorted by seed,
+/// none past the first stop) are the same on any number of threads.
+pub fn run_seeds<T: Send>(
+    scenario: &Scenario,
+    first: u64,
+    count: u64,
+    jobs: usize,
+    judge: impl Fn(RunOutcome) -> (T, bool) + Sync,
+) -> Vec<(u64, T)> {
+    let next = AtomicU64::new(0);
+    let stop_at = AtomicU64::new(u64::MAX);
+    let results: Mutex<Vec<(u64, T)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.max(1) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= count || i > stop_at.load(Ordering::SeqCst) {
+                    return;
+                }
+                let (result, stop) = judge(run_seed(scenario, first + i));
+                if stop {
+                    stop_at.fetch_min(i, Ordering::SeqCst);
+                }
+                results.lock().expect("results poisoned").push((i, result));
+            });
+        }
+    });
+    let stop = stop_at.into_inner();
+    let mut results = results.into_inner().expect("results poisoned");
+    results.retain(|(i, _)| *i <= stop);
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(i, r)| (first + i, r)).collect()
 }

@@ -10,6 +10,7 @@ mod duplicates;
 mod faults;
 mod leaders;
 mod lost;
+mod stale_leader;
 #[cfg(test)]
 pub(crate) mod tests;
 mod unacknowledged;
@@ -20,6 +21,7 @@ pub use duplicates::no_duplicate_applies;
 pub use faults::every_fault_fired;
 pub use leaders::one_leader_per_epoch;
 pub use lost::no_lost_tasks;
+pub use stale_leader::no_stale_leader;
 pub use unacknowledged::every_submit_acknowledged;
 
 use crate::trace::Event;
@@ -45,6 +47,9 @@ pub enum ViolationKind {
     MissingReason,
     /// A submitted task was never acknowledged, although the client kept retrying.
     Unacknowledged,
+    /// A deposed leader acted (dispatched, persisted, declared an executor dead...) after a
+    /// newer epoch was elected on another node.
+    StaleLeader,
     /// A fault the run planned never fired (or fired fewer times than planned).
     FaultNotFired,
 }
@@ -60,6 +65,7 @@ impl ViolationKind {
             ViolationKind::NoConvergence => "no_convergence",
             ViolationKind::MissingReason => "missing_reason",
             ViolationKind::Unacknowledged => "unacknowledged",
+            ViolationKind::StaleLeader => "stale_leader",
             ViolationKind::FaultNotFired => "fault_not_fired",
         }
     }
@@ -113,6 +119,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     let mut violations = no_lost_tasks(history);
     violations.extend(no_duplicate_applies(history));
     violations.extend(one_leader_per_epoch(history));
+    violations.extend(no_stale_leader(history));
     violations.extend(converges(history));
     violations.extend(every_submit_acknowledged(history));
     violations.extend(every_fault_fired(history));

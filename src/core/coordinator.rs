@@ -279,6 +279,11 @@ impl Coordinator {
                 created: true,
                 avoid_zones: BTreeSet::new(),
             };
+            #[cfg(madsim)]
+            if self.buggy_load(&entry.record) {
+                self.tasks.insert(id, entry);
+                continue;
+            }
             match (entry.record.state, entry.record.holder.clone()) {
                 (TaskState::Assigned | TaskState::Running, Some(holder)) => {
                     entry.delivered_at_seq = Some(0);
@@ -356,11 +361,18 @@ impl Coordinator {
         let record = TaskRecord::new(id.clone(), spec);
         self.keys.insert(record.spec.key.clone(), id.clone());
         let op = self.write(record.clone(), true, Pending::Create { task: id.clone() });
+        #[allow(unused_mut)]
+        let mut waiters = vec![req];
+        #[cfg(madsim)]
+        if crate::bugs::on(crate::bugs::Bug::AckBeforePersist) {
+            waiters.clear();
+            self.reply(req, SubmitReply::Accepted { task: id.clone(), created: true });
+        }
         let entry = Entry {
             record,
             writing: Some(op),
             delivered_at_seq: None,
-            waiters: vec![req],
+            waiters,
             created: false,
             avoid_zones: BTreeSet::new(),
         };
@@ -558,6 +570,10 @@ impl Coordinator {
                 _ => reply.cancel.push(task.clone()),
             }
         }
+        #[cfg(madsim)]
+        if crate::bugs::on(crate::bugs::Bug::LostReplyHoldsTask) {
+            return; // a beating executor is trusted to hold what it was given
+        }
         let holding: Vec<TaskId> = self.executors[&beat.executor].holding.iter().cloned().collect();
         for task in holding {
             let entry = &self.tasks[&task];
@@ -579,6 +595,8 @@ impl Coordinator {
         let ex = &self.executors[&beat.executor];
         let busy = ex.holding.len();
         let free = (beat.capacity as usize).saturating_sub(busy).min(self.cfg.max_assignments_per_beat as usize);
+        #[cfg(madsim)]
+        self.buggy_misfires(now_ms);
         for first in self.pick_ready(now_ms, &beat.zone, free) {
             self.ready.remove(&first);
             let task = first.2;
@@ -651,6 +669,10 @@ impl Coordinator {
         });
         for task in &holding {
             self.avoid_zone(task, &zone);
+            #[cfg(madsim)]
+            if self.buggy_drop_unconfirmed(name, task) {
+                continue;
+            }
             self.take_back(now_ms, name, task, reason);
         }
         for _ in &holding {
@@ -879,6 +901,52 @@ impl Coordinator {
         h.quarantined_until_ms = None;
         h.attempts.clear();
         self.record(EventKind::ExecutorReleased { executor: name.to_string() });
+    }
+}
+
+/// The catalog's coordinator bugs (simulation builds only; see `crate::bugs`).
+#[cfg(madsim)]
+impl Coordinator {
+    /// Whether a record loaded at failover is left alone instead of queued or watched:
+    /// a retry waiting in the old leader's memory (`RetryRingInMemory`), or an assignment
+    /// whose holder nobody watches (`FailoverForgetsHolders`).
+    fn buggy_load(&self, record: &TaskRecord) -> bool {
+        use crate::bugs::{on, Bug};
+        let waiting_retry = record.state == TaskState::Pending && record.failures > 0;
+        let held = matches!(record.state, TaskState::Assigned | TaskState::Running) && record.holder.is_some();
+        (waiting_retry && on(Bug::RetryRingInMemory)) || (held && on(Bug::FailoverForgetsHolders))
+    }
+
+    /// `MisfireSkip`: drops the retries found later than the misfire threshold.
+    fn buggy_misfires(&mut self, now_ms: u64) {
+        use crate::bugs::{on, Bug, MISFIRE_THRESHOLD_MS};
+        if !on(Bug::MisfireSkip) {
+            return;
+        }
+        let late: Vec<(u64, u64, TaskId)> = self
+            .ready
+            .iter()
+            .take_while(|item| item.0 + MISFIRE_THRESHOLD_MS < now_ms)
+            .filter(|item| self.tasks[&item.2].record.failures > 0)
+            .cloned()
+            .collect();
+        for item in late {
+            self.ready.remove(&item);
+        }
+    }
+
+    /// `RequeueRunningOnly`: forgets an unconfirmed assignment of a dead executor.
+    fn buggy_drop_unconfirmed(&mut self, executor: &str, task: &TaskId) -> bool {
+        use crate::bugs::{on, Bug};
+        let entry = self.tasks.get_mut(task).expect("a held task is known");
+        if !on(Bug::RequeueRunningOnly) || entry.record.state != TaskState::Assigned {
+            return false;
+        }
+        Self::clear_assignment(&mut entry.record);
+        if let Some(ex) = self.executors.get_mut(executor) {
+            ex.holding.remove(task);
+        }
+        true
     }
 }
 

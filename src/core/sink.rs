@@ -27,6 +27,10 @@ impl SinkLedger {
     /// Judges one apply of `key`'s effect under `token`.
     pub fn apply(&mut self, key: &str, token: Token) -> Verdict {
         let state = self.keys.entry(key.to_string()).or_default();
+        #[cfg(madsim)]
+        if let Some(verdict) = buggy_apply(state, token) {
+            return verdict;
+        }
         if token < state.highest {
             return Verdict::Stale;
         }
@@ -44,6 +48,24 @@ impl SinkLedger {
     pub fn applied_count(&self) -> usize {
         self.keys.values().filter(|s| s.applied.is_some()).count()
     }
+}
+
+/// The catalog's sink bugs (simulation builds only): `None` when none is switched on.
+#[cfg(madsim)]
+fn buggy_apply(state: &mut KeyState, token: Token) -> Option<Verdict> {
+    use crate::bugs::{on, Bug};
+    if on(Bug::NoSinkFencing) {
+        state.applied = Some(token);
+        return Some(Verdict::Accepted);
+    }
+    if on(Bug::IdempotencyPerAttempt) {
+        if state.applied == Some(token) {
+            return Some(Verdict::Duplicate);
+        }
+        state.applied = Some(token);
+        return Some(Verdict::Accepted);
+    }
+    None
 }
 
 #[cfg(test)]

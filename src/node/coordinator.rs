@@ -91,7 +91,13 @@ async fn actor(
         };
         // A leader that was paused (GC, VM freeze) wakes up to a backlog of messages and
         // an overdue tick: it checks its lease by its own clock before acting on either.
-        a.check_lease();
+        #[cfg(madsim)]
+        let check = !crate::bugs::on(crate::bugs::Bug::NoLeaseCheck);
+        #[cfg(not(madsim))]
+        let check = true;
+        if check {
+            a.check_lease();
+        }
         if let Some(msg) = msg {
             a.handle(msg);
         }
@@ -205,6 +211,12 @@ async fn writer(epoch: u64, store: Store, mut rx: mpsc::UnboundedReceiver<Write>
                 let ops = batch.iter().map(|w| w.op).collect();
                 let _ = tx.send(Msg::Written { epoch, ops });
             }
+            #[cfg(madsim)]
+            Err(e) if crate::bugs::on(crate::bugs::Bug::IgnoreStoreErrors) => {
+                tracing::warn!("write failed, carrying on: {e}");
+                let ops = batch.iter().map(|w| w.op).collect();
+                let _ = tx.send(Msg::Written { epoch, ops });
+            }
             Err(e) => {
                 let _ = tx.send(Msg::WriteFailed { epoch, reason: format!("write failed: {e}") });
                 return;
@@ -223,10 +235,11 @@ async fn elect(
 ) {
     let timeout_ms = settings.timing.rpc_timeout_ms;
     tokio::spawn(watch_leader(ctx.clone(), settings.clone(), hint));
+    let mut terms = 0;
     loop {
         match Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await {
             Ok(store) => {
-                if let Err(e) = term(&ctx, &settings, &store, &tx, &resign).await {
+                if let Err(e) = term(&ctx, &settings, &store, &tx, &resign, &mut terms).await {
                     tracing::debug!(node = %ctx.name, "election round ended: {e}");
                 }
             }
@@ -243,6 +256,7 @@ async fn term(
     store: &Store,
     tx: &mpsc::UnboundedSender<Msg>,
     resign: &Notify,
+    terms: &mut u64,
 ) -> Result<(), StoreError> {
     let timeout_ms = settings.timing.rpc_timeout_ms;
     let ttl_s = settings.timing.lease_ttl_s;
@@ -253,7 +267,7 @@ async fn term(
     let valid_until = Arc::new(AtomicU64::new(sent + settings.timing.lease_validity_ms()));
     let keeper =
         tokio::spawn(keep_alive(ctx.clone(), client.clone(), lease, settings.timing.clone(), valid_until.clone()));
-    let result = lead(ctx, store, tx, resign, lease, &valid_until).await;
+    let result = lead(ctx, store, tx, resign, lease, &valid_until, terms).await;
     keeper.abort();
     let _ = ctx.clock.timeout(timeout_ms, leases.revoke(lease)).await;
     result
@@ -266,9 +280,11 @@ async fn lead(
     resign: &Notify,
     lease: i64,
     valid_until: &Arc<AtomicU64>,
+    terms: &mut u64,
 ) -> Result<(), StoreError> {
     let mut election = store.client().election_client();
-    let epoch = tokio::select! {
+    #[allow(unused_mut)]
+    let mut epoch = tokio::select! {
         biased;
         won = election.campaign(ELECTION, ctx.name.clone(), lease) => {
             let won = won?;
@@ -276,6 +292,11 @@ async fn lead(
         }
         () = lease_lapsed(ctx, valid_until) => return Err(StoreError::Etcd("lease lapsed while campaigning".into())),
     };
+    *terms += 1;
+    #[cfg(madsim)]
+    if crate::bugs::on(crate::bugs::Bug::EpochFromLocalCounter) {
+        epoch = *terms;
+    }
     store.claim_fence(epoch).await?;
     let records = store.load_tasks().await?;
     let shared = valid_until.clone();
@@ -324,7 +345,13 @@ async fn keep_alive(
                     if resp.ttl() <= 0 {
                         return; // the lease is gone: lead() sees valid_until pass
                     }
-                    valid_until.fetch_max(at + timing.lease_validity_ms(), Ordering::SeqCst);
+                    #[allow(unused_mut)]
+                    let mut until = at + timing.lease_validity_ms();
+                    #[cfg(madsim)]
+                    if crate::bugs::on(crate::bugs::Bug::TrustLocalLease) {
+                        until = ctx.clock.now_ms() + timing.lease_ttl_s * 1000; // a local timer from the reply
+                    }
+                    valid_until.fetch_max(until, Ordering::SeqCst);
                 }
                 Ok(_) => break,
                 Err(_) => {}

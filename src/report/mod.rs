@@ -75,12 +75,28 @@ pub struct ScenarioSummary {
     pub reproduce: Vec<String>,
     /// Each seed's history hash (16 hex digits): equal hashes, equal histories.
     pub trace_hashes: BTreeMap<u64, String>,
+    /// The violation the scenario expects (a known-bug scenario): it passes only if some
+    /// seed shows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+    /// With `expect`: the seeds whose history shows the expected violation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caught_seeds: Option<Vec<u64>>,
 }
 
 impl ScenarioSummary {
     pub fn new(scenario: &crate::scenario::Scenario, path: &str) -> Self {
         let bounds = Some(RecoveryBounds::of(scenario));
-        ScenarioSummary { name: scenario.name.clone(), path: path.into(), bounds, ..Default::default() }
+        let expect = scenario.expect.map(|k| k.name().to_string());
+        let caught_seeds = expect.as_ref().map(|_| Vec::new());
+        ScenarioSummary {
+            name: scenario.name.clone(),
+            path: path.into(),
+            bounds,
+            expect,
+            caught_seeds,
+            ..Default::default()
+        }
     }
 
     /// Adds one seed's result; `reproduce` is its reproduce command.
@@ -113,10 +129,21 @@ impl ScenarioSummary {
             self.failed_seeds.push(r.seed);
             self.reproduce.push(reproduce);
         }
+        if let (Some(expect), Some(caught)) = (&self.expect, &mut self.caught_seeds) {
+            if r.check.violations.iter().any(|v| v.kind.name() == expect) {
+                caught.push(r.seed);
+            }
+        }
     }
 
+    /// No seed failed, or, for a scenario that expects a violation, some seed showed it;
+    /// and every seed was deterministic.
     pub fn passed(&self) -> bool {
-        self.failed_seeds.is_empty() && self.nondeterministic_seeds.is_empty()
+        let verdict = match &self.caught_seeds {
+            Some(caught) => !caught.is_empty(),
+            None => self.failed_seeds.is_empty(),
+        };
+        verdict && self.nondeterministic_seeds.is_empty()
     }
 
     /// The human summary: a few lines per scenario.
@@ -145,6 +172,12 @@ impl ScenarioSummary {
             self.wall_seconds,
             if self.wall_seconds > 0.0 { self.sim_seconds / self.wall_seconds } else { 0.0 },
         );
+        if let (Some(expect), Some(caught)) = (&self.expect, &self.caught_seeds) {
+            out += &match caught.first() {
+                Some(first) => format!("  expected {expect}: caught on seed {first} ({} seeds tried)\n", self.seeds),
+                None => format!("  expected {expect}: NOT caught in {} seeds\n", self.seeds),
+            };
+        }
         if !self.faults.is_empty() {
             let list: Vec<String> = self.faults.iter().map(|(k, n)| format!("{k} x{n}")).collect();
             out += &format!("  faults fired: {}\n", list.join(", "));

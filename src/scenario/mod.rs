@@ -42,6 +42,12 @@ pub struct Scenario {
     /// Swarm mode: the seed draws which fault kinds run, how often and how hard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<Swarm>,
+    /// Known-bug catalog entries switched on (simulation builds only; see `crate::bugs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bugs: Vec<crate::bugs::Bug>,
+    /// The violation this scenario must find: the suite fails unless some seed shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<crate::check::ViolationKind>,
 }
 
 /// Swarm mode (TigerBeetle's `options_swarm`): each seed enables a random subset of

@@ -1,0 +1,267 @@
+//! The known-bug catalog: faulty behaviours of our own scheduler, each rebuilt from a
+//! fault-handling bug a real scheduler shipped (../shared/FAULT-HANDLING.md lists the
+//! classes). A scenario switches entries on with `bugs = ["no_sink_fencing"]`; the
+//! simulator must then find the violation the entry causes, from a generic scenario.
+//!
+//! The catalog's names and explanations exist in every build (scenario files name them),
+//! but the faulty code paths are compiled only into simulation builds: each one sits
+//! behind `#[cfg(madsim)]` at its call site and asks [`on`], which exists only there. The
+//! real-mode binary therefore has no code that could switch a bug on
+//! (`scripts/check-no-bugs` shows it). The switches are per OS thread: the simulator runs
+//! each seed on its own thread and sets them for that run ([`Active::set`]).
+
+use serde::{Deserialize, Serialize};
+
+/// One entry of the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bug {
+    NoSinkFencing,
+    IdempotencyPerAttempt,
+    AckBeforePersist,
+    LostReplyHoldsTask,
+    NoLeaseCheck,
+    TrustLocalLease,
+    RetryRingInMemory,
+    MisfireSkip,
+    FailoverForgetsHolders,
+    RequeueRunningOnly,
+    IgnoreStoreErrors,
+    EpochFromLocalCounter,
+}
+
+/// What a catalog entry is, what it mirrors, and what should catch it.
+pub struct Entry {
+    pub bug: Bug,
+    /// The public issue(s) it mirrors, `owner/repo#N`.
+    pub mirrors: &'static str,
+    /// The bug class number in FAULT-HANDLING.md.
+    pub class: u8,
+    /// The violation the targeted scenario in `scenarios/bugs/` expects.
+    pub expect: &'static str,
+    /// One paragraph: the faulty behaviour, and why it breaks the invariant.
+    pub explanation: &'static str,
+}
+
+/// Misfire threshold of [`Bug::MisfireSkip`]: a retry found later than this is skipped.
+pub const MISFIRE_THRESHOLD_MS: u64 = 500;
+
+pub const CATALOG: &[Entry] = &[
+    Entry {
+        bug: Bug::NoSinkFencing,
+        mirrors: "apache/dolphinscheduler#16759",
+        class: 4,
+        expect: "duplicate_apply",
+        explanation: "The sink applies every effect it is sent: no token check, no memory of what \
+            landed. Any second attempt of a task (an executor declared dead that was only slow \
+            or cut off, an apply retried after its reply was lost) lands its effect again. \
+            DolphinScheduler's masters both dispatched the same task after a registry cut until \
+            fencing (DSIP-82) was added where the effect is applied.",
+    },
+    Entry {
+        bug: Bug::IdempotencyPerAttempt,
+        mirrors: "hashicorp/nomad#16515",
+        class: 12,
+        expect: "duplicate_apply",
+        explanation: "The sink deduplicates per attempt token instead of per task: a retried apply \
+            of the same attempt is refused, but another attempt of the same task lands. When a \
+            disconnected executor comes back, the attempt it kept running applies next to its \
+            replacement's, as Nomad started a duplicate allocation when a disconnected client \
+            reconnected.",
+    },
+    Entry {
+        bug: Bug::AckBeforePersist,
+        mirrors: "apache/airflow#58570",
+        class: 8,
+        expect: "lost_task",
+        explanation: "The leader acknowledges a submit as soon as it queues the task's create write, \
+            before the store confirms it. A leader that crashes or loses the store in between \
+            has acknowledged a task no successor will ever find. Airflow's scheduler crashed \
+            between enqueueing a task and recording it as queued.",
+    },
+    Entry {
+        bug: Bug::LostReplyHoldsTask,
+        mirrors: "xuxueli/xxl-job#2841",
+        class: 15,
+        expect: "lost_task",
+        explanation: "The leader trusts a beating executor to hold what it was given: an assignment \
+            delivered in a heartbeat reply that never arrived (lost or too late) is never taken \
+            back, because the executor is alive. Nobody runs the task and the queue never \
+            drains. XXL-JOB kept a task RUNNING forever while its executor's heartbeat looked \
+            alive; our own madsim prototype hit the lost-reply form on seed 1.",
+    },
+    Entry {
+        bug: Bug::NoLeaseCheck,
+        mirrors: "apache/dolphinscheduler#8110",
+        class: 6,
+        expect: "stale_leader",
+        explanation: "A leader frozen (GC, VM pause, CPU starvation) past its lease wakes up and \
+            acts on its backlog, its overdue tick first, before noticing it was deposed: it \
+            declares executors dead and dispatches while a successor leads. DolphinScheduler's \
+            CPU-starved worker lost its session and kept running what had been rerun elsewhere; \
+            faultline's own leader did this on pause-leader seed 1.",
+    },
+    Entry {
+        bug: Bug::TrustLocalLease,
+        mirrors: "apache/curator#980",
+        class: 11,
+        expect: "stale_leader",
+        explanation: "The leader times its lease on a local timer started when a keep-alive reply \
+            arrives, for the full TTL, ignoring that the store counts from when it received the \
+            keep-alive, may expire it early, and that clocks drift. After losing the store it \
+            keeps leading while a successor is elected. Curator tolerated a SUSPENDED connection \
+            on a local timer and let two leaders exist at once.",
+    },
+    Entry {
+        bug: Bug::RetryRingInMemory,
+        mirrors: "xuxueli/xxl-job#3447",
+        class: 2,
+        expect: "lost_task",
+        explanation: "Retries waiting for their backoff live only in the leader's in-memory timer \
+            ring: a new leader re-queues the pending tasks that never failed and drops the ones \
+            that were waiting to retry. XXL-JOB's restarted admin lost its in-memory trigger ring \
+            and silently skipped those triggers.",
+    },
+    Entry {
+        bug: Bug::MisfireSkip,
+        mirrors: "xuxueli/xxl-job#1693",
+        class: 2,
+        expect: "lost_task",
+        explanation: "A retry found more than MISFIRE_THRESHOLD_MS (500 ms) past its due time (a slow \
+            or unavailable store delayed its write, a backlog held it) is treated as a misfire \
+            and skipped instead of run, so a stall silently drops work. XXL-JOB skipped late \
+            triggers as misfires after a stall.",
+    },
+    Entry {
+        bug: Bug::FailoverForgetsHolders,
+        mirrors: "apache/dolphinscheduler#13355",
+        class: 5,
+        expect: "lost_task",
+        explanation: "A new leader keeps the assignments it loads from the store but does not watch \
+            the executors they name: an assignment held by an executor that died around the \
+            failover (restarted under a new incarnation, or gone) is never failed over. \
+            DolphinScheduler's master crashed mid-failover and those instances were never failed \
+            over again.",
+    },
+    Entry {
+        bug: Bug::RequeueRunningOnly,
+        mirrors: "celery/celery#4354",
+        class: 10,
+        expect: "lost_task",
+        explanation: "When an executor is declared dead, only the attempts it confirmed running are \
+            re-queued; assignments handed out but not yet confirmed are assumed to come back by \
+            themselves and are dropped. Celery lost messages a worker had fetched but not started \
+            when it shut down (kombu#337).",
+    },
+    Entry {
+        bug: Bug::IgnoreStoreErrors,
+        mirrors: "apache/shardingsphere-elasticjob#507",
+        class: 3,
+        expect: "lost_task",
+        explanation: "A leader whose store writes fail (cut off, store down, fenced by a successor) \
+            logs it and carries on as if they had landed: it acknowledges submits and records \
+            outcomes nobody stored. An ElasticJob node that lost its registry session kept \
+            running as if nothing had happened.",
+    },
+    Entry {
+        bug: Bug::EpochFromLocalCounter,
+        mirrors: "apache/airflow#57618",
+        class: 7,
+        expect: "split_brain",
+        explanation: "A leader numbers its term with its own counter (1 + its last term) instead of \
+            the store's election revision, and the fence accepts an equal epoch: two coordinators \
+            lead the same epoch, and the epoch guard on every write no longer tells their updates \
+            apart. Two Airflow HA schedulers raced on an unguarded update and one attempt ran \
+            twice.",
+    },
+];
+
+impl Bug {
+    /// The snake_case name scenarios use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::NoSinkFencing => "no_sink_fencing",
+            Bug::IdempotencyPerAttempt => "idempotency_per_attempt",
+            Bug::AckBeforePersist => "ack_before_persist",
+            Bug::LostReplyHoldsTask => "lost_reply_holds_task",
+            Bug::NoLeaseCheck => "no_lease_check",
+            Bug::TrustLocalLease => "trust_local_lease",
+            Bug::RetryRingInMemory => "retry_ring_in_memory",
+            Bug::MisfireSkip => "misfire_skip",
+            Bug::FailoverForgetsHolders => "failover_forgets_holders",
+            Bug::RequeueRunningOnly => "requeue_running_only",
+            Bug::IgnoreStoreErrors => "ignore_store_errors",
+            Bug::EpochFromLocalCounter => "epoch_from_local_counter",
+        }
+    }
+
+    pub fn entry(self) -> &'static Entry {
+        CATALOG.iter().find(|e| e.bug == self).expect("every bug has a catalog entry")
+    }
+
+    #[cfg(madsim)]
+    fn bit(self) -> u64 {
+        1 << (self as u32)
+    }
+}
+
+#[cfg(madsim)]
+thread_local! {
+    static ACTIVE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether `bug` is switched on for the simulation running on this thread. Simulation
+/// builds only: every faulty code path asks this behind `#[cfg(madsim)]`.
+#[cfg(madsim)]
+pub fn on(bug: Bug) -> bool {
+    ACTIVE.with(|a| a.get() & bug.bit() != 0)
+}
+
+/// The bugs switched on for this thread while the guard lives.
+#[cfg(madsim)]
+pub struct Active(u64);
+
+#[cfg(madsim)]
+impl Active {
+    pub fn set(bugs: &[Bug]) -> Active {
+        let bits = bugs.iter().fold(0, |acc, b| acc | b.bit());
+        Active(ACTIVE.with(|a| a.replace(bits)))
+    }
+}
+
+#[cfg(madsim)]
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.with(|a| a.set(self.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_is_listed_once_with_its_serde_name() {
+        let mut names: Vec<&str> = CATALOG.iter().map(|e| e.bug.name()).collect();
+        assert_eq!(names.len(), 12);
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CATALOG.len());
+        for e in CATALOG {
+            let json = serde_json::to_string(&e.bug).unwrap();
+            assert_eq!(json, format!("\"{}\"", e.bug.name()));
+            assert!(e.mirrors.contains('#'), "{} names no issue", e.bug.name());
+        }
+    }
+
+    #[cfg(madsim)]
+    #[test]
+    fn switches_are_scoped_to_the_guard() {
+        assert!(!on(Bug::NoSinkFencing));
+        {
+            let _g = Active::set(&[Bug::NoSinkFencing, Bug::MisfireSkip]);
+            assert!(on(Bug::NoSinkFencing) && on(Bug::MisfireSkip) && !on(Bug::NoLeaseCheck));
+        }
+        assert!(!on(Bug::NoSinkFencing));
+    }
+}
