@@ -140,3 +140,28 @@ mod regressions {
         run("scenarios/faults/crash-store-twice.toml", 1);
     }
 }
+
+/// The known-bug scenarios: each catches its bug (the expected violation shows within a
+/// few seeds), and the same scenario with the bug switched off passes on the seed that
+/// caught it, so the catch is the bug's doing and not the faults'.
+mod known_bugs {
+    use super::*;
+    use faultline::bugs::CATALOG;
+
+    #[test]
+    fn every_catalog_entry_has_a_targeted_scenario_that_catches_it_only_with_the_bug_on() {
+        for entry in CATALOG {
+            let path = format!("scenarios/bugs/{}.toml", entry.bug.name().replace('_', "-"));
+            let scenario = Scenario::load(Path::new(&path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(scenario.bugs, vec![entry.bug], "{path} switches on its own entry only");
+            let expect = scenario.expect.unwrap_or_else(|| panic!("{path} declares what it expects"));
+            assert_eq!(expect.name(), entry.expect, "{path} expects what the catalog says");
+            let caught = (1..=10)
+                .find(|seed| run_seed(&scenario, *seed).check.violations.iter().any(|v| v.kind == expect))
+                .unwrap_or_else(|| panic!("{path}: {} not caught in 10 seeds", expect.name()));
+            let correct = Scenario { bugs: vec![], expect: None, ..scenario.clone() };
+            let o = run_seed(&correct, caught);
+            assert!(o.passed(), "{path} without its bug fails seed {caught}: {:#?}", o.check.violations);
+        }
+    }
+}
