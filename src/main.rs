@@ -20,8 +20,9 @@ struct Cli {
 /// Which seeds to run, and on how many threads.
 #[derive(clap::Args)]
 struct SeedRange {
-    #[arg(long, default_value_t = 20)]
-    seeds: u64,
+    /// Seeds per scenario (default 20; with --for, no cap).
+    #[arg(long)]
+    seeds: Option<u64>,
     #[arg(long, default_value_t = 1)]
     first_seed: u64,
     /// Worker threads (default: one per core).
@@ -56,6 +57,38 @@ enum Cmd {
         /// without DIR, to reports/<suite name>/.
         #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
         report: Option<PathBuf>,
+        /// Stop each scenario at its first failing seed (default: keep going).
+        #[arg(long)]
+        fail_fast: bool,
+        /// A wall-time budget for the whole suite, e.g. 90s, 10m, 2h: seeds run until it is
+        /// spent (with --seeds as a cap), shared evenly by the scenarios.
+        #[arg(long = "for", value_name = "DURATION", value_parser = humantime::parse_duration)]
+        budget: Option<std::time::Duration>,
+        /// Where each failing seed is saved as a reproduction file.
+        #[arg(long, value_name = "DIR", default_value = "reports/failures")]
+        failures: PathBuf,
+    },
+    /// Run a failure again with full tracing (simulator build): a reproduction file from
+    /// reports/failures/, or --seed N with a scenario. Writes the history (JSON Lines) and a
+    /// timeline of the events around the first violation, and checks the trace hash.
+    Replay {
+        /// A reproduction file (its [reproduce] table names the seed), or any scenario.
+        file: PathBuf,
+        /// The seed (default: the reproduction file's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where to write <stem>-seed-<N>.jsonl and .timeline.txt.
+        #[arg(long, default_value = "reports/replay")]
+        out: PathBuf,
+    },
+    /// Minimise a failing reproduction file (simulator build): fewer faults, shorter fault
+    /// windows, fewer tasks and nodes, an earlier stop, keeping the same violation kind.
+    Shrink {
+        /// A reproduction file (its [reproduce] table names the seed and violation).
+        file: PathBuf,
+        /// Where to write the minimal file (default: <file stem>-min.toml next to it).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run scenarios on many seeds and write their report (`suite --report`; simulator build).
     Report {
@@ -129,12 +162,20 @@ enum Cmd {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("FAULTLINE_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = Cli::parse();
+    // `replay` traces by default (FAULTLINE_LOG overrides); everything else only on request.
+    #[cfg(madsim)]
+    let default = if matches!(cli.cmd, Cmd::Replay { .. }) { "info,faultline=debug" } else { "" };
+    #[cfg(not(madsim))]
+    let default = "";
+    let filter = std::env::var("FAULTLINE_LOG").unwrap_or_else(|_| default.to_string());
+    let logs = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter));
+    #[cfg(madsim)]
+    let logs = logs.with_timer(faultline::node::clock::SimTimer);
+    use std::io::IsTerminal as _;
+    logs.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init();
     faultline::node::executor::quiet_injected_panics();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(true) => {}
         Ok(false) => std::process::exit(1),
         Err(e) => {
@@ -150,11 +191,23 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(madsim)]
         Cmd::Run { scenario, seed, trace } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
         #[cfg(madsim)]
-        Cmd::Suite { paths, range, json, check_determinism, report } => {
+        Cmd::Suite { paths, range, json, check_determinism, report, fail_fast, budget, failures } => {
             let report =
                 report.map(|dir| if dir.as_os_str().is_empty() { sim_cli::default_report_dir(&paths) } else { dir });
-            sim_cli::suite(&paths, &options(range, json, check_determinism, report, false))
+            let seeds = range.seeds.or(budget.map(|_| u64::MAX));
+            let range = SeedRange { seeds, ..range };
+            let opts = sim_cli::SuiteOptions {
+                fail_fast,
+                budget,
+                failures: Some(failures),
+                ..options(range, json, check_determinism, report, false)
+            };
+            sim_cli::suite(&paths, &opts)
         }
+        #[cfg(madsim)]
+        Cmd::Replay { file, seed, out } => replay_cli::replay(&file, seed, &out),
+        #[cfg(madsim)]
+        Cmd::Shrink { file, out } => replay_cli::shrink(&file, out.as_deref()),
         #[cfg(madsim)]
         Cmd::Report { paths, range, out } => {
             let report = Some(out.unwrap_or_else(|| sim_cli::default_report_dir(&paths)));
@@ -178,7 +231,13 @@ fn run(cli: Cli) -> Result<bool> {
             bugs_cli::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
         #[cfg(not(madsim))]
-        Cmd::Run { .. } | Cmd::Suite { .. } | Cmd::Report { .. } | Cmd::Compare { .. } | Cmd::Bugs { .. } => {
+        Cmd::Run { .. }
+        | Cmd::Suite { .. }
+        | Cmd::Report { .. }
+        | Cmd::Compare { .. }
+        | Cmd::Bugs { .. }
+        | Cmd::Replay { .. }
+        | Cmd::Shrink { .. } => {
             anyhow::bail!("this build has no simulator: build with RUSTFLAGS=\"--cfg madsim\" (scripts/faultline does)")
         }
         #[cfg(not(madsim))]
@@ -199,13 +258,16 @@ fn options(
 ) -> sim_cli::SuiteOptions {
     let jobs = range.jobs.unwrap_or_else(default_jobs).max(1);
     sim_cli::SuiteOptions {
-        seeds: range.seeds,
+        seeds: range.seeds.unwrap_or(20),
         first_seed: range.first_seed,
         jobs,
         json,
         check_determinism,
         report,
         compare,
+        fail_fast: false,
+        budget: None,
+        failures: None,
     }
 }
 
@@ -230,5 +292,7 @@ mod bugs_cli;
 mod check_cli;
 #[cfg(not(madsim))]
 mod real_cli;
+#[cfg(madsim)]
+mod replay_cli;
 #[cfg(madsim)]
 mod sim_cli;

@@ -1,9 +1,10 @@
 //! The simulator's CLI commands: `run` and `suite`. Part of the binary, not the library.
 
 use anyhow::{Context, Result};
+use faultline::node::clock::Stopwatch;
 use faultline::report::suite::{RunTimeline, ScenarioReport, SeedMetrics};
 use faultline::report::{RecoveryBounds, ScenarioSummary, SeedResult};
-use faultline::scenario::{collect_files, Scenario};
+use faultline::scenario::{collect_files, Reproduce, Scenario};
 use faultline::sim::{run_seed, RunOutcome};
 use faultline::trace::{EventKind, FaultPhase};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -22,6 +23,12 @@ pub struct SuiteOptions {
     pub report: Option<PathBuf>,
     /// Compute recovery metrics without writing a report (for `compare`).
     pub compare: bool,
+    /// Stop a scenario at its first failing seed.
+    pub fail_fast: bool,
+    /// A wall-time budget for the whole suite, shared evenly by its scenarios (`--for`).
+    pub budget: Option<std::time::Duration>,
+    /// Where failing seeds are saved as reproduction files (`None`: not saved).
+    pub failures: Option<PathBuf>,
 }
 
 impl SuiteOptions {
@@ -120,6 +127,7 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
     let files = collect_files(paths)?;
     anyhow::ensure!(!files.is_empty(), "no scenario files (*.toml) under the given paths");
     let scenarios = files.iter().map(|f| Scenario::load(f)).collect::<Result<Vec<_>, _>>()?;
+    let opts = &SuiteOptions { budget: opts.budget.map(|b| b / files.len() as u32), ..opts.clone() };
     let mut reports = Vec::new();
     for (file, scenario) in files.iter().zip(&scenarios) {
         let report = run_scenario(file, scenario, opts);
@@ -145,33 +153,33 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
 /// metrics and the timeline of the seed with the slowest recovery (run again: a seed is
 /// deterministic).
 pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> ScenarioReport {
-    let bar = ProgressBar::new(opts.seeds);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} seeds {elapsed}").expect("valid template"),
-    );
-    bar.set_message(scenario.name.clone());
+    let progress = Progress::new(&scenario.name, opts.seeds, opts.budget);
     let expect = scenario.expect;
-    let results = run_seeds(scenario, opts.first_seed, opts.seeds, opts.jobs, |outcome| {
+    let deadline = opts.budget.map(|b| (Stopwatch::start(), b.as_millis() as u64));
+    let results = run_seeds(scenario, opts.first_seed, opts.seeds, opts.jobs, deadline, |outcome| {
         let same = opts.check_determinism.then(|| run_seed(scenario, outcome.seed).hash == outcome.hash);
         let metrics = if opts.metrics() { SeedMetrics::of(&outcome.history) } else { SeedMetrics::default() };
-        bar.inc(1);
+        progress.seed_done(outcome.passed());
         let caught = expect.is_some_and(|k| outcome.check.violations.iter().any(|v| v.kind == k));
-        ((seed_result(&outcome), same, metrics), caught)
+        let stop = caught || (opts.fail_fast && expect.is_none() && !outcome.passed());
+        let repro = if expect.is_none() { faultline::sim::repro::reproduce_of(file, &outcome) } else { None };
+        (SeedRun { result: seed_result(&outcome), same, metrics, repro }, stop)
     });
-    bar.finish_and_clear();
+    progress.finish();
+    save_failures(file, opts, &results);
     let mut summary = ScenarioSummary::new(scenario, &file.display().to_string());
-    for (_, (r, same, _)) in &results {
-        summary.add(r, reproduce(file, r.seed));
-        if *same == Some(false) {
-            summary.nondeterministic_seeds.push(r.seed);
+    for (_, run) in &results {
+        summary.add(&run.result, reproduce(file, run.result.seed));
+        if run.same == Some(false) {
+            summary.nondeterministic_seeds.push(run.result.seed);
         }
     }
     let mut report = ScenarioReport::new(summary, RecoveryBounds::of(scenario));
     if !opts.metrics() {
         return report;
     }
-    for (_, (r, _, m)) in results {
-        report.add(r.seed, m);
+    for (seed, run) in results {
+        report.add(seed, run.metrics);
     }
     report.finish();
     if let Some(seed) = report.worst_seed() {
@@ -180,17 +188,20 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
     report
 }
 
-/// Runs seeds `first, first + 1, ...` (at most `count`) on `jobs` threads; `judge` turns
-/// each outcome into a result and says whether to stop there. Seeds are handed out in
-/// order and every seed before the first stop has run, so the results (sorted by seed,
-/// none past the first stop) are the same on any number of threads.
+/// Runs seeds `first, first + 1, ...` (at most `count`, and none started after the
+/// `deadline`) on `jobs` threads; `judge` turns each outcome into a result and says whether
+/// to stop there. Seeds are handed out in order and every seed before the first stop has
+/// run, so the results (sorted by seed, none past the first stop) are the same on any
+/// number of threads; only a deadline makes how many ran depend on the machine.
 pub fn run_seeds<T: Send>(
     scenario: &Scenario,
     first: u64,
     count: u64,
     jobs: usize,
+    deadline: Option<(Stopwatch, u64)>,
     judge: impl Fn(RunOutcome) -> (T, bool) + Sync,
 ) -> Vec<(u64, T)> {
+    let out_of_time = || deadline.as_ref().is_some_and(|(watch, ms)| watch.elapsed_ms() >= *ms);
     let next = AtomicU64::new(0);
     let stop_at = AtomicU64::new(u64::MAX);
     let results: Mutex<Vec<(u64, T)>> = Mutex::new(Vec::new());
@@ -198,7 +209,8 @@ pub fn run_seeds<T: Send>(
         for _ in 0..jobs.max(1) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= count || i > stop_at.load(Ordering::SeqCst) {
+                if i >= count || i > stop_at.load(Ordering::SeqCst) || out_of_time() {
+                    stop_at.fetch_min(i.saturating_sub(1), Ordering::SeqCst);
                     return;
                 }
                 let (result, stop) = judge(run_seed(scenario, first + i));
@@ -214,4 +226,119 @@ pub fn run_seeds<T: Send>(
     results.retain(|(i, _)| *i <= stop);
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(i, r)| (first + i, r)).collect()
+}
+
+/// One seed of a scenario run.
+struct SeedRun {
+    result: SeedResult,
+    /// With --check-determinism: whether the second run gave the same history.
+    same: Option<bool>,
+    metrics: SeedMetrics,
+    /// A failing seed's reproduction record (not for a scenario that expects a violation).
+    repro: Option<Reproduce>,
+}
+
+/// Saves each failing seed kept in `results` as a reproduction file.
+fn save_failures(file: &Path, opts: &SuiteOptions, results: &[(u64, SeedRun)]) {
+    let Some(dir) = &opts.failures else { return };
+    let failing: Vec<&Reproduce> = results.iter().filter_map(|(_, run)| run.repro.as_ref()).collect();
+    if failing.is_empty() {
+        return;
+    }
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => return eprintln!("cannot save reproductions of {}: {e}", file.display()),
+    };
+    for r in failing {
+        match faultline::sim::repro::write_failure(dir, file, &text, r) {
+            Ok(path) => println!("  saved: {} (replay: scripts/faultline replay {})", path.display(), path.display()),
+            Err(e) => eprintln!("cannot save a reproduction of {} under {}: {e}", file.display(), dir.display()),
+        }
+    }
+}
+
+/// Progress of one scenario's seeds: an indicatif bar on a terminal; plain lines every
+/// 10 s (and at the end) when stderr is not a terminal or under `CI=true`.
+struct Progress {
+    bar: Option<ProgressBar>,
+    name: String,
+    total: u64,
+    budget: Option<std::time::Duration>,
+    done: AtomicU64,
+    failed: AtomicU64,
+    watch: Stopwatch,
+    last_line_ms: AtomicU64,
+}
+
+/// Plain progress lines come at most this often.
+const PLAIN_EVERY_MS: u64 = 10_000;
+
+impl Progress {
+    fn new(name: &str, total: u64, budget: Option<std::time::Duration>) -> Self {
+        use std::io::IsTerminal as _;
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+        let bar = (std::io::stderr().is_terminal() && !ci).then(|| {
+            let bar = ProgressBar::new(if budget.is_some() { 0 } else { total });
+            let template = if budget.is_some() {
+                "{msg} {pos} seeds {per_sec} {elapsed} (time budget)"
+            } else {
+                "{msg} [{bar:25}] {pos}/{len} seeds {per_sec} ETA {eta}"
+            };
+            bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+            bar.set_message(format!("{name}: 0 failed"));
+            bar
+        });
+        Progress {
+            bar,
+            name: name.to_string(),
+            total,
+            budget,
+            done: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            watch: Stopwatch::start(),
+            last_line_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn seed_done(&self, passed: bool) {
+        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
+        let failed = self.failed.fetch_add(u64::from(!passed), Ordering::SeqCst) + u64::from(!passed);
+        match &self.bar {
+            Some(bar) => {
+                bar.inc(1);
+                if !passed {
+                    bar.set_message(format!("{}: {failed} failed", self.name));
+                }
+            }
+            None => {
+                let now = self.watch.elapsed_ms();
+                let last = self.last_line_ms.load(Ordering::SeqCst);
+                if now >= last + PLAIN_EVERY_MS
+                    && self.last_line_ms.compare_exchange(last, now, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+                {
+                    eprintln!("{}", self.line(done, failed));
+                }
+            }
+        }
+    }
+
+    fn line(&self, done: u64, failed: u64) -> String {
+        let secs = self.watch.elapsed_ms().max(1) as f64 / 1000.0;
+        let rate = done as f64 / secs;
+        let left = match self.budget {
+            Some(b) => format!("{:.0} s of {} s budget", secs, b.as_secs()),
+            None => format!("ETA {:.0} s", self.total.saturating_sub(done) as f64 / rate.max(1e-9)),
+        };
+        format!("{}: {done}/{} seeds, {failed} failed, {rate:.1} seeds/s, {left}", self.name, self.total)
+    }
+
+    fn finish(&self) {
+        match &self.bar {
+            Some(bar) => bar.finish_and_clear(),
+            None if self.watch.elapsed_ms() >= PLAIN_EVERY_MS => {
+                eprintln!("{}", self.line(self.done.load(Ordering::SeqCst), self.failed.load(Ordering::SeqCst)))
+            }
+            None => {}
+        }
+    }
 }

@@ -139,6 +139,14 @@ mod regressions {
         assert_eq!(store_crashes, 2);
         run("scenarios/faults/crash-store-twice.toml", 1);
     }
+
+    /// Swarm seed 3920: the simulated etcd (madsim-etcd-client 0.7.0) dropped an election
+    /// campaign's waiter when 5 election events queued up before it ran, and the store node
+    /// panicked ("sender should not drop"). Patched in third_party/madsim-etcd-client.
+    #[test]
+    fn a_campaign_behind_five_election_events_keeps_waiting() {
+        run("scenarios/chaos/swarm.toml", 3920);
+    }
 }
 
 /// The known-bug scenarios: each catches its bug (the expected violation shows within a
@@ -163,5 +171,54 @@ mod known_bugs {
             let o = run_seed(&correct, caught);
             assert!(o.passed(), "{path} without its bug fails seed {caught}: {:#?}", o.check.violations);
         }
+    }
+}
+
+/// Reproduction files, replay and shrink, on a known bug in the generic swarm.
+mod reproduce_and_shrink {
+    use super::*;
+    use faultline::bugs::Bug;
+    use faultline::sim::{repro, shrink};
+
+    /// The swarm with `requeue_running_only` on: seed 3 loses tasks.
+    fn buggy_swarm() -> (std::path::PathBuf, String) {
+        let path = Path::new("scenarios/chaos/swarm.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        (path.to_path_buf(), format!("bugs = [\"requeue_running_only\"]\n{text}"))
+    }
+
+    #[test]
+    fn a_saved_failure_replays_to_the_identical_trace_hash() {
+        let (path, text) = buggy_swarm();
+        let scenario = Scenario::parse(&path, &text).unwrap();
+        let failed = run_seed(&scenario, 3);
+        assert!(!failed.passed(), "seed 3 shows the bug");
+        let dir = std::env::temp_dir().join(format!("faultline-repro-{}", std::process::id()));
+        let record = repro::reproduce_of(&path, &failed).expect("a failed run has a record");
+        let file = repro::write_failure(&dir, &path, &text, &record).unwrap();
+        let (loaded, _) = repro::load(&file).unwrap();
+        let recorded = loaded.reproduce.clone().expect("a [reproduce] table");
+        assert_eq!((recorded.seed, recorded.violation.as_str()), (3, "lost_task"));
+        let again = run_seed(&loaded, recorded.seed);
+        assert_eq!(format!("{:016x}", again.hash), recorded.trace_hash, "replay gives the failing run's trace");
+        assert_eq!(again.history, failed.history);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn shrinking_keeps_the_failure_and_makes_it_smaller() {
+        let (path, text) = buggy_swarm();
+        let scenario = Scenario::parse(&path, &text).unwrap();
+        let shrunk = shrink::shrink(&path, &scenario, 3, "lost_task", &mut |_| {}).expect("seed 3 fails");
+        let (b, a) = (&shrunk.before, &shrunk.after);
+        assert!(a.faults < b.faults && a.tasks < b.tasks && a.nodes < b.nodes, "before {b}, after {a}");
+        assert!(shrunk.scenario.swarm.is_none(), "the swarm's draw became an explicit fault list");
+        // The minimal file fails on its own, with the same violation, and only with the bug.
+        let minimal = Scenario::parse(&path, &shrunk.text).unwrap();
+        let o = run_seed(&minimal, shrunk.seed);
+        assert!(o.check.violations.iter().any(|v| v.kind.name() == "lost_task"));
+        assert_eq!(minimal.bugs, vec![Bug::RequeueRunningOnly]);
+        let correct = Scenario { bugs: vec![], ..minimal };
+        assert!(run_seed(&correct, shrunk.seed).passed());
     }
 }

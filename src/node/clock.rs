@@ -146,3 +146,17 @@ impl Stopwatch {
         self.0.elapsed().as_millis() as u64
     }
 }
+
+/// Log timestamps in simulated time (ms since the run started), for `faultline replay`.
+#[cfg(madsim)]
+pub struct SimTimer;
+
+#[cfg(madsim)]
+impl tracing_subscriber::fmt::time::FormatTime for SimTimer {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        match madsim::time::TimeHandle::try_current() {
+            Some(time) => write!(w, "{:>9.3}s", time.elapsed().as_secs_f64()),
+            None => write!(w, "{:>10}", "-"),
+        }
+    }
+}

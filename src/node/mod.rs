@@ -28,6 +28,7 @@ pub struct NodeContext {
 impl NodeContext {
     /// Records an event stamped with true (simulated) time.
     pub fn record(&self, kind: EventKind) {
+        tracing::debug!(target: "faultline::history", "{kind:?}");
         self.recorder.record(self.clock.true_now_ms(), &self.name, kind);
     }
 }

@@ -48,6 +48,23 @@ pub struct Scenario {
     /// The violation this scenario must find: the suite fails unless some seed shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<crate::check::ViolationKind>,
+    /// Set in a reproduction file (`reports/failures/`): the failing seed and what it showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reproduce: Option<Reproduce>,
+}
+
+/// What a reproduction file records about the run it reproduces.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reproduce {
+    pub seed: u64,
+    /// The first violation's kind (`lost_task`...), or `panic`.
+    pub violation: String,
+    pub message: String,
+    /// The failing run's trace hash: a replay must produce the same.
+    pub trace_hash: String,
+    /// The scenario file the failure came from.
+    pub source: String,
 }
 
 /// Swarm mode (TigerBeetle's `options_swarm`): each seed enables a random subset of

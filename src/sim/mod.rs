@@ -4,7 +4,9 @@
 
 pub mod cluster;
 pub mod nemesis;
+pub mod repro;
 pub mod runner;
+pub mod shrink;
 pub mod swarm;
 
 pub use runner::{run_seed, RunOutcome};

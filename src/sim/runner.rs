@@ -27,6 +27,9 @@ pub struct RunOutcome {
     pub panic: Option<String>,
     /// The run's nodes outlived its runtime (their memory would pile up over many seeds).
     pub leaked: bool,
+    /// Every fault the run planned: the scenario's, then the swarm's draw (what `shrink`
+    /// turns into an explicit fault list).
+    pub planned: Vec<Fault>,
 }
 
 impl RunOutcome {
@@ -40,6 +43,8 @@ impl RunOutcome {
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
     let scenario = scenario.clone();
     let wall = crate::node::clock::Stopwatch::start();
+    let planned = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let plan = planned.clone();
     let (history, panic, alive) = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
@@ -50,7 +55,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
             let recorder = Recorder::new();
             let probe = recorder.probe();
             // A panic in any task of the simulation unwinds out of `block_on`.
-            let driven = std::panic::AssertUnwindSafe(|| rt.block_on(drive(scenario, seed, recorder.clone())));
+            let driven = std::panic::AssertUnwindSafe(|| rt.block_on(drive(scenario, seed, recorder.clone(), plan)));
             let run = std::panic::catch_unwind(driven);
             drop(rt);
             // A run that panicked keeps the history up to the panic, for its reproduction.
@@ -68,7 +73,8 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
     let check = check_all(&history);
     let sim_ms = history.last().map_or(0, |e| e.at_ms);
     let leaked = panic.is_none() && alive.upgrade().is_some();
-    RunOutcome { seed, hash: history_hash(&history), history, check, sim_ms, wall_ms, panic, leaked }
+    let planned = std::mem::take(&mut *planned.lock().expect("plan poisoned"));
+    RunOutcome { seed, hash: history_hash(&history), history, check, sim_ms, wall_ms, panic, leaked, planned }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -80,11 +86,17 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs the two phases into `recorder`; returns the history.
-async fn drive(scenario: Scenario, seed: u64, recorder: Recorder) -> Vec<Event> {
+async fn drive(
+    scenario: Scenario,
+    seed: u64,
+    recorder: Recorder,
+    planned: Arc<std::sync::Mutex<Vec<Fault>>>,
+) -> Vec<Event> {
     let handle = madsim::runtime::Handle::current();
     let cluster = Arc::new(Cluster::build(&handle, &scenario, &recorder, seed));
     let clock = crate::node::NodeClock::exact(cluster.origin);
     let faults = plan_faults(&scenario, &recorder);
+    *planned.lock().expect("plan poisoned") = faults.iter().map(|(_, f)| f.clone()).collect();
     let nemesis = Nemesis::new(cluster.clone());
     let fault_tasks = nemesis.start(faults);
     let workload_end = scenario.limits.workload_s * 1000;
