@@ -107,7 +107,7 @@ pub fn run(opts: &BugsOptions, command: &str) -> Result<bool> {
 /// Seeds from `first` until one fails (any violation, or a panic), at most `budget`.
 fn search(scenario: &Scenario, first: u64, budget: u64, jobs: usize) -> Search {
     let wall = Stopwatch::start();
-    let results = run_seeds(scenario, first, budget, jobs, None, |o| {
+    let results = run_seeds(scenario, (first, 1), budget, jobs, None, |o| {
         let caught_by = match (&o.panic, o.check.violations.first()) {
             (_, Some(v)) => Some(v.kind.name().to_string()),
             (Some(_), None) => Some("panic".to_string()),

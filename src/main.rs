@@ -31,6 +31,19 @@ struct SeedRange {
 }
 
 #[derive(Subcommand)]
+enum ReportCmd {
+    /// Combine report folders written by `suite --shard I/N --report DIR` into the report
+    /// of all their seeds, identical to running them on one machine (wall times aside).
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write (default: reports/merged).
+        #[arg(long, default_value = "reports/merged")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum Cmd {
     /// Run one scenario on one seed and check its history (simulator build).
     Run {
@@ -67,6 +80,10 @@ enum Cmd {
         /// Where each failing seed is saved as a reproduction file.
         #[arg(long, value_name = "DIR", default_value = "reports/failures")]
         failures: PathBuf,
+        /// Run shard I of N (1-based) of the seed range: the seeds whose index is I-1 mod N.
+        /// Combine the shards' --report folders with `report merge`.
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
     },
     /// Run a failure again with full tracing (simulator build): a reproduction file from
     /// reports/failures/, or --seed N with a scenario. Writes the history (JSON Lines) and a
@@ -90,8 +107,12 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Run scenarios on many seeds and write their report (`suite --report`; simulator build).
+    /// Run scenarios on many seeds and write their report (`suite --report`; simulator build),
+    /// or `report merge DIR...`: combine shards' report folders into one.
+    #[command(args_conflicts_with_subcommands = true)]
     Report {
+        #[command(subcommand)]
+        merge: Option<ReportCmd>,
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         #[command(flatten)]
@@ -191,7 +212,7 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(madsim)]
         Cmd::Run { scenario, seed, trace } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
         #[cfg(madsim)]
-        Cmd::Suite { paths, range, json, check_determinism, report, fail_fast, budget, failures } => {
+        Cmd::Suite { paths, range, json, check_determinism, report, fail_fast, budget, failures, shard } => {
             let report =
                 report.map(|dir| if dir.as_os_str().is_empty() { sim_cli::default_report_dir(&paths) } else { dir });
             let seeds = range.seeds.or(budget.map(|_| u64::MAX));
@@ -200,6 +221,7 @@ fn run(cli: Cli) -> Result<bool> {
                 fail_fast,
                 budget,
                 failures: Some(failures),
+                shard,
                 ..options(range, json, check_determinism, report, false)
             };
             sim_cli::suite(&paths, &opts)
@@ -209,7 +231,9 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(madsim)]
         Cmd::Shrink { file, out } => replay_cli::shrink(&file, out.as_deref()),
         #[cfg(madsim)]
-        Cmd::Report { paths, range, out } => {
+        Cmd::Report { merge: Some(ReportCmd::Merge { dirs, out }), .. } => sim_cli::merge(&dirs, &out),
+        #[cfg(madsim)]
+        Cmd::Report { paths, range, out, .. } => {
             let report = Some(out.unwrap_or_else(|| sim_cli::default_report_dir(&paths)));
             sim_cli::suite(&paths, &options(range, None, false, report, false))
         }
@@ -268,6 +292,7 @@ fn options(
         fail_fast: false,
         budget: None,
         failures: None,
+        shard: None,
     }
 }
 
@@ -275,6 +300,17 @@ fn options(
 #[cfg(madsim)]
 fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `I/N` with 1 <= I <= N.
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (i, n) = text.split_once('/').ok_or_else(|| format!("expected I/N, e.g. 2/4, found `{text}`"))?;
+    let parse = |s: &str| s.trim().parse::<u64>().map_err(|e| format!("`{s}` in `{text}`: {e}"));
+    let (i, n) = (parse(i)?, parse(n)?);
+    if i == 0 || i > n {
+        return Err(format!("expected 1 <= I <= N in `{text}`"));
+    }
+    Ok((i, n))
 }
 
 /// A catalog entry by its scenario name.

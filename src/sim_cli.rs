@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use faultline::node::clock::Stopwatch;
-use faultline::report::suite::{RunTimeline, ScenarioReport, SeedMetrics};
+use faultline::report::suite::{RunTimeline, ScenarioReport, SeedMetrics, SeedRecord};
 use faultline::report::{RecoveryBounds, ScenarioSummary, SeedResult};
 use faultline::scenario::{collect_files, Reproduce, Scenario};
 use faultline::sim::{run_seed, RunOutcome};
@@ -29,6 +29,21 @@ pub struct SuiteOptions {
     pub budget: Option<std::time::Duration>,
     /// Where failing seeds are saved as reproduction files (`None`: not saved).
     pub failures: Option<PathBuf>,
+    /// Run only shard `I` of `N` (1-based): the seeds whose index in the range is I-1 mod N.
+    pub shard: Option<(u64, u64)>,
+}
+
+impl SuiteOptions {
+    /// The first seed, the stride and the count this shard runs.
+    fn plan(&self) -> (u64, u64, u64) {
+        match self.shard {
+            Some((i, n)) => {
+                let count = self.seeds.saturating_sub(i - 1).div_ceil(n);
+                (self.first_seed + (i - 1), n, count)
+            }
+            None => (self.first_seed, 1, self.seeds),
+        }
+    }
 }
 
 impl SuiteOptions {
@@ -135,9 +150,7 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
         reports.push(report);
     }
     if let Some(dir) = &opts.report {
-        let written = faultline::report::suite::write(dir, &suite_name(paths), &reports)
-            .with_context(|| format!("writing the report under {}", dir.display()))?;
-        println!("report: {} files under {} (open {})", written.len(), dir.display(), dir.join("index.html").display());
+        write_report(dir, &suite_name(paths), &reports)?;
     }
     let summaries: Vec<&ScenarioSummary> = reports.iter().map(|r| &r.summary).collect();
     if let Some(json) = &opts.json {
@@ -156,7 +169,8 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
     let progress = Progress::new(&scenario.name, opts.seeds, opts.budget);
     let expect = scenario.expect;
     let deadline = opts.budget.map(|b| (Stopwatch::start(), b.as_millis() as u64));
-    let results = run_seeds(scenario, opts.first_seed, opts.seeds, opts.jobs, deadline, |outcome| {
+    let (first, stride, count) = opts.plan();
+    let results = run_seeds(scenario, (first, stride), count, opts.jobs, deadline, |outcome| {
         let same = opts.check_determinism.then(|| run_seed(scenario, outcome.seed).hash == outcome.hash);
         let metrics = if opts.metrics() { SeedMetrics::of(&outcome.history) } else { SeedMetrics::default() };
         progress.seed_done(outcome.passed());
@@ -174,7 +188,17 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
             summary.nondeterministic_seeds.push(run.result.seed);
         }
     }
+    let records: Vec<SeedRecord> = results
+        .iter()
+        .map(|(_, run)| SeedRecord {
+            scenario: file.display().to_string(),
+            result: run.result.clone(),
+            same: run.same,
+            metrics: run.metrics.clone(),
+        })
+        .collect();
     let mut report = ScenarioReport::new(summary, RecoveryBounds::of(scenario));
+    report.records = records;
     if !opts.metrics() {
         return report;
     }
@@ -188,14 +212,14 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
     report
 }
 
-/// Runs seeds `first, first + 1, ...` (at most `count`, and none started after the
+/// Runs seeds `first, first + stride, ...` (at most `count`, and none started after the
 /// `deadline`) on `jobs` threads; `judge` turns each outcome into a result and says whether
 /// to stop there. Seeds are handed out in order and every seed before the first stop has
 /// run, so the results (sorted by seed, none past the first stop) are the same on any
 /// number of threads; only a deadline makes how many ran depend on the machine.
 pub fn run_seeds<T: Send>(
     scenario: &Scenario,
-    first: u64,
+    (first, stride): (u64, u64),
     count: u64,
     jobs: usize,
     deadline: Option<(Stopwatch, u64)>,
@@ -213,7 +237,7 @@ pub fn run_seeds<T: Send>(
                     stop_at.fetch_min(i.saturating_sub(1), Ordering::SeqCst);
                     return;
                 }
-                let (result, stop) = judge(run_seed(scenario, first + i));
+                let (result, stop) = judge(run_seed(scenario, first + i * stride));
                 if stop {
                     stop_at.fetch_min(i, Ordering::SeqCst);
                 }
@@ -225,7 +249,7 @@ pub fn run_seeds<T: Send>(
     let mut results = results.into_inner().expect("results poisoned");
     results.retain(|(i, _)| *i <= stop);
     results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(i, r)| (first + i, r)).collect()
+    results.into_iter().map(|(i, r)| (first + i * stride, r)).collect()
 }
 
 /// One seed of a scenario run.
@@ -341,4 +365,77 @@ impl Progress {
             None => {}
         }
     }
+}
+
+/// `seeds.json` of a report folder.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SeedsFile {
+    suite: String,
+    seeds: Vec<SeedRecord>,
+}
+
+/// Writes the report files and `seeds.json` (what `report merge` reads).
+fn write_report(dir: &Path, suite: &str, reports: &[ScenarioReport]) -> Result<()> {
+    let written = faultline::report::suite::write(dir, suite, reports)
+        .with_context(|| format!("writing the report under {}", dir.display()))?;
+    let seeds = SeedsFile { suite: suite.to_string(), seeds: reports.iter().flat_map(|r| r.records.clone()).collect() };
+    let path = dir.join("seeds.json");
+    std::fs::write(&path, serde_json::to_string(&seeds)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("report: {} files under {} (open {})", written.len() + 1, dir.display(), dir.join("index.html").display());
+    Ok(())
+}
+
+/// `faultline report merge`: the report of several shards' folders, as if their seeds had
+/// run on one machine. Each scenario file is read again (names, bounds, the slowest seed's
+/// timeline, which is re-run).
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<bool> {
+    let mut suite = None;
+    let mut by_scenario: std::collections::BTreeMap<String, Vec<SeedRecord>> = std::collections::BTreeMap::new();
+    for dir in dirs {
+        let path = dir.join("seeds.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {} (written by suite --report)", path.display()))?;
+        let file: SeedsFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(
+            suite.as_ref().is_none_or(|s| *s == file.suite),
+            "{} is a report of suite `{}`, not `{}`",
+            dir.display(),
+            file.suite,
+            suite.as_deref().unwrap_or_default()
+        );
+        suite = Some(file.suite);
+        for record in file.seeds {
+            by_scenario.entry(record.scenario.clone()).or_default().push(record);
+        }
+    }
+    let suite = suite.context("give at least one report folder")?;
+    let mut reports = Vec::new();
+    for (path, mut records) in by_scenario {
+        records.sort_by_key(|r| r.result.seed);
+        let seeds: Vec<u64> = records.iter().map(|r| r.result.seed).collect();
+        anyhow::ensure!(seeds.windows(2).all(|w| w[0] < w[1]), "{path}: a seed appears in two shards");
+        let file = PathBuf::from(&path);
+        let scenario = Scenario::load(&file)?;
+        let mut summary = ScenarioSummary::new(&scenario, &path);
+        for r in &records {
+            summary.add(&r.result, reproduce(&file, r.result.seed));
+            if r.same == Some(false) {
+                summary.nondeterministic_seeds.push(r.result.seed);
+            }
+        }
+        let mut report = ScenarioReport::new(summary, RecoveryBounds::of(&scenario));
+        for r in &records {
+            report.add(r.result.seed, r.metrics.clone());
+        }
+        report.records = records;
+        report.finish();
+        if let Some(seed) = report.worst_seed() {
+            report.timeline = Some(RunTimeline::of(seed, &run_seed(&scenario, seed).history));
+        }
+        print!("{}", report.summary.render());
+        reports.push(report);
+    }
+    write_report(out, &suite, &reports)?;
+    Ok(reports.iter().all(|r| r.summary.passed()))
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 /// How many of each notable thing a history holds. Task counts are of distinct tasks;
 /// the others count events.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Counts {
     pub acked: u64,
     pub succeeded: u64,

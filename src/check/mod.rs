@@ -72,7 +72,7 @@ impl ViolationKind {
 }
 
 /// One broken invariant, pinned to the first event of the history that shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     pub kind: ViolationKind,
     /// The task id, `"epoch N"`, or `"run"`.
@@ -100,7 +100,7 @@ impl Violation {
 }
 
 /// Everything the checkers found in one history, plus the tallies reports show.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// Sorted by `event_index`, then by kind.
     pub violations: Vec<Violation>,

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// What one firing of a fault cost and how the scheduler answered it. Durations are ms
 /// from `begin_ms`; `None` means the signal never came (see reports/METRICS.md).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct FaultRecovery {
     pub id: u64,
     pub kind: String,

@@ -60,7 +60,7 @@ impl RunTimeline {
 }
 
 /// What one seed adds to a scenario's report, computed where the history is.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct SeedMetrics {
     pub recoveries: Vec<FaultRecovery>,
     pub latencies_ms: Vec<u64>,
@@ -96,6 +96,20 @@ pub struct ScenarioReport {
     retries: u64,
     /// The run the timeline plot shows (the caller picks it, see [`Self::worst_seed`]).
     pub timeline: Option<RunTimeline>,
+    /// Every seed's result and metrics, saved as `seeds.json` for `report merge`.
+    pub records: Vec<SeedRecord>,
+}
+
+/// One seed's contribution to a report, as `suite --report` saves it in `seeds.json`, so
+/// that `report merge` can rebuild the report of several shards exactly.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct SeedRecord {
+    /// The scenario file's path.
+    pub scenario: String,
+    pub result: super::SeedResult,
+    /// With --check-determinism: whether the second run gave the same history.
+    pub same: Option<bool>,
+    pub metrics: SeedMetrics,
 }
 
 impl ScenarioReport {
@@ -108,6 +122,7 @@ impl ScenarioReport {
             unavailable_ms: Vec::new(),
             retries: 0,
             timeline: None,
+            records: Vec::new(),
         }
     }
 
