@@ -158,6 +158,23 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The simulator's speed (simulator build): simulated-to-wall ratio and seeds/s on one
+    /// and all cores for smoke-1k and the reference scenario, and how the cost and peak
+    /// memory grow with tasks and nodes. Writes <OUT>.md and <OUT>.json.
+    Bench {
+        /// Seeds per smoke-1k throughput row (the reference runs a quarter of them).
+        #[arg(long, default_value_t = 40)]
+        seeds: u64,
+        /// Worker threads for the all-cores rows (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output path without extension.
+        #[arg(long, default_value = "reports/bench")]
+        out: PathBuf,
+        /// Internal: measure one row in this process and print it as JSON.
+        #[arg(long, hide = true)]
+        row: Option<usize>,
+    },
     /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
     Check {
         #[arg(required = true)]
@@ -254,8 +271,15 @@ fn run(cli: Cli) -> Result<bool> {
             let command: Vec<String> = std::env::args().skip(1).collect();
             bugs_cli::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
+        #[cfg(madsim)]
+        Cmd::Bench { seeds, jobs, out, row } => {
+            let opts = bench_cli::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row };
+            let command: Vec<String> = std::env::args().skip(1).collect();
+            bench_cli::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
+        }
         #[cfg(not(madsim))]
         Cmd::Run { .. }
+        | Cmd::Bench { .. }
         | Cmd::Suite { .. }
         | Cmd::Report { .. }
         | Cmd::Compare { .. }
@@ -323,6 +347,8 @@ fn parse_bug(name: &str) -> Result<faultline::bugs::Bug, String> {
         .ok_or_else(|| format!("unknown bug `{name}`, expected one of: {}", names.join(", ")))
 }
 
+#[cfg(madsim)]
+mod bench_cli;
 #[cfg(madsim)]
 mod bugs_cli;
 mod check_cli;

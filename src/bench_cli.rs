@@ -1,0 +1,187 @@
+//! `faultline bench`: the simulator's speed, in the release build it runs in. For two
+//! scenarios, `smoke-1k` (scenarios/smoke/three-coordinators-1k.toml) and `reference`
+//! (scenarios/bench/reference.toml: 3 coordinators, 8 executors, the store, the sink, 10k
+//! tasks, swarm faults), it measures the simulated-to-wall time ratio and seeds per second
+//! on one core and on all cores; then how one seed's cost grows with tasks (1k, 10k, 100k)
+//! and with nodes (5, 20, 50), with each run's peak memory.
+//!
+//! Each row runs in its own child process (the same binary, `bench --row K`), so its peak
+//! memory is that process's resident high-water mark (`VmHWM`, Linux): an allocator keeps
+//! freed memory, so rows measured in one process would inherit each other's peaks.
+
+use crate::sim_cli::run_seeds;
+use anyhow::{Context, Result};
+use faultline::node::clock::Stopwatch;
+use faultline::scenario::Scenario;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+pub struct BenchOptions {
+    /// Seeds per throughput measurement of smoke-1k (the reference runs a quarter).
+    pub seeds: u64,
+    pub jobs: usize,
+    /// Writes `<out>.md` and `<out>.json`.
+    pub out: PathBuf,
+    /// Internal: measure only this row and print it as JSON (the child process).
+    pub row: Option<usize>,
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct Row {
+    what: String,
+    scenario: String,
+    threads: usize,
+    seeds: u64,
+    wall_s: f64,
+    seeds_per_s: f64,
+    /// Simulated seconds per wall second, per thread (summed over seeds and threads).
+    sim_per_wall_per_core: f64,
+    simulated_s_per_seed: f64,
+    events_per_seed: f64,
+    /// Seeds whose checks passed (a row measures cost; it does not require passing).
+    passed: u64,
+    peak_rss_mb: Option<f64>,
+}
+
+/// The process's peak resident memory since the last reset, MB.
+fn peak_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: usize) -> Row {
+    let watch = Stopwatch::start();
+    let runs = run_seeds(scenario, (1, 1), seeds, threads, None, |o| {
+        ((o.sim_ms, o.wall_ms, o.history.len(), o.passed()), false)
+    });
+    let wall_s = watch.elapsed_ms() as f64 / 1000.0;
+    let n = runs.len() as f64;
+    let sim_s: f64 = runs.iter().map(|(_, (sim, _, _, _))| *sim as f64 / 1000.0).sum();
+    let busy_s: f64 = runs.iter().map(|(_, (_, wall, _, _))| *wall as f64 / 1000.0).sum();
+    let events: usize = runs.iter().map(|(_, (_, _, e, _))| *e).sum();
+    let passed = runs.iter().filter(|(_, (_, _, _, ok))| *ok).count() as u64;
+    let row = Row {
+        what: what.to_string(),
+        scenario: path.display().to_string(),
+        threads,
+        seeds: runs.len() as u64,
+        wall_s,
+        seeds_per_s: n / wall_s.max(1e-9),
+        sim_per_wall_per_core: sim_s / busy_s.max(1e-9),
+        simulated_s_per_seed: sim_s / n,
+        events_per_seed: events as f64 / n,
+        passed,
+        peak_rss_mb: peak_mb(),
+    };
+    row
+}
+
+/// Every row: what it measures, which scenario (the smoke or the reference), its
+/// adjustment, seeds, threads.
+type Plan = Vec<(String, bool, Box<dyn Fn(&mut Scenario)>, u64, usize)>;
+
+fn plan(opts: &BenchOptions) -> Plan {
+    let all = opts.jobs;
+    let reference_seeds = (opts.seeds / 4).max(2);
+    let keep = || -> Box<dyn Fn(&mut Scenario)> { Box::new(|_| {}) };
+    let mut rows: Plan = vec![
+        ("smoke-1k, one core".into(), false, keep(), opts.seeds, 1),
+        ("smoke-1k, all cores".into(), false, keep(), opts.seeds, all),
+        ("reference, one core".into(), true, keep(), reference_seeds, 1),
+        ("reference, all cores".into(), true, keep(), reference_seeds, all),
+    ];
+    for tasks in [1_000u64, 10_000, 100_000] {
+        let adjust = move |s: &mut Scenario| {
+            s.workload.tasks = tasks;
+            s.limits.workload_s = s.limits.workload_s.max(tasks / s.workload.arrival_rate_per_s * 2 + 60);
+        };
+        rows.push((format!("smoke, {tasks} tasks"), false, Box::new(adjust), 1, 1));
+    }
+    for nodes in [5u64, 20, 50] {
+        let adjust = move |s: &mut Scenario| s.topology.executors = nodes - s.topology.coordinators;
+        rows.push((format!("smoke-1k, {nodes} nodes"), false, Box::new(adjust), 1, 1));
+    }
+    rows
+}
+
+fn print_row(row: &Row) {
+    println!(
+        "  {:<24} {:>2} threads {:>4} seeds ({} passed) {:>7.1} s wall {:>7.2} seeds/s {:>6.0}x per core {:>7.1} MB peak",
+        row.what,
+        row.threads,
+        row.seeds,
+        row.passed,
+        row.wall_s,
+        row.seeds_per_s,
+        row.sim_per_wall_per_core,
+        row.peak_rss_mb.unwrap_or(0.0)
+    );
+}
+
+pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
+    let smoke_path = PathBuf::from("scenarios/smoke/three-coordinators-1k.toml");
+    let reference_path = PathBuf::from("scenarios/bench/reference.toml");
+    let plan = plan(opts);
+    if let Some(k) = opts.row {
+        let (what, is_reference, adjust, seeds, threads) = plan.get(k).context("no such row")?;
+        let path = if *is_reference { &reference_path } else { &smoke_path };
+        let mut scenario = Scenario::load(path)?;
+        adjust(&mut scenario);
+        println!("{}", serde_json::to_string(&measure(what, path, &scenario, *seeds, *threads))?);
+        return Ok(true);
+    }
+    let all = opts.jobs;
+    println!("faultline bench ({all} cores; release simulator build; one child process per row)");
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let mut rows = Vec::new();
+    for k in 0..plan.len() {
+        let out = std::process::Command::new(&exe)
+            .args(["bench", "--row", &k.to_string(), "--jobs", &all.to_string(), "--seeds", &opts.seeds.to_string()])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .context("running a bench row")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().last().unwrap_or_default();
+        let row: Row = serde_json::from_str(line).with_context(|| format!("bench row {k} printed `{line}`"))?;
+        print_row(&row);
+        rows.push(row);
+    }
+    let md = markdown(&rows, command, all);
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "command": command, "cores": all, "rows": rows }))?;
+    if let Some(dir) = opts.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let (md_path, json_path) = (opts.out.with_extension("md"), opts.out.with_extension("json"));
+    std::fs::write(&md_path, md).with_context(|| format!("writing {}", md_path.display()))?;
+    std::fs::write(&json_path, json + "\n").with_context(|| format!("writing {}", json_path.display()))?;
+    println!("wrote {} and {}", md_path.display(), json_path.display());
+    Ok(true)
+}
+
+fn markdown(rows: &[Row], command: &str, cores: usize) -> String {
+    let mut out = format!(
+        "# Simulator benchmark\n\nMade by `{command}` on {cores} cores (release simulator build). \
+         `x per core` is simulated seconds per wall second of one thread; peak memory is the \
+         process's resident high-water mark during that row.\n\n\
+         | measurement | threads | seeds (passed) | wall s | seeds/s | x per core | simulated s per seed | events per seed | peak MB |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
+    );
+    for r in rows {
+        out += &format!(
+            "| {} | {} | {} ({}) | {:.1} | {:.2} | {:.0}x | {:.1} | {:.0} | {} |\n",
+            r.what,
+            r.threads,
+            r.seeds,
+            r.passed,
+            r.wall_s,
+            r.seeds_per_s,
+            r.sim_per_wall_per_core,
+            r.simulated_s_per_seed,
+            r.events_per_seed,
+            r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0}"))
+        );
+    }
+    out
+}
