@@ -184,6 +184,11 @@ impl Recorder {
         self.events.lock().expect("recorder poisoned").clone()
     }
 
+    /// Everything recorded so far, leaving the recorder empty (no copy: the end of a run).
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().expect("recorder poisoned"))
+    }
+
     pub fn len(&self) -> usize {
         self.events.lock().expect("recorder poisoned").len()
     }

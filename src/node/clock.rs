@@ -128,7 +128,8 @@ impl NodeClock {
     /// Runs `fut` with a deadline of `local_ms` of this node's time.
     #[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
     pub async fn timeout<F: std::future::Future>(&self, local_ms: u64, fut: F) -> Result<F::Output, Elapsed> {
-        tokio::time::timeout(self.true_duration(local_ms), fut).await.map_err(|_| Elapsed(local_ms))
+        // Boxed: a large future moved into the timer (and on into a task) is copied each time.
+        tokio::time::timeout(self.true_duration(local_ms), Box::pin(fut)).await.map_err(|_| Elapsed(local_ms))
     }
 }
 

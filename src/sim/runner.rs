@@ -117,7 +117,7 @@ async fn drive(
         clock.sleep(POLL_MS).await;
     };
     recorder.record(clock.true_now_ms(), "harness", EventKind::RunEnd { drained });
-    let history = recorder.snapshot();
+    let history = recorder.take();
     // Tasks blocked on a channel they own hold their own waker: a cycle madsim does not
     // break when the runtime drops, which leaked every node (~70 MB a 10k-task seed). A kill
     // wakes each task, and the executor drops a killed node's tasks when it polls them.
