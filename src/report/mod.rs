@@ -149,8 +149,10 @@ impl ScenarioSummary {
     /// The human summary: a few lines per scenario.
     pub fn render(&self) -> String {
         let status = if self.passed() { "PASS" } else { "FAIL" };
+        // A scenario that expects a violation counts its failing seeds as catches.
+        let (ok, bad) = if self.expect.is_some() { ("clean", "caught") } else { ("passed", "failed") };
         let mut out = format!(
-            "{status} {} ({}): {} seeds, {} passed, {} failed\n  tasks: {} acked, {} succeeded, {} dead-lettered, {} lost; \
+            "{status} {} ({}): {} seeds, {} {ok}, {} {bad}\n  tasks: {} acked, {} succeeded, {} dead-lettered, {} lost; \
              {} duplicate applies, {} fenced rejections\n  {} leader elections, {} executors declared dead, {} re-dispatches, \
              slowest drain {:.1} s\n  {:.1} simulated s in {:.1} wall s ({:.0}x)\n",
             self.name,
@@ -266,4 +268,63 @@ pub fn render_violations(violations: &[Violation]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::check_all;
+    use crate::check::tests::{ack, ev, run_end, submit};
+
+    fn seed(seed: u64, lost: bool) -> SeedResult {
+        let mut history = vec![ev(0, "client", submit("k")), ev(1, "client", ack("k", "t1"))];
+        if !lost {
+            history.push(ev(2, "coord-1", crate::check::tests::succeeded("t1")));
+        }
+        history.push(ev(3, "harness", run_end(true)));
+        let check = check_all(&history);
+        let passed = check.passed();
+        SeedResult {
+            seed,
+            passed,
+            check,
+            panic: None,
+            sim_ms: 3,
+            wall_ms: 1,
+            drain_ms: 0,
+            hash: seed,
+            faults: BTreeMap::new(),
+        }
+    }
+
+    fn summary(expect: Option<&str>) -> ScenarioSummary {
+        let caught_seeds = expect.map(|_| Vec::new());
+        ScenarioSummary { expect: expect.map(String::from), caught_seeds, ..Default::default() }
+    }
+
+    #[test]
+    fn a_scenario_that_expects_a_violation_passes_only_when_a_seed_shows_it() {
+        let mut s = summary(Some("lost_task"));
+        s.add(&seed(1, false), "run 1".into());
+        assert!(!s.passed(), "no seed caught it yet");
+        assert!(s.render().contains("expected lost_task: NOT caught in 1 seeds"));
+        s.add(&seed(2, true), "run 2".into());
+        assert!(s.passed());
+        assert_eq!(s.caught_seeds, Some(vec![2]));
+        assert!(s.render().starts_with("PASS"), "{}", s.render());
+        // Another kind does not count as the expected one.
+        let mut other = summary(Some("duplicate_apply"));
+        other.add(&seed(1, true), "run 1".into());
+        assert!(!other.passed());
+    }
+
+    #[test]
+    fn a_plain_scenario_fails_on_any_failing_seed() {
+        let mut s = summary(None);
+        s.add(&seed(1, false), "run 1".into());
+        assert!(s.passed());
+        s.add(&seed(2, true), "run 2".into());
+        assert!(!s.passed());
+        assert_eq!(s.failed_seeds, vec![2]);
+    }
 }
