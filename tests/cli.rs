@@ -47,3 +47,51 @@ fn shards_merge_into_the_report_of_one_machine() {
     assert_eq!(seeds, ["3", "5", "7"]);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+fn status(args: &[&str]) -> i32 {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).env("CI", "true").output().expect("faultline runs");
+    out.status.code().expect("an exit code")
+}
+
+/// The documented exit codes, and the path a user takes from a failing suite to a minimal
+/// reproduction: suite (1, a file saved) -> replay (0, same hash) -> shrink (0) -> replay (0).
+#[test]
+fn a_failure_goes_from_suite_to_replay_to_shrink_with_the_documented_exit_codes() {
+    let tmp = std::env::temp_dir().join(format!("faultline-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let swarm = std::fs::read_to_string("scenarios/chaos/swarm.toml").unwrap();
+    let buggy = tmp.join("buggy.toml");
+    std::fs::write(&buggy, format!("bugs = [\"no_sink_fencing\"]\n{swarm}")).unwrap();
+    let failures = tmp.join("failures");
+    let (buggy_s, failures_s) = (buggy.display().to_string(), failures.display().to_string());
+    let code = status(&["suite", &buggy_s, "--seeds", "50", "--fail-fast", "--failures", &failures_s]);
+    assert_eq!(code, 1, "a failing suite exits 1");
+    let saved: Vec<_> = std::fs::read_dir(&failures).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(saved.len(), 1, "--fail-fast stops at the first failing seed, which is saved: {saved:?}");
+    let file = saved[0].display().to_string();
+    let replays = tmp.join("replay").display().to_string();
+    assert_eq!(status(&["replay", &file, "--out", &replays]), 0, "the replay has the failing run's trace hash");
+    let minimal = tmp.join("minimal.toml").display().to_string();
+    assert_eq!(status(&["shrink", &file, "--out", &minimal]), 0, "shrink writes a minimal failing file");
+    assert_eq!(status(&["replay", &minimal, "--out", &replays]), 0, "the minimal file replays identically");
+    // A bad scenario is an input error: 2.
+    let bad = tmp.join("bad.toml");
+    std::fs::write(&bad, "[topology]\nexecutor = 3\n").unwrap();
+    assert_eq!(status(&["suite", &bad.display().to_string(), "--seeds", "1"]), 2);
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+/// A time budget runs seeds until it is spent (at least one), and passes.
+#[test]
+fn a_time_budget_runs_seeds_until_it_is_spent() {
+    let tmp = std::env::temp_dir().join(format!("faultline-budget-{}", std::process::id()));
+    let json = tmp.join("summary.json");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let path = json.display().to_string();
+    assert!(faultline(&["suite", "scenarios/smoke/one-coordinator-1k.toml", "--for", "2s", "--json", &path]));
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let seeds = summary["scenarios"][0]["seeds"].as_u64().unwrap();
+    assert!(seeds >= 1, "ran {seeds} seeds");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
