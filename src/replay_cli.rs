@@ -2,6 +2,7 @@
 //! failing reproduction minimised. Part of the binary (simulator build).
 
 use anyhow::{bail, Context, Result};
+use faultline::scenario::Scenario;
 use faultline::sim::repro::{self, timeline, with_reproduce};
 use faultline::sim::{run_seed, shrink};
 use std::path::Path;
@@ -13,7 +14,7 @@ const AFTER: usize = 10;
 /// Exit status: true when the run reproduces the recorded one (same trace hash), or, for
 /// a plain scenario, when it passes.
 pub fn replay(file: &Path, seed: Option<u64>, out: &Path) -> Result<bool> {
-    let (scenario, _) = repro::load(file)?;
+    let scenario = Scenario::load(file)?;
     let recorded = scenario.reproduce.clone();
     let Some(seed) = seed.or(recorded.as_ref().map(|r| r.seed)) else {
         bail!("{}: no [reproduce] table: give the seed with --seed N", file.display());
@@ -21,8 +22,7 @@ pub fn replay(file: &Path, seed: Option<u64>, out: &Path) -> Result<bool> {
     println!("replaying {} on seed {seed} (logs on stderr; FAULTLINE_LOG sets the filter)", file.display());
     let outcome = run_seed(&scenario, seed);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let stem = file.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
-    let stem = stem.split("-seed-").next().unwrap_or(&stem).to_string();
+    let stem = repro::stem(file);
     let jsonl = out.join(format!("{stem}-seed-{seed}.jsonl"));
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(&jsonl).with_context(|| format!("creating {}", jsonl.display()))?,
@@ -59,7 +59,7 @@ pub fn replay(file: &Path, seed: Option<u64>, out: &Path) -> Result<bool> {
 
 /// Exit status: true when a minimal file that still fails was written.
 pub fn shrink(file: &Path, out: Option<&Path>) -> Result<bool> {
-    let (scenario, _) = repro::load(file)?;
+    let scenario = Scenario::load(file)?;
     let Some(recorded) = scenario.reproduce.clone() else {
         bail!(
             "{}: not a reproduction file (no [reproduce] table); suite saves them under reports/failures/",

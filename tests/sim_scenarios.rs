@@ -196,7 +196,7 @@ mod reproduce_and_shrink {
         let dir = std::env::temp_dir().join(format!("faultline-repro-{}", std::process::id()));
         let record = repro::reproduce_of(&path, &failed).expect("a failed run has a record");
         let file = repro::write_failure(&dir, &path, &text, &record).unwrap();
-        let (loaded, _) = repro::load(&file).unwrap();
+        let loaded = Scenario::load(&file).unwrap();
         let recorded = loaded.reproduce.clone().expect("a [reproduce] table");
         assert_eq!((recorded.seed, recorded.violation.as_str()), (3, "lost_task"));
         let again = run_seed(&loaded, recorded.seed);

@@ -3,7 +3,7 @@
 //! `faultline replay` runs again and `faultline shrink` minimises.
 
 use crate::check::Violation;
-use crate::scenario::{Reproduce, Scenario};
+use crate::scenario::Reproduce;
 use crate::sim::RunOutcome;
 use crate::trace::Event;
 use std::path::{Path, PathBuf};
@@ -57,13 +57,18 @@ fn without_reproduce(text: &str) -> String {
     out
 }
 
+/// The scenario name a file's outputs are named after: its stem, without the
+/// `-seed-N` of a reproduction file.
+pub fn stem(path: &Path) -> String {
+    let stem = path.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    stem.split("-seed-").next().unwrap_or(&stem).to_string()
+}
+
 /// Writes a failed run's reproduction file under `dir`: `<scenario stem>-seed-<N>.toml`,
 /// the scenario's `text` with `reproduce` as its `[reproduce]` table. Returns its path.
 pub fn write_failure(dir: &Path, source: &Path, text: &str, reproduce: &Reproduce) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let stem = source.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
-    let stem = stem.split("-seed-").next().unwrap_or(&stem).to_string();
-    let path = dir.join(format!("{stem}-seed-{}.toml", reproduce.seed));
+    let path = dir.join(format!("{}-seed-{}.toml", stem(source), reproduce.seed));
     std::fs::write(&path, with_reproduce(text, reproduce))?;
     Ok(path)
 }
@@ -112,10 +117,4 @@ fn is_context(e: &Event) -> bool {
 fn line(index: usize, e: &Event, mark: bool) -> String {
     let kind = serde_json::to_string(&e.kind).expect("events serialize");
     format!("{} #{index:<6} {:>8} ms {:<8} {kind}\n", if mark { ">>" } else { "  " }, e.at_ms, e.node)
-}
-
-/// Loads a scenario file; `Some` seed and hash when it is a reproduction file.
-pub fn load(path: &Path) -> Result<(Scenario, String), crate::scenario::ScenarioError> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::scenario::ScenarioError::io(path, &e))?;
-    Ok((Scenario::parse(path, &text)?, text))
 }
