@@ -28,6 +28,9 @@ pub enum Bug {
     RequeueRunningOnly,
     IgnoreStoreErrors,
     EpochFromLocalCounter,
+    FireBeforePersist,
+    FireCursorFromNow,
+    CronFixedOffset,
 }
 
 /// What a catalog entry is, what it mirrors, and what should catch it.
@@ -174,6 +177,41 @@ pub const CATALOG: &[Entry] = &[
             apart. Two Airflow HA schedulers raced on an unguarded update and one attempt ran \
             twice.",
     },
+    Entry {
+        bug: Bug::FireBeforePersist,
+        mirrors: "apache/airflow#58570",
+        class: 8,
+        expect: "fire_twice",
+        explanation: "A job's fire is enqueued before its fire record is persisted: the fire is \
+            written as an ordinary task keyed by its own id and is dispatched at once, and the \
+            job's cursor (its next fire time) is written afterwards, as XXL-JOB writes \
+            trigger_next_time after triggering and Airflow enqueued before recording the task \
+            as queued. A leader crash between the two writes leaves a fire in the queue and a \
+            cursor that never moved, so the next leader fires the same instant again under a \
+            new key, and the sink takes both effects.",
+    },
+    Entry {
+        bug: Bug::FireCursorFromNow,
+        mirrors: "xuxueli/xxl-job#3447",
+        class: 2,
+        expect: "fire_lost",
+        explanation: "A new leader recomputes every job's next fire time from its own clock \
+            instead of loading the persisted cursor, so the instants that fell due while no \
+            leader was firing (the failover window) are neither fired nor recorded as skipped, \
+            whatever the job's misfire policy says, as XXL-JOB skipped the triggers due during \
+            an admin restart.",
+    },
+    Entry {
+        bug: Bug::CronFixedOffset,
+        mirrors: "kubernetes/kubernetes#121763",
+        class: 14,
+        expect: "fire_off_schedule",
+        explanation: "Cron expressions are evaluated at the fixed UTC offset the job's time \
+            zone had when it was created, not in the zone itself. Across a daylight-saving \
+            change every fire lands an hour off its instant in the zone, as a CronJob whose \
+            schedule was computed with the wrong offset fired at the wrong wall time around a \
+            DST transition.",
+    },
 ];
 
 impl Bug {
@@ -192,6 +230,9 @@ impl Bug {
             Bug::RequeueRunningOnly => "requeue_running_only",
             Bug::IgnoreStoreErrors => "ignore_store_errors",
             Bug::EpochFromLocalCounter => "epoch_from_local_counter",
+            Bug::FireBeforePersist => "fire_before_persist",
+            Bug::FireCursorFromNow => "fire_cursor_from_now",
+            Bug::CronFixedOffset => "cron_fixed_offset",
         }
     }
 
@@ -244,7 +285,7 @@ mod tests {
     #[test]
     fn every_entry_is_listed_once_with_its_serde_name() {
         let mut names: Vec<&str> = CATALOG.iter().map(|e| e.bug.name()).collect();
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), 15);
         names.sort();
         names.dedup();
         assert_eq!(names.len(), CATALOG.len());

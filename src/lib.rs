@@ -7,6 +7,7 @@ pub mod core;
 pub mod node;
 pub mod report;
 pub mod scenario;
+pub mod schedule;
 #[cfg(madsim)]
 pub mod sim;
 pub mod trace;

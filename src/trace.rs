@@ -90,6 +90,26 @@ pub enum EventKind {
     /// One firing of fault `id` began or ended (`target`: the nodes hit; `detail`: the
     /// parameters at the begin, what the fault did at the end).
     Fault { id: u64, fault: String, phase: FaultPhase, target: String, detail: String },
+    /// The leader persisted a new job (its schedule resolved: `spec` is the JSON of a
+    /// `schedule::JobSpec`). Scheduler instants are `unix - base_unix_ms`, the history's time
+    /// line. While the cluster is healthy (no fault in progress, none ended within
+    /// `settle_ms`), every fire must start within `late_bound_ms` of its instant. The job's
+    /// instants are those after `from_ms`.
+    JobCreated { job: String, spec: String, from_ms: u64, base_unix_ms: u64, late_bound_ms: u64, settle_ms: u64 },
+    /// The leader persisted a pause: no fire of the job is decided until it resumes.
+    JobPaused { job: String },
+    /// The leader persisted a resume: instants up to now never fire; the next is `next_ms`.
+    JobResumed { job: String, next_ms: Option<u64> },
+    /// The leader persisted a delete: the job never fires again.
+    JobDeleted { job: String },
+    /// The store confirmed a fire record, in one txn with the job's cursor: the job's instant
+    /// `scheduled_ms` runs as `task`. Under misfire `fire_once` one fire stands for every
+    /// missed instant from `covers_from_ms` to `scheduled_ms`; otherwise the two are equal.
+    Fire { job: String, scheduled_ms: u64, covers_from_ms: u64, task: String, epoch: u64 },
+    /// The store confirmed that the job's `count` instants in `from_ms..=to_ms` will not fire.
+    /// `reason`: `misfire` (policy skip), `catch_up_bound` (policy catch_up, older than its
+    /// bound), or `overlap` (policy forbid: the previous fire was still running).
+    FireSkipped { job: String, from_ms: u64, to_ms: u64, count: u32, reason: String, epoch: u64 },
     /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
     DrainStart { deadline_ms: u64 },
     /// The run ended, either drained (every acknowledged task terminal) or at its time limit.

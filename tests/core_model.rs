@@ -198,6 +198,7 @@ impl Model {
                 payload: vec![],
                 max_attempts,
                 timeout_ms: 1_000,
+                not_before_ms: 0,
             })
             .collect();
         let executors = (setup.capacities.iter().enumerate())
@@ -374,10 +375,10 @@ impl Model {
     }
 
     fn land(&mut self, w: &Write) {
-        if let Some(token) = w.record.token {
-            self.durable_tokens.insert((w.record.id.clone(), token));
+        if let Some(token) = w.task().token {
+            self.durable_tokens.insert((w.task().id.clone(), token));
         }
-        self.store.insert(w.record.id.clone(), w.record.clone());
+        self.store.insert(w.task().id.clone(), w.task().clone());
     }
 
     fn advance(&mut self, ms: u64) {
@@ -407,7 +408,7 @@ impl Model {
         self.epoch += 1;
         let mut coord = Coordinator::new(coordinator_config(), self.seed ^ self.epoch);
         let records = self.store.values().cloned().collect();
-        coord.become_leader(self.now_ms, self.epoch, records);
+        coord.become_leader(self.now_ms, self.epoch, records, vec![]);
         self.leader = Some(Leader { coord, writes: VecDeque::new() });
         let node = format!("coord-{}", self.epoch);
         self.record(&node, EventKind::LeaderElected { epoch: self.epoch });

@@ -52,6 +52,20 @@ pub enum ViolationKind {
     StaleLeader,
     /// A fault the run planned never fired (or fired fewer times than planned).
     FaultNotFired,
+    /// A job's instant was neither fired nor skipped as its misfire or overlap policy allows,
+    /// or a fire record never ran to a terminal state.
+    FireLost,
+    /// One instant of a job was fired by two fire records, or took effect twice at the sink.
+    FireTwice,
+    /// A fire started before its scheduled instant.
+    FireEarly,
+    /// A fire started later than its bound while the cluster was healthy.
+    FireLate,
+    /// A fire's instant is not an instant of its job's schedule.
+    FireOffSchedule,
+    /// A fire was decided while the job's previous fire was still running, under overlap
+    /// `forbid` or `replace`, or a `replace` job skipped a fire for overlap.
+    FireOverlap,
 }
 
 impl ViolationKind {
@@ -67,6 +81,12 @@ impl ViolationKind {
             ViolationKind::Unacknowledged => "unacknowledged",
             ViolationKind::StaleLeader => "stale_leader",
             ViolationKind::FaultNotFired => "fault_not_fired",
+            ViolationKind::FireLost => "fire_lost",
+            ViolationKind::FireTwice => "fire_twice",
+            ViolationKind::FireEarly => "fire_early",
+            ViolationKind::FireLate => "fire_late",
+            ViolationKind::FireOffSchedule => "fire_off_schedule",
+            ViolationKind::FireOverlap => "fire_overlap",
         }
     }
 }

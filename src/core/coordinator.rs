@@ -13,6 +13,8 @@
 //! and *whether* a beat gets new work: it never drops, reorders or re-queues a task, so a
 //! skipped task stays first in line for the next executor that may take it.
 
+pub use jobs::{JobRecord, JobReply, JobsConfig};
+
 use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
 use crate::core::retry::RetryPolicy;
 use crate::core::task::Holder;
@@ -38,6 +40,8 @@ pub struct CoordinatorConfig {
     pub max_assignments_per_beat: u32,
     /// Quarantine of flapping executors and zone-aware placement.
     pub isolation: IsolationConfig,
+    /// Scheduled jobs: the clock base and the firing bounds.
+    pub jobs: JobsConfig,
 }
 
 impl Default for CoordinatorConfig {
@@ -50,6 +54,7 @@ impl Default for CoordinatorConfig {
             max_open_tasks: 100_000,
             max_assignments_per_beat: 64,
             isolation: IsolationConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -140,27 +145,64 @@ pub enum SubmitReply {
     Overloaded,
 }
 
-/// A store write the driver must make, fenced by the leader's epoch.
+/// A store write the driver must make in one txn, fenced by the leader's epoch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
     pub op: u64,
-    pub record: TaskRecord,
+    /// The task record to put; absent in a job-only write.
+    pub record: Option<TaskRecord>,
     /// Also claim the idempotency key (first write of a task).
     pub create_key: bool,
+    /// The job record to put: a fire's record and its job's cursor move together.
+    pub job: Option<JobRecord>,
+}
+
+impl Write {
+    /// The task record of a task write.
+    pub fn task(&self) -> &TaskRecord {
+        self.record.as_ref().expect("a task write")
+    }
+
+    /// Store operations this write takes in a txn.
+    pub fn ops(&self) -> usize {
+        usize::from(self.record.is_some()) + usize::from(self.create_key) + usize::from(self.job.is_some())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     Write(Write),
     Reply { req: u64, reply: SubmitReply },
+    JobReply { req: u64, reply: JobReply },
     Record(EventKind),
 }
 
 #[derive(Clone, Debug)]
 enum Pending {
-    Create { task: TaskId },
-    Assign { task: TaskId, token: Token },
-    Outcome { task: TaskId, event: EventKind, ready_at_ms: u64 },
+    Create {
+        task: TaskId,
+    },
+    Assign {
+        task: TaskId,
+        token: Token,
+    },
+    Outcome {
+        task: TaskId,
+        event: EventKind,
+        ready_at_ms: u64,
+    },
+    /// A fire: its task record and its job's cursor.
+    Fire {
+        task: TaskId,
+        job: String,
+        event: EventKind,
+    },
+    /// A job-only write: a command (answered on confirm), a skip.
+    Job {
+        job: String,
+        event: Option<EventKind>,
+        req: Option<u64>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -225,6 +267,8 @@ pub struct Coordinator {
     writes: BTreeMap<u64, Pending>,
     out: VecDeque<Output>,
     rng: SmallRng,
+    /// Scheduled jobs by name (deleted ones stay as tombstones).
+    jobs: BTreeMap<String, jobs::JobEntry>,
 }
 
 impl Coordinator {
@@ -247,6 +291,7 @@ impl Coordinator {
             writes: BTreeMap::new(),
             out: VecDeque::new(),
             rng: SmallRng::seed_from_u64(seed),
+            jobs: BTreeMap::new(),
         }
     }
 
@@ -262,9 +307,10 @@ impl Coordinator {
     /// Takes over as leader of `epoch` with every task record read from the store.
     /// Executors named by live assignments get a full detection window to check in, plus one
     /// heartbeat interval: one may be asleep between beats when the election completes.
-    pub fn become_leader(&mut self, now_ms: u64, epoch: u64, records: Vec<TaskRecord>) {
+    pub fn become_leader(&mut self, now_ms: u64, epoch: u64, records: Vec<TaskRecord>, jobs: Vec<JobRecord>) {
         self.step_down();
         self.epoch = Some(epoch);
+        self.load_jobs(now_ms, jobs);
         for record in records {
             self.keys.insert(record.spec.key.clone(), record.id.clone());
             if !record.state.is_terminal() {
@@ -335,6 +381,11 @@ impl Coordinator {
         self.health.clear();
         self.zone_lost_ms.clear();
         self.writes.clear();
+        let waiting: Vec<u64> = self.jobs.values().flat_map(|j| j.waiters.iter().copied()).collect();
+        for req in waiting {
+            self.out.push_back(Output::JobReply { req, reply: JobReply::NotLeader });
+        }
+        self.jobs.clear();
     }
 
     /// A client's submit; the reply comes as an [`Output::Reply`] once it is durable.
@@ -387,6 +438,8 @@ impl Coordinator {
         let epoch = self.epoch.expect("writes exist only while leading");
         let task = match &pending {
             Pending::Create { task } | Pending::Assign { task, .. } | Pending::Outcome { task, .. } => task.clone(),
+            Pending::Fire { task, .. } => task.clone(),
+            Pending::Job { job, event, req } => return self.job_persisted(now_ms, op, job, event.clone(), *req),
         };
         let entry = self.tasks.get_mut(&task).expect("a write names a known task");
         if entry.writing == Some(op) {
@@ -396,7 +449,13 @@ impl Coordinator {
         self.record(EventKind::Persist { task: task.clone(), state, epoch });
         match pending {
             Pending::Create { task } => self.created(now_ms, &task),
+            Pending::Fire { task, job, event } => {
+                self.record(event);
+                self.created(now_ms, &task);
+                self.fire_persisted(now_ms, op, &job);
+            }
             Pending::Assign { task, token } => self.assigned(&task, token),
+            Pending::Job { .. } => unreachable!("job-only writes return above"),
             Pending::Outcome { task, event, ready_at_ms } => {
                 if self.tasks[&task].record.state == TaskState::Pending {
                     self.push_ready(ready_at_ms, &task);
@@ -652,6 +711,7 @@ impl Coordinator {
             }
         }
         self.release_quarantines(now_ms);
+        self.fire_due(now_ms);
     }
 
     fn declare_dead(&mut self, now_ms: u64, name: &str, reason: &str) {
@@ -716,10 +776,14 @@ impl Coordinator {
     }
 
     fn write(&mut self, record: TaskRecord, create_key: bool, pending: Pending) -> u64 {
+        self.put(Some(record), create_key, None, pending)
+    }
+
+    fn put(&mut self, record: Option<TaskRecord>, create_key: bool, job: Option<JobRecord>, pending: Pending) -> u64 {
         let op = self.next_op;
         self.next_op += 1;
         self.writes.insert(op, pending);
-        self.out.push_back(Output::Write(Write { op, record, create_key }));
+        self.out.push_back(Output::Write(Write { op, record, create_key, job }));
         op
     }
 
@@ -949,6 +1013,9 @@ impl Coordinator {
         true
     }
 }
+
+#[path = "jobs.rs"]
+mod jobs;
 
 #[cfg(test)]
 #[path = "coordinator_tests.rs"]

@@ -6,12 +6,12 @@ use crate::core::executor::{Beat, Completion};
 const EPOCH: u64 = 7;
 
 fn spec(key: &str) -> TaskSpec {
-    TaskSpec { key: key.into(), payload: vec![], max_attempts: 2, timeout_ms: 1_000 }
+    TaskSpec { key: key.into(), payload: vec![], max_attempts: 2, timeout_ms: 1_000, not_before_ms: 0 }
 }
 
 fn leader() -> Coordinator {
     let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
-    c.become_leader(0, EPOCH, vec![]);
+    c.become_leader(0, EPOCH, vec![], vec![]);
     c
 }
 
@@ -75,7 +75,7 @@ fn submit_is_acknowledged_only_after_the_create_write() {
     assert_eq!(out.len(), 1, "only the write, no reply yet: {out:?}");
     let w = &writes(&out)[0];
     assert!(w.create_key);
-    assert_eq!((w.record.id.as_str(), w.record.state), ("t7-1", TaskState::Pending));
+    assert_eq!((w.task().id.as_str(), w.task().state), ("t7-1", TaskState::Pending));
     let out = persist_all(&mut c, 0, &out);
     assert_eq!(
         out,
@@ -122,7 +122,7 @@ fn standbys_refuse_and_full_leaders_shed_load() {
     assert_eq!(drain(&mut c), vec![Output::Reply { req: 1, reply: SubmitReply::NotLeader }]);
     assert_eq!(c.heartbeat(0, beat("ex-1", 1, 1, vec![], vec![])), None);
     let mut c = Coordinator::new(CoordinatorConfig { max_open_tasks: 1, ..Default::default() }, 1);
-    c.become_leader(0, EPOCH, vec![]);
+    c.become_leader(0, EPOCH, vec![], vec![]);
     c.submit(1, spec("a"));
     c.submit(2, spec("b"));
     assert_eq!(drain(&mut c)[1], Output::Reply { req: 2, reply: SubmitReply::Overloaded });
@@ -158,7 +158,7 @@ fn assignments_are_persisted_before_delivery_and_carry_fresh_tokens() {
     assert!(reply.assignments.is_empty(), "not durable yet");
     let out = drain(&mut c);
     let w = &writes(&out)[0];
-    assert_eq!((w.record.state, w.record.token), (TaskState::Assigned, Some(tok(1))));
+    assert_eq!((w.task().state, w.task().token), (TaskState::Assigned, Some(tok(1))));
     persist_all(&mut c, 10, &out);
     let reply = c.heartbeat(20, beat("ex-1", 1, 2, vec![], vec![])).unwrap();
     assert_eq!(reply.assignments.len(), 1);
@@ -193,7 +193,7 @@ fn a_lost_assignment_is_taken_back_at_the_next_beat() {
     c.heartbeat(30, beat("ex-1", 1, 3, vec![], vec![]));
     let out = drain(&mut c);
     let w = &writes(&out)[0];
-    assert_eq!((w.record.id.clone(), w.record.token, w.record.redispatches), (task, Some(tok(2)), 1));
+    assert_eq!((w.task().id.clone(), w.task().token, w.task().redispatches), (task, Some(tok(2)), 1));
 }
 
 #[test]
@@ -214,7 +214,7 @@ fn a_silent_executor_is_declared_dead_after_k_beats_and_its_tasks_requeued() {
     );
     c.heartbeat(400, beat("ex-2", 5, 1, vec![], vec![]));
     let w = &writes(&drain(&mut c))[0];
-    assert_eq!((w.record.id.clone(), w.record.holder.clone().unwrap().executor), (task, "ex-2".to_string()));
+    assert_eq!((w.task().id.clone(), w.task().holder.clone().unwrap().executor), (task, "ex-2".to_string()));
 }
 
 #[test]
@@ -224,7 +224,7 @@ fn a_new_incarnation_retires_the_old_one_at_once() {
     let reply = c.heartbeat(30, beat("ex-1", 2, 1, vec![], vec![])).unwrap();
     let out = drain(&mut c);
     assert!(matches!(&out[0], Output::Record(EventKind::ExecutorDead { incarnation: 1, tasks: 1, .. })));
-    assert_eq!(writes(&out)[0].record.id, task, "re-assigned to the new incarnation");
+    assert_eq!(writes(&out)[0].task().id, task, "re-assigned to the new incarnation");
     assert!(reply.assignments.is_empty());
     // The old incarnation, if it speaks again, is told to drop what it holds.
     let reply = c.heartbeat(40, beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![])).unwrap();
@@ -257,7 +257,7 @@ fn failures_retry_with_backoff_then_dead_letter_with_a_reason() {
     c.heartbeat(30, beat("ex-1", 1, 3, vec![], vec![failed(1)]));
     let out = drain(&mut c);
     let w = &writes(&out)[0];
-    assert_eq!((w.record.state, w.record.failures), (TaskState::Pending, 1));
+    assert_eq!((w.task().state, w.task().failures), (TaskState::Pending, 1));
     let recorded = persist_all(&mut c, 30, &out);
     let Some(Output::Record(EventKind::Retry { failures: 1, backoff_ms, .. })) = recorded.last() else {
         panic!("expected a retry: {recorded:?}")
@@ -274,8 +274,8 @@ fn failures_retry_with_backoff_then_dead_letter_with_a_reason() {
     c.heartbeat(220, beat("ex-1", 1, 7, vec![], vec![failed(2)]));
     let out = drain(&mut c);
     let w = &writes(&out)[0];
-    assert_eq!(w.record.state, TaskState::DeadLettered);
-    assert_eq!(w.record.reason.as_deref(), Some("2 of 2 attempts failed; last: attempt 2 failed: boom"));
+    assert_eq!(w.task().state, TaskState::DeadLettered);
+    assert_eq!(w.task().reason.as_deref(), Some("2 of 2 attempts failed; last: attempt 2 failed: boom"));
 }
 
 #[test]
@@ -300,7 +300,7 @@ fn a_new_leader_resumes_from_the_store() {
     done.state = TaskState::Succeeded;
     let pending = TaskRecord::new("t3-3".into(), spec("c"));
     let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
-    c.become_leader(0, EPOCH, vec![record, done, pending]);
+    c.become_leader(0, EPOCH, vec![record, done, pending], vec![]);
     assert_eq!(
         drain(&mut c),
         vec![Output::Record(EventKind::Recovered { task: "t3-2".into(), state: "succeeded".into() })]
@@ -311,7 +311,7 @@ fn a_new_leader_resumes_from_the_store() {
     assert!(reply.cancel.is_empty());
     let w = writes(&drain(&mut c));
     assert_eq!(w.len(), 1);
-    assert_eq!((w[0].record.id.as_str(), w[0].record.token), ("t3-3", Some(Token { epoch: EPOCH, attempt: 1 })));
+    assert_eq!((w[0].task().id.as_str(), w[0].task().token), ("t3-3", Some(Token { epoch: EPOCH, attempt: 1 })));
     // A duplicate submit of a recovered key names the recovered task.
     c.submit(5, spec("b"));
     assert_eq!(
@@ -337,7 +337,7 @@ fn a_new_leader_gives_inherited_executors_one_extra_interval() {
     record.token = Some(Token { epoch: 3, attempt: 1 });
     record.holder = Some(Holder { executor: "ex-1".into(), incarnation: 1 });
     let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
-    c.become_leader(1_000, EPOCH, vec![record]);
+    c.become_leader(1_000, EPOCH, vec![record], vec![]);
     c.tick(1_000 + 300 + 100);
     assert!(drain(&mut c).is_empty(), "k*h + h after takeover is still within the grace");
     c.tick(1_000 + 300 + 101);
@@ -372,7 +372,7 @@ fn isolation_events(outputs: &[Output]) -> Vec<EventKind> {
 
 /// The executors the assignment writes among `outputs` name.
 fn assigned_to(outputs: &[Output]) -> Vec<String> {
-    writes(outputs).iter().filter_map(|w| w.record.holder.as_ref().map(|h| h.executor.clone())).collect()
+    writes(outputs).iter().filter_map(|w| w.task().holder.as_ref().map(|h| h.executor.clone())).collect()
 }
 
 fn quarantined(ex: &str, reason: &str, backoff_ms: u64) -> EventKind {
@@ -442,7 +442,7 @@ fn a_crash_looping_executor_is_quarantined_with_doubling_backoff() {
     c.heartbeat(2_300, idle("ex-1", 4, 4, "", 2));
     let out = drain(&mut c);
     assert_eq!(isolation_events(&out), vec![released("ex-1")]);
-    assert_eq!((writes(&out)[0].record.id.clone(), assigned_to(&out)), (task, vec!["ex-1".to_string()]));
+    assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (task, vec!["ex-1".to_string()]));
     // Three more restarts: the second quarantine of the name lasts twice as long.
     let mut events = Vec::new();
     for (inc, now) in [(5, 2_400), (6, 2_500), (7, 2_600)] {
@@ -509,7 +509,7 @@ fn attempts_lost_with_a_dead_executor_count_as_failures() {
 fn with_isolation_off_a_failing_executor_keeps_getting_work() {
     let isolation = IsolationConfig { enabled: false, ..IsolationConfig::default() };
     let mut c = Coordinator::new(CoordinatorConfig { isolation, ..CoordinatorConfig::default() }, 1);
-    c.become_leader(0, EPOCH, vec![]);
+    c.become_leader(0, EPOCH, vec![], vec![]);
     c.heartbeat(0, idle("ex-2", 1, 1, "", 0));
     let out = run_batch(&mut c, "ex-1", "z1", 10, mostly_failed());
     assert!(isolation_events(&out).is_empty());
@@ -587,7 +587,7 @@ fn a_task_that_failed_in_a_zone_runs_next_in_another_zone() {
     assert!(drain(&mut c).is_empty(), "z1 passes over the task while z2 is live");
     c.heartbeat(210, idle("ex-2", 1, 2, "z2", 2));
     let out = drain(&mut c);
-    assert_eq!((writes(&out)[0].record.id.clone(), assigned_to(&out)), (task, vec!["ex-2".to_string()]));
+    assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (task, vec!["ex-2".to_string()]));
 }
 
 #[test]
@@ -601,7 +601,7 @@ fn a_task_avoiding_a_zone_still_runs_there_when_no_other_zone_is_live() {
     drain(&mut c);
     c.heartbeat(350, idle("ex-1", 1, 5, "z1", 2));
     let out = drain(&mut c);
-    assert_eq!((writes(&out)[0].record.id.clone(), assigned_to(&out)), (task, vec!["ex-1".to_string()]));
+    assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (task, vec!["ex-1".to_string()]));
 }
 
 #[test]
@@ -611,21 +611,21 @@ fn passed_over_tasks_keep_their_place_and_others_are_served() {
     c.submit(2, spec("other"));
     let out = drain(&mut c);
     persist_all(&mut c, 150, &out); // queued behind the retry, due by 130
-    let other = writes(&out)[0].record.id.clone();
+    let other = writes(&out)[0].task().id.clone();
     c.heartbeat(40, idle("ex-2", 1, 1, "z2", 0));
     c.heartbeat(200, idle("ex-1", 1, 4, "z1", 2));
     let out = drain(&mut c);
-    assert_eq!(writes(&out).iter().map(|w| w.record.id.clone()).collect::<Vec<_>>(), vec![other]);
+    assert_eq!(writes(&out).iter().map(|w| w.task().id.clone()).collect::<Vec<_>>(), vec![other]);
     c.heartbeat(210, idle("ex-2", 1, 2, "z2", 2));
     let out = drain(&mut c);
-    assert_eq!(writes(&out).iter().map(|w| w.record.id.clone()).collect::<Vec<_>>(), vec![avoider]);
+    assert_eq!(writes(&out).iter().map(|w| w.task().id.clone()).collect::<Vec<_>>(), vec![avoider]);
 }
 
 #[test]
 fn a_beat_passes_over_at_most_max_skips_per_beat_tasks() {
     let isolation = IsolationConfig { max_skips_per_beat: 0, ..IsolationConfig::default() };
     let mut c = Coordinator::new(CoordinatorConfig { isolation, ..CoordinatorConfig::default() }, 1);
-    c.become_leader(0, EPOCH, vec![]);
+    c.become_leader(0, EPOCH, vec![], vec![]);
     failed_in_z1(&mut c);
     c.submit(2, spec("other"));
     let out = drain(&mut c);
@@ -672,7 +672,7 @@ fn a_zone_that_just_lost_an_executor_gets_no_work_while_another_zone_has_room() 
     assert!(drain(&mut c).is_empty(), "z2 has a free slot");
     c.heartbeat(360, idle("ex-2", 1, 2, "z2", 2));
     let out = drain(&mut c);
-    assert_eq!((writes(&out)[0].record.id.clone(), assigned_to(&out)), (first, vec!["ex-2".to_string()]));
+    assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (first, vec!["ex-2".to_string()]));
     c.heartbeat(600, idle("ex-3", 1, 3, "z1", 2));
     c.heartbeat(860, idle("ex-2", 1, 3, "z2", 2)); // one slot still free
     let second = submitted(&mut c, "b");
@@ -680,5 +680,5 @@ fn a_zone_that_just_lost_an_executor_gets_no_work_while_another_zone_has_room() 
     assert!(drain(&mut c).is_empty(), "still within the window");
     c.heartbeat(902, idle("ex-3", 1, 5, "z1", 2));
     let out = drain(&mut c);
-    assert_eq!((writes(&out)[0].record.id.clone(), assigned_to(&out)), (second, vec!["ex-3".to_string()]));
+    assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (second, vec!["ex-3".to_string()]));
 }

@@ -176,7 +176,7 @@ mod tests {
     use super::*;
 
     fn spec() -> TaskSpec {
-        TaskSpec { key: "k".into(), payload: vec![], max_attempts: 3, timeout_ms: 1_000 }
+        TaskSpec { key: "k".into(), payload: vec![], max_attempts: 3, timeout_ms: 1_000, not_before_ms: 0 }
     }
 
     fn assign(task: &str, epoch: u64, attempt: u32) -> Assignment {

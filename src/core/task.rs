@@ -28,6 +28,10 @@ pub struct TaskSpec {
     pub max_attempts: u32,
     /// Per-attempt timeout, enforced by the executor.
     pub timeout_ms: u64,
+    /// A scheduled fire's instant (scheduler ms): the executor starts the body no earlier by
+    /// its own clock. 0 for plain tasks.
+    #[serde(default)]
+    pub not_before_ms: u64,
 }
 
 /// The lifecycle. `Failed` is not stored: a failed attempt becomes `Pending` (retry) or

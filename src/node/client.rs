@@ -6,8 +6,9 @@ use crate::node::rpc::{self, spec_to_wire, LeaderCursor};
 use crate::node::NodeContext;
 use crate::proto;
 use crate::scenario::Workload;
+use crate::schedule::{JobCommand, JobSpec};
 use crate::trace::EventKind;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
@@ -51,6 +52,7 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
             payload: serde_json::to_vec(&body).expect("body serializes"),
             max_attempts: settings.max_attempts,
             timeout_ms: w.task_timeout_ms,
+            not_before_ms: 0,
         };
         let (ctx, leaders, acked, timeout_ms) = (ctx.clone(), leaders.clone(), acked.clone(), settings.rpc_timeout_ms);
         tokio::spawn(async move {
@@ -79,6 +81,88 @@ async fn submit(ctx: &NodeContext, leaders: &Mutex<LeaderCursor>, spec: crate::c
             Ok(reply) if reply.not_leader => leaders.lock().expect("cursor poisoned").redirect(&reply.leader_hint),
             Ok(_) => {} // overloaded: back off and retry
             Err(_) => leaders.lock().expect("cursor poisoned").redirect(""),
+        }
+        ctx.clock.sleep(50).await;
+    }
+}
+
+/// The scenario's scheduled jobs, as the client drives them.
+#[derive(Clone)]
+pub struct JobsSettings {
+    pub coordinators: Vec<(String, String)>,
+    /// Created at the start, in order.
+    pub jobs: Vec<JobSpec>,
+    /// Later commands: (client ms, command), in time order.
+    pub ops: Vec<(u64, JobCommand)>,
+    /// When every job still alive is deleted (client ms).
+    pub delete_at_ms: u64,
+    pub rpc_timeout_ms: u64,
+}
+
+impl JobsSettings {
+    pub fn from_scenario(s: &crate::scenario::Scenario, coordinators: Vec<(String, String)>) -> Self {
+        let jobs = (s.jobs.iter())
+            .map(|j| {
+                let body = TaskBody { duration_ms: j.duration_ms, fail_probability: j.fail_probability };
+                j.spec(serde_json::to_vec(&body).expect("body serializes")).expect("validated when parsed")
+            })
+            .collect();
+        let mut ops: Vec<(u64, JobCommand)> = s.job_ops.iter().map(|op| (op.at_ms, op.command())).collect();
+        ops.sort_by_key(|(at, _)| *at);
+        JobsSettings {
+            coordinators,
+            jobs,
+            ops,
+            delete_at_ms: s.schedule.run_s * 1000,
+            rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
+        }
+    }
+}
+
+/// Creates the jobs, sends the later commands on time, deletes what is left at the end;
+/// sets `done` once every command is durable.
+pub async fn run_jobs(ctx: NodeContext, settings: JobsSettings, done: Arc<AtomicBool>) {
+    let mut leaders = LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
+    let timeout_ms = settings.rpc_timeout_ms;
+    let mut alive: Vec<String> = Vec::new();
+    for spec in &settings.jobs {
+        alive.push(spec.name.clone());
+        send_job(&ctx, &mut leaders, JobCommand::Create { spec: spec.clone() }, timeout_ms).await;
+    }
+    for (at_ms, command) in &settings.ops {
+        ctx.clock.sleep(at_ms.saturating_sub(ctx.clock.now_ms())).await;
+        if let JobCommand::Delete { name } = command {
+            alive.retain(|n| n != name);
+        }
+        send_job(&ctx, &mut leaders, command.clone(), timeout_ms).await;
+    }
+    if !settings.jobs.is_empty() {
+        ctx.clock.sleep(settings.delete_at_ms.saturating_sub(ctx.clock.now_ms())).await;
+    }
+    for name in alive {
+        send_job(&ctx, &mut leaders, JobCommand::Delete { name }, timeout_ms).await;
+    }
+    done.store(true, Ordering::SeqCst);
+}
+
+/// Sends one job command until the leader says it is durable (or refuses it).
+pub async fn send_job(ctx: &NodeContext, leaders: &mut LeaderCursor, command: JobCommand, timeout_ms: u64) {
+    let request = proto::JobRequest { command_json: serde_json::to_string(&command).expect("commands serialize") };
+    loop {
+        let (peer, client) = leaders.client();
+        let call = || {
+            let (mut client, request) = (client.clone(), request.clone());
+            async move { client.job(request).await }
+        };
+        match rpc::call(ctx, &peer, timeout_ms * 5, call).await {
+            Ok(reply) if reply.done => return,
+            Ok(reply) if !reply.error.is_empty() => {
+                tracing::warn!(job = command.job(), "job command refused: {}", reply.error);
+                return;
+            }
+            Ok(reply) if reply.not_leader => leaders.redirect(&reply.leader_hint),
+            Ok(_) => {}
+            Err(_) => leaders.redirect(""),
         }
         ctx.clock.sleep(50).await;
     }

@@ -6,7 +6,7 @@
 //! keep-alive reply proves the lease alive for `(ttl - 1) s - margin` from when that
 //! keep-alive was SENT (the simulated etcd expires leases on a 1 s tick, so up to 1 s early).
 
-use crate::core::coordinator::{Coordinator, CoordinatorConfig, Output, SubmitReply, Write};
+use crate::core::coordinator::{Coordinator, CoordinatorConfig, JobRecord, JobReply, Output, SubmitReply, Write};
 use crate::core::executor::BeatReply;
 use crate::node::rpc::{beat_from_wire, reply_to_wire, spec_from_wire};
 use crate::node::store::{Store, StoreError, ELECTION, MAX_TXN_OPS};
@@ -30,12 +30,37 @@ pub struct CoordinatorSettings {
 }
 
 enum Msg {
-    Submit { spec: crate::core::TaskSpec, reply: oneshot::Sender<SubmitReply> },
-    Beat { beat: crate::core::executor::Beat, reply: oneshot::Sender<Option<BeatReply>> },
-    Elected { epoch: u64, store: Box<Store>, records: Vec<crate::core::TaskRecord>, valid_until: Arc<AtomicU64> },
-    Deposed { epoch: u64, reason: String },
-    Written { epoch: u64, ops: Vec<u64> },
-    WriteFailed { epoch: u64, reason: String },
+    Submit {
+        spec: crate::core::TaskSpec,
+        reply: oneshot::Sender<SubmitReply>,
+    },
+    Beat {
+        beat: crate::core::executor::Beat,
+        reply: oneshot::Sender<Option<BeatReply>>,
+    },
+    Job {
+        command: crate::schedule::JobCommand,
+        reply: oneshot::Sender<JobReply>,
+    },
+    Elected {
+        epoch: u64,
+        store: Box<Store>,
+        records: Vec<crate::core::TaskRecord>,
+        jobs: Vec<JobRecord>,
+        valid_until: Arc<AtomicU64>,
+    },
+    Deposed {
+        epoch: u64,
+        reason: String,
+    },
+    Written {
+        epoch: u64,
+        ops: Vec<u64>,
+    },
+    WriteFailed {
+        epoch: u64,
+        reason: String,
+    },
 }
 
 /// Runs a coordinator until the node is killed.
@@ -60,6 +85,7 @@ struct Actor {
     ctx: NodeContext,
     core: Coordinator,
     submits: BTreeMap<u64, oneshot::Sender<SubmitReply>>,
+    job_replies: BTreeMap<u64, oneshot::Sender<JobReply>>,
     next_req: u64,
     writer: Option<mpsc::UnboundedSender<Write>>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -77,7 +103,17 @@ async fn actor(
 ) {
     let tick_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
     let core = Coordinator::new(settings.config, settings.seed);
-    let mut a = Actor { ctx, core, submits: BTreeMap::new(), next_req: 1, writer: None, tx, resign, lease: None };
+    let mut a = Actor {
+        ctx,
+        core,
+        submits: BTreeMap::new(),
+        job_replies: BTreeMap::new(),
+        next_req: 1,
+        writer: None,
+        tx,
+        resign,
+        lease: None,
+    };
     let mut next_tick = a.ctx.clock.now_ms() + tick_ms;
     loop {
         let wait = next_tick.saturating_sub(a.ctx.clock.now_ms());
@@ -123,8 +159,14 @@ impl Actor {
             Msg::Beat { beat, reply } => {
                 let _ = reply.send(self.core.heartbeat(now, beat));
             }
-            Msg::Elected { epoch, store, records, valid_until } => {
-                self.core.become_leader(now, epoch, records);
+            Msg::Job { command, reply } => {
+                let req = self.next_req;
+                self.next_req += 1;
+                self.job_replies.insert(req, reply);
+                self.core.job_command(now, req, command);
+            }
+            Msg::Elected { epoch, store, records, jobs, valid_until } => {
+                self.core.become_leader(now, epoch, records, jobs);
                 self.lease = Some(valid_until);
                 let (wtx, wrx) = mpsc::unbounded_channel();
                 self.writer = Some(wtx);
@@ -177,6 +219,11 @@ impl Actor {
                         let _ = tx.send(reply);
                     }
                 }
+                Output::JobReply { req, reply } => {
+                    if let Some(tx) = self.job_replies.remove(&req) {
+                        let _ = tx.send(reply);
+                    }
+                }
                 Output::Record(event) => self.ctx.record(event),
             }
         }
@@ -199,7 +246,7 @@ async fn writer(epoch: u64, store: Store, mut rx: mpsc::UnboundedReceiver<Write>
         let mut batch = Vec::new();
         let mut ops = 0;
         while let Some(w) = queue.front() {
-            let cost = if w.create_key { 2 } else { 1 };
+            let cost = w.ops();
             if ops + cost > MAX_TXN_OPS {
                 break;
             }
@@ -299,8 +346,9 @@ async fn lead(
     }
     store.claim_fence(epoch).await?;
     let records = store.load_tasks().await?;
+    let jobs = store.load_jobs().await?;
     let shared = valid_until.clone();
-    let _ = tx.send(Msg::Elected { epoch, store: Box::new(store.clone()), records, valid_until: shared });
+    let _ = tx.send(Msg::Elected { epoch, store: Box::new(store.clone()), records, jobs, valid_until: shared });
     let reason = tokio::select! {
         biased;
         () = lease_lapsed(ctx, valid_until) => "lease lapsed by the local clock".to_string(),
@@ -417,6 +465,26 @@ impl proto::coordinator_server::Coordinator for Service {
                 out.leader_hint = self.hint();
             }
             SubmitReply::Overloaded => {}
+        }
+        Ok(tonic::Response::new(out))
+    }
+
+    async fn job(
+        &self,
+        req: tonic::Request<proto::JobRequest>,
+    ) -> Result<tonic::Response<proto::JobReply>, tonic::Status> {
+        let command = serde_json::from_str(&req.into_inner().command_json)
+            .map_err(|e| tonic::Status::invalid_argument(format!("not a job command: {e}")))?;
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Msg::Job { command, reply }).map_err(|_| tonic::Status::unavailable("stopping"))?;
+        let mut out = proto::JobReply::default();
+        match rx.await.map_err(|_| tonic::Status::unavailable("stopping"))? {
+            JobReply::Done => out.done = true,
+            JobReply::NotLeader => {
+                out.not_leader = true;
+                out.leader_hint = self.hint();
+            }
+            JobReply::Rejected(why) => out.error = why,
         }
         Ok(tonic::Response::new(out))
     }

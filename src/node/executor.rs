@@ -150,6 +150,12 @@ async fn run_attempt(shared: Shared, a: Assignment) {
     let ctx = &shared.ctx;
     let (epoch, attempt) = (a.token.epoch, a.token.attempt);
     let incarnation = shared.core.lock().expect("executor poisoned").incarnation();
+    // A scheduled fire never starts before its instant by this node's clock, whatever the
+    // leader's clock said when it dispatched it (two clocks must agree the time has come).
+    let early_ms = a.spec.not_before_ms.saturating_sub(ctx.clock.now_ms());
+    if early_ms > 0 {
+        ctx.clock.sleep(early_ms).await;
+    }
     ctx.record(EventKind::Start { task: a.task.clone(), incarnation, epoch, attempt });
     let body: TaskBody = serde_json::from_slice(&a.spec.payload).unwrap_or_default();
     let fault = ctx.faults.plan_body(madsim::rand::random::<f64>);

@@ -139,12 +139,19 @@ pub fn spec_to_wire(s: &TaskSpec) -> proto::TaskSpec {
         payload: s.payload.clone(),
         max_attempts: s.max_attempts,
         timeout_ms: s.timeout_ms,
+        not_before_ms: s.not_before_ms,
     }
 }
 
 pub fn spec_from_wire(s: Option<proto::TaskSpec>) -> TaskSpec {
     let s = s.unwrap_or_default();
-    TaskSpec { key: s.key, payload: s.payload, max_attempts: s.max_attempts.max(1), timeout_ms: s.timeout_ms }
+    TaskSpec {
+        key: s.key,
+        payload: s.payload,
+        max_attempts: s.max_attempts.max(1),
+        timeout_ms: s.timeout_ms,
+        not_before_ms: s.not_before_ms,
+    }
 }
 
 fn outcome_to_wire(o: &Outcome) -> (u32, String) {

@@ -1,12 +1,13 @@
 //! The coordination store client (etcd; simulated etcd under madsim). Task records live
-//! under `/faultline/tasks/`, the idempotency index under `/faultline/keys/`.
+//! under `/faultline/tasks/`, the idempotency index under `/faultline/keys/`, job records
+//! (with their fire cursors) under `/faultline/jobs/`.
 //!
 //! Fencing: a new leader raises `/faultline/fence` to its epoch (zero-padded, so byte order
 //! is numeric order) before it reads any state, and every later write is a txn guarded by
 //! `fence == my epoch`. A deposed leader's writes therefore fail once a successor exists,
 //! and the successor's read sees every write the old leader got acknowledged.
 
-use crate::core::coordinator::Write;
+use crate::core::coordinator::{JobRecord, Write};
 use crate::core::TaskRecord;
 use crate::node::clock::{Elapsed, NodeClock};
 use crate::node::rpc::through_faults;
@@ -19,6 +20,7 @@ pub const ELECTION: &str = "/faultline/election";
 const FENCE: &str = "/faultline/fence";
 const TASKS: &str = "/faultline/tasks/";
 const KEYS: &str = "/faultline/keys/";
+const JOBS: &str = "/faultline/jobs/";
 /// etcd's default `--max-txn-ops`.
 pub const MAX_TXN_OPS: usize = 128;
 
@@ -111,9 +113,18 @@ impl Store {
 
     /// Every task record, in key order.
     pub async fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
+        self.load(TASKS).await
+    }
+
+    /// Every job record, in name order.
+    pub async fn load_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        self.load(JOBS).await
+    }
+
+    async fn load<T: serde::de::DeserializeOwned>(&self, prefix: &'static str) -> Result<Vec<T>, StoreError> {
         let make = || {
             let mut kv = self.client.kv_client();
-            async move { kv.get(TASKS, Some(GetOptions::new().with_prefix())).await }
+            async move { kv.get(prefix, Some(GetOptions::new().with_prefix())).await }
         };
         let resp = through_faults(&self.faults, &self.clock, STORE_PEER, self.timeout_ms * 10, make).await??;
         resp.kvs()
@@ -131,10 +142,16 @@ impl Store {
     pub async fn write(&self, epoch: u64, writes: &[Write]) -> Result<(), StoreError> {
         let mut ops = Vec::with_capacity(writes.len() * 2);
         for w in writes {
-            let value = serde_json::to_vec(&w.record).expect("task records serialize");
-            ops.push(TxnOp::put(format!("{TASKS}{}", w.record.id), value, None));
-            if w.create_key {
-                ops.push(TxnOp::put(format!("{KEYS}{}", w.record.spec.key), w.record.id.clone(), None));
+            if let Some(record) = &w.record {
+                let value = serde_json::to_vec(record).expect("task records serialize");
+                ops.push(TxnOp::put(format!("{TASKS}{}", record.id), value, None));
+                if w.create_key {
+                    ops.push(TxnOp::put(format!("{KEYS}{}", record.spec.key), record.id.clone(), None));
+                }
+            }
+            if let Some(job) = &w.job {
+                let value = serde_json::to_vec(job).expect("job records serialize");
+                ops.push(TxnOp::put(format!("{JOBS}{}", job.spec.name), value, None));
             }
         }
         assert!(ops.len() <= MAX_TXN_OPS, "write batch of {} ops exceeds the txn limit", ops.len());

@@ -32,6 +32,11 @@ impl ScenarioError {
         Self::at_offset(path, text, find_key(text, key).unwrap_or(0), message)
     }
 
+    /// An error about a value found after parsing: points at the first `needle` in the text.
+    pub(crate) fn at_text(path: &Path, text: &str, needle: &str, message: &str) -> Self {
+        Self::at_offset(path, text, text.find(needle).unwrap_or(0), message)
+    }
+
     /// An error inside the `index`-th `[[faults]]` table: points at `needle` there, tried
     /// as a key, then as a string value, then as any text; else at the table's header.
     pub(crate) fn in_fault(path: &Path, text: &str, index: usize, needle: &str, message: &str) -> Self {

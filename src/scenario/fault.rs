@@ -202,6 +202,12 @@ pub const TRIGGER_EVENTS: &[&str] = &[
     "leader_elected",
     "leader_lost",
     "node_start",
+    "job_created",
+    "job_paused",
+    "job_resumed",
+    "job_deleted",
+    "fire",
+    "fire_skipped",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

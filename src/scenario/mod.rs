@@ -6,11 +6,13 @@
 mod bounds;
 mod error;
 mod fault;
+mod jobs;
 
 pub use error::ScenarioError;
 pub use fault::{Fault, FaultKind, Repeat, Target, Trigger, TRIGGER_EVENTS};
+pub use jobs::{JobOp, JobText, MisfireText, OpKind, ScheduleSettings};
 
-use crate::core::coordinator::{CoordinatorConfig, IsolationConfig};
+use crate::core::coordinator::{CoordinatorConfig, IsolationConfig, JobsConfig};
 use crate::core::retry::RetryPolicy;
 use bounds::{drift_bound, in_range, probability};
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,15 @@ pub struct Scenario {
     pub limits: Limits,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Scheduled jobs: the clock base, the firing bounds, how long jobs run.
+    #[serde(default)]
+    pub schedule: ScheduleSettings,
+    /// Jobs the client creates at the start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobText>,
+    /// Job commands the client sends later (pause, resume, delete).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub job_ops: Vec<JobOp>,
     /// Swarm mode: the seed draws which fault kinds run, how often and how hard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<Swarm>,
@@ -357,6 +368,31 @@ impl Scenario {
         for (index, fault) in self.faults.iter().enumerate() {
             fault.validate(index, path, text, &self.node_names(), &self.topology.zones)?;
         }
+        if let Err(e) = crate::schedule::parse_instant(&self.schedule.start_time) {
+            return Err(ScenarioError::at_key(path, text, "start_time", &e));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for job in &self.jobs {
+            let name = format!("\"{}\"", job.name);
+            if let Err(e) = job.spec(Vec::new()) {
+                return Err(ScenarioError::at_text(path, text, &name, &format!("job `{}`: {e}", job.name)));
+            }
+            if !names.insert(job.name.as_str()) {
+                let message = format!("expected distinct job names, `{}` twice", job.name);
+                return Err(ScenarioError::at_text(path, text, &name, &message));
+            }
+        }
+        for op in &self.job_ops {
+            if !names.contains(op.job.as_str()) {
+                let key = format!("\"{}\"", op.job);
+                return Err(ScenarioError::at_text(
+                    path,
+                    text,
+                    &key,
+                    &format!("no job named `{}` in [[jobs]]", op.job),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -400,6 +436,11 @@ impl Scenario {
                 quarantine_base_ms: self.isolation.quarantine_base_ms,
                 quarantine_max_ms: self.isolation.quarantine_max_ms,
                 ..IsolationConfig::default()
+            },
+            jobs: JobsConfig {
+                base_unix_ms: self.schedule.base_unix_ms(),
+                late_bound_ms: self.schedule.late_bound_ms,
+                settle_ms: self.schedule.settle_ms,
             },
         }
     }

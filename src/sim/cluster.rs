@@ -5,7 +5,7 @@
 //! killed, its links are cut, it dumps its state to its own disk, and its init reloads that
 //! dump. Writes acknowledged before the cut are in the dump; nothing after the cut is acked.
 
-use crate::node::client::ClientSettings;
+use crate::node::client::{ClientSettings, JobsSettings};
 use crate::node::coordinator::CoordinatorSettings;
 use crate::node::executor::ExecutorSettings;
 use crate::node::{client, coordinator, executor, sink, NodeClock, NodeContext, NodeFaults, Timing};
@@ -15,7 +15,7 @@ use madsim::net::NetSim;
 use madsim::runtime::{Handle, NodeHandle};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 const STORE_PORT: u16 = 2379;
@@ -49,6 +49,8 @@ pub struct Cluster {
     pub origin: tokio::time::Instant,
     /// Tasks the client has had acknowledged.
     pub acked: Arc<AtomicU64>,
+    /// The client has sent every job command and had it made durable (the final deletes too).
+    pub jobs_done: Arc<AtomicBool>,
     /// Directed links cut, with how many faults cut each (overlapping faults heal apart).
     cuts: Mutex<BTreeMap<(String, String), u32>>,
 }
@@ -133,13 +135,16 @@ impl Cluster {
         nodes.push(node("sink", Role::Sink, h, c));
 
         let acked = Arc::new(AtomicU64::new(0));
+        let jobs_done = Arc::new(AtomicBool::new(false));
+        let jobs = JobsSettings::from_scenario(scenario, coords.clone());
         let settings = ClientSettings::from_scenario(scenario, coords);
         let (c, a) = (ctx("client"), acked.clone());
         // The client is not a crash target: its init would resubmit from scratch.
         let h = handle.create_node().name("client").ip(ip(4, 1)).build();
         h.spawn(client::run(c.clone(), settings, a));
+        h.spawn(client::run_jobs(c.clone(), jobs, jobs_done.clone()));
         nodes.push(node("client", Role::Client, h, c));
-        Cluster { nodes, recorder: recorder.clone(), origin, acked, cuts: Mutex::default() }
+        Cluster { nodes, recorder: recorder.clone(), origin, acked, jobs_done, cuts: Mutex::default() }
     }
 
     pub fn node(&self, name: &str) -> Option<&SimNode> {

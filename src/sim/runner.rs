@@ -100,7 +100,9 @@ async fn drive(
     let nemesis = Nemesis::new(cluster.clone());
     let fault_tasks = nemesis.start(faults);
     let workload_end = scenario.limits.workload_s * 1000;
-    while cluster.acked.load(Ordering::SeqCst) < scenario.workload.tasks && clock.true_now_ms() < workload_end {
+    let workload_running =
+        || cluster.acked.load(Ordering::SeqCst) < scenario.workload.tasks || !cluster.jobs_done.load(Ordering::SeqCst);
+    while workload_running() && clock.true_now_ms() < workload_end {
         clock.sleep(POLL_MS).await;
     }
     let deadline_ms = clock.true_now_ms() + scenario.limits.drain_s * 1000;
@@ -153,7 +155,7 @@ fn plan_faults(scenario: &Scenario, recorder: &Recorder) -> Vec<(u64, Fault)> {
     faults
 }
 
-/// Acknowledged tasks without a terminal event yet, maintained incrementally.
+/// Acknowledged tasks and fires without a terminal event yet, maintained incrementally.
 #[derive(Default)]
 struct OpenTasks {
     seen: usize,
@@ -167,7 +169,7 @@ impl OpenTasks {
             if let Some(task) = e.kind.terminal_task() {
                 self.open.remove(task);
                 self.terminal.insert(task.to_string());
-            } else if let EventKind::Ack { task, .. } = &e.kind {
+            } else if let EventKind::Ack { task, .. } | EventKind::Fire { task, .. } = &e.kind {
                 if !self.terminal.contains(task) {
                     self.open.insert(task.clone());
                 }

@@ -1,0 +1,218 @@
+//! Scheduled jobs in the coordinator core: exact outputs for each firing rule.
+
+use super::*;
+use crate::core::coordinator::{Coordinator, CoordinatorConfig, Output, Write};
+use crate::core::executor::{Beat, Completion};
+use crate::core::{Outcome, Token};
+use crate::schedule::{JobCommand, JobSpec, Misfire, Overlap, Schedule};
+
+const EPOCH: u64 = 3;
+
+fn job(name: &str, every_ms: u64, misfire: Misfire, overlap: Overlap) -> JobSpec {
+    JobSpec {
+        name: name.into(),
+        schedule: Schedule::Every { every_ms, from_unix_ms: None },
+        misfire,
+        misfire_after_ms: 500,
+        overlap,
+        payload: vec![],
+        max_attempts: 1,
+        timeout_ms: 10_000,
+    }
+}
+
+fn drain(c: &mut Coordinator) -> Vec<Output> {
+    std::iter::from_fn(|| c.poll_output()).collect()
+}
+
+fn writes(outputs: &[Output]) -> Vec<Write> {
+    outputs.iter().filter_map(|o| if let Output::Write(w) = o { Some(w.clone()) } else { None }).collect()
+}
+
+fn events(outputs: &[Output]) -> Vec<EventKind> {
+    outputs.iter().filter_map(|o| if let Output::Record(e) = o { Some(e.clone()) } else { None }).collect()
+}
+
+fn confirm(c: &mut Coordinator, now: u64, outputs: &[Output]) -> Vec<Output> {
+    for w in writes(outputs) {
+        c.persisted(now, w.op);
+    }
+    drain(c)
+}
+
+/// A leader with `spec` created (and durable) at time 0.
+fn leader_with(spec: JobSpec) -> Coordinator {
+    // Executors stay alive between the beats these tests send.
+    let cfg = CoordinatorConfig { missed_beats: 100, ..CoordinatorConfig::default() };
+    let mut c = Coordinator::new(cfg, 1);
+    c.become_leader(0, EPOCH, vec![], vec![]);
+    c.job_command(0, 1, JobCommand::Create { spec });
+    let out = drain(&mut c);
+    let after = confirm(&mut c, 0, &out);
+    assert!(after.contains(&Output::JobReply { req: 1, reply: JobReply::Done }), "{after:?}");
+    c
+}
+
+/// Confirms writes until none is left; returns every event recorded meanwhile.
+fn settle(c: &mut Coordinator, now: u64, mut out: Vec<Output>) -> Vec<Output> {
+    let mut all = out.clone();
+    while !writes(&out).is_empty() {
+        out = confirm(c, now, &out);
+        all.extend(out.clone());
+    }
+    all
+}
+
+fn fires(outputs: &[Output]) -> Vec<(u64, u64)> {
+    events(outputs)
+        .into_iter()
+        .filter_map(|e| match e {
+            EventKind::Fire { covers_from_ms, scheduled_ms, .. } => Some((covers_from_ms, scheduled_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn beat(seq: u64, completed: Vec<Completion>) -> Beat {
+    Beat { zone: String::new(), executor: "ex-1".into(), incarnation: 1, seq, capacity: 4, held: vec![], completed }
+}
+
+#[test]
+fn a_fire_and_its_cursor_are_one_write_and_nothing_dispatches_before_it_is_durable() {
+    let mut c = leader_with(job("j", 1_000, Misfire::FireOnce, Overlap::Allow));
+    c.tick(1_000);
+    let out = drain(&mut c);
+    let w = writes(&out);
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].task().spec.key, "fire/j/1000");
+    assert_eq!(w[0].task().spec.not_before_ms, 1_000);
+    assert!(w[0].create_key);
+    assert_eq!(w[0].job.as_ref().unwrap().next_ms, Some(2_000), "the cursor moves in the same txn");
+    assert!(fires(&out).is_empty(), "no fire is recorded before the store confirms it");
+    // Not durable yet: a beat gets nothing.
+    let reply = c.heartbeat(1_001, beat(1, vec![])).unwrap();
+    assert!(reply.assignments.is_empty());
+    // Another tick decides nothing more for the job while its write is in flight.
+    c.tick(2_100);
+    assert!(writes(&drain(&mut c)).is_empty());
+    let after = confirm(&mut c, 2_100, &out);
+    assert_eq!(fires(&after), vec![(1_000, 1_000)]);
+}
+
+#[test]
+fn a_new_leader_resumes_from_the_persisted_cursor_and_queues_a_persisted_fire() {
+    let mut c = leader_with(job("j", 1_000, Misfire::CatchUp { max: 10 }, Overlap::Allow));
+    c.tick(1_000);
+    let w = writes(&drain(&mut c)).remove(0);
+    // The leader crashes after the fire is durable; a successor loads the store.
+    let mut next = Coordinator::new(CoordinatorConfig::default(), 2);
+    next.become_leader(1_200, EPOCH + 1, vec![w.task().clone()], vec![w.job.clone().unwrap()]);
+    drain(&mut next);
+    next.tick(1_300);
+    assert!(writes(&drain(&mut next)).is_empty(), "instant 1000 is not fired again");
+    let reply = next.heartbeat(1_300, beat(1, vec![])).unwrap();
+    assert!(reply.assignments.is_empty());
+    let out = drain(&mut next);
+    confirm(&mut next, 1_300, &out);
+    let reply = next.heartbeat(1_310, beat(2, vec![])).unwrap();
+    assert_eq!(reply.assignments.len(), 1, "the persisted fire is dispatched by the successor");
+    assert_eq!(reply.assignments[0].spec.key, "fire/j/1000");
+}
+
+#[test]
+fn misfire_policies_after_an_outage() {
+    // Five instants (1000..=5000) are due at 5_200; all but 5000 are more than 500 ms late.
+    let mut once = leader_with(job("j", 1_000, Misfire::FireOnce, Overlap::Allow));
+    once.tick(5_200);
+    let out = drain(&mut once);
+    let all = settle(&mut once, 5_200, out);
+    assert_eq!(fires(&all), vec![(1_000, 4_000), (5_000, 5_000)], "one fire stands for 1000..=4000; 5000 is on time");
+
+    let mut skip = leader_with(job("j", 1_000, Misfire::Skip, Overlap::Allow));
+    skip.tick(5_200);
+    let out = drain(&mut skip);
+    let skipped = events(&confirm(&mut skip, 5_200, &out));
+    assert!(skipped.iter().any(|e| matches!(e, EventKind::FireSkipped { from_ms: 1_000, to_ms: 4_000, count: 4, reason, .. } if reason == "misfire")), "{skipped:?}");
+
+    let mut catch_up = leader_with(job("j", 1_000, Misfire::CatchUp { max: 2 }, Overlap::Allow));
+    catch_up.tick(5_200);
+    let out = drain(&mut catch_up);
+    let seen = events(&settle(&mut catch_up, 5_200, out));
+    let summary: Vec<String> = seen
+        .iter()
+        .filter(|e| matches!(e, EventKind::Fire { .. } | EventKind::FireSkipped { .. }))
+        .map(|e| match e {
+            EventKind::Fire { scheduled_ms, .. } => format!("fire {scheduled_ms}"),
+            EventKind::FireSkipped { from_ms, to_ms, .. } => format!("skip {from_ms}..={to_ms}"),
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(summary, ["skip 1000..=2000", "fire 3000", "fire 4000", "fire 5000"]);
+}
+
+#[test]
+fn overlap_forbid_skips_while_the_previous_fire_runs_and_replace_dead_letters_it() {
+    for overlap in [Overlap::Forbid, Overlap::Replace] {
+        let mut c = leader_with(job("j", 1_000, Misfire::FireOnce, overlap));
+        c.tick(1_000);
+        let out = drain(&mut c);
+        confirm(&mut c, 1_000, &out);
+        c.heartbeat(1_010, beat(1, vec![])).unwrap();
+        let out = drain(&mut c);
+        confirm(&mut c, 1_010, &out);
+        let reply = c.heartbeat(1_020, beat(2, vec![])).unwrap();
+        let first = reply.assignments[0].clone();
+        c.tick(2_000);
+        let out = drain(&mut c);
+        let after = events(&settle(&mut c, 2_000, out));
+        match overlap {
+            Overlap::Forbid => assert!(
+                after
+                    .iter()
+                    .any(|e| matches!(e, EventKind::FireSkipped { from_ms: 2_000, reason, .. } if reason == "overlap")),
+                "{after:?}"
+            ),
+            _ => {
+                assert!(after.iter().any(|e| matches!(e, EventKind::DeadLettered { task, .. } if *task == first.task)));
+                assert!(after.iter().any(|e| matches!(e, EventKind::Fire { scheduled_ms: 2_000, .. })));
+                // The executor still holding the replaced fire is told to cancel it.
+                let mut b = beat(3, vec![]);
+                b.held = vec![(first.task.clone(), first.token)];
+                assert_eq!(c.heartbeat(2_010, b).unwrap().cancel, vec![first.task.clone()]);
+            }
+        }
+        // Once the previous fire finished, the next instant fires.
+        if overlap == Overlap::Forbid {
+            let done = Completion { task: first.task.clone(), token: first.token, outcome: Outcome::Succeeded };
+            c.heartbeat(2_500, beat(3, vec![done])).unwrap();
+            let out = drain(&mut c);
+            confirm(&mut c, 2_500, &out);
+            c.tick(3_000);
+            let out = drain(&mut c);
+            assert_eq!(fires(&settle(&mut c, 3_000, out)), vec![(3_000, 3_000)]);
+        }
+        let _ = Token::default();
+    }
+}
+
+#[test]
+fn pause_resume_delete_are_durable_commands() {
+    let mut c = leader_with(job("j", 1_000, Misfire::FireOnce, Overlap::Allow));
+    c.job_command(500, 2, JobCommand::Pause { name: "j".into() });
+    let out = drain(&mut c);
+    let after = confirm(&mut c, 500, &out);
+    assert!(events(&after).contains(&EventKind::JobPaused { job: "j".into() }));
+    c.tick(3_500);
+    assert!(writes(&drain(&mut c)).is_empty(), "a paused job decides nothing");
+    c.job_command(3_500, 3, JobCommand::Resume { name: "j".into() });
+    let out = drain(&mut c);
+    let after = confirm(&mut c, 3_500, &out);
+    assert!(events(&after).contains(&EventKind::JobResumed { job: "j".into(), next_ms: Some(4_000) }));
+    c.job_command(3_600, 4, JobCommand::Delete { name: "j".into() });
+    let out = drain(&mut c);
+    confirm(&mut c, 3_600, &out);
+    c.tick(9_000);
+    assert!(writes(&drain(&mut c)).is_empty(), "a deleted job never fires");
+    c.job_command(9_000, 5, JobCommand::Pause { name: "nope".into() });
+    assert!(matches!(&drain(&mut c)[..], [Output::JobReply { req: 5, reply: JobReply::Rejected(_) }]));
+}

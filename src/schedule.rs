@@ -1,0 +1,306 @@
+//! Scheduled jobs: what a job is and when its fires are due. Pure and shared: the leader
+//! decides fires with it, and the checkers recompute the expected fires with it.
+//!
+//! Instants are UNIX milliseconds here. The scheduler's own clock counts milliseconds from
+//! a base instant (`base_unix_ms`: the scenario's `start_time` in the simulator, 0 in real
+//! mode, whose clocks read UNIX time), so a scheduler instant is `unix - base`.
+//!
+//! Cron expressions are parsed and evaluated by the `croner` crate in an IANA time zone
+//! from `chrono-tz`. Daylight saving follows Vixie cron (croner's OCPS rules): in a
+//! spring-forward gap a fixed-time job fires once, right after the gap, and wildcard or
+//! step fields skip the missing instants; in a fall-back overlap a fixed-time job fires
+//! once (at the first occurrence) and wildcard fields fire in both hours.
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// When a job fires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Once, at this instant.
+    At { at_unix_ms: u64 },
+    /// Once, this long after the leader persists the job (it becomes `At` then).
+    After { after_ms: u64 },
+    /// Every `every_ms`, the first `every_ms` after `from_unix_ms` (when the leader persists
+    /// the job, if absent).
+    Every { every_ms: u64, from_unix_ms: Option<u64> },
+    /// A cron expression (5 fields, or 6 with seconds first) in an IANA time zone.
+    Cron { cron: String, tz: String },
+}
+
+/// What the leader does with fires it finds later than the job's `misfire_after_ms`: the
+/// leader was down, partitioned, paused or the store stalled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "policy")]
+pub enum Misfire {
+    /// One fire now stands for every missed instant (Quartz's "fire once now").
+    FireOnce,
+    /// The missed instants are skipped (recorded); the job goes on at its next instant.
+    Skip,
+    /// Every missed instant fires, oldest first, but at most the newest `max` of them: older
+    /// ones are skipped (recorded).
+    CatchUp { max: u32 },
+}
+
+/// What a fire does while the job's previous fire is still running (not terminal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    /// Runs anyway: fires may run side by side.
+    Allow,
+    /// Is skipped (recorded): at most one fire of the job runs at a time.
+    Forbid,
+    /// Dead-letters the running fire (its executor is told to cancel it), then fires.
+    Replace,
+}
+
+/// A job as a client creates it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    /// Unique; names the job in every command and event.
+    pub name: String,
+    pub schedule: Schedule,
+    pub misfire: Misfire,
+    /// A fire decided more than this after its instant is a misfire.
+    pub misfire_after_ms: u64,
+    pub overlap: Overlap,
+    /// The task each fire runs: payload, attempts and per-attempt timeout.
+    pub payload: Vec<u8>,
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+}
+
+/// A job command, the same in both modes (gRPC `Job`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum JobCommand {
+    Create { spec: JobSpec },
+    Pause { name: String },
+    Resume { name: String },
+    Delete { name: String },
+}
+
+impl JobCommand {
+    pub fn job(&self) -> &str {
+        match self {
+            JobCommand::Create { spec } => &spec.name,
+            JobCommand::Pause { name } | JobCommand::Resume { name } | JobCommand::Delete { name } => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("invalid cron expression `{cron}`: {why}")]
+    Cron { cron: String, why: String },
+    #[error("unknown time zone `{0}` (expected an IANA name such as `Europe/Berlin` or `UTC`)")]
+    Tz(String),
+    #[error("`every_ms` must be at least 1")]
+    ZeroInterval,
+    #[error("job name must be 1..=64 characters of [A-Za-z0-9_.-], got `{0}`")]
+    Name(String),
+}
+
+fn parse_cron(cron: &str) -> Result<croner::Cron, ScheduleError> {
+    use croner::parser::{CronParser, Seconds};
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .build()
+        .parse(cron)
+        .map_err(|e| ScheduleError::Cron { cron: cron.to_string(), why: e.to_string() })
+}
+
+fn parse_tz(tz: &str) -> Result<chrono_tz::Tz, ScheduleError> {
+    tz.parse().map_err(|_| ScheduleError::Tz(tz.to_string()))
+}
+
+impl JobSpec {
+    /// Checks the name, the cron expression and the time zone.
+    pub fn validate(&self) -> Result<(), ScheduleError> {
+        let name_ok = (1..=64).contains(&self.name.len())
+            && self.name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        if !name_ok {
+            return Err(ScheduleError::Name(self.name.clone()));
+        }
+        match &self.schedule {
+            Schedule::Cron { cron, tz } => {
+                parse_cron(cron)?;
+                parse_tz(tz)?;
+            }
+            Schedule::Every { every_ms: 0, .. } => return Err(ScheduleError::ZeroInterval),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Schedule {
+    /// Pins the relative parts to `now_unix_ms` (the leader does so when it persists a job).
+    pub fn resolve(&self, now_unix_ms: u64) -> Schedule {
+        match self {
+            Schedule::After { after_ms } => Schedule::At { at_unix_ms: now_unix_ms + after_ms },
+            Schedule::Every { every_ms, from_unix_ms: None } => {
+                Schedule::Every { every_ms: *every_ms, from_unix_ms: Some(now_unix_ms) }
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The first instant strictly after `after_unix_ms`, if any. The schedule must be
+    /// resolved and valid (an invalid one has no instants).
+    pub fn next_after(&self, after_unix_ms: u64) -> Option<u64> {
+        match self {
+            Schedule::At { at_unix_ms } => (*at_unix_ms > after_unix_ms).then_some(*at_unix_ms),
+            Schedule::After { .. } => None,
+            Schedule::Every { every_ms, from_unix_ms } => {
+                let from = from_unix_ms.unwrap_or(0);
+                if after_unix_ms < from {
+                    return Some(from + every_ms);
+                }
+                let n = (after_unix_ms - from) / every_ms + 1;
+                Some(from + n * every_ms)
+            }
+            Schedule::Cron { cron, tz } => {
+                let (cron, tz) = (parse_cron(cron).ok()?, parse_tz(tz).ok()?);
+                // Cron instants are whole seconds: search from the whole second at or before.
+                let after_s = (after_unix_ms / 1000) as i64;
+                let after = Utc.timestamp_opt(after_s, 0).single()?.with_timezone(&tz);
+                let next = cron.find_next_occurrence(&after, false).ok()?;
+                Some(next.timestamp() as u64 * 1000)
+            }
+        }
+    }
+
+    /// Every instant in `(after_unix_ms, until_unix_ms]`, at most `limit` of them.
+    pub fn instants(&self, after_unix_ms: u64, until_unix_ms: u64, limit: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut cursor = after_unix_ms;
+        while out.len() < limit {
+            match self.next_after(cursor) {
+                Some(t) if t <= until_unix_ms => {
+                    out.push(t);
+                    cursor = t;
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+/// `CronFixedOffset` (the known-bug catalog): a cron schedule evaluated at the fixed UTC
+/// offset its zone has at `after_unix_ms`, not in the zone.
+#[cfg(madsim)]
+pub fn buggy_next_after_fixed_offset(schedule: &Schedule, after_unix_ms: u64) -> Option<u64> {
+    let Schedule::Cron { cron, tz } = schedule else {
+        return schedule.next_after(after_unix_ms);
+    };
+    use chrono::Offset;
+    let (cron, tz) = (parse_cron(cron).ok()?, parse_tz(tz).ok()?);
+    let after = Utc.timestamp_opt((after_unix_ms / 1000) as i64, 0).single()?;
+    let fixed = tz.offset_from_utc_datetime(&after.naive_utc()).fix();
+    let next = cron.find_next_occurrence(&after.with_timezone(&fixed), false).ok()?;
+    Some(next.timestamp() as u64 * 1000)
+}
+
+/// Parses an RFC 3339 instant (`2026-03-08T01:58:00-05:00`) to UNIX ms.
+pub fn parse_instant(text: &str) -> Result<u64, String> {
+    let t = DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("expected an RFC 3339 time such as 2026-03-08T01:58:00-05:00: {e}"))?;
+    u64::try_from(t.timestamp_millis()).map_err(|_| "expected a time after 1970".to_string())
+}
+
+/// UNIX ms as RFC 3339 in UTC, for reports.
+pub fn format_instant(unix_ms: u64) -> String {
+    Utc.timestamp_millis_opt(unix_ms as i64)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| format!("{unix_ms} ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cron(cron: &str, tz: &str) -> Schedule {
+        Schedule::Cron { cron: cron.into(), tz: tz.into() }
+    }
+
+    fn at(text: &str) -> u64 {
+        parse_instant(text).unwrap()
+    }
+
+    #[test]
+    fn every_is_aligned_to_its_start() {
+        let s = Schedule::Every { every_ms: 1000, from_unix_ms: Some(500) };
+        assert_eq!(s.next_after(0), Some(1500));
+        assert_eq!(s.next_after(500), Some(1500));
+        assert_eq!(s.next_after(1500), Some(2500));
+        assert_eq!(s.next_after(1499), Some(1500));
+        assert_eq!(s.instants(500, 4000, 10), vec![1500, 2500, 3500]);
+    }
+
+    #[test]
+    fn at_fires_once_and_after_resolves_at_persist() {
+        let s = Schedule::After { after_ms: 250 }.resolve(1000);
+        assert_eq!(s, Schedule::At { at_unix_ms: 1250 });
+        assert_eq!(s.next_after(0), Some(1250));
+        assert_eq!(s.next_after(1250), None);
+    }
+
+    #[test]
+    fn cron_with_and_without_seconds() {
+        let every_second = cron("* * * * * *", "UTC");
+        assert_eq!(every_second.next_after(at("2026-01-01T00:00:00Z")), Some(at("2026-01-01T00:00:01Z")));
+        let every_minute = cron("* * * * *", "UTC");
+        assert_eq!(every_minute.next_after(at("2026-01-01T00:00:00.500Z")), Some(at("2026-01-01T00:01:00Z")));
+    }
+
+    #[test]
+    fn spring_forward_fires_a_fixed_time_job_once_after_the_gap() {
+        // New York, 2026-03-08: 02:00 EST jumps to 03:00 EDT; 02:30 does not exist.
+        let s = cron("0 30 2 * * *", "America/New_York");
+        let next = s.next_after(at("2026-03-08T01:00:00-05:00")).unwrap();
+        assert_eq!(next, at("2026-03-08T03:00:00-04:00"));
+        // The next day it is 02:30 EDT again, 23.5 hours later: no burst of fires.
+        assert_eq!(s.next_after(next), Some(at("2026-03-09T02:30:00-04:00")));
+    }
+
+    #[test]
+    fn spring_forward_hourly_skips_the_missing_hour() {
+        let s = cron("0 0 * * * *", "America/New_York");
+        let got = s.instants(at("2026-03-08T00:30:00-05:00"), at("2026-03-08T04:30:00-04:00"), 10);
+        let want = ["2026-03-08T01:00:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-08T04:00:00-04:00"];
+        assert_eq!(got, want.map(at).to_vec());
+    }
+
+    #[test]
+    fn fall_back_fires_a_fixed_time_job_once() {
+        // 2026-11-01: 02:00 EDT falls back to 01:00 EST; 01:30 happens twice.
+        let s = cron("0 30 1 * * *", "America/New_York");
+        let got = s.instants(at("2026-11-01T00:00:00-04:00"), at("2026-11-01T03:00:00-05:00"), 10);
+        assert_eq!(got, vec![at("2026-11-01T01:30:00-04:00")]);
+    }
+
+    #[test]
+    fn invalid_specs_are_named() {
+        let mut spec = JobSpec {
+            name: "j".into(),
+            schedule: cron("61 * * * *", "UTC"),
+            misfire: Misfire::FireOnce,
+            misfire_after_ms: 1000,
+            overlap: Overlap::Allow,
+            payload: vec![],
+            max_attempts: 1,
+            timeout_ms: 1000,
+        };
+        assert!(matches!(spec.validate(), Err(ScheduleError::Cron { .. })));
+        spec.schedule = cron("* * * * *", "Mars/Olympus");
+        assert_eq!(spec.validate(), Err(ScheduleError::Tz("Mars/Olympus".into())));
+        spec.schedule = cron("* * * * *", "Europe/Berlin");
+        assert_eq!(spec.validate(), Ok(()));
+        spec.name = "a b".into();
+        assert!(matches!(spec.validate(), Err(ScheduleError::Name(_))));
+    }
+}
