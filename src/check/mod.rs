@@ -8,6 +8,7 @@ mod convergence;
 mod counts;
 mod duplicates;
 mod faults;
+mod fires;
 mod leaders;
 mod lost;
 mod stale_leader;
@@ -19,6 +20,7 @@ pub use convergence::converges;
 pub use counts::Counts;
 pub use duplicates::no_duplicate_applies;
 pub use faults::every_fault_fired;
+pub use fires::no_fire_violations;
 pub use leaders::one_leader_per_epoch;
 pub use lost::no_lost_tasks;
 pub use stale_leader::no_stale_leader;
@@ -143,6 +145,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     violations.extend(converges(history));
     violations.extend(every_submit_acknowledged(history));
     violations.extend(every_fault_fired(history));
+    violations.extend(no_fire_violations(history));
     // Stable sort: violations of one kind at one event keep their checker's order.
     violations.sort_by_key(|violation| (violation.event_index, violation.kind));
     let counts = Counts::tally(history, &violations);

@@ -311,6 +311,7 @@ impl Coordinator {
         self.step_down();
         self.epoch = Some(epoch);
         self.load_jobs(now_ms, jobs);
+        self.recover_fires(epoch, &records);
         for record in records {
             self.keys.insert(record.spec.key.clone(), record.id.clone());
             if !record.state.is_terminal() {

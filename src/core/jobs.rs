@@ -31,6 +31,23 @@ use std::collections::BTreeSet;
 /// Most missed instants one decision looks at (an every-second job after a day down).
 const MAX_DUE: usize = 100_000;
 
+/// A fire's task key (the sink's idempotency key): `fire/<job>/<T>`, or
+/// `fire/<job>/<from>..<T>` for a fire that stands for several missed instants.
+fn fire_key(job: &str, covers_from_ms: u64, scheduled_ms: u64) -> String {
+    if covers_from_ms == scheduled_ms {
+        format!("fire/{job}/{scheduled_ms}")
+    } else {
+        format!("fire/{job}/{covers_from_ms}..{scheduled_ms}")
+    }
+}
+
+/// The job and instants of a fire's task key.
+fn parse_fire_key(key: &str) -> Option<(&str, u64, u64)> {
+    let (job, instants) = key.strip_prefix("fire/")?.rsplit_once('/')?;
+    let (from, to) = instants.split_once("..").unwrap_or((instants, instants));
+    Some((job, from.parse().ok()?, to.parse().ok()?))
+}
+
 /// Scheduled-job settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobsConfig {
@@ -120,6 +137,17 @@ impl Coordinator {
             }
             let name = record.spec.name.clone();
             self.jobs.insert(name, JobEntry { record, writing: None, waiters: Vec::new() });
+        }
+    }
+
+    /// Records the fire of each unfinished fire task a new leader loads: its predecessor may
+    /// have died between the store's confirm and recording it (the checker must see it).
+    pub(super) fn recover_fires(&mut self, epoch: u64, records: &[TaskRecord]) {
+        for record in records.iter().filter(|r| !r.state.is_terminal()) {
+            if let Some((job, covers_from_ms, scheduled_ms)) = parse_fire_key(&record.spec.key) {
+                let (job, task) = (job.to_string(), record.id.clone());
+                self.record(EventKind::Fire { job, scheduled_ms, covers_from_ms, task, epoch });
+            }
         }
     }
 
@@ -324,7 +352,7 @@ impl Coordinator {
                 self.next_seq += 1;
                 let spec = &record.spec;
                 let task_spec = TaskSpec {
-                    key: format!("fire/{name}/{scheduled_ms}"),
+                    key: fire_key(name, covers_from_ms, scheduled_ms),
                     payload: spec.payload.clone(),
                     max_attempts: spec.max_attempts,
                     timeout_ms: spec.timeout_ms,

@@ -1,0 +1,820 @@
+//! Scheduled jobs: every instant of a job fires once, on time, on schedule, or is skipped
+//! as its policies allow.
+//!
+//! A job's instants come from its spec (`JobCreated`, the schedule resolved), mapped to the
+//! history's time line as `unix - base_unix_ms`; its instants are those after `from_ms`.
+//! - **FireLost.** While the job is active (from its creation, or from a resume's `next_ms`,
+//!   until a pause or delete, or the drain's start, or the history's end), each instant due
+//!   `late_bound_ms` before that end must be covered by a fire, or by a skip its policy
+//!   justifies: `misfire` under `skip` and `catch_up_bound` under `catch_up`, recorded at
+//!   least `misfire_after_ms` after the instant; `overlap` under `forbid`, while an earlier
+//!   fire of the job was still running. A fire stands for more than its own instant only
+//!   under `fire_once`. Lost instants are reported once per active window, at the event
+//!   that ended it. In a drained run, every fire's task must also end terminal.
+//! - **FireTwice.** Two fire records (different tasks) of one job whose instants overlap, or
+//!   two such tasks whose effects the sink both accepted.
+//! - **FireEarly / FireLate.** A fire's task first starts before its instant, or later than
+//!   `late_bound_ms` after it while no fault was in progress (a fault counts until
+//!   `settle_ms` after its end).
+//! - **FireOffSchedule.** A fire's instant (or the first instant it covers) is not an
+//!   instant of the job's schedule, or is not after the job's creation.
+//! - **FireOverlap.** Under `forbid` or `replace`, a fire recorded before the job's previous
+//!   fire was terminal; under `replace`, any skip for overlap.
+//!
+//! Limits. Nodes judge lateness and earliness by their own clocks: once a clock fault has hit
+//! a node (a `clock_*` fault whose begin names it), a skip it recorded too soon after the
+//! instant, or a start (or apply) too early on it as the executor, is excused, since a
+//! wrong clock misjudges both. A job deleted and created again under its name is judged as a
+//! new job from its new creation. The leader's terminal writes and decisions are pipelined in
+//! store order, so an overlap skip may be recorded just after the previous fire's terminal
+//! state: it is justified when that state was recorded after the job's previous record and
+//! no earlier than the last skipped instant (when the decision could first be made). A fire
+//! durable in the store whose confirm was lost to a leader crash has no `Fire` event, and
+//! its instants look lost. Jobs whose spec does not parse are not judged.
+
+use super::{Violation, ViolationKind};
+use crate::schedule::{JobSpec, Misfire, Overlap};
+use crate::trace::{Event, EventKind, FaultPhase, Verdict};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Most instants one active window is expanded to.
+const MAX_INSTANTS: usize = 100_000;
+
+/// Flags every broken firing rule in `history` (see the module doc), sorted by event index.
+pub fn no_fire_violations(history: &[Event]) -> Vec<Violation> {
+    let Some(facts) = Facts::gather(history) else {
+        return Vec::new();
+    };
+    let mut violations = lost_instants(history, &facts);
+    violations.extend(unfinished_fires(history, &facts));
+    violations.extend(fired_twice(history, &facts));
+    violations.extend(early_fires(history, &facts));
+    violations.extend(late_fires(history, &facts));
+    violations.extend(off_schedule(history, &facts));
+    violations.extend(overlaps(history, &facts));
+    violations.sort_by_key(|violation| (violation.event_index, violation.kind));
+    violations
+}
+
+/// Instants `first_ms..` up to `end_ms` are active; `end_index` is the event that ended them.
+struct Window {
+    first_ms: u64,
+    end_ms: u64,
+    end_index: usize,
+}
+
+struct Fire<'a> {
+    index: usize,
+    job: usize,
+    task: &'a str,
+    covers_from_ms: u64,
+    scheduled_ms: u64,
+}
+
+struct Skip<'a> {
+    index: usize,
+    at_ms: u64,
+    node: &'a str,
+    from_ms: u64,
+    to_ms: u64,
+    reason: &'a str,
+    /// Whether an earlier fire of the job may have been running when the skip was decided.
+    previous_running: bool,
+}
+
+/// One incarnation of a job (a name may be deleted and created again).
+struct Job<'a> {
+    name: &'a str,
+    spec: JobSpec,
+    from_ms: u64,
+    base_unix_ms: u64,
+    late_bound_ms: u64,
+    settle_ms: u64,
+    windows: Vec<Window>,
+    open: Option<u64>,
+    /// Indexes into `Facts::fires`, in history order.
+    fires: Vec<usize>,
+    skips: Vec<Skip<'a>>,
+    /// The job's newest event (a decision comes after the write it recorded was confirmed).
+    last_event: usize,
+}
+
+impl Job<'_> {
+    /// A violation about this job; `what` follows the job's name in the message.
+    fn violation(&self, history: &[Event], index: usize, kind: ViolationKind, what: String) -> Violation {
+        Violation::at(history, index, kind, format!("job {}", self.name), format!("job {}: {what}", self.name))
+    }
+
+    /// Whether history ms `ms` is an instant of the schedule.
+    fn is_instant(&self, ms: u64) -> bool {
+        let unix = ms.saturating_add(self.base_unix_ms);
+        unix > 0 && self.spec.schedule.next_after(unix - 1) == Some(unix)
+    }
+
+    /// The instants a fire accounts for: its range under `fire_once`, else its own instant.
+    fn accounted(&self, fire: &Fire) -> (u64, u64) {
+        match self.spec.misfire {
+            Misfire::FireOnce => (fire.covers_from_ms, fire.scheduled_ms),
+            _ => (fire.scheduled_ms, fire.scheduled_ms),
+        }
+    }
+}
+
+/// What one pass over the history learned.
+#[derive(Default)]
+struct Facts<'a> {
+    jobs: Vec<Job<'a>>,
+    fires: Vec<Fire<'a>>,
+    /// The first fire of each task (index into `fires`).
+    fire_of_task: BTreeMap<&'a str, usize>,
+    /// The first event showing each task terminal, and its time.
+    terminal: BTreeMap<&'a str, (usize, u64)>,
+    first_start: BTreeMap<&'a str, usize>,
+    first_accepted: BTreeMap<&'a str, usize>,
+    /// The first clock fault that hit each node.
+    clock_faulted: BTreeMap<&'a str, usize>,
+    /// Faults in progress: begin ms and end ms (none: until the end of the history).
+    faults: Vec<(u64, Option<u64>)>,
+    drained: bool,
+}
+
+impl<'a> Facts<'a> {
+    fn gather(history: &'a [Event]) -> Option<Self> {
+        let last = history.len().checked_sub(1)?;
+        let mut facts = Facts::default();
+        // The current incarnation of each name; `None` when its spec does not parse.
+        let mut current: BTreeMap<&str, Option<usize>> = BTreeMap::new();
+        let mut open_faults: BTreeMap<u64, VecDeque<usize>> = BTreeMap::new();
+        let mut stop = None;
+        for (index, event) in history.iter().enumerate() {
+            let (at_ms, node) = (event.at_ms, event.node.as_str());
+            let id = match &event.kind {
+                EventKind::JobPaused { job }
+                | EventKind::JobDeleted { job }
+                | EventKind::JobResumed { job, .. }
+                | EventKind::Fire { job, .. }
+                | EventKind::FireSkipped { job, .. } => current.get(job.as_str()).copied().flatten(),
+                _ => None,
+            };
+            if let Some(task) = event.kind.terminal_task() {
+                facts.terminal.entry(task).or_insert((index, at_ms));
+            }
+            match (&event.kind, id) {
+                (EventKind::JobCreated { job, spec, from_ms, base_unix_ms, late_bound_ms, settle_ms }, _) => {
+                    if let Some(&Some(old)) = current.get(job.as_str()) {
+                        facts.close(old, at_ms, index);
+                    }
+                    let parsed = serde_json::from_str::<JobSpec>(spec).ok().map(|spec| Job {
+                        name: job,
+                        spec,
+                        from_ms: *from_ms,
+                        base_unix_ms: *base_unix_ms,
+                        late_bound_ms: *late_bound_ms,
+                        settle_ms: *settle_ms,
+                        windows: Vec::new(),
+                        open: Some(from_ms + 1),
+                        fires: Vec::new(),
+                        skips: Vec::new(),
+                        last_event: index,
+                    });
+                    current.insert(job, parsed.map(|job| facts.jobs.push(job)).map(|()| facts.jobs.len() - 1));
+                }
+                (EventKind::JobPaused { .. } | EventKind::JobDeleted { .. }, Some(id)) => facts.close(id, at_ms, index),
+                (EventKind::JobResumed { next_ms, .. }, Some(id)) => {
+                    facts.jobs[id].open = facts.jobs[id].open.or(*next_ms);
+                }
+                (EventKind::Fire { scheduled_ms, covers_from_ms, task, .. }, Some(job)) => {
+                    let (covers_from_ms, scheduled_ms) = (*covers_from_ms, *scheduled_ms);
+                    facts.fire_of_task.entry(task).or_insert(facts.fires.len());
+                    facts.jobs[job].fires.push(facts.fires.len());
+                    facts.fires.push(Fire { index, job, task, covers_from_ms, scheduled_ms });
+                }
+                (EventKind::FireSkipped { from_ms, to_ms, reason, .. }, Some(id)) => {
+                    let previous_running = facts.previous_running(id, index, *to_ms, node);
+                    let (from_ms, to_ms) = (*from_ms, *to_ms);
+                    let skip = Skip { index, at_ms, node, from_ms, to_ms, reason, previous_running };
+                    facts.jobs[id].skips.push(skip);
+                }
+                (EventKind::Persist { task, state, .. }, _) if state == "succeeded" || state == "dead_lettered" => {
+                    facts.terminal.entry(task).or_insert((index, at_ms));
+                }
+                (EventKind::Start { task, .. }, _) => {
+                    facts.first_start.entry(task).or_insert(index);
+                }
+                (EventKind::Apply { task, verdict: Verdict::Accepted, .. }, _) => {
+                    facts.first_accepted.entry(task).or_insert(index);
+                }
+                (EventKind::Fault { id, fault, phase: FaultPhase::Begin, target, .. }, _) => {
+                    if fault.starts_with("clock_") {
+                        // The nemesis writes the nodes it hit joined by commas.
+                        for node in target.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+                            facts.clock_faulted.entry(node).or_insert(index);
+                        }
+                    }
+                    open_faults.entry(*id).or_default().push_back(facts.faults.len());
+                    facts.faults.push((at_ms, None));
+                }
+                (EventKind::Fault { id, phase: FaultPhase::End, .. }, _) => {
+                    if let Some(begin) = open_faults.get_mut(id).and_then(VecDeque::pop_front) {
+                        facts.faults[begin].1 = Some(at_ms);
+                    }
+                }
+                (EventKind::DrainStart { .. }, _) => stop = stop.or(Some((at_ms, index))),
+                (EventKind::RunEnd { drained: true }, _) => facts.drained = true,
+                _ => {}
+            }
+            if let Some(id) = id {
+                facts.jobs[id].last_event = index;
+            }
+        }
+        // Nothing is required past the drain's start (or the end of the history).
+        let stop = stop.unwrap_or((history[last].at_ms, last));
+        for job in &mut facts.jobs {
+            if let Some(first_ms) = job.open.take() {
+                job.windows.push(Window { first_ms, end_ms: stop.0, end_index: stop.1 });
+            }
+            for window in job.windows.iter_mut().filter(|window| window.end_ms > stop.0) {
+                (window.end_ms, window.end_index) = stop;
+            }
+        }
+        Some(facts)
+    }
+
+    fn close(&mut self, job: usize, end_ms: u64, end_index: usize) {
+        let job = &mut self.jobs[job];
+        if let Some(first_ms) = job.open.take() {
+            job.windows.push(Window { first_ms, end_ms, end_index });
+        }
+    }
+
+    /// Whether an earlier fire of `job` may still have run when the leader decided the skip
+    /// recorded at `index` (see the module doc: terminal writes are pipelined with it).
+    fn previous_running(&self, job: usize, index: usize, to_ms: u64, node: &str) -> bool {
+        let job = &self.jobs[job];
+        job.fires.iter().any(|&fire| match self.terminal.get(self.fires[fire].task) {
+            None => true,
+            Some(&(terminal, at_ms)) => terminal > job.last_event && (at_ms >= to_ms || self.clock_hit(node, index)),
+        })
+    }
+
+    /// Whether a clock fault had hit `node` before the event at `index`.
+    fn clock_hit(&self, node: &str, index: usize) -> bool {
+        self.clock_faulted.get(node).is_some_and(|&begin| begin < index)
+    }
+
+    /// The fires of the history, each task once (its first fire record), in history order.
+    fn first_fires(&self) -> impl Iterator<Item = (&Fire<'a>, &Job<'a>)> {
+        self.fires
+            .iter()
+            .enumerate()
+            .filter(|(n, fire)| self.fire_of_task[fire.task] == *n)
+            .map(|(_, fire)| (fire, &self.jobs[fire.job]))
+    }
+}
+
+/// The instants of `window` due `late_bound_ms` before its end, in history ms.
+fn required(job: &Job, window: &Window) -> Vec<u64> {
+    let Some(until) = window.end_ms.checked_sub(job.late_bound_ms).filter(|until| *until >= window.first_ms) else {
+        return Vec::new();
+    };
+    let base = job.base_unix_ms;
+    let instants = job.spec.schedule.instants((window.first_ms + base).saturating_sub(1), until + base, MAX_INSTANTS);
+    instants.into_iter().filter_map(|unix| unix.checked_sub(base)).filter(|t| *t >= window.first_ms).collect()
+}
+
+/// Whether `skip` may leave `instant` unfired under the job's policies. A skip for lateness
+/// recorded by a node whose clock was faulted is not held to the time condition: a wrong
+/// clock misjudges lateness.
+fn justified(facts: &Facts, job: &Job, skip: &Skip, instant: u64) -> bool {
+    let timely =
+        || skip.at_ms >= instant.saturating_add(job.spec.misfire_after_ms) || facts.clock_hit(skip.node, skip.index);
+    match (skip.reason, job.spec.misfire, job.spec.overlap) {
+        ("misfire", Misfire::Skip, _) | ("catch_up_bound", Misfire::CatchUp { .. }, _) => timely(),
+        ("overlap", _, Overlap::Forbid) => skip.previous_running,
+        _ => false,
+    }
+}
+
+/// FireLost: required instants of each active window that no fire or justified skip
+/// accounts for, reported once per window at the event that ended it.
+fn lost_instants(history: &[Event], facts: &Facts) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for job in &facts.jobs {
+        // Every record that may account for an instant: its range, and the skip if one.
+        let fires = job.fires.iter().map(|&fire| job.accounted(&facts.fires[fire]));
+        let skips = job.skips.iter().map(|skip| (skip.from_ms, skip.to_ms, Some(skip)));
+        let mut claims: Vec<_> = fires.map(|(from, to)| (from, to, None)).chain(skips).collect();
+        claims.sort_by_key(|claim| claim.0);
+        for window in &job.windows {
+            let (mut next, mut active, mut lost) = (0, Vec::new(), Vec::new());
+            for instant in required(job, window) {
+                while next < claims.len() && claims[next].0 <= instant {
+                    active.push(next);
+                    next += 1;
+                }
+                active.retain(|&claim| claims[claim].1 >= instant);
+                let accounts = |&claim: &usize| claims[claim].2.is_none_or(|skip| justified(facts, job, skip, instant));
+                if !active.iter().any(accounts) {
+                    lost.push((instant, active.iter().find_map(|&claim| claims[claim].2)));
+                }
+            }
+            let (Some(&(first, seen)), Some(&(last, _))) = (lost.first(), lost.last()) else {
+                continue;
+            };
+            let mut what = match lost.len() {
+                1 => format!("instant {first} ms was never fired nor skipped as its policy allows"),
+                n => format!(
+                    "{n} instants from {first} ms to {last} ms were never fired nor skipped as its policy allows"
+                ),
+            };
+            if let Some(skip) = seen {
+                let policy =
+                    format!("misfire {}, overlap {}", misfire_name(job.spec.misfire), overlap_name(job.spec.overlap));
+                what += &format!(
+                    " ({first} ms was skipped for {} at {} ms, unjustified under {policy})",
+                    skip.reason, skip.at_ms
+                );
+            }
+            violations.push(job.violation(history, window.end_index, ViolationKind::FireLost, what));
+        }
+    }
+    violations
+}
+
+/// FireLost: in a drained run, a fire whose task never reached a terminal state.
+fn unfinished_fires(history: &[Event], facts: &Facts) -> Vec<Violation> {
+    if !facts.drained {
+        return Vec::new(); // a run cut short is `converges`' to judge
+    }
+    let unfinished = facts.first_fires().filter(|(fire, _)| !facts.terminal.contains_key(fire.task));
+    let violation = |(fire, job): (&Fire, &Job)| {
+        let what =
+            format!("fire of instant {} ms (task {}) never reached a terminal state", fire.scheduled_ms, fire.task);
+        job.violation(history, fire.index, ViolationKind::FireLost, what)
+    };
+    unfinished.map(violation).collect()
+}
+
+/// Ranges of instants claimed by tasks, to find another task's overlapping range.
+#[derive(Default)]
+struct Ranges<'a> {
+    by_from: BTreeMap<(u64, usize), (u64, &'a str)>,
+    widest: u64,
+}
+
+impl<'a> Ranges<'a> {
+    /// The first ms of `fire`'s range shared with a range of another task, and that task;
+    /// then adds `fire`'s range.
+    fn claim(&mut self, fire: &Fire<'a>) -> Option<(u64, &'a str)> {
+        let (from, to) = (fire.covers_from_ms.min(fire.scheduled_ms), fire.scheduled_ms);
+        let mut candidates = self.by_from.range((from.saturating_sub(self.widest), 0)..=(to, usize::MAX));
+        let found = candidates.find(|(_, (end, other))| *end >= from && *other != fire.task);
+        let found = found.map(|((start, _), (_, other))| ((*start).max(from), *other));
+        self.widest = self.widest.max(to.saturating_sub(from));
+        self.by_from.insert((from, self.by_from.len()), (to, fire.task));
+        found
+    }
+}
+
+/// FireTwice: two fire records of one job with overlapping instants (at the second), and
+/// two such fires accepted by the sink (at the second accept, once per instant).
+fn fired_twice(history: &[Event], facts: &Facts) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let mut recorded: BTreeMap<usize, Ranges> = BTreeMap::new();
+    for fire in &facts.fires {
+        if let Some((instant, other)) = recorded.entry(fire.job).or_default().claim(fire) {
+            let what = format!("instant {instant} ms fired twice, by task {other} and task {}", fire.task);
+            violations.push(facts.jobs[fire.job].violation(history, fire.index, ViolationKind::FireTwice, what));
+        }
+    }
+    let (mut accepted, mut flagged): (BTreeMap<usize, Ranges>, _) = (BTreeMap::new(), BTreeSet::new());
+    for (index, event) in history.iter().enumerate() {
+        let EventKind::Apply { task, verdict: Verdict::Accepted, .. } = &event.kind else {
+            continue;
+        };
+        let Some(fire) = facts.fire_of_task.get(task.as_str()).map(|&fire| &facts.fires[fire]) else {
+            continue;
+        };
+        let claimed = accepted.entry(fire.job).or_default().claim(fire);
+        if let Some((instant, other)) = claimed.filter(|(instant, _)| flagged.insert((fire.job, *instant))) {
+            let what = format!("instant {instant} ms took effect twice, by task {other} and task {task}");
+            violations.push(facts.jobs[fire.job].violation(history, index, ViolationKind::FireTwice, what));
+        }
+    }
+    violations
+}
+
+/// FireEarly: a fire's task first started (or, with no early start seen, took effect)
+/// before its instant, on an executor no clock fault had hit.
+fn early_fires(history: &[Event], facts: &Facts) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (fire, job) in facts.first_fires() {
+        let early = |index: &&usize| history[**index].at_ms < fire.scheduled_ms;
+        let (index, did) = match (facts.first_start.get(fire.task), facts.first_accepted.get(fire.task)) {
+            (Some(&index), _) if early(&&index) => (index, "started"),
+            (_, Some(&index)) if early(&&index) => (index, "took effect"),
+            _ => continue,
+        };
+        let executor = match &history[index].kind {
+            EventKind::Apply { executor, .. } => executor,
+            _ => &history[index].node,
+        };
+        if !facts.clock_hit(executor, index) {
+            let (instant, task, at_ms) = (fire.scheduled_ms, fire.task, history[index].at_ms);
+            let what = format!("fire of instant {instant} ms (task {task}) {did} at {at_ms} ms");
+            violations.push(job.violation(history, index, ViolationKind::FireEarly, what));
+        }
+    }
+    violations
+}
+
+/// FireLate: a fire's task first started more than `late_bound_ms` after its instant while
+/// no fault was in progress from the instant to the start (a fault counts until `settle_ms`
+/// after its end).
+fn late_fires(history: &[Event], facts: &Facts) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for (fire, job) in facts.first_fires() {
+        let Some(&index) = facts.first_start.get(fire.task) else {
+            continue;
+        };
+        let (instant, start, bound) = (fire.scheduled_ms, history[index].at_ms, job.late_bound_ms);
+        let settled = |end: u64| end.saturating_add(job.settle_ms) < instant;
+        let healthy = || facts.faults.iter().all(|&(begin, end)| begin > start || end.is_some_and(settled));
+        if start > instant.saturating_add(bound) && healthy() {
+            let (late, task) = (start - instant, fire.task);
+            let what = format!(
+                "fire of instant {instant} ms (task {task}) started at {start} ms, {late} ms late (bound {bound} ms) \
+                 while no fault was in progress"
+            );
+            violations.push(job.violation(history, index, ViolationKind::FireLate, what));
+        }
+    }
+    violations
+}
+
+/// FireOffSchedule: a fire record whose instant, or the first instant it covers, is not an
+/// instant of the job's schedule or not after the job's creation.
+fn off_schedule(history: &[Event], facts: &Facts) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for fire in &facts.fires {
+        let job = &facts.jobs[fire.job];
+        let (at, from, task) = (fire.scheduled_ms, fire.covers_from_ms, fire.task);
+        let why = if !job.is_instant(at) {
+            "which is not an instant of its schedule".to_string()
+        } else if from > at {
+            format!("covering from {from} ms, after its instant")
+        } else if from != at && !job.is_instant(from) {
+            format!("covering from {from} ms, which is not an instant of its schedule")
+        } else if from <= job.from_ms {
+            format!("covering from {from} ms, not after the job's creation at {} ms", job.from_ms)
+        } else {
+            continue;
+        };
+        let what = format!("fire at {at} ms (task {task}), {why}");
+        violations.push(job.violation(history, fire.index, ViolationKind::FireOffSchedule, what));
+    }
+    violations
+}
+
+/// FireOverlap: under overlap `forbid` or `replace`, a fire recorded before the job's
+/// previous fire was terminal; under `replace`, a skip for overlap.
+fn overlaps(history: &[Event], facts: &Facts) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    for job in facts.jobs.iter().filter(|job| job.spec.overlap != Overlap::Allow) {
+        let fires: Vec<&Fire> = job.fires.iter().map(|&fire| &facts.fires[fire]).collect();
+        for pair in fires.windows(2).filter(|pair| pair[0].task != pair[1].task) {
+            let (prev, fire) = (pair[0], pair[1]);
+            if facts.terminal.get(prev.task).is_none_or(|&(terminal, _)| terminal >= fire.index) {
+                let what = format!(
+                    "fire of instant {} ms (task {}) was recorded while the previous fire (task {}, instant {} ms) \
+                     was not terminal, under overlap {}",
+                    fire.scheduled_ms,
+                    fire.task,
+                    prev.task,
+                    prev.scheduled_ms,
+                    overlap_name(job.spec.overlap)
+                );
+                violations.push(job.violation(history, fire.index, ViolationKind::FireOverlap, what));
+            }
+        }
+        for skip in job.skips.iter().filter(|skip| skip.reason == "overlap" && job.spec.overlap == Overlap::Replace) {
+            let (from, to) = (skip.from_ms, skip.to_ms);
+            let what =
+                format!("instants {from} ms to {to} ms were skipped for overlap, which overlap replace never does");
+            violations.push(job.violation(history, skip.index, ViolationKind::FireOverlap, what));
+        }
+    }
+    violations
+}
+
+fn misfire_name(misfire: Misfire) -> &'static str {
+    match misfire {
+        Misfire::FireOnce => "fire_once",
+        Misfire::Skip => "skip",
+        Misfire::CatchUp { .. } => "catch_up",
+    }
+}
+
+fn overlap_name(overlap: Overlap) -> &'static str {
+    match overlap {
+        Overlap::Allow => "allow",
+        Overlap::Forbid => "forbid",
+        Overlap::Replace => "replace",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::tests::{apply, dead_lettered, drain_start, ev, run_end, succeeded};
+    use crate::schedule::{parse_instant, Schedule};
+    use ViolationKind::*;
+
+    const BASE: u64 = 1_700_000_000_000;
+
+    /// Job `tick`, every second from `BASE` (history instants 1000, 2000, ...).
+    fn spec(misfire: Misfire, overlap: Overlap) -> JobSpec {
+        let schedule = Schedule::Every { every_ms: 1000, from_unix_ms: Some(BASE) };
+        let (payload, max_attempts, timeout_ms) = (vec![], 1, 1000);
+        JobSpec {
+            name: "tick".into(),
+            schedule,
+            misfire,
+            misfire_after_ms: 500,
+            overlap,
+            payload,
+            max_attempts,
+            timeout_ms,
+        }
+    }
+
+    fn created(spec: &JobSpec, from_ms: u64, base_unix_ms: u64) -> Event {
+        let (job, spec) = (spec.name.clone(), serde_json::to_string(spec).expect("spec serializes"));
+        ev(
+            from_ms,
+            "coord-1",
+            EventKind::JobCreated { job, spec, from_ms, base_unix_ms, late_bound_ms: 1000, settle_ms: 5000 },
+        )
+    }
+
+    fn fire(at_ms: u64, covers_from_ms: u64, scheduled_ms: u64, task: &str) -> Event {
+        let (job, task) = ("tick".into(), task.into());
+        ev(at_ms, "coord-1", EventKind::Fire { job, scheduled_ms, covers_from_ms, task, epoch: 1 })
+    }
+
+    fn skipped(at_ms: u64, node: &str, from_ms: u64, to_ms: u64, reason: &str) -> Event {
+        let (job, reason) = ("tick".into(), reason.into());
+        ev(at_ms, node, EventKind::FireSkipped { job, from_ms, to_ms, count: 1, reason, epoch: 1 })
+    }
+
+    fn start(at_ms: u64, task: &str) -> Event {
+        ev(at_ms, "exec-1", EventKind::Start { task: task.into(), incarnation: 1, epoch: 1, attempt: 1 })
+    }
+
+    fn fault(at_ms: u64, id: u64, fault: &str, phase: FaultPhase, target: &str) -> Event {
+        let (fault, target, detail) = (fault.into(), target.into(), String::new());
+        ev(at_ms, "nemesis", EventKind::Fault { id, fault, phase, target, detail })
+    }
+
+    fn job_event(at_ms: u64, kind: EventKind) -> Event {
+        ev(at_ms, "coord-1", kind)
+    }
+
+    /// The fire of instant `at` recorded at `at`, started 10 ms later, accepted, succeeded.
+    fn on_time(at: u64, task: &str) -> Vec<Event> {
+        vec![
+            fire(at, at, at, task),
+            start(at + 10, task),
+            ev(at + 20, "sink", apply(task, "exec-1", 1, 1, Verdict::Accepted)),
+            ev(at + 50, "coord-1", succeeded(task)),
+        ]
+    }
+
+    /// `body` between the job's creation at 0 and a drain at `drain_ms` that ends drained.
+    fn run(spec: &JobSpec, body: Vec<Event>, drain_ms: u64) -> Vec<Event> {
+        let mut history = vec![created(spec, 0, BASE)];
+        history.extend(body);
+        history.push(ev(drain_ms, "sim", drain_start(drain_ms + 1000)));
+        history.push(ev(drain_ms + 10, "sim", run_end(true)));
+        history
+    }
+
+    /// (kind, event index) of each violation; every one names the job.
+    fn found(history: &[Event]) -> Vec<(ViolationKind, usize)> {
+        let violations = no_fire_violations(history);
+        assert!(violations.iter().all(|v| v.subject == "job tick"), "{violations:?}");
+        violations.iter().map(|v| (v.kind, v.event_index)).collect()
+    }
+
+    fn message(history: &[Event], n: usize) -> String {
+        no_fire_violations(history)[n].message.clone()
+    }
+
+    #[test]
+    fn a_healthy_every_second_job_fired_on_time_passes() {
+        let forbid = spec(Misfire::Skip, Overlap::Forbid);
+        let body: Vec<Event> = [1000, 2000, 3000].iter().flat_map(|&at| on_time(at, &format!("t{at}"))).collect();
+        assert_eq!(found(&run(&forbid, body, 3500)), vec![]);
+        assert_eq!(found(&[]), vec![]);
+    }
+
+    #[test]
+    fn an_instant_neither_fired_nor_skipped_is_lost_at_the_window_end() {
+        let skip = spec(Misfire::Skip, Overlap::Allow);
+        let body = [on_time(1000, "t1"), on_time(3000, "t3")].concat();
+        let history = run(&skip, body, 4500);
+        assert_eq!(found(&history), vec![(FireLost, 9)]);
+        assert_eq!(message(&history, 0), "job tick: instant 2000 ms was never fired nor skipped as its policy allows");
+        // A pause ends the window: due instants before it count, later ones do not.
+        let mut paused = on_time(1000, "t1");
+        paused.push(job_event(3100, EventKind::JobPaused { job: "tick".into() }));
+        paused.push(job_event(3200, EventKind::JobResumed { job: "tick".into(), next_ms: Some(4000) }));
+        paused.extend(on_time(4000, "t4"));
+        assert_eq!(found(&run(&skip, paused, 4500)), vec![(FireLost, 5)]);
+    }
+
+    #[test]
+    fn fire_once_coverage_counts_only_under_fire_once() {
+        let mut body = [
+            on_time(1000, "t1"),
+            vec![fault(1200, 1, "crash", FaultPhase::Begin, "coord-1")],
+            vec![fault(4300, 1, "crash", FaultPhase::End, "coord-1")],
+            on_time(4600, "t4").into_iter().skip(1).collect(),
+            on_time(5000, "t5"),
+        ]
+        .concat();
+        body.insert(6, fire(4600, 2000, 4000, "t4"));
+        assert_eq!(found(&run(&spec(Misfire::FireOnce, Overlap::Allow), body.clone(), 6500)), vec![]);
+        let history = run(&spec(Misfire::Skip, Overlap::Allow), body, 6500);
+        assert_eq!(found(&history), vec![(FireLost, 15)]);
+        let want = "job tick: 2 instants from 2000 ms to 3000 ms were never fired nor skipped as its policy allows";
+        assert_eq!(message(&history, 0), want);
+    }
+
+    #[test]
+    fn skips_pass_only_as_the_policy_allows() {
+        let skip = |at_ms, reason| {
+            [on_time(1000, "t1"), vec![skipped(at_ms, "coord-2", 2000, 3000, reason)], on_time(4000, "t4")].concat()
+        };
+        let (skip_policy, catch_up) =
+            (spec(Misfire::Skip, Overlap::Allow), spec(Misfire::CatchUp { max: 2 }, Overlap::Allow));
+        assert_eq!(found(&run(&skip_policy, skip(3600, "misfire"), 5500)), vec![]);
+        assert_eq!(found(&run(&catch_up, skip(3600, "catch_up_bound"), 5500)), vec![]);
+        assert_eq!(found(&run(&catch_up, skip(3600, "misfire"), 5500)), vec![(FireLost, 10)]);
+        assert_eq!(
+            found(&run(&spec(Misfire::FireOnce, Overlap::Forbid), skip(3600, "overlap"), 5500)),
+            vec![(FireLost, 10)]
+        );
+        // Too soon for 3000 ms (misfire after 500 ms), unless a clock fault hit its recorder.
+        let history = run(&skip_policy, skip(3200, "misfire"), 5500);
+        assert_eq!(found(&history), vec![(FireLost, 10)]);
+        let want = "job tick: instant 3000 ms was never fired nor skipped as its policy allows \
+                    (3000 ms was skipped for misfire at 3200 ms, unjustified under misfire skip, overlap allow)";
+        assert_eq!(message(&history, 0), want);
+        let mut excused = skip(3200, "misfire");
+        excused.insert(0, fault(500, 7, "clock_offset", FaultPhase::Begin, "exec-1, coord-2"));
+        assert_eq!(found(&run(&skip_policy, excused, 5500)), vec![]);
+    }
+
+    #[test]
+    fn forbid_skips_while_the_previous_fire_runs_and_never_overlaps() {
+        let forbid = spec(Misfire::Skip, Overlap::Forbid);
+        let history = |done_ms: u64| {
+            let mut body = vec![fire(1000, 1000, 1000, "t1"), start(1010, "t1")];
+            body.push(skipped(2005, "coord-1", 2000, 2000, "overlap"));
+            body.push(ev(done_ms, "coord-1", succeeded("t1")));
+            body.sort_by_key(|event| event.at_ms);
+            run(&forbid, [body, on_time(3000, "t3")].concat(), 3500)
+        };
+        assert_eq!(found(&history(2500)), vec![]);
+        // Decided at 2000 ms while t1's terminal write was in flight: still justified.
+        assert_eq!(found(&history(2002)), vec![]);
+        assert_eq!(found(&history(1500)), vec![(FireLost, 9)], "t1 was done before the decision");
+        let body = [vec![fire(1000, 1000, 1000, "t1"), start(1010, "t1")], on_time(2000, "t2")].concat();
+        let mut overlapping = run(&forbid, body, 2500);
+        overlapping.insert(7, ev(2060, "coord-1", succeeded("t1")));
+        assert_eq!(found(&overlapping), vec![(FireOverlap, 3)]);
+        let want = "job tick: fire of instant 2000 ms (task t2) was recorded while the previous fire \
+                    (task t1, instant 1000 ms) was not terminal, under overlap forbid";
+        assert_eq!(message(&overlapping, 0), want);
+    }
+
+    #[test]
+    fn replace_dead_letters_first_and_never_skips_for_overlap() {
+        let replace = spec(Misfire::Skip, Overlap::Replace);
+        let mut body = vec![fire(1000, 1000, 1000, "t1"), start(1010, "t1")];
+        body.push(ev(2000, "coord-1", dead_lettered("t1", "replaced by the job's fire at 2000 ms (overlap: replace)")));
+        assert_eq!(found(&run(&replace, [body.clone(), on_time(2000, "t2")].concat(), 2500)), vec![]);
+        body.push(skipped(2005, "coord-1", 2000, 2000, "overlap"));
+        assert_eq!(found(&run(&replace, body, 3500)), vec![(FireOverlap, 4), (FireLost, 5)]);
+    }
+
+    #[test]
+    fn paused_and_deleted_jobs_owe_nothing_after_the_pause_or_delete() {
+        let skip = spec(Misfire::Skip, Overlap::Allow);
+        let mut body = on_time(1000, "t1");
+        body.push(job_event(1600, EventKind::JobPaused { job: "tick".into() }));
+        body.push(job_event(5200, EventKind::JobResumed { job: "tick".into(), next_ms: Some(6000) }));
+        body.extend(on_time(6000, "t6"));
+        assert_eq!(found(&run(&skip, body, 7500)), vec![]);
+        // 3000 ms was due at the delete, but within its late bound.
+        let mut body = [on_time(1000, "t1"), on_time(2000, "t2")].concat();
+        body.push(job_event(3500, EventKind::JobDeleted { job: "tick".into() }));
+        assert_eq!(found(&run(&skip, body, 9000)), vec![]);
+    }
+
+    #[test]
+    fn a_fire_that_never_ends_is_lost_only_in_a_drained_run() {
+        let mut history = run(&spec(Misfire::Skip, Overlap::Allow), vec![fire(1000, 1000, 1000, "t1")], 1500);
+        assert_eq!(found(&history), vec![(FireLost, 1)]);
+        assert_eq!(message(&history, 0), "job tick: fire of instant 1000 ms (task t1) never reached a terminal state");
+        history[3] = ev(1510, "sim", run_end(false));
+        assert_eq!(found(&history), vec![]);
+    }
+
+    #[test]
+    fn one_instant_fired_twice_is_flagged_at_the_second_fire_and_the_second_effect() {
+        let body = [on_time(1000, "t1"), on_time(1000, "t2")].concat();
+        let history = run(&spec(Misfire::Skip, Overlap::Allow), body, 1500);
+        assert_eq!(found(&history), vec![(FireTwice, 5), (FireTwice, 7)]);
+        assert_eq!(message(&history, 0), "job tick: instant 1000 ms fired twice, by task t1 and task t2");
+        assert_eq!(message(&history, 1), "job tick: instant 1000 ms took effect twice, by task t1 and task t2");
+        // A fire_once fire covering an instant already fired.
+        let body = [on_time(2000, "t2"), on_time(3000, "t3")].concat();
+        let mut history = run(&spec(Misfire::FireOnce, Overlap::Allow), body, 3500);
+        history[5] = fire(3000, 1000, 3000, "t3");
+        assert_eq!(found(&history), vec![(FireTwice, 5), (FireTwice, 7)]);
+    }
+
+    #[test]
+    fn a_start_before_the_instant_is_early_unless_the_executors_clock_was_faulted() {
+        let mut history = run(&spec(Misfire::Skip, Overlap::Allow), on_time(1000, "t1"), 1500);
+        history[2] = start(900, "t1");
+        assert_eq!(found(&history), vec![(FireEarly, 2)]);
+        assert_eq!(message(&history, 0), "job tick: fire of instant 1000 ms (task t1) started at 900 ms");
+        history.insert(1, fault(800, 3, "clock_step", FaultPhase::Begin, "exec-1"));
+        assert_eq!(found(&history), vec![]);
+    }
+
+    #[test]
+    fn a_late_start_is_flagged_only_while_healthy() {
+        let mut history = run(&spec(Misfire::Skip, Overlap::Allow), on_time(1000, "t1"), 2900);
+        history[2] = start(2500, "t1");
+        assert_eq!(found(&history), vec![(FireLate, 2)]);
+        let want = "job tick: fire of instant 1000 ms (task t1) started at 2500 ms, 1500 ms late (bound 1000 ms) \
+                    while no fault was in progress";
+        assert_eq!(message(&history, 0), want);
+        // A fault that ended before the instant but within settle_ms, or one still in progress.
+        let mut settling = history.clone();
+        settling.splice(
+            1..1,
+            [fault(10, 1, "pause", FaultPhase::Begin, "coord-1"), fault(20, 1, "pause", FaultPhase::End, "")],
+        );
+        assert_eq!(found(&settling), vec![]);
+        history.insert(1, fault(30, 2, "store_slow", FaultPhase::Begin, "store"));
+        assert_eq!(found(&history), vec![]);
+        // A fault that begins after the start does not excuse it.
+        let mut after = run(&spec(Misfire::Skip, Overlap::Allow), on_time(1000, "t1"), 2900);
+        after[2] = start(2500, "t1");
+        after.insert(3, fault(2600, 2, "crash", FaultPhase::Begin, "coord-1"));
+        assert_eq!(found(&after), vec![(FireLate, 2)]);
+    }
+
+    #[test]
+    fn fires_off_the_schedule_or_before_the_creation_are_flagged() {
+        let skip = spec(Misfire::Skip, Overlap::Allow);
+        let mut history = run(&skip, [on_time(1000, "t1"), on_time(2000, "t2")].concat(), 2500);
+        history[5] = fire(2000, 1500, 1500, "t2");
+        assert_eq!(found(&history), vec![(FireOffSchedule, 5)]);
+        assert_eq!(
+            message(&history, 0),
+            "job tick: fire at 1500 ms (task t2), which is not an instant of its schedule"
+        );
+        let mut late_created = run(&skip, on_time(3000, "t3"), 3500);
+        late_created[0] = created(&skip, 2500, BASE);
+        late_created[1] = fire(3000, 2000, 3000, "t3");
+        assert_eq!(found(&late_created), vec![(FireOffSchedule, 1)]);
+        late_created[1] = fire(3000, 4000, 3000, "t3");
+        assert_eq!(
+            message(&late_created, 0),
+            "job tick: fire at 3000 ms (task t3), covering from 4000 ms, after its instant"
+        );
+    }
+
+    #[test]
+    fn a_cron_fire_in_the_spring_forward_gap_is_off_schedule() {
+        // New York, 2026-03-08: 02:00 EST jumps to 03:00 EDT, so "02:30" fires at 03:00 EDT.
+        let base = parse_instant("2026-03-08T00:00:00-05:00").expect("instant");
+        let ms = |text: &str| parse_instant(text).expect("instant") - base;
+        let schedule = Schedule::Cron { cron: "0 30 2 * * *".into(), tz: "America/New_York".into() };
+        let cron = JobSpec { schedule, ..spec(Misfire::Skip, Overlap::Allow) };
+        let (good, gap) = (ms("2026-03-08T03:00:00-04:00"), ms("2026-03-08T02:30:00-05:00"));
+        let mut history = vec![created(&cron, 0, base), fire(good, good, good, "t1"), fire(gap, gap, gap, "t2")];
+        history.push(ev(gap + 10, "coord-1", succeeded("t1")));
+        assert_eq!(found(&history), vec![(FireOffSchedule, 2)]);
+        if let EventKind::JobCreated { spec, .. } = &mut history[0].kind {
+            *spec = "{".into();
+        }
+        assert_eq!(found(&history), vec![], "a job whose spec does not parse is not judged");
+    }
+}
