@@ -396,6 +396,16 @@ impl Scenario {
         Ok(())
     }
 
+    /// The longest the workload phase may last: `workload_s`, or with jobs, long enough for
+    /// them to run `run_s` and be deleted.
+    pub fn workload_limit_s(&self) -> u64 {
+        if self.jobs.is_empty() {
+            self.limits.workload_s
+        } else {
+            self.limits.workload_s.max(self.schedule.run_s + 60)
+        }
+    }
+
     /// Every node's name: store, sink, client, coord-N, exec-N.
     pub fn node_names(&self) -> Vec<String> {
         let mut names = vec!["store".to_string(), "sink".to_string(), "client".to_string()];

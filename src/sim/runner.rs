@@ -50,7 +50,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
         .spawn(move || {
             let _bugs = crate::bugs::Active::set(&scenario.bugs);
             let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            let limit_s = scenario.limits.workload_s + scenario.limits.drain_s + 120;
+            let limit_s = scenario.workload_limit_s() + scenario.limits.drain_s + 120;
             rt.set_time_limit(Duration::from_secs(limit_s));
             let recorder = Recorder::new();
             let probe = recorder.probe();
@@ -99,7 +99,7 @@ async fn drive(
     *planned.lock().expect("plan poisoned") = faults.iter().map(|(_, f)| f.clone()).collect();
     let nemesis = Nemesis::new(cluster.clone());
     let fault_tasks = nemesis.start(faults);
-    let workload_end = scenario.limits.workload_s * 1000;
+    let workload_end = scenario.workload_limit_s() * 1000;
     let workload_running =
         || cluster.acked.load(Ordering::SeqCst) < scenario.workload.tasks || !cluster.jobs_done.load(Ordering::SeqCst);
     while workload_running() && clock.true_now_ms() < workload_end {
