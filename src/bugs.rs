@@ -236,6 +236,11 @@ impl Bug {
         }
     }
 
+    /// A bug of scheduled firing: only a scenario with jobs can show it.
+    pub fn fires_jobs(self) -> bool {
+        matches!(self, Bug::FireBeforePersist | Bug::FireCursorFromNow | Bug::CronFixedOffset)
+    }
+
     pub fn entry(self) -> &'static Entry {
         CATALOG.iter().find(|e| e.bug == self).expect("every bug has a catalog entry")
     }

@@ -64,7 +64,10 @@ struct Table {
 pub fn run(opts: &BugsOptions, command: &str) -> Result<bool> {
     let base = Scenario::load(&opts.scenario)?;
     anyhow::ensure!(base.bugs.is_empty(), "{}: the generic scenario must switch no bug on", opts.scenario.display());
-    let entries: Vec<_> = CATALOG.iter().filter(|e| opts.only.is_empty() || opts.only.contains(&e.bug)).collect();
+    // Firing bugs need jobs: a generic scenario without any cannot show them.
+    let fits = |bug: Bug| !bug.fires_jobs() || !base.jobs.is_empty();
+    let entries: Vec<_> =
+        CATALOG.iter().filter(|e| (opts.only.is_empty() || opts.only.contains(&e.bug)) && fits(e.bug)).collect();
     println!(
         "bug catalog: {} entries against {} ({} starts x up to {} seeds, {} threads)",
         entries.len(),

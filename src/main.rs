@@ -197,6 +197,16 @@ enum Cmd {
         #[command(flatten)]
         common: real_cli::Common,
     },
+    /// Create, pause, resume or delete scheduled jobs on a real cluster (the same gRPC call
+    /// the simulator's client makes); returns once the leader made the command durable.
+    #[cfg(not(madsim))]
+    Job {
+        /// Coordinators as name=host:port, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true, value_parser = real_cli::parse_peer)]
+        coordinators: Vec<(String, String)>,
+        #[command(subcommand)]
+        op: real_cli::JobOp,
+    },
 }
 
 /// mimalloc: a run allocates and frees millions of small objects (messages, events, task
@@ -297,6 +307,8 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Serve { role, common } => real_cli::serve(role, common),
         #[cfg(not(madsim))]
         Cmd::Submit { coordinators, common } => real_cli::submit(coordinators, common),
+        #[cfg(not(madsim))]
+        Cmd::Job { coordinators, op } => real_cli::job(coordinators, op),
     }
 }
 

@@ -112,10 +112,12 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
         match role {
             Role::Coordinator { listen, etcd } => {
                 let seed = madsim::rand::random::<u64>();
+                let mut config = s.coordinator_config();
+                config.jobs.base_unix_ms = 0; // real clocks read UNIX time: no simulated start
                 let settings = CoordinatorSettings {
                     listen,
                     store_endpoints: etcd,
-                    config: s.coordinator_config(),
+                    config,
                     timing: Timing::from_scenario(&s),
                     seed,
                 };
@@ -156,4 +158,57 @@ pub fn submit(coordinators: Vec<(String, String)>, common: Common) -> Result<boo
         eprintln!("submit: {total}/{total} acknowledged");
     });
     Ok(true)
+}
+
+/// What `faultline job` does.
+#[derive(clap::Subcommand)]
+pub enum JobOp {
+    /// Creates every `[[jobs]]` table of a scenario file (the format of scenarios/README.md).
+    Create { file: PathBuf },
+    /// No fire is decided until the job is resumed.
+    Pause { name: String },
+    /// The job goes on at its first instant after now; instants while paused never fire.
+    Resume { name: String },
+    /// The job never fires again.
+    Delete { name: String },
+}
+
+/// `faultline job`: sends the commands and waits until each is durable.
+pub fn job(coordinators: Vec<(String, String)>, op: JobOp) -> Result<bool> {
+    use faultline::schedule::JobCommand;
+    let commands = match op {
+        JobOp::Create { file } => {
+            let s = Scenario::load(&file)?;
+            if s.jobs.is_empty() {
+                bail!("{}: no [[jobs]] table", file.display());
+            }
+            let settings = client::JobsSettings::from_scenario(&s, coordinators.clone());
+            settings.jobs.into_iter().map(|spec| JobCommand::Create { spec }).collect()
+        }
+        JobOp::Pause { name } => vec![JobCommand::Pause { name }],
+        JobOp::Resume { name } => vec![JobCommand::Resume { name }],
+        JobOp::Delete { name } => vec![JobCommand::Delete { name }],
+    };
+    let ctx = NodeContext {
+        name: "cli".into(),
+        clock: NodeClock::real(),
+        faults: NodeFaults::default(),
+        recorder: Recorder::new(),
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let mut leaders = faultline::node::rpc::LeaderCursor::new(&coordinators)?;
+        let mut ok = true;
+        for command in commands {
+            let what = format!("{} {}", command.op_name(), command.job());
+            match client::send_job(&ctx, &mut leaders, command, 1_000).await {
+                Ok(()) => println!("job: {what}: done"),
+                Err(why) => {
+                    eprintln!("job: {what}: refused: {why}");
+                    ok = false;
+                }
+            }
+        }
+        Ok(ok)
+    })
 }

@@ -82,6 +82,15 @@ pub enum JobCommand {
 }
 
 impl JobCommand {
+    pub fn op_name(&self) -> &'static str {
+        match self {
+            JobCommand::Create { .. } => "create",
+            JobCommand::Pause { .. } => "pause",
+            JobCommand::Resume { .. } => "resume",
+            JobCommand::Delete { .. } => "delete",
+        }
+    }
+
     pub fn job(&self) -> &str {
         match self {
             JobCommand::Create { spec } => &spec.name,

@@ -127,26 +127,39 @@ pub async fn run_jobs(ctx: NodeContext, settings: JobsSettings, done: Arc<Atomic
     let mut alive: Vec<String> = Vec::new();
     for spec in &settings.jobs {
         alive.push(spec.name.clone());
-        send_job(&ctx, &mut leaders, JobCommand::Create { spec: spec.clone() }, timeout_ms).await;
+        let command = JobCommand::Create { spec: spec.clone() };
+        refused(&command, send_job(&ctx, &mut leaders, command.clone(), timeout_ms).await);
     }
     for (at_ms, command) in &settings.ops {
         ctx.clock.sleep(at_ms.saturating_sub(ctx.clock.now_ms())).await;
         if let JobCommand::Delete { name } = command {
             alive.retain(|n| n != name);
         }
-        send_job(&ctx, &mut leaders, command.clone(), timeout_ms).await;
+        refused(command, send_job(&ctx, &mut leaders, command.clone(), timeout_ms).await);
     }
     if !settings.jobs.is_empty() {
         ctx.clock.sleep(settings.delete_at_ms.saturating_sub(ctx.clock.now_ms())).await;
     }
     for name in alive {
-        send_job(&ctx, &mut leaders, JobCommand::Delete { name }, timeout_ms).await;
+        let command = JobCommand::Delete { name };
+        refused(&command, send_job(&ctx, &mut leaders, command.clone(), timeout_ms).await);
     }
     done.store(true, Ordering::SeqCst);
 }
 
-/// Sends one job command until the leader says it is durable (or refuses it).
-pub async fn send_job(ctx: &NodeContext, leaders: &mut LeaderCursor, command: JobCommand, timeout_ms: u64) {
+fn refused(command: &JobCommand, result: Result<(), String>) {
+    if let Err(why) = result {
+        tracing::warn!(job = command.job(), "job command refused: {why}");
+    }
+}
+
+/// Sends one job command until the leader says it is durable (Ok) or refuses it (the reason).
+pub async fn send_job(
+    ctx: &NodeContext,
+    leaders: &mut LeaderCursor,
+    command: JobCommand,
+    timeout_ms: u64,
+) -> Result<(), String> {
     let request = proto::JobRequest { command_json: serde_json::to_string(&command).expect("commands serialize") };
     loop {
         let (peer, client) = leaders.client();
@@ -155,11 +168,8 @@ pub async fn send_job(ctx: &NodeContext, leaders: &mut LeaderCursor, command: Jo
             async move { client.job(request).await }
         };
         match rpc::call(ctx, &peer, timeout_ms * 5, call).await {
-            Ok(reply) if reply.done => return,
-            Ok(reply) if !reply.error.is_empty() => {
-                tracing::warn!(job = command.job(), "job command refused: {}", reply.error);
-                return;
-            }
+            Ok(reply) if reply.done => return Ok(()),
+            Ok(reply) if !reply.error.is_empty() => return Err(reply.error),
             Ok(reply) if reply.not_leader => leaders.redirect(&reply.leader_hint),
             Ok(_) => {}
             Err(_) => leaders.redirect(""),

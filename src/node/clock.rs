@@ -73,9 +73,11 @@ impl NodeClock {
         self.origin.elapsed().as_secs_f64() * 1000.0
     }
 
-    /// This node's local time, ms (0 at the origin on an exact clock; never below 0).
+    /// This node's local time, ms (never below 0): since the run's start in the simulator,
+    /// UNIX ms in a real process, so the coordinators of a real cluster (and the instants of
+    /// scheduled jobs they persist) share one time line.
     pub fn now_ms(&self) -> u64 {
-        self.skew().local(self.true_ms_f64()).max(0.0) as u64
+        self.origin_true_ms + self.skew().local(self.true_ms_f64()).max(0.0) as u64
     }
 
     /// Local minus true time now, ms.
