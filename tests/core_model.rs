@@ -354,6 +354,7 @@ impl Model {
                 Output::Write(w) => self.leader.as_mut().expect("leading").writes.push_back(w),
                 Output::Reply { req, reply } => self.client_reply(req, reply),
                 Output::Record(kind) => self.record(&node, kind),
+                Output::JobReply { .. } => unreachable!("the model sends no job commands"),
             }
         }
     }

@@ -61,6 +61,8 @@ struct Window {
     first_ms: u64,
     end_ms: u64,
     end_index: usize,
+    /// Ended by a pause or delete (a command cancels the instants not yet decided).
+    by_command: bool,
 }
 
 struct Fire<'a> {
@@ -231,10 +233,10 @@ impl<'a> Facts<'a> {
         let stop = stop.unwrap_or((history[last].at_ms, last));
         for job in &mut facts.jobs {
             if let Some(first_ms) = job.open.take() {
-                job.windows.push(Window { first_ms, end_ms: stop.0, end_index: stop.1 });
+                job.windows.push(Window { first_ms, end_ms: stop.0, end_index: stop.1, by_command: false });
             }
             for window in job.windows.iter_mut().filter(|window| window.end_ms > stop.0) {
-                (window.end_ms, window.end_index) = stop;
+                (window.end_ms, window.end_index, window.by_command) = (stop.0, stop.1, false);
             }
         }
         Some(facts)
@@ -243,7 +245,7 @@ impl<'a> Facts<'a> {
     fn close(&mut self, job: usize, end_ms: u64, end_index: usize) {
         let job = &mut self.jobs[job];
         if let Some(first_ms) = job.open.take() {
-            job.windows.push(Window { first_ms, end_ms, end_index });
+            job.windows.push(Window { first_ms, end_ms, end_index, by_command: true });
         }
     }
 
@@ -255,6 +257,13 @@ impl<'a> Facts<'a> {
             None => true,
             Some(&(terminal, at_ms)) => terminal > job.last_event && (at_ms >= to_ms || self.clock_hit(node, index)),
         })
+    }
+
+    /// Whether no fault was in progress at any moment of `from_ms..=to_ms` (a fault counts
+    /// until `settle_ms` after its end).
+    fn healthy(&self, job: &Job, from_ms: u64, to_ms: u64) -> bool {
+        let settled = |end: u64| end.saturating_add(job.settle_ms) < from_ms;
+        self.faults.iter().all(|&(begin, end)| begin > to_ms || end.is_some_and(settled))
     }
 
     /// Whether a clock fault had hit `node` before the event at `index`.
@@ -272,14 +281,22 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// The instants of `window` due `late_bound_ms` before its end, in history ms.
-fn required(job: &Job, window: &Window) -> Vec<u64> {
+/// The instants of `window` due `late_bound_ms` before its end, in history ms. A pause or
+/// delete cancels the instants not yet decided, and while a fault is in progress a fire may
+/// be late past the bound: so before a command only the instants from which the cluster was
+/// healthy until the command are required.
+fn required(facts: &Facts, job: &Job, window: &Window) -> Vec<u64> {
     let Some(until) = window.end_ms.checked_sub(job.late_bound_ms).filter(|until| *until >= window.first_ms) else {
         return Vec::new();
     };
     let base = job.base_unix_ms;
     let instants = job.spec.schedule.instants((window.first_ms + base).saturating_sub(1), until + base, MAX_INSTANTS);
-    instants.into_iter().filter_map(|unix| unix.checked_sub(base)).filter(|t| *t >= window.first_ms).collect()
+    let healthy = |t: u64| !window.by_command || facts.healthy(job, t, window.end_ms);
+    instants
+        .into_iter()
+        .filter_map(|unix| unix.checked_sub(base))
+        .filter(|t| *t >= window.first_ms && healthy(*t))
+        .collect()
 }
 
 /// Whether `skip` may leave `instant` unfired under the job's policies. A skip for lateness
@@ -307,7 +324,7 @@ fn lost_instants(history: &[Event], facts: &Facts) -> Vec<Violation> {
         claims.sort_by_key(|claim| claim.0);
         for window in &job.windows {
             let (mut next, mut active, mut lost) = (0, Vec::new(), Vec::new());
-            for instant in required(job, window) {
+            for instant in required(facts, job, window) {
                 while next < claims.len() && claims[next].0 <= instant {
                     active.push(next);
                     next += 1;
@@ -438,9 +455,7 @@ fn late_fires(history: &[Event], facts: &Facts) -> Vec<Violation> {
             continue;
         };
         let (instant, start, bound) = (fire.scheduled_ms, history[index].at_ms, job.late_bound_ms);
-        let settled = |end: u64| end.saturating_add(job.settle_ms) < instant;
-        let healthy = || facts.faults.iter().all(|&(begin, end)| begin > start || end.is_some_and(settled));
-        if start > instant.saturating_add(bound) && healthy() {
+        if start > instant.saturating_add(bound) && facts.healthy(job, instant, start) {
             let (late, task) = (start - instant, fire.task);
             let what = format!(
                 "fire of instant {instant} ms (task {task}) started at {start} ms, {late} ms late (bound {bound} ms) \
@@ -721,6 +736,24 @@ mod tests {
         let mut body = [on_time(1000, "t1"), on_time(2000, "t2")].concat();
         body.push(job_event(3500, EventKind::JobDeleted { job: "tick".into() }));
         assert_eq!(found(&run(&skip, body, 9000)), vec![]);
+    }
+
+    #[test]
+    fn a_pause_cancels_undecided_instants_only_while_a_fault_excuses_their_lateness() {
+        let skip = spec(Misfire::Skip, Overlap::Allow);
+        // 2000 ms was never decided; the pause at 4000 came 2 s after it.
+        let paused = |faulted: bool| {
+            let mut body = on_time(1000, "t1");
+            if faulted {
+                body.push(fault(1900, 9, "clock_step", FaultPhase::Begin, "coord-1"));
+            }
+            body.push(job_event(4000, EventKind::JobPaused { job: "tick".into() }));
+            run(&skip, body, 6000)
+        };
+        let history = paused(false);
+        let pause = history.iter().position(|e| matches!(e.kind, EventKind::JobPaused { .. })).unwrap();
+        assert_eq!(found(&history), vec![(ViolationKind::FireLost, pause)], "healthy: 2000 ms was owed");
+        assert_eq!(found(&paused(true)), vec![], "a leader clock stepped back had not reached 2000 ms yet");
     }
 
     #[test]

@@ -154,7 +154,7 @@ pub struct Write {
     /// Also claim the idempotency key (first write of a task).
     pub create_key: bool,
     /// The job record to put: a fire's record and its job's cursor move together.
-    pub job: Option<JobRecord>,
+    pub job: Option<Box<JobRecord>>,
 }
 
 impl Write {
@@ -311,7 +311,8 @@ impl Coordinator {
         self.step_down();
         self.epoch = Some(epoch);
         self.load_jobs(now_ms, jobs);
-        self.recover_fires(epoch, &records);
+        let fires: Vec<TaskRecord> =
+            records.iter().filter(|r| !r.state.is_terminal() && r.spec.key.starts_with("fire/")).cloned().collect();
         for record in records {
             self.keys.insert(record.spec.key.clone(), record.id.clone());
             if !record.state.is_terminal() {
@@ -363,6 +364,8 @@ impl Coordinator {
             }
             self.tasks.insert(id, entry);
         }
+        // After the terminal tasks' `recovered`: a fire may have replaced one of them.
+        self.recover_fires(epoch, &fires);
     }
 
     /// Stops acting as leader: forgets everything (the store is the truth) and refuses
@@ -780,7 +783,13 @@ impl Coordinator {
         self.put(Some(record), create_key, None, pending)
     }
 
-    fn put(&mut self, record: Option<TaskRecord>, create_key: bool, job: Option<JobRecord>, pending: Pending) -> u64 {
+    fn put(
+        &mut self,
+        record: Option<TaskRecord>,
+        create_key: bool,
+        job: Option<Box<JobRecord>>,
+        pending: Pending,
+    ) -> u64 {
         let op = self.next_op;
         self.next_op += 1;
         self.writes.insert(op, pending);

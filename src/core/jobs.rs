@@ -109,22 +109,22 @@ enum Decision {
 }
 
 impl Coordinator {
-    fn to_unix(&self, ms: u64) -> u64 {
+    fn unix_ms(&self, ms: u64) -> u64 {
         ms + self.cfg.jobs.base_unix_ms
     }
 
     /// Scheduler ms of a UNIX instant (instants before the base clamp to 0).
-    fn from_unix(&self, unix_ms: u64) -> u64 {
+    fn scheduler_ms(&self, unix_ms: u64) -> u64 {
         unix_ms.saturating_sub(self.cfg.jobs.base_unix_ms)
     }
 
     fn next_instant(&self, spec: &JobSpec, after_ms: u64) -> Option<u64> {
         #[cfg(madsim)]
         if crate::bugs::on(crate::bugs::Bug::CronFixedOffset) {
-            let next = crate::schedule::buggy_next_after_fixed_offset(&spec.schedule, self.to_unix(after_ms));
-            return next.map(|unix| self.from_unix(unix));
+            let next = crate::schedule::buggy_next_after_fixed_offset(&spec.schedule, self.unix_ms(after_ms));
+            return next.map(|unix| self.scheduler_ms(unix));
         }
-        spec.schedule.next_after(self.to_unix(after_ms)).map(|unix| self.from_unix(unix))
+        spec.schedule.next_after(self.unix_ms(after_ms)).map(|unix| self.scheduler_ms(unix))
     }
 
     /// Takes over the jobs read from the store.
@@ -163,7 +163,7 @@ impl Coordinator {
                 if let Err(e) = spec.validate() {
                     return self.job_reply(req, JobReply::Rejected(e.to_string()));
                 }
-                let spec = JobSpec { schedule: spec.schedule.resolve(self.to_unix(now_ms)), ..spec };
+                let spec = JobSpec { schedule: spec.schedule.resolve(self.unix_ms(now_ms)), ..spec };
                 let next_ms = self.next_instant(&spec, now_ms);
                 let record =
                     JobRecord { spec, from_ms: now_ms, next_ms, paused: false, deleted: false, last_task: None };
@@ -218,8 +218,12 @@ impl Coordinator {
         });
         entry.record = record.clone();
         entry.waiters.push(req);
-        let op =
-            self.put(None, false, Some(record), Pending::Job { job: name.clone(), event: Some(event), req: Some(req) });
+        let op = self.put(
+            None,
+            false,
+            Some(Box::new(record)),
+            Pending::Job { job: name.clone(), event: Some(event), req: Some(req) },
+        );
         self.jobs.get_mut(&name).expect("just inserted").writing = Some(op);
     }
 
@@ -372,7 +376,7 @@ impl Coordinator {
         self.jobs.get_mut(name).expect("known job").record = record.clone();
         let op = match task {
             Some(task) => self.persist_fire(task, record, pending),
-            None => self.put(None, false, Some(record), pending),
+            None => self.put(None, false, Some(Box::new(record)), pending),
         };
         self.jobs.get_mut(name).expect("known job").writing = Some(op);
     }
@@ -387,7 +391,7 @@ impl Coordinator {
         let (task, job) = self.buggy_fire_record(task, job);
         #[cfg(not(madsim))]
         let job = Some(job);
-        let op = self.put(Some(task.clone()), true, job, pending);
+        let op = self.put(Some(task.clone()), true, job.map(Box::new), pending);
         let entry = Entry {
             record: task,
             writing: Some(op),
@@ -447,7 +451,12 @@ impl Coordinator {
     /// `FireBeforePersist`: the cursor write that trails the fire.
     fn buggy_write_cursor(&mut self, job: &str) {
         let record = self.jobs[job].record.clone();
-        let op = self.put(None, false, Some(record), Pending::Job { job: job.to_string(), event: None, req: None });
+        let op = self.put(
+            None,
+            false,
+            Some(Box::new(record)),
+            Pending::Job { job: job.to_string(), event: None, req: None },
+        );
         self.jobs.get_mut(job).expect("known job").writing = Some(op);
     }
 }

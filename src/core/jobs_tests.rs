@@ -106,7 +106,7 @@ fn a_new_leader_resumes_from_the_persisted_cursor_and_queues_a_persisted_fire() 
     let w = writes(&drain(&mut c)).remove(0);
     // The leader crashes after the fire is durable; a successor loads the store.
     let mut next = Coordinator::new(CoordinatorConfig::default(), 2);
-    next.become_leader(1_200, EPOCH + 1, vec![w.task().clone()], vec![w.job.clone().unwrap()]);
+    next.become_leader(1_200, EPOCH + 1, vec![w.task().clone()], vec![*w.job.clone().unwrap()]);
     drain(&mut next);
     next.tick(1_300);
     assert!(writes(&drain(&mut next)).is_empty(), "instant 1000 is not fired again");
