@@ -755,17 +755,23 @@ impl Coordinator {
         Self::clear_assignment(&mut entry.record);
         entry.record.redispatches += 1;
         if entry.record.redispatches > self.cfg.max_redispatches {
-            entry.record.state = TaskState::DeadLettered;
             let reason = format!("taken back {} times (last: {why})", entry.record.redispatches);
-            entry.record.reason = Some(reason.clone());
-            self.open -= 1;
-            let record = entry.record.clone();
-            let event = EventKind::DeadLettered { task: task.clone(), reason };
-            let op = self.write(record, false, Pending::Outcome { task: task.clone(), event, ready_at_ms: 0 });
-            self.tasks.get_mut(task).expect("known task").writing = Some(op);
+            self.dead_letter(task, reason);
         } else {
             self.push_ready(now_ms, task);
         }
+    }
+
+    /// Dead-letters an open task (its assignment already cleared) and writes it.
+    fn dead_letter(&mut self, task: &TaskId, reason: String) {
+        let entry = self.tasks.get_mut(task).expect("dead-lettering a known task");
+        entry.record.state = TaskState::DeadLettered;
+        entry.record.reason = Some(reason.clone());
+        self.open -= 1;
+        let record = entry.record.clone();
+        let event = EventKind::DeadLettered { task: task.clone(), reason };
+        let op = self.write(record, false, Pending::Outcome { task: task.clone(), event, ready_at_ms: 0 });
+        self.tasks.get_mut(task).expect("known task").writing = Some(op);
     }
 
     fn clear_assignment(record: &mut TaskRecord) {

@@ -22,7 +22,7 @@
 //! written (the cursor moves past it) and recorded (`fire_skipped`).
 
 use super::{Coordinator, Entry, Output, Pending};
-use crate::core::{TaskId, TaskRecord, TaskSpec, TaskState};
+use crate::core::{TaskId, TaskRecord, TaskSpec};
 use crate::schedule::{JobCommand, JobSpec, Misfire, Overlap};
 use crate::trace::EventKind;
 use serde::{Deserialize, Serialize};
@@ -413,16 +413,8 @@ impl Coordinator {
             ex.outbox.retain(|t| t != task);
         }
         self.ready.retain(|item| item.2 != *task);
-        let entry = self.tasks.get_mut(task).expect("a running fire is known");
-        Self::clear_assignment(&mut entry.record);
-        entry.record.state = TaskState::DeadLettered;
-        let reason = format!("replaced by the job's fire at {by_ms} ms (overlap: replace)");
-        entry.record.reason = Some(reason.clone());
-        self.open -= 1;
-        let record = entry.record.clone();
-        let event = EventKind::DeadLettered { task: task.clone(), reason };
-        let op = self.write(record, false, Pending::Outcome { task: task.clone(), event, ready_at_ms: 0 });
-        self.tasks.get_mut(task).expect("known task").writing = Some(op);
+        Self::clear_assignment(&mut self.tasks.get_mut(task).expect("a running fire is known").record);
+        self.dead_letter(task, format!("replaced by the job's fire at {by_ms} ms (overlap: replace)"));
     }
 
     fn job_reply(&mut self, req: u64, reply: JobReply) {
