@@ -283,15 +283,17 @@ impl<'a> Facts<'a> {
 
 /// The instants of `window` due `late_bound_ms` before its end, in history ms. A pause or
 /// delete cancels the instants not yet decided, and while a fault is in progress a fire may
-/// be late past the bound: so before a command only the instants from which the cluster was
-/// healthy until the command are required.
+/// be late past the bound (once the cluster is healthy again, its backlog is decided within
+/// the bound): so an instant before a command is not required if a fault was in progress
+/// (or settling) within the bound before the command, after the instant.
 fn required(facts: &Facts, job: &Job, window: &Window) -> Vec<u64> {
     let Some(until) = window.end_ms.checked_sub(job.late_bound_ms).filter(|until| *until >= window.first_ms) else {
         return Vec::new();
     };
     let base = job.base_unix_ms;
     let instants = job.spec.schedule.instants((window.first_ms + base).saturating_sub(1), until + base, MAX_INSTANTS);
-    let healthy = |t: u64| !window.by_command || facts.healthy(job, t, window.end_ms);
+    let recent = window.end_ms.saturating_sub(job.late_bound_ms);
+    let healthy = |t: u64| !window.by_command || facts.healthy(job, t.max(recent), window.end_ms);
     instants
         .into_iter()
         .filter_map(|unix| unix.checked_sub(base))
@@ -742,18 +744,28 @@ mod tests {
     fn a_pause_cancels_undecided_instants_only_while_a_fault_excuses_their_lateness() {
         let skip = spec(Misfire::Skip, Overlap::Allow);
         // 2000 ms was never decided; the pause at 4000 came 2 s after it.
-        let paused = |faulted: bool| {
+        // `healed`: the fault's end, if it ended; the pause comes at `pause_ms`.
+        let paused = |faulted: bool, healed: Option<u64>, pause_ms: u64| {
             let mut body = on_time(1000, "t1");
             if faulted {
                 body.push(fault(1900, 9, "clock_step", FaultPhase::Begin, "coord-1"));
             }
-            body.push(job_event(4000, EventKind::JobPaused { job: "tick".into() }));
-            run(&skip, body, 6000)
+            if let Some(end) = healed {
+                body.push(fault(end, 9, "clock_step", FaultPhase::End, "coord-1"));
+            }
+            body.push(job_event(pause_ms, EventKind::JobPaused { job: "tick".into() }));
+            run(&skip, body, pause_ms + 2000)
         };
-        let history = paused(false);
-        let pause = history.iter().position(|e| matches!(e.kind, EventKind::JobPaused { .. })).unwrap();
-        assert_eq!(found(&history), vec![(ViolationKind::FireLost, pause)], "healthy: 2000 ms was owed");
-        assert_eq!(found(&paused(true)), vec![], "a leader clock stepped back had not reached 2000 ms yet");
+        let lost_at_pause = |history: &[Event]| {
+            let pause = history.iter().position(|e| matches!(e.kind, EventKind::JobPaused { .. })).unwrap();
+            vec![(ViolationKind::FireLost, pause)]
+        };
+        let history = paused(false, None, 4000);
+        assert_eq!(found(&history), lost_at_pause(&history), "healthy: 2000 ms was owed");
+        assert_eq!(found(&paused(true, None, 4000)), vec![], "a leader clock stepped back had not reached 2000 ms yet");
+        // Healed (and settled: 5 s) long before the pause: the leader had time to decide.
+        let history = paused(true, Some(2000), 9000);
+        assert_eq!(found(&history)[0], lost_at_pause(&history)[0], "a fault long healed excuses nothing");
     }
 
     #[test]
