@@ -79,6 +79,20 @@ pub struct JobRecord {
     pub deleted: bool,
     /// The task of the newest fire (what overlap policies look at).
     pub last_task: Option<TaskId>,
+    /// The newest skip: a new leader records it again, since the leader that wrote it may
+    /// have lost its confirm (a timed-out write can still land) and never recorded it.
+    #[serde(default)]
+    pub last_skip: Option<SkipRecord>,
+}
+
+/// Instants `from_ms..=to_ms` (`count`) skipped for `reason` by the leader of `epoch`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkipRecord {
+    pub from_ms: u64,
+    pub to_ms: u64,
+    pub count: u32,
+    pub reason: String,
+    pub epoch: u64,
 }
 
 /// The answer to a job command.
@@ -136,6 +150,17 @@ impl Coordinator {
                 record.next_ms = self.next_instant(&record.spec, now_ms); // the old leader's backlog is forgotten
             }
             let name = record.spec.name.clone();
+            if let Some(s) = record.last_skip.clone() {
+                let (job, reason) = (name.clone(), s.reason);
+                self.record(EventKind::FireSkipped {
+                    job,
+                    from_ms: s.from_ms,
+                    to_ms: s.to_ms,
+                    count: s.count,
+                    reason,
+                    epoch: s.epoch,
+                });
+            }
             self.jobs.insert(name, JobEntry { record, writing: None, waiters: Vec::new() });
         }
     }
@@ -165,8 +190,15 @@ impl Coordinator {
                 }
                 let spec = JobSpec { schedule: spec.schedule.resolve(self.unix_ms(now_ms)), ..spec };
                 let next_ms = self.next_instant(&spec, now_ms);
-                let record =
-                    JobRecord { spec, from_ms: now_ms, next_ms, paused: false, deleted: false, last_task: None };
+                let record = JobRecord {
+                    spec,
+                    from_ms: now_ms,
+                    next_ms,
+                    paused: false,
+                    deleted: false,
+                    last_task: None,
+                    last_skip: None,
+                };
                 let event = EventKind::JobCreated {
                     job: name.clone(),
                     spec: serde_json::to_string(&record.spec).expect("job specs serialize"),
@@ -341,6 +373,7 @@ impl Coordinator {
         let mut record = self.jobs[name].record.clone();
         let (last, pending, task) = match decision {
             Decision::Skip { from_ms, to_ms, count, reason } => {
+                record.last_skip = Some(SkipRecord { from_ms, to_ms, count, reason: reason.into(), epoch });
                 let job = name.to_string();
                 let event =
                     EventKind::FireSkipped { job: job.clone(), from_ms, to_ms, count, reason: reason.into(), epoch };

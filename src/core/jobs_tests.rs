@@ -216,3 +216,24 @@ fn pause_resume_delete_are_durable_commands() {
     c.job_command(9_000, 5, JobCommand::Pause { name: "nope".into() });
     assert!(matches!(&drain(&mut c)[..], [Output::JobReply { req: 5, reply: JobReply::Rejected(_) }]));
 }
+
+#[test]
+fn a_new_leader_records_the_last_skip_its_predecessor_wrote_but_never_confirmed() {
+    let mut c = leader_with(job("j", 1_000, Misfire::Skip, Overlap::Allow));
+    c.tick(5_200);
+    let w = writes(&drain(&mut c)).remove(0);
+    assert!(w.record.is_none(), "a skip is a job-only write");
+    // The write lands, but its confirm is lost with the leader: nothing recorded the skip.
+    let mut next = Coordinator::new(CoordinatorConfig::default(), 2);
+    next.become_leader(5_300, EPOCH + 1, vec![], vec![*w.job.clone().unwrap()]);
+    let recorded = events(&drain(&mut next));
+    let skip = EventKind::FireSkipped {
+        job: "j".into(),
+        from_ms: 1_000,
+        to_ms: 4_000,
+        count: 4,
+        reason: "misfire".into(),
+        epoch: EPOCH,
+    };
+    assert_eq!(recorded, vec![skip]);
+}
