@@ -3,7 +3,7 @@
 use super::{Violation, ViolationKind};
 use crate::trace::{Event, EventKind, Verdict};
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many of each notable thing a history holds. Task counts are of distinct tasks;
 /// the others count events.
@@ -20,6 +20,15 @@ pub struct Counts {
     pub executors_declared_dead: u64,
     /// Dispatches beyond a task's first attempt.
     pub redispatches: u64,
+    /// Scheduled fires (distinct fire tasks).
+    #[serde(default)]
+    pub fires: u64,
+    /// Job instants recorded as skipped (misfire, catch-up bound, overlap).
+    #[serde(default)]
+    pub instants_skipped: u64,
+    /// The latest a fire's task first started after its instant, ms.
+    #[serde(default)]
+    pub fire_lateness_max_ms: u64,
 }
 
 impl Counts {
@@ -34,8 +43,26 @@ impl Counts {
         let mut acked = BTreeSet::new();
         let mut succeeded = BTreeSet::new();
         let mut dead_lettered = BTreeSet::new();
+        // Fire tasks and their instants; skips (a new leader may record one again).
+        let mut fires: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut skips: BTreeSet<(&str, u64, u64)> = BTreeSet::new();
+        let mut started: BTreeSet<&str> = BTreeSet::new();
         for event in history {
             match &event.kind {
+                EventKind::Fire { task, scheduled_ms, .. } => {
+                    fires.entry(task.as_str()).or_insert(*scheduled_ms);
+                }
+                EventKind::FireSkipped { job, from_ms, to_ms, count, .. }
+                    if skips.insert((job.as_str(), *from_ms, *to_ms)) =>
+                {
+                    counts.instants_skipped += u64::from(*count);
+                }
+                EventKind::Start { task, .. } if started.insert(task.as_str()) => {
+                    if let Some(instant) = fires.get(task.as_str()) {
+                        let late = event.at_ms.saturating_sub(*instant);
+                        counts.fire_lateness_max_ms = counts.fire_lateness_max_ms.max(late);
+                    }
+                }
                 EventKind::Ack { task, .. } => {
                     acked.insert(task.as_str());
                 }
@@ -63,6 +90,7 @@ impl Counts {
         counts.acked = acked.len() as u64;
         counts.succeeded = succeeded.len() as u64;
         counts.dead_lettered = dead_lettered.len() as u64;
+        counts.fires = fires.len() as u64;
         counts
     }
 }

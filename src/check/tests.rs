@@ -87,8 +87,41 @@ fn clean_history_passes_with_exact_counts() {
             leader_changes: 2,
             executors_declared_dead: 1,
             redispatches: 1,
+            ..Counts::default()
         }
     );
+}
+
+#[test]
+fn fires_skips_and_lateness_are_counted_once_each() {
+    let fire = |task: &str, scheduled_ms: u64| EventKind::Fire {
+        job: "j".into(),
+        scheduled_ms,
+        covers_from_ms: scheduled_ms,
+        task: task.into(),
+        epoch: 1,
+    };
+    let skip = EventKind::FireSkipped {
+        job: "j".into(),
+        from_ms: 3000,
+        to_ms: 4000,
+        count: 2,
+        reason: "misfire".into(),
+        epoch: 1,
+    };
+    let start = |task: &str| EventKind::Start { task: task.into(), incarnation: 1, epoch: 1, attempt: 1 };
+    let history = vec![
+        ev(1010, "coord-1", fire("f1", 1000)),
+        ev(1040, "exec-1", start("f1")),
+        ev(2300, "coord-1", fire("f2", 2000)),
+        ev(2300, "coord-2", fire("f2", 2000)), // recorded again by a new leader
+        ev(2350, "exec-1", start("f2")),
+        ev(2400, "exec-2", start("f2")), // a second attempt: not the fire's start
+        ev(5000, "coord-1", skip.clone()),
+        ev(5100, "coord-2", skip),
+    ];
+    let counts = Counts::tally(&history, &[]);
+    assert_eq!((counts.fires, counts.instants_skipped, counts.fire_lateness_max_ms), (2, 2, 350));
 }
 
 #[test]

@@ -36,6 +36,21 @@ pub struct TaskCounts {
     pub lost: u64,
 }
 
+/// Scheduled fires over the seeds of a scenario.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FireCounts {
+    pub fired: u64,
+    pub instants_skipped: u64,
+    /// The latest any fire started after its instant, over every seed, ms.
+    pub lateness_max_ms: u64,
+}
+
+impl FireCounts {
+    fn is_empty(&self) -> bool {
+        self.fired == 0 && self.instants_skipped == 0
+    }
+}
+
 /// The `--json` schema, one per scenario. Counts are summed over seeds.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ScenarioSummary {
@@ -50,6 +65,9 @@ pub struct ScenarioSummary {
     pub leader_changes: u64,
     pub executors_declared_dead: u64,
     pub redispatches: u64,
+    /// Scheduled jobs, summed over seeds (absent without jobs).
+    #[serde(skip_serializing_if = "FireCounts::is_empty")]
+    pub fires: FireCounts,
     /// Fault firings that actually began, by kind, summed over seeds.
     pub faults: BTreeMap<String, u64>,
     /// The recovery bounds computed from the scenario's own settings.
@@ -113,6 +131,9 @@ impl ScenarioSummary {
         self.leader_changes += c.leader_changes;
         self.executors_declared_dead += c.executors_declared_dead;
         self.redispatches += c.redispatches;
+        self.fires.fired += c.fires;
+        self.fires.instants_skipped += c.instants_skipped;
+        self.fires.lateness_max_ms = self.fires.lateness_max_ms.max(c.fire_lateness_max_ms);
         for (kind, n) in &r.faults {
             *self.faults.entry(kind.clone()).or_default() += n;
         }
@@ -174,6 +195,13 @@ impl ScenarioSummary {
             self.wall_seconds,
             if self.wall_seconds > 0.0 { self.sim_seconds / self.wall_seconds } else { 0.0 },
         );
+        if !self.fires.is_empty() {
+            let f = &self.fires;
+            out += &format!(
+                "  fires: {} fired, {} instants skipped by policy, latest start {} ms after its instant\n",
+                f.fired, f.instants_skipped, f.lateness_max_ms
+            );
+        }
         if let (Some(expect), Some(caught)) = (&self.expect, &self.caught_seeds) {
             out += &match caught.first() {
                 Some(first) => format!("  expected {expect}: caught on seed {first} ({} seeds tried)\n", self.seeds),
