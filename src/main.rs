@@ -204,6 +204,9 @@ enum Cmd {
         /// Coordinators as name=host:port, comma-separated.
         #[arg(long, value_delimiter = ',', required = true, value_parser = real_cli::parse_peer)]
         coordinators: Vec<(String, String)>,
+        /// Give up on a command no leader made durable within this long.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
         #[command(subcommand)]
         op: real_cli::JobOp,
     },
@@ -308,7 +311,7 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(not(madsim))]
         Cmd::Submit { coordinators, common } => real_cli::submit(coordinators, common),
         #[cfg(not(madsim))]
-        Cmd::Job { coordinators, op } => real_cli::job(coordinators, op),
+        Cmd::Job { coordinators, timeout, op } => real_cli::job(coordinators, timeout, op),
     }
 }
 

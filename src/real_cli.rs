@@ -174,7 +174,7 @@ pub enum JobOp {
 }
 
 /// `faultline job`: sends the commands and waits until each is durable.
-pub fn job(coordinators: Vec<(String, String)>, op: JobOp) -> Result<bool> {
+pub fn job(coordinators: Vec<(String, String)>, timeout: std::time::Duration, op: JobOp) -> Result<bool> {
     use faultline::schedule::JobCommand;
     let commands = match op {
         JobOp::Create { file } => {
@@ -201,11 +201,15 @@ pub fn job(coordinators: Vec<(String, String)>, op: JobOp) -> Result<bool> {
         let mut ok = true;
         for command in commands {
             let what = format!("{} {}", command.op_name(), command.job());
-            match client::send_job(&ctx, &mut leaders, command, 1_000).await {
-                Ok(()) => println!("job: {what}: done"),
-                Err(why) => {
+            let send = client::send_job(&ctx, &mut leaders, command, 1_000);
+            match ctx.clock.timeout(timeout.as_millis() as u64, send).await {
+                Ok(Ok(())) => println!("job: {what}: done"),
+                Ok(Err(why)) => {
                     eprintln!("job: {what}: refused: {why}");
                     ok = false;
+                }
+                Err(_) => {
+                    bail!("job: {what}: no leader made it durable within {}", humantime::format_duration(timeout))
                 }
             }
         }
