@@ -159,34 +159,19 @@ impl Schedule {
     /// The first instant strictly after `after_unix_ms`, if any. The schedule must be
     /// resolved and valid (an invalid one has no instants).
     pub fn next_after(&self, after_unix_ms: u64) -> Option<u64> {
-        match self {
-            Schedule::At { at_unix_ms } => (*at_unix_ms > after_unix_ms).then_some(*at_unix_ms),
-            Schedule::After { .. } => None,
-            Schedule::Every { every_ms, from_unix_ms } => {
-                let from = from_unix_ms.unwrap_or(0);
-                if after_unix_ms < from {
-                    return Some(from + every_ms);
-                }
-                let n = (after_unix_ms - from) / every_ms + 1;
-                Some(from + n * every_ms)
-            }
-            Schedule::Cron { cron, tz } => {
-                let (cron, tz) = (parse_cron(cron).ok()?, parse_tz(tz).ok()?);
-                // Cron instants are whole seconds: search from the whole second at or before.
-                let after_s = (after_unix_ms / 1000) as i64;
-                let after = Utc.timestamp_opt(after_s, 0).single()?.with_timezone(&tz);
-                let next = cron.find_next_occurrence(&after, false).ok()?;
-                Some(next.timestamp() as u64 * 1000)
-            }
-        }
+        self.compile()?.next_after(after_unix_ms)
     }
 
-    /// Every instant in `(after_unix_ms, until_unix_ms]`, at most `limit` of them.
+    /// Every instant in `(after_unix_ms, until_unix_ms]`, at most `limit` of them (the cron
+    /// expression is parsed once).
     pub fn instants(&self, after_unix_ms: u64, until_unix_ms: u64, limit: usize) -> Vec<u64> {
+        let Some(compiled) = self.compile() else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         let mut cursor = after_unix_ms;
         while out.len() < limit {
-            match self.next_after(cursor) {
+            match compiled.next_after(cursor) {
                 Some(t) if t <= until_unix_ms => {
                     out.push(t);
                     cursor = t;
@@ -195,6 +180,43 @@ impl Schedule {
             }
         }
         out
+    }
+
+    fn compile(&self) -> Option<Compiled<'_>> {
+        match self {
+            Schedule::Cron { cron, tz } => Some(Compiled::Cron(Box::new(parse_cron(cron).ok()?), parse_tz(tz).ok()?)),
+            plain => Some(Compiled::Plain(plain)),
+        }
+    }
+}
+
+/// A schedule ready to evaluate: a cron expression and its zone parsed.
+enum Compiled<'a> {
+    Plain(&'a Schedule),
+    Cron(Box<croner::Cron>, chrono_tz::Tz),
+}
+
+impl Compiled<'_> {
+    fn next_after(&self, after_unix_ms: u64) -> Option<u64> {
+        match self {
+            Compiled::Plain(Schedule::At { at_unix_ms }) => (*at_unix_ms > after_unix_ms).then_some(*at_unix_ms),
+            Compiled::Plain(Schedule::Every { every_ms, from_unix_ms }) => {
+                let from = from_unix_ms.unwrap_or(0);
+                if after_unix_ms < from {
+                    return Some(from + every_ms);
+                }
+                let n = (after_unix_ms - from) / every_ms + 1;
+                Some(from + n * every_ms)
+            }
+            Compiled::Plain(_) => None, // `after` (unresolved); a `cron` is always compiled
+            Compiled::Cron(cron, tz) => {
+                // Cron instants are whole seconds: search from the whole second at or before.
+                let after_s = (after_unix_ms / 1000) as i64;
+                let after = Utc.timestamp_opt(after_s, 0).single()?.with_timezone(tz);
+                let next = cron.find_next_occurrence(&after, false).ok()?;
+                Some(next.timestamp() as u64 * 1000)
+            }
+        }
     }
 }
 

@@ -311,8 +311,6 @@ impl Coordinator {
         self.step_down();
         self.epoch = Some(epoch);
         self.load_jobs(now_ms, jobs);
-        let fires: Vec<TaskRecord> =
-            records.iter().filter(|r| !r.state.is_terminal() && r.spec.key.starts_with("fire/")).cloned().collect();
         for record in records {
             self.keys.insert(record.spec.key.clone(), record.id.clone());
             if !record.state.is_terminal() {
@@ -365,7 +363,7 @@ impl Coordinator {
             self.tasks.insert(id, entry);
         }
         // After the terminal tasks' `recovered`: a fire may have replaced one of them.
-        self.recover_fires(epoch, &fires);
+        self.recover_fires(epoch);
     }
 
     /// Stops acting as leader: forgets everything (the store is the truth) and refuses

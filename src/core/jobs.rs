@@ -167,12 +167,17 @@ impl Coordinator {
 
     /// Records the fire of each unfinished fire task a new leader loads: its predecessor may
     /// have died between the store's confirm and recording it (the checker must see it).
-    pub(super) fn recover_fires(&mut self, epoch: u64, records: &[TaskRecord]) {
-        for record in records.iter().filter(|r| !r.state.is_terminal()) {
-            if let Some((job, covers_from_ms, scheduled_ms)) = parse_fire_key(&record.spec.key) {
-                let (job, task) = (job.to_string(), record.id.clone());
-                self.record(EventKind::Fire { job, scheduled_ms, covers_from_ms, task, epoch });
-            }
+    pub(super) fn recover_fires(&mut self, epoch: u64) {
+        let unfinished = self.tasks.values().map(|e| &e.record).filter(|r| !r.state.is_terminal());
+        let fires: Vec<EventKind> = unfinished
+            .filter_map(|r| {
+                let (job, covers_from_ms, scheduled_ms) = parse_fire_key(&r.spec.key)?;
+                let (job, task) = (job.to_string(), r.id.clone());
+                Some(EventKind::Fire { job, scheduled_ms, covers_from_ms, task, epoch })
+            })
+            .collect();
+        for fire in fires {
+            self.record(fire);
         }
     }
 
@@ -248,7 +253,7 @@ impl Coordinator {
             writing: None,
             waiters: Vec::new(),
         });
-        entry.record = record.clone();
+        entry.record.clone_from(&record);
         entry.waiters.push(req);
         let op = self.put(
             None,
@@ -271,13 +276,19 @@ impl Coordinator {
         if let Some(event) = event {
             self.record(event);
         }
-        let entry = self.jobs.get_mut(job).expect("a job write names a known job");
+        if let Some(req) = req {
+            self.jobs.get_mut(job).expect("a job write names a known job").waiters.retain(|r| *r != req);
+            self.job_reply(req, JobReply::Done);
+        }
+        self.job_write_done(now_ms, op, job);
+    }
+
+    /// The job's write `op` is durable: unless a newer one is in flight, the job may decide
+    /// its next instants.
+    fn job_write_done(&mut self, now_ms: u64, op: u64, job: &str) {
+        let entry = self.jobs.get_mut(job).expect("a write names a known job");
         if entry.writing == Some(op) {
             entry.writing = None;
-        }
-        if let Some(req) = req {
-            entry.waiters.retain(|r| *r != req);
-            self.job_reply(req, JobReply::Done);
         }
         self.fire_due(now_ms);
     }
@@ -288,11 +299,7 @@ impl Coordinator {
         if crate::bugs::on(crate::bugs::Bug::FireBeforePersist) {
             return self.buggy_write_cursor(job);
         }
-        let entry = self.jobs.get_mut(job).expect("a fire names a known job");
-        if entry.writing == Some(op) {
-            entry.writing = None;
-        }
-        self.fire_due(now_ms);
+        self.job_write_done(now_ms, op, job);
     }
 
     /// Decides every due instant it can: one decision per job per confirmed write.
