@@ -156,6 +156,18 @@ impl Schedule {
         }
     }
 
+    /// Whether `resolved` may be this schedule as a client wrote it, once pinned (a create
+    /// sent again). A delay, once pinned to an instant, cannot be told apart.
+    pub fn resolves_to(&self, resolved: &Schedule) -> bool {
+        match (self, resolved) {
+            (Schedule::After { .. }, Schedule::At { .. }) => true,
+            (Schedule::Every { every_ms, from_unix_ms: None }, Schedule::Every { every_ms: pinned, .. }) => {
+                every_ms == pinned
+            }
+            (written, resolved) => written == resolved,
+        }
+    }
+
     /// The first instant strictly after `after_unix_ms`, if any. The schedule must be
     /// resolved and valid (an invalid one has no instants).
     pub fn next_after(&self, after_unix_ms: u64) -> Option<u64> {

@@ -215,8 +215,8 @@ impl Coordinator {
                 (record, event)
             }
             (JobCommand::Create { spec }, Some(existing)) => {
-                let same = existing.spec.name == spec.name
-                    && JobSpec { schedule: existing.spec.schedule.clone(), ..spec.clone() } == existing.spec;
+                let same = spec.schedule.resolves_to(&existing.spec.schedule)
+                    && JobSpec { schedule: existing.spec.schedule.clone(), ..spec } == existing.spec;
                 let reply = if same {
                     JobReply::Done
                 } else {

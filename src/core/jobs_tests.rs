@@ -237,3 +237,18 @@ fn a_new_leader_records_the_last_skip_its_predecessor_wrote_but_never_confirmed(
     };
     assert_eq!(recorded, vec![skip]);
 }
+
+#[test]
+fn a_create_sent_again_is_done_and_a_different_job_under_the_name_is_refused() {
+    let spec = job("j", 1_000, Misfire::FireOnce, Overlap::Allow);
+    let mut c = leader_with(spec.clone());
+    c.job_command(700, 2, JobCommand::Create { spec: spec.clone() });
+    assert_eq!(drain(&mut c), vec![Output::JobReply { req: 2, reply: JobReply::Done }], "a retried create");
+    let faster = JobSpec { schedule: Schedule::Every { every_ms: 500, from_unix_ms: None }, ..spec.clone() };
+    let cron = JobSpec { schedule: Schedule::Cron { cron: "* * * * * *".into(), tz: "UTC".into() }, ..spec.clone() };
+    let forbid = JobSpec { overlap: Overlap::Forbid, ..spec };
+    for (req, other) in [(3, faster), (4, cron), (5, forbid)] {
+        c.job_command(700, req, JobCommand::Create { spec: other });
+        assert!(matches!(&drain(&mut c)[..], [Output::JobReply { reply: JobReply::Rejected(_), .. }]), "req {req}");
+    }
+}
