@@ -210,6 +210,10 @@ enum Cmd {
         #[command(subcommand)]
         op: real_cli::JobOp,
     },
+    /// Measure a real etcd's call latency under a scheduler-like load (plain build): fenced
+    /// txns from concurrent writers, lease keep-alives and prefix gets.
+    #[cfg(not(madsim))]
+    StoreBench(store_bench_cli::Args),
 }
 
 /// mimalloc: a run allocates and frees millions of small objects (messages, events, task
@@ -312,6 +316,8 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Submit { coordinators, common } => real_cli::submit(coordinators, common),
         #[cfg(not(madsim))]
         Cmd::Job { coordinators, timeout, op } => real_cli::job(coordinators, timeout, op),
+        #[cfg(not(madsim))]
+        Cmd::StoreBench(args) => store_bench_cli::run(args),
     }
 }
 
@@ -378,3 +384,5 @@ mod real_cli;
 mod replay_cli;
 #[cfg(madsim)]
 mod sim_cli;
+#[cfg(not(madsim))]
+mod store_bench_cli;

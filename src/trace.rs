@@ -110,6 +110,15 @@ pub enum EventKind {
     /// `reason`: `misfire` (policy skip), `catch_up_bound` (policy catch_up, older than its
     /// bound), or `overlap` (policy forbid: the previous fire was still running).
     FireSkipped { job: String, from_ms: u64, to_ms: u64, count: u32, reason: String, epoch: u64 },
+    /// The bounds the run's false verdicts are judged against (the scenario's `[checks]`):
+    /// executors declared dead or quarantined, and leaders stepping down, with no fault on
+    /// them in the `settle_ms` before (none: counted, not bounded).
+    CheckBounds {
+        max_false_deaths: Option<u64>,
+        max_false_quarantines: Option<u64>,
+        max_unforced_failovers: Option<u64>,
+        settle_ms: u64,
+    },
     /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
     DrainStart { deadline_ms: u64 },
     /// The run ended, either drained (every acknowledged task terminal) or at its time limit.

@@ -147,6 +147,46 @@ mod regressions {
     fn a_campaign_behind_five_election_events_keeps_waiting() {
         run("scenarios/chaos/swarm.toml", 3920);
     }
+
+    /// Deep-seed failures of commit cc5672f, each kept at its own seed: the original swarm
+    /// seeds and the shrunk reproduction files in scenarios/regressions/ (saved and shrunk
+    /// by that build; their trace hashes are that build's).
+    #[test]
+    fn a_campaign_won_on_a_lapsed_lease_never_takes_office() {
+        run("scenarios/chaos/swarm.toml", 106_233);
+        run("scenarios/chaos/swarm.toml", 115_456);
+        run("scenarios/regressions/elected-on-lapsed-lease-a.toml", 106_233);
+        run("scenarios/regressions/elected-on-lapsed-lease-b.toml", 5);
+    }
+
+    #[test]
+    fn a_skip_is_judged_by_its_deciders_clock() {
+        run("scenarios/chaos/schedules-swarm.toml", 100_522);
+        run("scenarios/regressions/skip-decided-by-a-fast-clock.toml", 100_522);
+    }
+
+    #[test]
+    fn a_job_command_that_landed_unconfirmed_is_recorded_by_the_next_leader() {
+        run("scenarios/chaos/schedules-swarm.toml", 101_303);
+        run("scenarios/regressions/pause-landed-unrecorded.toml", 101_303);
+    }
+
+    /// Fault-handling bugs seen on real processes (issue 13), each a scenario with a bound
+    /// on false verdicts that failed before its fix.
+    #[test]
+    fn healthy_executors_survive_a_paused_leader() {
+        for seed in 1..=20 {
+            let o = run("scenarios/regressions/paused-leader-false-deaths.toml", seed);
+            assert_eq!(o.check.counts.false_verdicts.false_deaths, 0, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_deposed_leader_keeps_its_next_term() {
+        for seed in 1..=20 {
+            run("scenarios/regressions/deposed-leader-resigns-next-term.toml", seed);
+        }
+    }
 }
 
 /// The known-bug scenarios: each catches its bug (the expected violation shows within a

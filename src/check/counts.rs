@@ -29,6 +29,10 @@ pub struct Counts {
     /// The latest a fire's task first started after its instant, ms.
     #[serde(default)]
     pub fire_lateness_max_ms: u64,
+    /// Verdicts no fault explains: live executors declared dead or quarantined, leaders that
+    /// stepped down (see `check::verdicts`).
+    #[serde(default, flatten)]
+    pub false_verdicts: super::FalseVerdicts,
 }
 
 impl Counts {

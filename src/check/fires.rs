@@ -76,6 +76,8 @@ struct Fire<'a> {
 struct Skip<'a> {
     index: usize,
     at_ms: u64,
+    /// The node that decided it: the leader elected with the skip's epoch (a new leader
+    /// records again the last skip its predecessor wrote, so the recorder may be another).
     node: &'a str,
     from_ms: u64,
     to_ms: u64,
@@ -135,6 +137,8 @@ struct Facts<'a> {
     first_accepted: BTreeMap<&'a str, usize>,
     /// The first clock fault that hit each node.
     clock_faulted: BTreeMap<&'a str, usize>,
+    /// The node elected with each epoch.
+    leaders: BTreeMap<u64, &'a str>,
     /// Faults in progress: begin ms and end ms (none: until the end of the history).
     faults: Vec<(u64, Option<u64>)>,
     drained: bool,
@@ -191,7 +195,11 @@ impl<'a> Facts<'a> {
                     facts.jobs[job].fires.push(facts.fires.len());
                     facts.fires.push(Fire { index, job, task, covers_from_ms, scheduled_ms });
                 }
-                (EventKind::FireSkipped { from_ms, to_ms, reason, .. }, Some(id)) => {
+                (EventKind::LeaderElected { epoch }, _) => {
+                    facts.leaders.entry(*epoch).or_insert(node);
+                }
+                (EventKind::FireSkipped { from_ms, to_ms, reason, epoch, .. }, Some(id)) => {
+                    let node = facts.leaders.get(epoch).copied().unwrap_or(node);
                     let previous_running = facts.previous_running(id, index, *to_ms, node);
                     let (from_ms, to_ms) = (*from_ms, *to_ms);
                     let skip = Skip { index, at_ms, node, from_ms, to_ms, reason, previous_running };
@@ -691,6 +699,26 @@ mod tests {
         let mut excused = skip(3200, "misfire");
         excused.insert(0, fault(500, 7, "clock_offset", FaultPhase::Begin, "exec-1, coord-2"));
         assert_eq!(found(&run(&skip_policy, excused, 5500)), vec![]);
+    }
+
+    /// Regression (schedules swarm seed 100522 of 100000..110545): the leader of epoch 1
+    /// (coord-1, its clock 2.3 s ahead) skipped an instant that was not yet late by true
+    /// time, lost its lease, and coord-2 recorded the skip again when it loaded the job. The
+    /// clock that misjudged lateness is the decider's, not the recorder's.
+    #[test]
+    fn a_skip_is_judged_by_the_clock_of_the_leader_that_decided_it() {
+        let skip_policy = spec(Misfire::Skip, Overlap::Allow);
+        let history = |clock_hit: &str| {
+            let mut body = on_time(1000, "t1");
+            body.insert(0, fault(500, 7, "clock_offset", FaultPhase::Begin, clock_hit));
+            body.insert(1, ev(600, "coord-1", EventKind::LeaderElected { epoch: 1 }));
+            body.push(ev(3100, "coord-2", EventKind::LeaderElected { epoch: 2 }));
+            body.push(skipped(3200, "coord-2", 2000, 3000, "misfire"));
+            run(&skip_policy, [body, on_time(4000, "t4")].concat(), 5500)
+        };
+        assert_eq!(found(&history("coord-1")), vec![]);
+        // The recorder's clock fault excuses nothing: it decided nothing.
+        assert_eq!(found(&history("coord-2")), vec![(FireLost, 13)]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod stale_leader;
 #[cfg(test)]
 pub(crate) mod tests;
 mod unacknowledged;
+mod verdicts;
 
 pub use convergence::converges;
 pub use counts::Counts;
@@ -25,6 +26,7 @@ pub use leaders::one_leader_per_epoch;
 pub use lost::no_lost_tasks;
 pub use stale_leader::no_stale_leader;
 pub use unacknowledged::every_submit_acknowledged;
+pub use verdicts::{false_verdicts, FalseVerdicts, DEFAULT_SETTLE_MS};
 
 use crate::trace::Event;
 use serde::{Deserialize, Serialize};
@@ -68,6 +70,12 @@ pub enum ViolationKind {
     /// A fire was decided while the job's previous fire was still running, under overlap
     /// `forbid` or `replace`, or a `replace` job skipped a fire for overlap.
     FireOverlap,
+    /// More live executors were declared dead than the scenario allows (no fault on them).
+    FalseDeath,
+    /// More healthy executors were quarantined than the scenario allows.
+    FalseQuarantine,
+    /// More leaders stepped down with no fault on them or the store than the scenario allows.
+    UnforcedFailover,
 }
 
 impl ViolationKind {
@@ -89,6 +97,9 @@ impl ViolationKind {
             ViolationKind::FireLate => "fire_late",
             ViolationKind::FireOffSchedule => "fire_off_schedule",
             ViolationKind::FireOverlap => "fire_overlap",
+            ViolationKind::FalseDeath => "false_death",
+            ViolationKind::FalseQuarantine => "false_quarantine",
+            ViolationKind::UnforcedFailover => "unforced_failover",
         }
     }
 }
@@ -146,9 +157,12 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     violations.extend(every_submit_acknowledged(history));
     violations.extend(every_fault_fired(history));
     violations.extend(no_fire_violations(history));
+    let (verdicts, bounded) = false_verdicts(history);
+    violations.extend(bounded);
     // Stable sort: violations of one kind at one event keep their checker's order.
     violations.sort_by_key(|violation| (violation.event_index, violation.kind));
-    let counts = Counts::tally(history, &violations);
+    let mut counts = Counts::tally(history, &violations);
+    counts.false_verdicts = verdicts;
     CheckResult { violations, counts }
 }
 

@@ -30,6 +30,11 @@ pub struct CoordinatorConfig {
     pub heartbeat_interval_ms: u64,
     /// Beats an executor may miss before it is declared dead.
     pub missed_beats: u32,
+    /// How long an executor's beat to the previous leader may hang before it looks for
+    /// the new one: the executors' RPC deadline. A new leader adds it (and one interval) to
+    /// the detection window of the executors it inherits, so an executor stuck in a call
+    /// to a paused predecessor is not condemned for it.
+    pub takeover_grace_ms: u64,
     pub retry: RetryPolicy,
     /// Times a task may be taken back from dead or forgetful executors before it is
     /// dead-lettered.
@@ -49,6 +54,7 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             heartbeat_interval_ms: 100,
             missed_beats: 3,
+            takeover_grace_ms: 200,
             retry: RetryPolicy::default(),
             max_redispatches: 20,
             max_open_tasks: 100_000,
@@ -306,7 +312,8 @@ impl Coordinator {
 
     /// Takes over as leader of `epoch` with every task record read from the store.
     /// Executors named by live assignments get a full detection window to check in, plus one
-    /// heartbeat interval: one may be asleep between beats when the election completes.
+    /// heartbeat interval (one may be asleep between beats when the election completes) and
+    /// the takeover grace (one may be stuck in a call to the old leader).
     pub fn become_leader(&mut self, now_ms: u64, epoch: u64, records: Vec<TaskRecord>, jobs: Vec<JobRecord>) {
         self.step_down();
         self.epoch = Some(epoch);
@@ -335,7 +342,7 @@ impl Coordinator {
                     entry.delivered_at_seq = Some(0);
                     let ex = self.executors.entry(holder.executor.clone()).or_insert(ExecutorEntry {
                         incarnation: holder.incarnation,
-                        last_seen_ms: now_ms + self.cfg.heartbeat_interval_ms,
+                        last_seen_ms: now_ms + self.cfg.heartbeat_interval_ms + self.cfg.takeover_grace_ms,
                         alive: true,
                         holding: BTreeSet::new(),
                         outbox: Vec::new(),

@@ -161,6 +161,17 @@ impl Coordinator {
                     epoch: s.epoch,
                 });
             }
+            // Its last command may have landed without its confirm (a write that timed out
+            // while the store was paused), so its predecessor never recorded it: the state
+            // the store holds is recorded again (the checkers treat a repeat as a no-op).
+            let job = name.clone();
+            self.record(if record.deleted {
+                EventKind::JobDeleted { job }
+            } else if record.paused {
+                EventKind::JobPaused { job }
+            } else {
+                EventKind::JobResumed { job, next_ms: record.next_ms }
+            });
             self.jobs.insert(name, JobEntry { record, writing: None, waiters: Vec::new() });
         }
     }

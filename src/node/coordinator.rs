@@ -9,7 +9,7 @@
 use crate::core::coordinator::{Coordinator, CoordinatorConfig, JobRecord, JobReply, Output, SubmitReply, Write};
 use crate::core::executor::BeatReply;
 use crate::node::rpc::{beat_from_wire, reply_to_wire, spec_from_wire};
-use crate::node::store::{Store, StoreError, ELECTION, MAX_TXN_OPS};
+use crate::node::store::{Store, StoreError, ELECTION, MAX_BATCH_OPS};
 use crate::node::{NodeContext, Timing};
 use crate::proto;
 use crate::trace::EventKind;
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Everything a coordinator node needs.
 #[derive(Clone)]
@@ -67,7 +67,9 @@ enum Msg {
 pub async fn run(ctx: NodeContext, settings: CoordinatorSettings) {
     let (tx, rx) = mpsc::unbounded_channel();
     let hint = Arc::new(Mutex::new(String::new()));
-    let resign = Arc::new(Notify::new());
+    // The highest epoch the actor has asked the election loop to resign. Tagged with the
+    // epoch (not a bare wake-up) so a request for an ended term never ends the next one.
+    let (resign, resign_rx) = watch::channel(0u64);
     let service = Service { tx: tx.clone(), hint: hint.clone(), name: ctx.name.clone() };
     let server = tonic::transport::Server::builder()
         .add_service(proto::coordinator_server::CoordinatorServer::new(service))
@@ -77,7 +79,7 @@ pub async fn run(ctx: NodeContext, settings: CoordinatorSettings) {
             tracing::error!("coordinator server stopped: {e}");
         }
     });
-    tokio::spawn(elect(ctx.clone(), settings.clone(), tx.clone(), hint, resign.clone()));
+    tokio::spawn(elect(ctx.clone(), settings.clone(), tx.clone(), hint, resign_rx));
     actor(ctx, settings, rx, tx, resign).await;
 }
 
@@ -89,7 +91,7 @@ struct Actor {
     next_req: u64,
     writer: Option<mpsc::UnboundedSender<Write>>,
     tx: mpsc::UnboundedSender<Msg>,
-    resign: Arc<Notify>,
+    resign: watch::Sender<u64>,
     /// While leading: the local time until which the lease is proven (keep-alives move it).
     lease: Option<Arc<AtomicU64>>,
 }
@@ -99,7 +101,7 @@ async fn actor(
     settings: CoordinatorSettings,
     mut rx: mpsc::UnboundedReceiver<Msg>,
     tx: mpsc::UnboundedSender<Msg>,
-    resign: Arc<Notify>,
+    resign: watch::Sender<u64>,
 ) {
     let tick_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
     let core = Coordinator::new(settings.config, settings.seed);
@@ -166,11 +168,26 @@ impl Actor {
                 self.core.job_command(now, req, command);
             }
             Msg::Elected { epoch, store, records, jobs, valid_until } => {
+                // The campaign may have been won long ago (its reply held up by a partition)
+                // or the load may have outlasted the lease: never announce or act on a term
+                // whose lease this node's clock can no longer vouch for.
+                if now >= valid_until.load(Ordering::SeqCst) {
+                    tracing::debug!(node = %self.ctx.name, epoch, "elected on a lapsed lease: not taking office");
+                    self.resign(epoch);
+                    return;
+                }
                 self.core.become_leader(now, epoch, records, jobs);
-                self.lease = Some(valid_until);
                 let (wtx, wrx) = mpsc::unbounded_channel();
                 self.writer = Some(wtx);
-                tokio::spawn(writer(epoch, *store, wrx, self.tx.clone()));
+                let writer = Writer {
+                    epoch,
+                    store: *store,
+                    clock: self.ctx.clock.clone(),
+                    valid_until: valid_until.clone(),
+                    tx: self.tx.clone(),
+                };
+                tokio::spawn(writer.run(wrx));
+                self.lease = Some(valid_until);
                 self.ctx.record(EventKind::LeaderElected { epoch });
             }
             Msg::Deposed { epoch, reason } => self.depose(epoch, reason),
@@ -182,7 +199,7 @@ impl Actor {
             Msg::Written { .. } => {}
             Msg::WriteFailed { epoch, reason } => {
                 if self.core.epoch() == Some(epoch) {
-                    self.resign.notify_one();
+                    self.resign(epoch);
                 }
                 self.depose(epoch, reason);
             }
@@ -192,9 +209,20 @@ impl Actor {
     fn check_lease(&mut self) {
         let lapsed = self.lease.as_ref().is_some_and(|v| self.ctx.clock.now_ms() >= v.load(Ordering::SeqCst));
         if let (true, Some(epoch)) = (lapsed, self.core.epoch()) {
-            self.resign.notify_one();
+            self.resign(epoch);
             self.depose(epoch, "lease lapsed by the local clock".into());
         }
+    }
+
+    /// Asks the election loop to end term `epoch` (and no later one).
+    fn resign(&self, epoch: u64) {
+        self.resign.send_if_modified(|asked| {
+            let newer = epoch > *asked;
+            if newer {
+                *asked = epoch;
+            }
+            newer
+        });
     }
 
     fn depose(&mut self, epoch: u64, reason: String) {
@@ -231,43 +259,86 @@ impl Actor {
 }
 
 /// Carries one term's writes out in order, batching what has queued up into one txn.
-async fn writer(epoch: u64, store: Store, mut rx: mpsc::UnboundedReceiver<Write>, tx: mpsc::UnboundedSender<Msg>) {
-    let mut queue: VecDeque<Write> = VecDeque::new();
-    loop {
-        if queue.is_empty() {
-            match rx.recv().await {
-                Some(w) => queue.push_back(w),
-                None => return,
+///
+/// A write the store refuses (the fence names a newer epoch) ends the term at once. A write
+/// that timed out or failed in transport is retried, the same batch under the same sequence
+/// number, while the lease is still proven by this node's clock: one slow store call is not
+/// a reason to give up leadership. The sequence number makes the retry exactly-once (a
+/// retry of a batch that had landed is answered "already written"), and a stale copy that
+/// arrives late can never overwrite a newer batch.
+struct Writer {
+    epoch: u64,
+    store: Store,
+    clock: crate::node::clock::NodeClock,
+    valid_until: Arc<AtomicU64>,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+/// First pause before retrying a failed write; doubled per retry up to [`WRITE_RETRY_MAX_MS`].
+const WRITE_RETRY_BASE_MS: u64 = 10;
+const WRITE_RETRY_MAX_MS: u64 = 100;
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Write>) {
+        let mut queue: VecDeque<Write> = VecDeque::new();
+        let mut seq = 0;
+        loop {
+            if queue.is_empty() {
+                match rx.recv().await {
+                    Some(w) => queue.push_back(w),
+                    None => return,
+                }
+            }
+            while let Ok(w) = rx.try_recv() {
+                queue.push_back(w);
+            }
+            let mut batch = Vec::new();
+            let mut ops = 0;
+            while let Some(w) = queue.front() {
+                let cost = w.ops();
+                if ops + cost > MAX_BATCH_OPS {
+                    break;
+                }
+                ops += cost;
+                batch.push(queue.pop_front().expect("front exists"));
+            }
+            seq += 1;
+            match self.write(seq, &batch).await {
+                Ok(()) => {
+                    let ops = batch.iter().map(|w| w.op).collect();
+                    let _ = self.tx.send(Msg::Written { epoch: self.epoch, ops });
+                }
+                Err(reason) => {
+                    let _ = self.tx.send(Msg::WriteFailed { epoch: self.epoch, reason });
+                    return;
+                }
             }
         }
-        while let Ok(w) = rx.try_recv() {
-            queue.push_back(w);
-        }
-        let mut batch = Vec::new();
-        let mut ops = 0;
-        while let Some(w) = queue.front() {
-            let cost = w.ops();
-            if ops + cost > MAX_TXN_OPS {
-                break;
-            }
-            ops += cost;
-            batch.push(queue.pop_front().expect("front exists"));
-        }
-        match store.write(epoch, &batch).await {
-            Ok(()) => {
-                let ops = batch.iter().map(|w| w.op).collect();
-                let _ = tx.send(Msg::Written { epoch, ops });
-            }
+    }
+
+    /// Writes one batch, retrying what may be transient while the lease is alive.
+    async fn write(&self, seq: u64, batch: &[Write]) -> Result<(), String> {
+        let mut pause_ms = WRITE_RETRY_BASE_MS;
+        loop {
+            let e = match self.store.write(self.epoch, seq, batch).await {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
             #[cfg(madsim)]
-            Err(e) if crate::bugs::on(crate::bugs::Bug::IgnoreStoreErrors) => {
+            if crate::bugs::on(crate::bugs::Bug::IgnoreStoreErrors) {
                 tracing::warn!("write failed, carrying on: {e}");
-                let ops = batch.iter().map(|w| w.op).collect();
-                let _ = tx.send(Msg::Written { epoch, ops });
+                return Ok(());
             }
-            Err(e) => {
-                let _ = tx.send(Msg::WriteFailed { epoch, reason: format!("write failed: {e}") });
-                return;
+            if matches!(e, StoreError::Fenced { .. } | StoreError::Corrupt { .. }) {
+                return Err(format!("write failed: {e}"));
             }
+            let now = self.clock.now_ms();
+            if now.saturating_add(pause_ms) >= self.valid_until.load(Ordering::SeqCst) {
+                return Err(format!("write failed: {e}, and the lease is no longer proven"));
+            }
+            tracing::debug!(epoch = self.epoch, seq, "write failed, retrying while the lease is alive: {e}");
+            self.clock.sleep(pause_ms).await;
+            pause_ms = (pause_ms * 2).min(WRITE_RETRY_MAX_MS);
         }
     }
 }
@@ -278,21 +349,21 @@ async fn elect(
     settings: CoordinatorSettings,
     tx: mpsc::UnboundedSender<Msg>,
     hint: Arc<Mutex<String>>,
-    resign: Arc<Notify>,
+    resign: watch::Receiver<u64>,
 ) {
-    let timeout_ms = settings.timing.rpc_timeout_ms;
+    let timeout_ms = settings.timing.store_timeout_ms;
     tokio::spawn(watch_leader(ctx.clone(), settings.clone(), hint));
     let mut terms = 0;
     loop {
         match Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await {
             Ok(store) => {
-                if let Err(e) = term(&ctx, &settings, &store, &tx, &resign, &mut terms).await {
+                if let Err(e) = term(&ctx, &settings, &store, &tx, resign.clone(), &mut terms).await {
                     tracing::debug!(node = %ctx.name, "election round ended: {e}");
                 }
             }
             Err(e) => tracing::debug!(node = %ctx.name, "store unreachable: {e}"),
         }
-        ctx.clock.sleep(timeout_ms).await;
+        ctx.clock.sleep(settings.timing.rpc_timeout_ms).await;
     }
 }
 
@@ -302,10 +373,10 @@ async fn term(
     settings: &CoordinatorSettings,
     store: &Store,
     tx: &mpsc::UnboundedSender<Msg>,
-    resign: &Notify,
+    resign: watch::Receiver<u64>,
     terms: &mut u64,
 ) -> Result<(), StoreError> {
-    let timeout_ms = settings.timing.rpc_timeout_ms;
+    let timeout_ms = settings.timing.store_timeout_ms;
     let ttl_s = settings.timing.lease_ttl_s;
     let client = store.client();
     let mut leases = client.lease_client();
@@ -324,7 +395,7 @@ async fn lead(
     ctx: &NodeContext,
     store: &Store,
     tx: &mpsc::UnboundedSender<Msg>,
-    resign: &Notify,
+    mut resign: watch::Receiver<u64>,
     lease: i64,
     valid_until: &Arc<AtomicU64>,
     terms: &mut u64,
@@ -347,12 +418,15 @@ async fn lead(
     store.claim_fence(epoch).await?;
     let records = store.load_tasks().await?;
     let jobs = store.load_jobs().await?;
+    if ctx.clock.now_ms() >= valid_until.load(Ordering::SeqCst) {
+        return Err(StoreError::Etcd(format!("lease lapsed before taking office as epoch {epoch}")));
+    }
     let shared = valid_until.clone();
     let _ = tx.send(Msg::Elected { epoch, store: Box::new(store.clone()), records, jobs, valid_until: shared });
     let reason = tokio::select! {
         biased;
         () = lease_lapsed(ctx, valid_until) => "lease lapsed by the local clock".to_string(),
-        () = resign.notified() => "a store write was refused, or the lease lapsed".to_string(),
+        _ = resign.wait_for(|asked| *asked >= epoch) => "a store write was refused, or the lease lapsed".to_string(),
     };
     let _ = tx.send(Msg::Deposed { epoch, reason });
     Ok(())
@@ -373,8 +447,11 @@ async fn keep_alive(
     timing: Timing,
     valid_until: Arc<AtomicU64>,
 ) {
-    let timeout_ms = timing.rpc_timeout_ms;
+    let timeout_ms = timing.store_timeout_ms;
     let interval_ms = (timing.lease_ttl_s * 1000 / 8).max(50);
+    // A keep-alive reply later than the next keep-alive is not waited for: the next one
+    // proves the lease as well, so one slow reply costs no validity.
+    let reply_wait_ms = timeout_ms.min(interval_ms);
     loop {
         let mut leases = client.lease_client();
         let Ok(Ok((mut keeper, mut stream))) = ctx.clock.timeout(timeout_ms, leases.keep_alive(lease)).await else {
@@ -387,7 +464,7 @@ async fn keep_alive(
             if keeper.keep_alive().await.is_err() {
                 break;
             }
-            match ctx.clock.timeout(timeout_ms, stream.message()).await {
+            match ctx.clock.timeout(reply_wait_ms, stream.message()).await {
                 Ok(Ok(Some(resp))) => {
                     let at = sent.pop_front().expect("a reply answers a request");
                     if resp.ttl() <= 0 {
@@ -411,7 +488,7 @@ async fn keep_alive(
 
 /// Keeps the not-leader hint fresh: the elected coordinator's name.
 async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc<Mutex<String>>) {
-    let timeout_ms = settings.timing.rpc_timeout_ms;
+    let timeout_ms = settings.timing.store_timeout_ms;
     loop {
         if let Ok(store) =
             Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await

@@ -98,19 +98,22 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
     }
 }
 
-/// One heartbeat round. Within it, the other coordinators are tried at once, so after a
-/// failover the leader is found within one interval, not one interval per guess. Returns
-/// whether the leader has assignments for us about to be ready.
+/// One heartbeat round. Within it, the other coordinators are tried at once, each at most
+/// once, so after a failover the leader is found within one interval, not one interval per
+/// guess, and a stale hint never sends the beat back to a coordinator that just timed out
+/// (a paused leader: calls to it hang until their deadline). Returns whether to beat again
+/// soon: the leader has assignments for us about to be ready, or no leader answered.
 async fn beat(shared: &Shared, leaders: &mut LeaderCursor, timing: &Timing) -> bool {
     let beat = beat_to_wire(shared.core.lock().expect("executor poisoned").beat());
-    for _ in 0..leaders.len() {
+    let mut round = leaders.round();
+    loop {
         let (peer, client) = leaders.client();
         let call = || {
             let (mut client, beat) = (client.clone(), beat.clone());
             async move { client.heartbeat(beat).await }
         };
-        match rpc::call(&shared.ctx, &peer, timing.rpc_timeout_ms, call).await {
-            Ok(reply) if reply.not_leader => leaders.redirect(&reply.leader_hint),
+        let hint = match rpc::call(&shared.ctx, &peer, timing.rpc_timeout_ms, call).await {
+            Ok(reply) if reply.not_leader => reply.leader_hint,
             Ok(reply) => {
                 let soon = reply.pending > 0;
                 let actions = shared.core.lock().expect("executor poisoned").on_reply(reply_from_wire(reply));
@@ -119,10 +122,12 @@ async fn beat(shared: &Shared, leaders: &mut LeaderCursor, timing: &Timing) -> b
                 }
                 return soon;
             }
-            Err(_) => leaders.redirect(""),
+            Err(_) => String::new(),
+        };
+        if !leaders.redirect_within(&mut round, &hint) {
+            return true;
         }
     }
-    false
 }
 
 fn act(shared: &Shared, action: Action) {

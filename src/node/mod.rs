@@ -41,6 +41,8 @@ const LEASE_MARGIN_MS: u64 = 100;
 pub struct Timing {
     pub heartbeat_interval_ms: u64,
     pub rpc_timeout_ms: u64,
+    /// Deadline of one store call (etcd), separate from peer RPCs.
+    pub store_timeout_ms: u64,
     pub lease_ttl_s: u64,
     /// The drift bound rho the lease arithmetic assumes for every clock.
     pub clock_drift_bound: f64,
@@ -51,6 +53,7 @@ impl Timing {
         Timing {
             heartbeat_interval_ms: s.scheduler.heartbeat_interval_ms,
             rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
+            store_timeout_ms: s.scheduler.store_timeout_ms,
             lease_ttl_s: s.scheduler.lease_ttl_s,
             clock_drift_bound: s.scheduler.clock_drift_bound,
         }

@@ -116,6 +116,33 @@ impl LeaderCursor {
         self.peers[self.current].clone()
     }
 
+    /// One search for the leader that asks each coordinator at most once.
+    pub fn round(&self) -> Round {
+        Round { tried: vec![false; self.peers.len()] }
+    }
+
+    /// Within `round` (the current coordinator counted as asked): follows a not-leader hint
+    /// to a coordinator not yet asked, or moves to the next one not yet asked. False once
+    /// every coordinator was asked. A hint naming one that already failed this round is
+    /// stale (a standby's view of the election lags), and following it would spend
+    /// another deadline on a coordinator that is down or paused.
+    pub fn redirect_within(&mut self, round: &mut Round, hint: &str) -> bool {
+        round.tried[self.current] = true;
+        let n = self.peers.len();
+        let hinted = self.peers.iter().position(|(name, _)| name == hint).filter(|&i| !round.tried[i]);
+        let next = hinted.or_else(|| (1..n).map(|k| (self.current + k) % n).find(|&i| !round.tried[i]));
+        match next {
+            Some(i) => {
+                self.current = i;
+                true
+            }
+            None => {
+                self.current = (self.current + 1) % n;
+                false
+            }
+        }
+    }
+
     /// Follows a not-leader hint, or moves to the next coordinator without one.
     pub fn redirect(&mut self, hint: &str) {
         match self.peers.iter().position(|(name, _)| name == hint) {
@@ -123,6 +150,12 @@ impl LeaderCursor {
             _ => self.current = (self.current + 1) % self.peers.len(),
         }
     }
+}
+
+/// The coordinators asked so far in one search for the leader (see
+/// [`LeaderCursor::redirect_within`]).
+pub struct Round {
+    tried: Vec<bool>,
 }
 
 pub fn token_to_wire(t: Token) -> proto::Token {

@@ -18,11 +18,16 @@ use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpRespo
 pub const STORE_PEER: &str = "store";
 pub const ELECTION: &str = "/faultline/election";
 const FENCE: &str = "/faultline/fence";
+/// The newest (epoch, write sequence) a leader wrote: each write txn requires it to be older
+/// than its own and moves it, so a retried write is applied once and a late copy never.
+const WRITE_SEQ: &str = "/faultline/write-seq";
 const TASKS: &str = "/faultline/tasks/";
 const KEYS: &str = "/faultline/keys/";
 const JOBS: &str = "/faultline/jobs/";
 /// etcd's default `--max-txn-ops`.
 pub const MAX_TXN_OPS: usize = 128;
+/// Operations a write batch may carry: one of the txn's ops moves [`WRITE_SEQ`].
+pub const MAX_BATCH_OPS: usize = MAX_TXN_OPS - 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,6 +49,11 @@ impl From<etcd_client::Error> for StoreError {
 
 fn fence_value(epoch: u64) -> String {
     format!("{epoch:020}")
+}
+
+/// Zero-padded, so byte order is (epoch, seq) order.
+fn write_seq_value(epoch: u64, seq: u64) -> String {
+    format!("{epoch:020}/{seq:020}")
 }
 
 /// A store client whose every call has a deadline on the node's clock and goes through
@@ -84,7 +94,10 @@ impl Store {
         let mine = fence_value(epoch);
         let txn = Txn::new()
             .when(vec![Compare::value(FENCE, CompareOp::Less, mine.clone())])
-            .and_then(vec![TxnOp::put(FENCE, mine.clone(), None)])
+            .and_then(vec![
+                TxnOp::put(FENCE, mine.clone(), None),
+                TxnOp::put(WRITE_SEQ, write_seq_value(epoch, 0), None),
+            ])
             .or_else(vec![TxnOp::get(FENCE, None)]);
         let resp = self.txn(txn).await?;
         if resp.succeeded() {
@@ -101,11 +114,11 @@ impl Store {
             Some(_) => Ok(()),
             None => {
                 // The very first leader ever: the fence key does not exist yet.
-                let make = || {
-                    let (mut kv, mine) = (self.client.kv_client(), mine.clone());
-                    async move { kv.put(FENCE, mine, None).await }
-                };
-                through_faults(&self.faults, &self.clock, STORE_PEER, self.timeout_ms, make).await??;
+                let first = Txn::new().and_then(vec![
+                    TxnOp::put(FENCE, mine.clone(), None),
+                    TxnOp::put(WRITE_SEQ, write_seq_value(epoch, 0), None),
+                ]);
+                self.txn(first).await?;
                 Ok(())
             }
         }
@@ -138,8 +151,11 @@ impl Store {
             .collect()
     }
 
-    /// Writes a batch in one txn fenced by `epoch`. At most [`MAX_TXN_OPS`] operations.
-    pub async fn write(&self, epoch: u64, writes: &[Write]) -> Result<(), StoreError> {
+    /// Writes a batch in one txn fenced by `epoch`, as write number `seq` of the term (from
+    /// 1, one number per batch; a retry reuses its number). At most [`MAX_BATCH_OPS`]
+    /// operations. Ok also when this very write had already landed (a retry after a lost
+    /// reply).
+    pub async fn write(&self, epoch: u64, seq: u64, writes: &[Write]) -> Result<(), StoreError> {
         let mut ops = Vec::with_capacity(writes.len() * 2);
         for w in writes {
             if let Some(record) = &w.record {
@@ -154,16 +170,40 @@ impl Store {
                 ops.push(TxnOp::put(format!("{JOBS}{}", job.spec.name), value, None));
             }
         }
-        assert!(ops.len() <= MAX_TXN_OPS, "write batch of {} ops exceeds the txn limit", ops.len());
+        assert!(ops.len() <= MAX_BATCH_OPS, "write batch of {} ops exceeds the txn limit", ops.len());
+        assert!(seq > 0, "write sequence numbers start at 1");
+        let mine = write_seq_value(epoch, seq);
+        ops.push(TxnOp::put(WRITE_SEQ, mine.clone(), None));
         let txn = Txn::new()
-            .when(vec![Compare::value(FENCE, CompareOp::Equal, fence_value(epoch))])
+            .when(vec![
+                Compare::value(FENCE, CompareOp::Equal, fence_value(epoch)),
+                Compare::value(WRITE_SEQ, CompareOp::Less, mine.clone()),
+            ])
             .and_then(ops)
-            .or_else(vec![TxnOp::get(FENCE, None)]);
+            .or_else(vec![TxnOp::get(FENCE, None), TxnOp::get(WRITE_SEQ, None)]);
         let resp = self.txn(txn).await?;
         if resp.succeeded() {
-            Ok(())
-        } else {
-            Err(StoreError::Fenced { mine: epoch, found: "a newer epoch".into() })
+            return Ok(());
+        }
+        let [fence, written] = first_values(&resp);
+        if fence.as_deref() != Some(fence_value(epoch).as_str()) {
+            return Err(StoreError::Fenced { mine: epoch, found: fence.unwrap_or_else(|| "nothing".into()) });
+        }
+        match written {
+            Some(written) if written == mine => Ok(()),
+            written => Err(StoreError::Etcd(format!(
+                "write {mine} out of order: the store holds {}",
+                written.unwrap_or_else(|| "no write sequence".into())
+            ))),
         }
     }
+}
+
+/// The values the `get` ops of a failed txn's else branch read, in order (None: no key).
+fn first_values<const N: usize>(resp: &TxnResponse) -> [Option<String>; N] {
+    let mut gets = resp.op_responses().into_iter().filter_map(|op| match op {
+        TxnOpResponse::Get(get) => Some(get.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())),
+        _ => None,
+    });
+    std::array::from_fn(|_| gets.next().flatten())
 }

@@ -64,6 +64,9 @@ pub struct ScenarioSummary {
     pub fenced_rejections: u64,
     pub leader_changes: u64,
     pub executors_declared_dead: u64,
+    /// Verdicts no fault explains, summed over seeds: live executors declared dead or
+    /// quarantined, leaders that stepped down (`check::verdicts`).
+    pub false_verdicts: crate::check::FalseVerdicts,
     pub redispatches: u64,
     /// Scheduled jobs, summed over seeds (absent without jobs).
     #[serde(skip_serializing_if = "FireCounts::is_empty")]
@@ -130,6 +133,10 @@ impl ScenarioSummary {
         self.fenced_rejections += c.fenced_rejections;
         self.leader_changes += c.leader_changes;
         self.executors_declared_dead += c.executors_declared_dead;
+        let (mine, seed) = (&mut self.false_verdicts, &c.false_verdicts);
+        mine.false_deaths += seed.false_deaths;
+        mine.false_quarantines += seed.false_quarantines;
+        mine.unforced_failovers += seed.unforced_failovers;
         self.redispatches += c.redispatches;
         self.fires.fired += c.fires;
         self.fires.instants_skipped += c.instants_skipped;
@@ -175,7 +182,8 @@ impl ScenarioSummary {
         let mut out = format!(
             "{status} {} ({}): {} seeds, {} {ok}, {} {bad}\n  tasks: {} acked, {} succeeded, {} dead-lettered, {} lost; \
              {} duplicate applies, {} fenced rejections\n  {} leader elections, {} executors declared dead, {} re-dispatches, \
-             slowest drain {:.1} s\n  {:.1} simulated s in {:.1} wall s ({:.0}x)\n",
+             slowest drain {:.1} s\n  false verdicts (no fault explains them): {} deaths, {} quarantines, {} failovers\n  \
+             {:.1} simulated s in {:.1} wall s ({:.0}x)\n",
             self.name,
             self.path,
             self.seeds,
@@ -191,6 +199,9 @@ impl ScenarioSummary {
             self.executors_declared_dead,
             self.redispatches,
             self.drain_ms_max as f64 / 1000.0,
+            self.false_verdicts.false_deaths,
+            self.false_verdicts.false_quarantines,
+            self.false_verdicts.unforced_failovers,
             self.sim_seconds,
             self.wall_seconds,
             if self.wall_seconds > 0.0 { self.sim_seconds / self.wall_seconds } else { 0.0 },

@@ -26,3 +26,8 @@ pub fn drift_bound<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     }
     Ok(v)
 }
+
+/// [`in_range`] for an optional key (`Some` when the key is present).
+pub fn some_in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(d: D) -> Result<Option<u64>, D::Error> {
+    in_range::<D, MIN, MAX>(d).map(Some)
+}

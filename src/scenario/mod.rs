@@ -14,7 +14,7 @@ pub use jobs::{JobOp, JobText, MisfireText, OpKind, ScheduleSettings};
 
 use crate::core::coordinator::{CoordinatorConfig, IsolationConfig, JobsConfig};
 use crate::core::retry::RetryPolicy;
-use bounds::{drift_bound, in_range, probability};
+use bounds::{drift_bound, in_range, probability, some_in_range};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +39,9 @@ pub struct Scenario {
     pub workload: Workload,
     #[serde(default)]
     pub limits: Limits,
+    /// Bounds on false verdicts (see `check::verdicts`).
+    #[serde(default)]
+    pub checks: Checks,
     #[serde(default)]
     pub faults: Vec<Fault>,
     /// Scheduled jobs: the clock base, the firing bounds, how long jobs run.
@@ -76,6 +79,23 @@ pub struct Reproduce {
     pub trace_hash: String,
     /// The scenario file the failure came from.
     pub source: String,
+}
+
+/// Bounds on the scheduler's false verdicts: executors declared dead or quarantined, and
+/// leaders stepping down, with no fault on them (or, for a leader, on the store) in the
+/// `settle_ms` before. Unset: counted and reported, not judged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Checks {
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 1_000_000>")]
+    pub max_false_deaths: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 1_000_000>")]
+    pub max_false_quarantines: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 1_000_000>")]
+    pub max_unforced_failovers: Option<u64>,
+    /// How long after a fault ends it still explains a verdict (default 2000).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 600_000>")]
+    pub settle_ms: Option<u64>,
 }
 
 /// Swarm mode (TigerBeetle's `options_swarm`): each seed enables a random subset of
@@ -138,9 +158,14 @@ pub struct Scheduler {
     /// The leader's etcd lease; etcd grants at least 2 s.
     #[serde(deserialize_with = "in_range::<_, 2, 600>")]
     pub lease_ttl_s: u64,
-    /// Deadline of every RPC and store call.
+    /// Deadline of every peer RPC (beats, submits, applies).
     #[serde(deserialize_with = "in_range::<_, 10, 60_000>")]
     pub rpc_timeout_ms: u64,
+    /// Deadline of every store (etcd) call. Separate from `rpc_timeout_ms`: a healthy etcd's
+    /// tail (fsync stalls) is far longer than a peer's, and a leader retries a timed-out write
+    /// while its lease is provably alive rather than stepping down.
+    #[serde(deserialize_with = "in_range::<_, 10, 60_000>")]
+    pub store_timeout_ms: u64,
     #[serde(deserialize_with = "in_range::<_, 0, 1_000>")]
     pub max_redispatches: u64,
     #[serde(deserialize_with = "in_range::<_, 1, 10_000_000>")]
@@ -160,6 +185,7 @@ impl Default for Scheduler {
             missed_beats: 3,
             lease_ttl_s: 2,
             rpc_timeout_ms: 200,
+            store_timeout_ms: 1_000,
             max_redispatches: 20,
             max_open_tasks: 100_000,
             max_assignments_per_beat: 64,
@@ -429,6 +455,7 @@ impl Scenario {
         CoordinatorConfig {
             heartbeat_interval_ms: s.heartbeat_interval_ms,
             missed_beats: s.missed_beats as u32,
+            takeover_grace_ms: s.rpc_timeout_ms,
             retry: RetryPolicy {
                 base_ms: self.retry.backoff_base_ms,
                 max_ms: self.retry.backoff_max_ms,

@@ -95,7 +95,15 @@ async fn drive(
     let handle = madsim::runtime::Handle::current();
     let cluster = Arc::new(Cluster::build(&handle, &scenario, &recorder, seed));
     let clock = crate::node::NodeClock::exact(cluster.origin);
+    let checks = &scenario.checks;
+    let bounds = EventKind::CheckBounds {
+        max_false_deaths: checks.max_false_deaths,
+        max_false_quarantines: checks.max_false_quarantines,
+        max_unforced_failovers: checks.max_unforced_failovers,
+        settle_ms: checks.settle_ms.unwrap_or(crate::check::DEFAULT_SETTLE_MS),
+    };
     let faults = plan_faults(&scenario, &recorder);
+    recorder.record(0, "harness", bounds);
     *planned.lock().expect("plan poisoned") = faults.iter().map(|(_, f)| f.clone()).collect();
     let nemesis = Nemesis::new(cluster.clone());
     let fault_tasks = nemesis.start(faults);
