@@ -31,6 +31,7 @@ pub enum Bug {
     FireBeforePersist,
     FireCursorFromNow,
     CronFixedOffset,
+    GiveUpOnSlowStore,
 }
 
 /// What a catalog entry is, what it mirrors, and what should catch it.
@@ -212,6 +213,19 @@ pub const CATALOG: &[Entry] = &[
             schedule was computed with the wrong offset fired at the wrong wall time around a \
             DST transition.",
     },
+    Entry {
+        bug: Bug::GiveUpOnSlowStore,
+        mirrors: "kube-vip/kube-vip#282",
+        class: 3,
+        expect: "unforced_failover",
+        explanation: "The leader bounds every store call by its short peer-RPC deadline (200 ms) \
+            and steps down on the first write that misses it, although its lease is provably \
+            alive. A healthy etcd on a busy host stalls past that now and then (fsync), so \
+            leadership flaps with no fault at all: each time a term, a full reload of the \
+            store, and the work in flight. kube-vip restarted on 'lost leadership' whenever a \
+            lease renewal hit a slow etcd. Class 3 turned around: the session is fine, the \
+            node gives it up. Caught only where a scenario bounds unforced failovers.",
+    },
 ];
 
 impl Bug {
@@ -233,12 +247,19 @@ impl Bug {
             Bug::FireBeforePersist => "fire_before_persist",
             Bug::FireCursorFromNow => "fire_cursor_from_now",
             Bug::CronFixedOffset => "cron_fixed_offset",
+            Bug::GiveUpOnSlowStore => "give_up_on_slow_store",
         }
     }
 
     /// A bug of scheduled firing: only a scenario with jobs can show it.
     pub fn fires_jobs(self) -> bool {
         matches!(self, Bug::FireBeforePersist | Bug::FireCursorFromNow | Bug::CronFixedOffset)
+    }
+
+    /// A bug judged by a bound a scenario must set (`[checks]`): a generic scenario without
+    /// it cannot show it.
+    pub fn needs_bound(self) -> bool {
+        matches!(self, Bug::GiveUpOnSlowStore)
     }
 
     pub fn entry(self) -> &'static Entry {
@@ -290,7 +311,7 @@ mod tests {
     #[test]
     fn every_entry_is_listed_once_with_its_serde_name() {
         let mut names: Vec<&str> = CATALOG.iter().map(|e| e.bug.name()).collect();
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 16);
         names.sort();
         names.dedup();
         assert_eq!(names.len(), CATALOG.len());

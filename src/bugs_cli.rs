@@ -65,7 +65,11 @@ pub fn run(opts: &BugsOptions, command: &str) -> Result<bool> {
     let base = Scenario::load(&opts.scenario)?;
     anyhow::ensure!(base.bugs.is_empty(), "{}: the generic scenario must switch no bug on", opts.scenario.display());
     // Firing bugs need jobs: a generic scenario without any cannot show them.
-    let fits = |bug: Bug| !bug.fires_jobs() || !base.jobs.is_empty();
+    // Bounded liveness bugs need the bound: a generic scenario without it cannot catch them.
+    let fits = |bug: Bug| {
+        (!bug.fires_jobs() || !base.jobs.is_empty())
+            && (!bug.needs_bound() || base.checks.max_unforced_failovers.is_some())
+    };
     let entries: Vec<_> =
         CATALOG.iter().filter(|e| (opts.only.is_empty() || opts.only.contains(&e.bug)) && fits(e.bug)).collect();
     println!(

@@ -87,6 +87,8 @@ fn clean_history_passes_with_exact_counts() {
             leader_changes: 2,
             executors_declared_dead: 1,
             redispatches: 1,
+            // The history injects no fault, so nothing explains that death.
+            false_verdicts: FalseVerdicts { false_deaths: 1, ..FalseVerdicts::default() },
             ..Counts::default()
         }
     );

@@ -331,16 +331,16 @@ fn stepping_down_refuses_waiting_submits_and_forgets_state() {
 }
 
 #[test]
-fn a_new_leader_gives_inherited_executors_one_extra_interval() {
+fn a_new_leader_gives_inherited_executors_one_extra_interval_and_the_takeover_grace() {
     let mut record = TaskRecord::new("t3-1".into(), spec("a"));
     record.state = TaskState::Running;
     record.token = Some(Token { epoch: 3, attempt: 1 });
     record.holder = Some(Holder { executor: "ex-1".into(), incarnation: 1 });
     let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
     c.become_leader(1_000, EPOCH, vec![record], vec![]);
-    c.tick(1_000 + 300 + 100);
-    assert!(drain(&mut c).is_empty(), "k*h + h after takeover is still within the grace");
-    c.tick(1_000 + 300 + 101);
+    c.tick(1_000 + 300 + 100 + 200);
+    assert!(drain(&mut c).is_empty(), "k*h + h + an RPC deadline after takeover is still within the grace");
+    c.tick(1_000 + 300 + 100 + 201);
     assert!(matches!(drain(&mut c)[0], Output::Record(EventKind::ExecutorDead { tasks: 1, .. })));
 }
 

@@ -329,6 +329,10 @@ impl Writer {
                 tracing::warn!("write failed, carrying on: {e}");
                 return Ok(());
             }
+            #[cfg(madsim)]
+            if crate::bugs::on(crate::bugs::Bug::GiveUpOnSlowStore) {
+                return Err(format!("write failed: {e}"));
+            }
             if matches!(e, StoreError::Fenced { .. } | StoreError::Corrupt { .. }) {
                 return Err(format!("write failed: {e}"));
             }
@@ -351,7 +355,12 @@ async fn elect(
     hint: Arc<Mutex<String>>,
     resign: watch::Receiver<u64>,
 ) {
-    let timeout_ms = settings.timing.store_timeout_ms;
+    #[allow(unused_mut)]
+    let mut timeout_ms = settings.timing.store_timeout_ms;
+    #[cfg(madsim)]
+    if crate::bugs::on(crate::bugs::Bug::GiveUpOnSlowStore) {
+        timeout_ms = settings.timing.rpc_timeout_ms; // the peer deadline for the store too
+    }
     tokio::spawn(watch_leader(ctx.clone(), settings.clone(), hint));
     let mut terms = 0;
     loop {
@@ -439,7 +448,18 @@ async fn lease_lapsed(ctx: &NodeContext, valid_until: &AtomicU64) {
     }
 }
 
+/// Keep-alives sent but not yet answered, beyond which the stream is reopened: a stream that
+/// stopped answering proves nothing, and a fresh one may.
+const MAX_UNANSWERED_KEEP_ALIVES: usize = 16;
+
 /// Keeps the lease alive, extending `valid_until` from each reply's request send time.
+///
+/// Keep-alives go out every `L/8` whatever the replies do, and replies are read as they
+/// come: the stream answers in order, so reply i proves the lease from when request i was
+/// sent. (Waiting a bounded time for each reply before sending the next, as this loop once
+/// did, left one reply unread per slow store call; from then on every reply was matched to
+/// an ever older request, and after a few healthy etcd stalls the lease "lapsed" with
+/// nothing wrong.)
 async fn keep_alive(
     ctx: NodeContext,
     client: etcd_client::Client,
@@ -449,9 +469,6 @@ async fn keep_alive(
 ) {
     let timeout_ms = timing.store_timeout_ms;
     let interval_ms = (timing.lease_ttl_s * 1000 / 8).max(50);
-    // A keep-alive reply later than the next keep-alive is not waited for: the next one
-    // proves the lease as well, so one slow reply costs no validity.
-    let reply_wait_ms = timeout_ms.min(interval_ms);
     loop {
         let mut leases = client.lease_client();
         let Ok(Ok((mut keeper, mut stream))) = ctx.clock.timeout(timeout_ms, leases.keep_alive(lease)).await else {
@@ -459,14 +476,14 @@ async fn keep_alive(
             continue;
         };
         let mut sent: VecDeque<u64> = VecDeque::new();
-        loop {
-            sent.push_back(ctx.clock.now_ms());
-            if keeper.keep_alive().await.is_err() {
-                break;
-            }
-            match ctx.clock.timeout(reply_wait_ms, stream.message()).await {
-                Ok(Ok(Some(resp))) => {
-                    let at = sent.pop_front().expect("a reply answers a request");
+        let mut next_send_ms = ctx.clock.now_ms();
+        while sent.len() <= MAX_UNANSWERED_KEEP_ALIVES {
+            let wait_ms = next_send_ms.saturating_sub(ctx.clock.now_ms());
+            tokio::select! {
+                biased;
+                reply = stream.message() => {
+                    let Ok(Some(resp)) = reply else { break };
+                    let Some(at) = sent.pop_front() else { break }; // a reply nobody asked for
                     if resp.ttl() <= 0 {
                         return; // the lease is gone: lead() sees valid_until pass
                     }
@@ -478,10 +495,15 @@ async fn keep_alive(
                     }
                     valid_until.fetch_max(until, Ordering::SeqCst);
                 }
-                Ok(_) => break,
-                Err(_) => {}
+                () = ctx.clock.sleep(wait_ms) => {
+                    let now = ctx.clock.now_ms();
+                    sent.push_back(now);
+                    if keeper.keep_alive().await.is_err() {
+                        break;
+                    }
+                    next_send_ms = now + interval_ms;
+                }
             }
-            ctx.clock.sleep(interval_ms).await;
         }
     }
 }

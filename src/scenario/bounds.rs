@@ -31,3 +31,12 @@ pub fn drift_bound<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
 pub fn some_in_range<'de, D: Deserializer<'de>, const MIN: u64, const MAX: u64>(d: D) -> Result<Option<u64>, D::Error> {
     in_range::<D, MIN, MAX>(d).map(Some)
 }
+
+/// Stalls per second: 0 (none) to 100.
+pub fn stall_rate<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(0.0..=100.0).contains(&v) {
+        return Err(D::Error::custom(format!("expected a rate in 0.0..=100.0 per second, found {v}")));
+    }
+    Ok(v)
+}

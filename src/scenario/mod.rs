@@ -14,7 +14,7 @@ pub use jobs::{JobOp, JobText, MisfireText, OpKind, ScheduleSettings};
 
 use crate::core::coordinator::{CoordinatorConfig, IsolationConfig, JobsConfig};
 use crate::core::retry::RetryPolicy;
-use bounds::{drift_bound, in_range, probability, some_in_range};
+use bounds::{drift_bound, in_range, probability, some_in_range, stall_rate};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,9 @@ pub struct Scenario {
     /// Bounds on false verdicts (see `check::verdicts`).
     #[serde(default)]
     pub checks: Checks,
+    /// The simulated store's latency when healthy.
+    #[serde(default)]
+    pub store: StoreModel,
     #[serde(default)]
     pub faults: Vec<Fault>,
     /// Scheduled jobs: the clock base, the firing bounds, how long jobs run.
@@ -96,6 +99,36 @@ pub struct Checks {
     /// How long after a fault ends it still explains a verdict (default 2000).
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 600_000>")]
     pub settle_ms: Option<u64>,
+}
+
+/// The simulated etcd's healthy latency: stall classes (see `sim::store_latency`). The
+/// defaults are fitted to Debian's etcd 3.4 measured on a 2-core host under load
+/// (reports/store-latency.md); `stalls = []` gives a store that never stalls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreModel {
+    pub stalls: Vec<StallClass>,
+}
+
+impl Default for StoreModel {
+    fn default() -> Self {
+        StoreModel {
+            stalls: vec![
+                StallClass { rate_per_s: 3.0, ms: DurationRange { min: 5, max: 50 } },
+                StallClass { rate_per_s: 0.16, ms: DurationRange { min: 100, max: 600 } },
+            ],
+        }
+    }
+}
+
+/// Stalls that begin `rate_per_s` times a second on average (Poisson), each lasting a
+/// log-uniform time in `ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallClass {
+    #[serde(deserialize_with = "stall_rate")]
+    pub rate_per_s: f64,
+    pub ms: DurationRange,
 }
 
 /// Swarm mode (TigerBeetle's `options_swarm`): each seed enables a random subset of

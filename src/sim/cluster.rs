@@ -83,8 +83,13 @@ impl Cluster {
             zone: scenario.zone_of(name).map(str::to_string),
             ctx,
         };
-        let store =
-            handle.create_node().name("store").ip(store_addr.ip()).init(move || serve_store(store_addr)).build();
+        let stalls = scenario.store.stalls.clone();
+        let store = handle
+            .create_node()
+            .name("store")
+            .ip(store_addr.ip())
+            .init(move || serve_store(store_addr, stalls.clone(), NodeClock::exact(origin)))
+            .build();
         nodes.push(node("store", Role::Store, store, ctx("store")));
 
         for (i, (name, addr)) in coords.iter().enumerate() {
@@ -197,8 +202,11 @@ impl Cluster {
     }
 }
 
-async fn serve_store(addr: SocketAddr) {
-    let mut server = etcd_client::SimServer::builder();
+/// Runs the simulated etcd; `stalls` model its healthy latency (`sim::store_latency`).
+async fn serve_store(addr: SocketAddr, stalls: Vec<crate::scenario::StallClass>, clock: NodeClock) {
+    let latency = crate::sim::store_latency::StoreLatency::new(stalls);
+    let delay = move || std::time::Duration::from_millis(latency.delay_ms(clock.true_now_ms(), madsim::rand::random));
+    let mut server = etcd_client::SimServer::builder().request_delay(Arc::new(delay));
     if let Ok(dump) = madsim::fs::read(DUMP_FILE).await {
         server = server.load(String::from_utf8(dump).expect("the dump is UTF-8 TOML"));
     }

@@ -7,6 +7,7 @@ pub mod nemesis;
 pub mod repro;
 pub mod runner;
 pub mod shrink;
+pub mod store_latency;
 pub mod swarm;
 
 pub use runner::{run_seed, RunOutcome};

@@ -4,11 +4,17 @@ use std::{io::Result, net::SocketAddr, sync::Arc};
 
 use super::{election::*, kv::*, service::EtcdService, Bytes};
 
+/// How long the server holds each request before handling it (faultline patch: a model of
+/// a healthy etcd's latency, e.g. WAL fsync stalls). Called once per request, and once per
+/// message of a keep-alive stream, in arrival order.
+pub type RequestDelay = Arc<dyn Fn() -> std::time::Duration + Send + Sync>;
+
 /// A simulated etcd server.
 #[derive(Default, Clone)]
 pub struct SimServer {
     timeout_rate: f32,
     load: Option<String>,
+    delay: Option<RequestDelay>,
 }
 
 impl SimServer {
@@ -21,6 +27,12 @@ impl SimServer {
     pub fn timeout_rate(mut self, rate: f32) -> Self {
         assert!((0.0..=1.0).contains(&rate));
         self.timeout_rate = rate;
+        self
+    }
+
+    /// Hold each request for what `delay` returns before handling it (faultline patch).
+    pub fn request_delay(mut self, delay: RequestDelay) -> Self {
+        self.delay = Some(delay);
         self
     }
 
@@ -37,8 +49,10 @@ impl SimServer {
         loop {
             let (tx, mut rx, _) = ep.accept1().await?;
             let service = service.clone();
+            let delay = self.delay.clone();
             madsim::task::spawn(async move {
                 let request = *rx.recv().await?.downcast::<Request>().unwrap();
+                hold(&delay).await;
                 let response: Payload = match request {
                     Request::Put {
                         key,
@@ -56,6 +70,7 @@ impl SimServer {
                         let response: Payload = Box::new(service.lease_keep_alive(id).await);
                         tx.send(response).await?;
                         rx.recv().await?;
+                        hold(&delay).await;
                     },
                     Request::LeaseTimeToLive { id, keys } => {
                         Box::new(service.lease_time_to_live(id, keys).await)
@@ -96,6 +111,16 @@ impl SimServer {
                 tx.send(response).await?;
                 Ok(()) as Result<()>
             });
+        }
+    }
+}
+
+/// Holds a request for the configured delay, if any (faultline patch).
+async fn hold(delay: &Option<RequestDelay>) {
+    if let Some(delay) = delay {
+        let d = delay();
+        if !d.is_zero() {
+            madsim::time::sleep(d).await;
         }
     }
 }

@@ -18,7 +18,7 @@ pub use self::error::{Error, Result};
 pub use self::kv::*;
 pub use self::lease::*;
 pub use self::maintenance::*;
-pub use self::server::SimServer;
+pub use self::server::{RequestDelay, SimServer};
 pub use self::watch::*;
 
 use self::server::Request;
