@@ -20,7 +20,17 @@ impl EtcdService {
     pub fn new(timeout_rate: f32, data: Option<String>) -> Self {
         let inner = Arc::new(Mutex::new(
             data.map_or_else(ServiceInner::default, |data| {
-                toml::from_str(&data).expect("failed to deserialize dump")
+                let mut inner: ServiceInner =
+                    toml::from_str(&data).expect("failed to deserialize dump");
+                // faultline patch: a restarted etcd refreshes every lease it recovers to its
+                // full TTL plus an election timeout (lessor.Promote(extend) on becoming
+                // primary), so a restart never expires a lease early. Upstream kept each
+                // lease's remaining seconds and ticked at once, which could expire a lease
+                // renewed a few hundred ms before the crash.
+                for lease in inner.lease.values_mut() {
+                    lease.ttl = lease.granted_ttl + 1;
+                }
+                inner
             }),
         ));
         let weak = Arc::downgrade(&inner);
