@@ -6,7 +6,9 @@
 //! 2 s lease alive every 250 ms (the round trip from the request to its reply) and gets a
 //! small prefix every 500 ms (like the not-leader hint's election lookup). Every call is timed
 //! by the monotonic wall clock, in microseconds; a call that fails or takes more than 10 s
-//! counts as an error, not as a sample. The puts overwrite a bounded key space (1000 keys per
+//! counts as an error, not as a sample. Slow calls whose intervals overlap are merged into
+//! "slow episodes" (per threshold: how often, how long, how many clients they held up),
+//! the shape of the simulator's stall model (`sim::store_latency`). The puts overwrite a bounded key space (1000 keys per
 //! writer), but etcd keeps every revision until compacted: a long run against an etcd without
 //! auto-compaction grows its database (about `puts * 400 B` per txn).
 
@@ -36,6 +38,10 @@ const BUCKET_NAMES: [&str; 10] =
     ["<1", "1-2", "2-5", "5-10", "10-20", "20-50", "50-100", "100-200", "200-500", ">=500"];
 /// Quantile levels the JSON reports (for fitting a distribution).
 const LEVELS: [f64; 13] = [0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0];
+/// Slow-episode thresholds, ms.
+const EPISODE_MS: [u64; 6] = [5, 10, 20, 50, 100, 200];
+/// The caller id of the monitor task (writers are 1..=64).
+const MONITOR: u32 = 0;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -64,14 +70,27 @@ fn now() -> Instant {
     Instant::now()
 }
 
-/// Samples (microseconds) and failures of one kind of call.
-#[derive(Default)]
+/// One timed call: when it started (since the benchmark's start), how long it took, who sent it.
+#[derive(Clone, Copy)]
+struct Sample {
+    at_us: u64,
+    us: u64,
+    caller: u32,
+}
+
+/// Samples and failures of one kind of call.
 struct Calls {
-    samples_us: Vec<u64>,
+    origin: Instant,
+    caller: u32,
+    samples: Vec<Sample>,
     errors: u64,
 }
 
 impl Calls {
+    fn new(origin: Instant, caller: u32) -> Self {
+        Calls { origin, caller, samples: Vec::new(), errors: 0 }
+    }
+
     fn record<T, E>(
         &mut self,
         started: Instant,
@@ -79,7 +98,9 @@ impl Calls {
     ) -> bool {
         match result {
             Ok(Ok(_)) => {
-                self.samples_us.push(started.elapsed().as_micros() as u64);
+                let us = started.elapsed().as_micros() as u64;
+                let at_us = started.saturating_duration_since(self.origin).as_micros() as u64;
+                self.samples.push(Sample { at_us, us, caller: self.caller });
                 true
             }
             _ => {
@@ -90,7 +111,7 @@ impl Calls {
     }
 
     fn merge(&mut self, other: Calls) {
-        self.samples_us.extend(other.samples_us);
+        self.samples.extend(other.samples);
         self.errors += other.errors;
     }
 }
@@ -123,6 +144,24 @@ struct KindReport {
     histogram: Vec<Bucket>,
 }
 
+/// Calls of every kind slower than a threshold, their intervals merged where they overlap.
+#[derive(Serialize)]
+struct EpisodeReport {
+    threshold_ms: u64,
+    episodes: u64,
+    per_second: f64,
+    /// The share of the run's time inside an episode.
+    time_share: f64,
+    length_p50_ms: f64,
+    length_p90_ms: f64,
+    length_max_ms: f64,
+    /// Slow calls in them.
+    calls: u64,
+    /// Mean number of distinct clients (writers, the monitor) an episode held up: near 1,
+    /// one client's own hiccup (its thread not scheduled); near all, the store stalled.
+    clients_mean: f64,
+}
+
 #[derive(Serialize)]
 struct BenchReport {
     etcd: Vec<String>,
@@ -131,6 +170,7 @@ struct BenchReport {
     puts_per_txn: u64,
     value_bytes: usize,
     calls: Vec<KindReport>,
+    slow_episodes: Vec<EpisodeReport>,
 }
 
 /// Nearest-rank quantile of sorted samples, ms.
@@ -142,9 +182,10 @@ fn quantile_ms(sorted_us: &[u64], level: f64) -> f64 {
     sorted_us[rank.clamp(1, sorted_us.len()) - 1] as f64 / 1000.0
 }
 
-fn summarize(call: &str, mut calls: Calls, seconds: f64) -> KindReport {
-    calls.samples_us.sort_unstable();
-    let s = &calls.samples_us;
+fn summarize(call: &str, calls: &Calls, seconds: f64) -> KindReport {
+    let mut s: Vec<u64> = calls.samples.iter().map(|x| x.us).collect();
+    s.sort_unstable();
+    let s = &s;
     let mut histogram: Vec<Bucket> = BUCKET_NAMES.iter().map(|&bucket| Bucket { bucket, count: 0 }).collect();
     for &us in s {
         let ms = us as f64 / 1000.0;
@@ -165,6 +206,39 @@ fn summarize(call: &str, mut calls: Calls, seconds: f64) -> KindReport {
         max_ms: quantile_ms(s, 1.0),
         quantiles: LEVELS.iter().map(|&level| Quantile { level, ms: quantile_ms(s, level) }).collect(),
         histogram,
+    }
+}
+
+/// Merges the overlapping intervals of the calls slower than `threshold_ms`.
+fn episodes(all: &[Sample], threshold_ms: u64, seconds: f64) -> EpisodeReport {
+    let mut slow: Vec<Sample> = all.iter().copied().filter(|x| x.us >= threshold_ms * 1000).collect();
+    slow.sort_by_key(|x| x.at_us);
+    // (start, end, clients as a bit set), in start order.
+    let mut merged: Vec<(u64, u64, u128)> = Vec::new();
+    for x in &slow {
+        let (start, end, bit) = (x.at_us, x.at_us + x.us, 1u128 << x.caller);
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => {
+                last.1 = last.1.max(end);
+                last.2 |= bit;
+            }
+            _ => merged.push((start, end, bit)),
+        }
+    }
+    let mut lengths: Vec<u64> = merged.iter().map(|e| e.1 - e.0).collect();
+    lengths.sort_unstable();
+    let n = merged.len() as f64;
+    let clients: u32 = merged.iter().map(|e| e.2.count_ones()).sum();
+    EpisodeReport {
+        threshold_ms,
+        episodes: merged.len() as u64,
+        per_second: n / seconds,
+        time_share: lengths.iter().sum::<u64>() as f64 / 1e6 / seconds,
+        length_p50_ms: quantile_ms(&lengths, 0.5),
+        length_p90_ms: quantile_ms(&lengths, 0.9),
+        length_max_ms: quantile_ms(&lengths, 1.0),
+        calls: slow.len() as u64,
+        clients_mean: if merged.is_empty() { 0.0 } else { clients as f64 / n },
     }
 }
 
@@ -191,10 +265,10 @@ async fn connect(endpoints: &[String], clock: &NodeClock) -> Result<Client> {
 }
 
 /// One writer: fenced txns of `puts` puts, back to back, until `end`.
-async fn writer(endpoints: Vec<String>, id: u64, puts: u64, end: Instant) -> Result<Calls> {
+async fn writer(endpoints: Vec<String>, id: u64, puts: u64, origin: Instant, end: Instant) -> Result<Calls> {
     let clock = NodeClock::real();
     let client = connect(&endpoints, &clock).await?;
-    let mut calls = Calls::default();
+    let mut calls = Calls::new(origin, id as u32);
     let mut seq = 0u64;
     while now() < end {
         let ops = (0..puts)
@@ -221,10 +295,10 @@ async fn writer(endpoints: Vec<String>, id: u64, puts: u64, end: Instant) -> Res
 }
 
 /// Lease keep-alives every 250 ms and a prefix get every 500 ms, until `end`.
-async fn monitor(endpoints: Vec<String>, end: Instant) -> Result<(Calls, Calls)> {
+async fn monitor(endpoints: Vec<String>, origin: Instant, end: Instant) -> Result<(Calls, Calls)> {
     let clock = NodeClock::real();
     let client = connect(&endpoints, &clock).await?;
-    let (mut keep_alives, mut gets) = (Calls::default(), Calls::default());
+    let (mut keep_alives, mut gets) = (Calls::new(origin, MONITOR), Calls::new(origin, MONITOR));
     let mut session = None;
     let start = now();
     let mut tick = 0u64;
@@ -315,6 +389,28 @@ fn markdown(report: &BenchReport) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&format!(
+        "\nSlow episodes: calls of any kind slower than the threshold, overlapping ones merged \
+         ({} clients: {} writers and the monitor).\n\n",
+        report.writers + 1,
+        report.writers
+    ));
+    out.push_str("| slower than | episodes | per s | share of time | length p50 ms | p90 ms | max ms | calls | clients held up (mean) |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for e in &report.slow_episodes {
+        out.push_str(&format!(
+            "| {} ms | {} | {:.2} | {:.3}% | {} | {} | {} | {} | {:.2} |\n",
+            e.threshold_ms,
+            e.episodes,
+            e.per_second,
+            e.time_share * 100.0,
+            ms(e.length_p50_ms),
+            ms(e.length_p90_ms),
+            ms(e.length_max_ms),
+            e.calls,
+            e.clients_mean
+        ));
+    }
     out
 }
 
@@ -334,16 +430,19 @@ pub fn run(args: Args) -> Result<bool> {
             Ok(Err(e)) => bail!("preparing {PREFIX}: {e}"),
             Err(e) => bail!("preparing {PREFIX}: {e}"),
         }
-        let end = now() + Duration::from_secs(args.seconds);
+        let origin = now();
+        let end = origin + Duration::from_secs(args.seconds);
         let writers: Vec<_> =
-            (1..=args.writers).map(|id| tokio::spawn(writer(args.etcd.clone(), id, args.puts, end))).collect();
-        let monitor = tokio::spawn(monitor(args.etcd.clone(), end));
-        let mut txns = Calls::default();
+            (1..=args.writers).map(|id| tokio::spawn(writer(args.etcd.clone(), id, args.puts, origin, end))).collect();
+        let monitor = tokio::spawn(monitor(args.etcd.clone(), origin, end));
+        let mut txns = Calls::new(origin, MONITOR);
         for w in writers {
             txns.merge(w.await.context("a writer task panicked")??);
         }
         let (keep_alives, gets) = monitor.await.context("the monitor task panicked")??;
         let secs = args.seconds as f64;
+        let all: Vec<Sample> =
+            [&txns, &keep_alives, &gets].iter().flat_map(|calls| calls.samples.iter().copied()).collect();
         Ok(BenchReport {
             etcd: args.etcd.clone(),
             seconds: args.seconds,
@@ -351,10 +450,11 @@ pub fn run(args: Args) -> Result<bool> {
             puts_per_txn: args.puts,
             value_bytes: VALUE_BYTES,
             calls: vec![
-                summarize(&format!("txn ({} puts)", args.puts), txns, secs),
-                summarize("lease keep-alive", keep_alives, secs),
-                summarize("get prefix", gets, secs),
+                summarize(&format!("txn ({} puts)", args.puts), &txns, secs),
+                summarize("lease keep-alive", &keep_alives, secs),
+                summarize("get prefix", &gets, secs),
             ],
+            slow_episodes: EPISODE_MS.iter().map(|&t| episodes(&all, t, secs)).collect(),
         })
     })?;
     print!("{}", markdown(&report));
