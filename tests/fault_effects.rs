@@ -201,3 +201,30 @@ fn a_flapping_executor_is_quarantined_and_gets_no_work_until_released() {
     let others = o.history.iter().filter(|e| e.at_ms > quarantined && e.at_ms < released);
     assert!(others.filter(|e| matches!(e.kind, EventKind::Dispatch { .. })).count() > 0, "the work went elsewhere");
 }
+
+/// Submit-to-acknowledgement latencies of a run, ms (an ack waits for one store txn).
+fn ack_latencies(o: &RunOutcome) -> Vec<u64> {
+    let mut sent = std::collections::BTreeMap::new();
+    let mut waits = Vec::new();
+    for e in &o.history {
+        match &e.kind {
+            EventKind::Submit { key } => {
+                sent.entry(key.clone()).or_insert(e.at_ms);
+            }
+            EventKind::Ack { key, .. } => waits.extend(sent.remove(key).map(|at| e.at_ms - at)),
+            _ => {}
+        }
+    }
+    waits
+}
+
+/// The healthy store's stalls (`[store]`) hold store calls: with stalls of exactly 400 ms
+/// some acks wait that long, and with a store that never stalls none does.
+#[test]
+fn store_stalls_hold_store_calls_and_none_means_none() {
+    let slow = |o: &RunOutcome| ack_latencies(o).into_iter().filter(|ms| *ms >= 400).count();
+    let stalled = run("[store]\nstalls = [{ rate_per_s = 1.0, ms = { min = 400, max = 400 } }]\n", 1);
+    assert!(slow(&stalled) > 0, "no ack waited out a 400 ms stall");
+    let calm = run("[store]\nstalls = []\n", 1);
+    assert_eq!(slow(&calm), 0, "an ack waited 400 ms with a store that never stalls");
+}

@@ -181,6 +181,14 @@ mod regressions {
         }
     }
 
+    /// Schedules swarm seed 202040: a lost load reply held the election for 10 s.
+    #[test]
+    fn a_new_leader_retries_a_load_whose_reply_was_lost() {
+        for seed in 1..=10 {
+            run("scenarios/regressions/new-leader-load-reply-lost.toml", seed);
+        }
+    }
+
     #[test]
     fn a_deposed_leader_keeps_its_next_term() {
         for seed in 1..=20 {

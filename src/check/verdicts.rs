@@ -115,7 +115,7 @@ pub fn false_verdicts(history: &[Event]) -> (FalseVerdicts, Vec<Violation>) {
                 "{what} at {} ms with no fault explaining it in the {settle_ms} ms before: {} such verdicts, at most {limit} allowed",
                 event.at_ms, counts[slot]
             );
-            violations.push(Violation::at(history, index, kind, format!("run"), message));
+            violations.push(Violation::at(history, index, kind, "run", message));
         }
     }
     let [false_deaths, false_quarantines, unforced_failovers] = counts;

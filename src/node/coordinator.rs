@@ -274,9 +274,9 @@ struct Writer {
     tx: mpsc::UnboundedSender<Msg>,
 }
 
-/// First pause before retrying a failed write; doubled per retry up to [`WRITE_RETRY_MAX_MS`].
-const WRITE_RETRY_BASE_MS: u64 = 10;
-const WRITE_RETRY_MAX_MS: u64 = 100;
+/// First pause before retrying a failed store call; doubled per retry up to [`RETRY_MAX_MS`].
+const RETRY_BASE_MS: u64 = 10;
+const RETRY_MAX_MS: u64 = 100;
 
 impl Writer {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<Write>) {
@@ -318,32 +318,23 @@ impl Writer {
 
     /// Writes one batch, retrying what may be transient while the lease is alive.
     async fn write(&self, seq: u64, batch: &[Write]) -> Result<(), String> {
-        let mut pause_ms = WRITE_RETRY_BASE_MS;
-        loop {
-            let e = match self.store.write(self.epoch, seq, batch).await {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            #[cfg(madsim)]
-            if crate::bugs::on(crate::bugs::Bug::IgnoreStoreErrors) {
-                tracing::warn!("write failed, carrying on: {e}");
-                return Ok(());
+        #[cfg(madsim)]
+        {
+            use crate::bugs::{on, Bug};
+            if on(Bug::IgnoreStoreErrors) || on(Bug::GiveUpOnSlowStore) {
+                return match self.store.write(self.epoch, seq, batch).await {
+                    Err(e) if on(Bug::IgnoreStoreErrors) => {
+                        tracing::warn!("write failed, carrying on: {e}");
+                        Ok(())
+                    }
+                    result => result.map_err(|e| format!("write failed: {e}")),
+                };
             }
-            #[cfg(madsim)]
-            if crate::bugs::on(crate::bugs::Bug::GiveUpOnSlowStore) {
-                return Err(format!("write failed: {e}"));
-            }
-            if matches!(e, StoreError::Fenced { .. } | StoreError::Corrupt { .. }) {
-                return Err(format!("write failed: {e}"));
-            }
-            let now = self.clock.now_ms();
-            if now.saturating_add(pause_ms) >= self.valid_until.load(Ordering::SeqCst) {
-                return Err(format!("write failed: {e}, and the lease is no longer proven"));
-            }
-            tracing::debug!(epoch = self.epoch, seq, "write failed, retrying while the lease is alive: {e}");
-            self.clock.sleep(pause_ms).await;
-            pause_ms = (pause_ms * 2).min(WRITE_RETRY_MAX_MS);
         }
+        let proven = || self.clock.now_ms() < self.valid_until.load(Ordering::SeqCst);
+        retry_while(&self.clock, proven, || self.store.write(self.epoch, seq, batch))
+            .await
+            .map_err(|e| format!("write failed: {e}"))
     }
 }
 
@@ -424,9 +415,13 @@ async fn lead(
     if crate::bugs::on(crate::bugs::Bug::EpochFromLocalCounter) {
         epoch = *terms;
     }
-    store.claim_fence(epoch).await?;
-    let records = store.load_tasks().await?;
-    let jobs = store.load_jobs().await?;
+    // Taking office reads and writes the store like any term does: a call that timed out or
+    // failed in transport is tried again while the lease is proven (the fence claim is
+    // idempotent, the loads are reads).
+    let proven = || ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst);
+    retry_while(&ctx.clock, proven, || store.claim_fence(epoch)).await?;
+    let records = retry_while(&ctx.clock, proven, || store.load_tasks()).await?;
+    let jobs = retry_while(&ctx.clock, proven, || store.load_jobs()).await?;
     if ctx.clock.now_ms() >= valid_until.load(Ordering::SeqCst) {
         return Err(StoreError::Etcd(format!("lease lapsed before taking office as epoch {epoch}")));
     }
@@ -439,6 +434,29 @@ async fn lead(
     };
     let _ = tx.send(Msg::Deposed { epoch, reason });
     Ok(())
+}
+
+/// Runs `call` until it succeeds, is refused (fenced, corrupt), or `proven` turns false, with
+/// a short doubling pause between tries.
+async fn retry_while<T, Fut>(
+    clock: &crate::node::clock::NodeClock,
+    proven: impl Fn() -> bool,
+    call: impl Fn() -> Fut,
+) -> Result<T, StoreError>
+where
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut pause_ms = RETRY_BASE_MS;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e @ (StoreError::Fenced { .. } | StoreError::Corrupt { .. })) => return Err(e),
+            Err(e) if !proven() => return Err(e),
+            Err(e) => tracing::debug!("store call failed, retrying while the lease is proven: {e}"),
+        }
+        clock.sleep(pause_ms).await;
+        pause_ms = (pause_ms * 2).min(RETRY_MAX_MS);
+    }
 }
 
 /// Returns once this node's clock passes `valid_until` (which keep-alives keep moving).

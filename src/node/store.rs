@@ -26,6 +26,10 @@ const KEYS: &str = "/faultline/keys/";
 const JOBS: &str = "/faultline/jobs/";
 /// etcd's default `--max-txn-ops`.
 pub const MAX_TXN_OPS: usize = 128;
+/// A load (a prefix read of every record) gets this many store deadlines: it is larger than
+/// any other call, but a lost reply should cost a few seconds, not ten (a new leader that
+/// waited ten on a dropped load reply held the election that long with nobody leading).
+const LOAD_TIMEOUT_FACTOR: u64 = 3;
 /// Operations a write batch may carry: one of the txn's ops moves [`WRITE_SEQ`].
 pub const MAX_BATCH_OPS: usize = MAX_TXN_OPS - 1;
 
@@ -139,7 +143,8 @@ impl Store {
             let mut kv = self.client.kv_client();
             async move { kv.get(prefix, Some(GetOptions::new().with_prefix())).await }
         };
-        let resp = through_faults(&self.faults, &self.clock, STORE_PEER, self.timeout_ms * 10, make).await??;
+        let timeout_ms = self.timeout_ms * LOAD_TIMEOUT_FACTOR;
+        let resp = through_faults(&self.faults, &self.clock, STORE_PEER, timeout_ms, make).await??;
         resp.kvs()
             .iter()
             .map(|kv| {

@@ -102,8 +102,9 @@ pub struct Checks {
 }
 
 /// The simulated etcd's healthy latency: stall classes (see `sim::store_latency`). The
-/// defaults are fitted to Debian's etcd 3.4 measured on a 2-core host under load
-/// (reports/store-latency.md); `stalls = []` gives a store that never stalls.
+/// first two are fitted to Debian's etcd 3.4 measured on a 2-core host under load
+/// (reports/store-latency.md), the third to what real processes saw under the scheduler's
+/// own load (store calls beyond 200 ms at ~0.16/s); `stalls = []` never stalls.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreModel {
@@ -115,7 +116,8 @@ impl Default for StoreModel {
         StoreModel {
             stalls: vec![
                 StallClass { rate_per_s: 3.0, ms: DurationRange { min: 5, max: 50 } },
-                StallClass { rate_per_s: 0.16, ms: DurationRange { min: 100, max: 600 } },
+                StallClass { rate_per_s: 0.25, ms: DurationRange { min: 50, max: 150 } },
+                StallClass { rate_per_s: 0.16, ms: DurationRange { min: 200, max: 600 } },
             ],
         }
     }

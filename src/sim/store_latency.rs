@@ -10,11 +10,15 @@
 //! another lasts begins when it ends, so no request waits longer than the longest stall.
 //! The network's own per-message latency comes on top.
 //!
-//! Where the defaults come from (`reports/store-latency.md`, measured with
-//! `scripts/store-latency` on this 2-core machine against Debian's etcd 3.4.23): hiccups of
-//! 5-50 ms every few hundred ms under load (the measured p99-max band), and rare stalls of
-//! 100-600 ms, the rate the real-process runs of issue 13 showed under the scheduler's own
-//! load (3 coordinators, 4 executors, etcd on 2 cores: ~0.16 s^-1 beyond 200 ms).
+//! Where the defaults come from. Etcd alone (`scripts/store-latency`, Debian's etcd 3.4.23
+//! on this 2-core machine with both cores busy and a disk writer, reports/store-latency.md):
+//! slow episodes (overlapping slow calls merged) of 20 ms or more at 1-1.8/s, of 50 ms or
+//! more at 0.17-0.30/s, worst call 96-127 ms, none at 200 ms: classes of 3/s x 5-50 ms and
+//! 0.25/s x 50-150 ms. Under the scheduler's own load (3 coordinators, 4 executors and etcd
+//! on 2 cores; ../shared/FAULT-HANDLING.md) the calls a leader saw went beyond 200 ms often
+//! enough to depose it 12 times in 75 s with a 200 ms deadline: a class of 0.16/s x
+//! 200-600 ms (the 600 ms ceiling is a choice, below the 882 ms a keep-alive proves the
+//! lease for, so the healthy store alone can never depose a correct leader).
 
 use crate::scenario::StallClass;
 use std::sync::Mutex;
