@@ -361,19 +361,9 @@ fn markdown(report: &BenchReport) -> String {
     out.push_str("| call | n | errors | per s | mean ms | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for k in &report.calls {
-        out.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |\n",
-            k.call,
-            k.n,
-            k.errors,
-            k.per_second,
-            ms(k.mean_ms),
-            ms(k.p50_ms),
-            ms(k.p90_ms),
-            ms(k.p99_ms),
-            ms(k.p999_ms),
-            ms(k.max_ms)
-        ));
+        let (n, errors, per_s) = (k.n.to_string(), k.errors.to_string(), format!("{:.1}", k.per_second));
+        let quantiles = [k.mean_ms, k.p50_ms, k.p90_ms, k.p99_ms, k.p999_ms, k.max_ms].map(ms);
+        out.push_str(&table_row([k.call.to_string(), n, errors, per_s].into_iter().chain(quantiles)));
     }
     out.push_str("\n| call (counts by ms) |");
     for name in BUCKET_NAMES {
@@ -398,20 +388,26 @@ fn markdown(report: &BenchReport) -> String {
     out.push_str("| slower than | episodes | per s | share of time | length p50 ms | p90 ms | max ms | calls | clients held up (mean) |\n");
     out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for e in &report.slow_episodes {
-        out.push_str(&format!(
-            "| {} ms | {} | {:.2} | {:.3}% | {} | {} | {} | {} | {:.2} |\n",
-            e.threshold_ms,
-            e.episodes,
-            e.per_second,
-            e.time_share * 100.0,
+        let cells = [
+            format!("{} ms", e.threshold_ms),
+            e.episodes.to_string(),
+            format!("{:.2}", e.per_second),
+            format!("{:.3}%", e.time_share * 100.0),
             ms(e.length_p50_ms),
             ms(e.length_p90_ms),
             ms(e.length_max_ms),
-            e.calls,
-            e.clients_mean
-        ));
+            e.calls.to_string(),
+            format!("{:.2}", e.clients_mean),
+        ];
+        out.push_str(&table_row(cells));
     }
     out
+}
+
+/// One markdown table row of `cells`.
+fn table_row(cells: impl IntoIterator<Item = String>) -> String {
+    let cells: Vec<String> = cells.into_iter().collect();
+    format!("| {} |\n", cells.join(" | "))
 }
 
 /// `faultline store-bench`: measures, prints a markdown table, writes JSON if asked.
