@@ -62,7 +62,7 @@ pub struct JobsConfig {
 
 impl Default for JobsConfig {
     fn default() -> Self {
-        JobsConfig { base_unix_ms: 0, late_bound_ms: 1_500, settle_ms: 5_000 }
+        JobsConfig { base_unix_ms: 0, late_bound_ms: 2_000, settle_ms: 5_000 }
     }
 }
 

@@ -26,7 +26,7 @@ impl Default for ScheduleSettings {
     fn default() -> Self {
         ScheduleSettings {
             start_time: "2026-01-01T00:00:00Z".into(),
-            late_bound_ms: 1_500,
+            late_bound_ms: 2_000,
             settle_ms: 5_000,
             run_s: 60,
         }
