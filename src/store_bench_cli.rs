@@ -14,10 +14,10 @@
 
 use anyhow::{bail, Context, Result};
 use etcd_client::{Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp};
+use faultline::node::clock::Stopwatch;
 use faultline::node::NodeClock;
 use serde::Serialize;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 const PREFIX: &str = "/bench/";
 const FENCE: &str = "/bench/fence";
@@ -62,14 +62,6 @@ pub struct Args {
     json: Option<PathBuf>,
 }
 
-/// The monotonic wall clock. The node code reads time only through `NodeClock` (clippy.toml),
-/// whose readings are whole milliseconds; this benchmark measures the real store's latency
-/// in wall time, to the microsecond, so it reads `Instant` directly, here only.
-#[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
-    Instant::now()
-}
-
 /// One timed call: when it started (since the benchmark's start), how long it took, who sent it.
 #[derive(Clone, Copy)]
 struct Sample {
@@ -80,26 +72,21 @@ struct Sample {
 
 /// Samples and failures of one kind of call.
 struct Calls {
-    origin: Instant,
+    origin: Stopwatch,
     caller: u32,
     samples: Vec<Sample>,
     errors: u64,
 }
 
 impl Calls {
-    fn new(origin: Instant, caller: u32) -> Self {
+    fn new(origin: Stopwatch, caller: u32) -> Self {
         Calls { origin, caller, samples: Vec::new(), errors: 0 }
     }
 
-    fn record<T, E>(
-        &mut self,
-        started: Instant,
-        result: Result<Result<T, E>, faultline::node::clock::Elapsed>,
-    ) -> bool {
+    fn record<T, E>(&mut self, at_us: u64, result: Result<Result<T, E>, faultline::node::clock::Elapsed>) -> bool {
         match result {
             Ok(Ok(_)) => {
-                let us = started.elapsed().as_micros() as u64;
-                let at_us = started.saturating_duration_since(self.origin).as_micros() as u64;
+                let us = self.origin.elapsed_us().saturating_sub(at_us);
                 self.samples.push(Sample { at_us, us, caller: self.caller });
                 true
             }
@@ -265,12 +252,12 @@ async fn connect(endpoints: &[String], clock: &NodeClock) -> Result<Client> {
 }
 
 /// One writer: fenced txns of `puts` puts, back to back, until `end`.
-async fn writer(endpoints: Vec<String>, id: u64, puts: u64, origin: Instant, end: Instant) -> Result<Calls> {
+async fn writer(endpoints: Vec<String>, id: u64, puts: u64, origin: Stopwatch, end_us: u64) -> Result<Calls> {
     let clock = NodeClock::real();
     let client = connect(&endpoints, &clock).await?;
     let mut calls = Calls::new(origin, id as u32);
     let mut seq = 0u64;
-    while now() < end {
+    while origin.elapsed_us() < end_us {
         let ops = (0..puts)
             .map(|_| {
                 seq += 1;
@@ -283,7 +270,7 @@ async fn writer(endpoints: Vec<String>, id: u64, puts: u64, origin: Instant, end
             .and_then(ops)
             .or_else(vec![TxnOp::get(FENCE, None)]);
         let mut kv = client.kv_client();
-        let started = now();
+        let started = origin.elapsed_us();
         let result = clock.timeout(CALL_LIMIT_MS, kv.txn(txn)).await;
         let fenced = matches!(&result, Ok(Ok(resp)) if !resp.succeeded());
         if fenced {
@@ -295,14 +282,13 @@ async fn writer(endpoints: Vec<String>, id: u64, puts: u64, origin: Instant, end
 }
 
 /// Lease keep-alives every 250 ms and a prefix get every 500 ms, until `end`.
-async fn monitor(endpoints: Vec<String>, origin: Instant, end: Instant) -> Result<(Calls, Calls)> {
+async fn monitor(endpoints: Vec<String>, origin: Stopwatch, end_us: u64) -> Result<(Calls, Calls)> {
     let clock = NodeClock::real();
     let client = connect(&endpoints, &clock).await?;
     let (mut keep_alives, mut gets) = (Calls::new(origin, MONITOR), Calls::new(origin, MONITOR));
     let mut session = None;
-    let start = now();
     let mut tick = 0u64;
-    while now() < end {
+    while origin.elapsed_us() < end_us {
         if session.is_none() {
             let mut leases = client.lease_client();
             let opened = async {
@@ -320,7 +306,7 @@ async fn monitor(endpoints: Vec<String>, origin: Instant, end: Instant) -> Resul
             }
         }
         if let Some((keeper, stream)) = session.as_mut() {
-            let started = now();
+            let started = origin.elapsed_us();
             let round_trip = async {
                 keeper.keep_alive().await?;
                 match stream.message().await? {
@@ -334,13 +320,13 @@ async fn monitor(endpoints: Vec<String>, origin: Instant, end: Instant) -> Resul
         }
         if tick.is_multiple_of(2) {
             let mut kv = client.kv_client();
-            let started = now();
+            let started = origin.elapsed_us();
             let get = kv.get(ELECTION, Some(GetOptions::new().with_prefix()));
             gets.record(started, clock.timeout(CALL_LIMIT_MS, get).await);
         }
         tick += 1;
-        let next = start + Duration::from_millis(tick * KEEP_ALIVE_EVERY_MS);
-        clock.sleep(next.saturating_duration_since(now()).as_millis() as u64).await;
+        let next_us = tick * KEEP_ALIVE_EVERY_MS * 1000;
+        clock.sleep(next_us.saturating_sub(origin.elapsed_us()) / 1000).await;
     }
     Ok((keep_alives, gets))
 }
@@ -426,8 +412,8 @@ pub fn run(args: Args) -> Result<bool> {
             Ok(Err(e)) => bail!("preparing {PREFIX}: {e}"),
             Err(e) => bail!("preparing {PREFIX}: {e}"),
         }
-        let origin = now();
-        let end = origin + Duration::from_secs(args.seconds);
+        let origin = Stopwatch::start();
+        let end = args.seconds * 1_000_000;
         let writers: Vec<_> =
             (1..=args.writers).map(|id| tokio::spawn(writer(args.etcd.clone(), id, args.puts, origin, end))).collect();
         let monitor = tokio::spawn(monitor(args.etcd.clone(), origin, end));

@@ -135,8 +135,10 @@ impl NodeClock {
     }
 }
 
-/// Wall-clock time of the harness itself (how long a seed took to simulate). Never given
-/// to a node: it measures the simulator, not the simulated system.
+/// Wall-clock time of the harness itself (how long a seed took to simulate), or of a
+/// benchmark of real processes (`faultline store-bench`). Never given to a node: it measures
+/// the measuring, not the system measured.
+#[derive(Clone, Copy)]
 pub struct Stopwatch(std::time::Instant);
 
 impl Stopwatch {
@@ -147,6 +149,11 @@ impl Stopwatch {
 
     pub fn elapsed_ms(&self) -> u64 {
         self.0.elapsed().as_millis() as u64
+    }
+
+    /// Microseconds since the start: a benchmark's latency samples.
+    pub fn elapsed_us(&self) -> u64 {
+        self.0.elapsed().as_micros() as u64
     }
 }
 
