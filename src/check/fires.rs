@@ -32,10 +32,11 @@
 //! durable in the store whose confirm was lost to a leader crash has no `Fire` event, and
 //! its instants look lost. Jobs whose spec does not parse are not judged.
 
+use super::firings::{firings, nodes};
 use super::{Violation, ViolationKind};
 use crate::schedule::{JobSpec, Misfire, Overlap};
-use crate::trace::{Event, EventKind, FaultPhase, Verdict};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::trace::{Event, EventKind, Verdict};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most instants one active window is expanded to.
 const MAX_INSTANTS: usize = 100_000;
@@ -150,7 +151,16 @@ impl<'a> Facts<'a> {
         let mut facts = Facts::default();
         // The current incarnation of each name; `None` when its spec does not parse.
         let mut current: BTreeMap<&str, Option<usize>> = BTreeMap::new();
-        let mut open_faults: BTreeMap<u64, VecDeque<usize>> = BTreeMap::new();
+        // Fault windows, and the first clock fault on each node (a node's clock is judged
+        // only against events after it).
+        for firing in firings(history) {
+            if firing.kind.starts_with("clock_") {
+                for node in nodes(firing.target) {
+                    facts.clock_faulted.entry(node).or_insert(firing.begin);
+                }
+            }
+            facts.faults.push(firing.window_ms(history));
+        }
         let mut stop = None;
         for (index, event) in history.iter().enumerate() {
             let (at_ms, node) = (event.at_ms, event.node.as_str());
@@ -213,21 +223,6 @@ impl<'a> Facts<'a> {
                 }
                 (EventKind::Apply { task, verdict: Verdict::Accepted, .. }, _) => {
                     facts.first_accepted.entry(task).or_insert(index);
-                }
-                (EventKind::Fault { id, fault, phase: FaultPhase::Begin, target, .. }, _) => {
-                    if fault.starts_with("clock_") {
-                        // The nemesis writes the nodes it hit joined by commas.
-                        for node in target.split(',').map(str::trim).filter(|name| !name.is_empty()) {
-                            facts.clock_faulted.entry(node).or_insert(index);
-                        }
-                    }
-                    open_faults.entry(*id).or_default().push_back(facts.faults.len());
-                    facts.faults.push((at_ms, None));
-                }
-                (EventKind::Fault { id, phase: FaultPhase::End, .. }, _) => {
-                    if let Some(begin) = open_faults.get_mut(id).and_then(VecDeque::pop_front) {
-                        facts.faults[begin].1 = Some(at_ms);
-                    }
                 }
                 (EventKind::DrainStart { .. }, _) => stop = stop.or(Some((at_ms, index))),
                 (EventKind::RunEnd { drained: true }, _) => facts.drained = true,
@@ -553,6 +548,7 @@ mod tests {
     use super::*;
     use crate::check::tests::{apply, dead_lettered, drain_start, ev, run_end, succeeded};
     use crate::schedule::{parse_instant, Schedule};
+    use crate::trace::FaultPhase;
     use ViolationKind::*;
 
     const BASE: u64 = 1_700_000_000_000;

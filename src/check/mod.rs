@@ -9,6 +9,7 @@ mod counts;
 mod duplicates;
 mod faults;
 mod fires;
+pub mod firings;
 mod leaders;
 mod lost;
 mod stale_leader;

@@ -20,10 +20,11 @@
 //!
 //! [`CheckBounds`]: crate::trace::EventKind::CheckBounds
 
+use super::firings::{firings, nodes};
 use super::{Violation, ViolationKind};
-use crate::trace::{Event, EventKind, FaultPhase};
+use crate::trace::{Event, EventKind};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeSet;
 
 /// How far back a fault explains a verdict when no [`CheckBounds`] event says: 2 s.
 ///
@@ -38,29 +39,16 @@ pub struct FalseVerdicts {
     pub unforced_failovers: u64,
 }
 
-/// The faults of a history as (begin ms, end ms or none, targets).
-struct Faults<'a>(Vec<(u64, Option<u64>, Vec<&'a str>)>);
+/// The faults of a history: when each began and ended (none: still going), and its targets.
+struct Faults<'a>(Vec<(u64, Option<u64>, BTreeSet<&'a str>)>);
 
 impl<'a> Faults<'a> {
     fn gather(history: &'a [Event]) -> Self {
-        let mut faults = Vec::new();
-        let mut open: BTreeMap<u64, VecDeque<usize>> = BTreeMap::new();
-        for event in history {
-            match &event.kind {
-                EventKind::Fault { id, phase: FaultPhase::Begin, target, .. } => {
-                    let targets = target.split(',').map(str::trim).filter(|t| !t.is_empty()).collect();
-                    open.entry(*id).or_default().push_back(faults.len());
-                    faults.push((event.at_ms, None, targets));
-                }
-                EventKind::Fault { id, phase: FaultPhase::End, .. } => {
-                    if let Some(begin) = open.get_mut(id).and_then(VecDeque::pop_front) {
-                        faults[begin].1 = Some(event.at_ms);
-                    }
-                }
-                _ => {}
-            }
-        }
-        Faults(faults)
+        let windows = firings(history).into_iter().map(|f| {
+            let (begin, end) = f.window_ms(history);
+            (begin, end, nodes(f.target))
+        });
+        Faults(windows.collect())
     }
 
     /// Whether a fault on any of `nodes` was in progress at some moment of
@@ -68,7 +56,7 @@ impl<'a> Faults<'a> {
     fn explain(&self, nodes: &[&str], at_ms: u64, settle_ms: u64) -> bool {
         let from_ms = at_ms.saturating_sub(settle_ms);
         self.0.iter().any(|(begin, end, targets)| {
-            *begin <= at_ms && end.is_none_or(|end| end >= from_ms) && targets.iter().any(|t| nodes.contains(t))
+            *begin <= at_ms && end.is_none_or(|end| end >= from_ms) && nodes.iter().any(|n| targets.contains(n))
         })
     }
 }
@@ -126,6 +114,7 @@ pub fn false_verdicts(history: &[Event]) -> (FalseVerdicts, Vec<Violation>) {
 mod tests {
     use super::*;
     use crate::check::tests::ev;
+    use crate::trace::FaultPhase;
 
     fn bounds(max: Option<u64>) -> Event {
         let kind = EventKind::CheckBounds {

@@ -171,7 +171,7 @@ impl Actor {
                 // The campaign may have been won long ago (its reply held up by a partition)
                 // or the load may have outlasted the lease: never announce or act on a term
                 // whose lease this node's clock can no longer vouch for.
-                if now >= valid_until.load(Ordering::SeqCst) {
+                if !lease_proven(&self.ctx.clock, &valid_until) {
                     tracing::debug!(node = %self.ctx.name, epoch, "elected on a lapsed lease: not taking office");
                     self.resign(epoch);
                     return;
@@ -207,7 +207,7 @@ impl Actor {
     }
 
     fn check_lease(&mut self) {
-        let lapsed = self.lease.as_ref().is_some_and(|v| self.ctx.clock.now_ms() >= v.load(Ordering::SeqCst));
+        let lapsed = self.lease.as_ref().is_some_and(|v| !lease_proven(&self.ctx.clock, v));
         if let (true, Some(epoch)) = (lapsed, self.core.epoch()) {
             self.resign(epoch);
             self.depose(epoch, "lease lapsed by the local clock".into());
@@ -331,7 +331,7 @@ impl Writer {
                 };
             }
         }
-        let proven = || self.clock.now_ms() < self.valid_until.load(Ordering::SeqCst);
+        let proven = || lease_proven(&self.clock, &self.valid_until);
         retry_while(&self.clock, proven, || self.store.write(self.epoch, seq, batch))
             .await
             .map_err(|e| format!("write failed: {e}"))
@@ -418,11 +418,11 @@ async fn lead(
     // Taking office reads and writes the store like any term does: a call that timed out or
     // failed in transport is tried again while the lease is proven (the fence claim is
     // idempotent, the loads are reads).
-    let proven = || ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst);
+    let proven = || lease_proven(&ctx.clock, valid_until);
     retry_while(&ctx.clock, proven, || store.claim_fence(epoch)).await?;
     let records = retry_while(&ctx.clock, proven, || store.load_tasks()).await?;
     let jobs = retry_while(&ctx.clock, proven, || store.load_jobs()).await?;
-    if ctx.clock.now_ms() >= valid_until.load(Ordering::SeqCst) {
+    if !proven() {
         return Err(StoreError::Etcd(format!("lease lapsed before taking office as epoch {epoch}")));
     }
     let shared = valid_until.clone();
@@ -459,9 +459,15 @@ where
     }
 }
 
+/// Whether this node's clock still proves the lease: it is before `valid_until`, the local
+/// time up to which the last keep-alive reply vouches for it.
+fn lease_proven(clock: &crate::node::clock::NodeClock, valid_until: &AtomicU64) -> bool {
+    clock.now_ms() < valid_until.load(Ordering::SeqCst)
+}
+
 /// Returns once this node's clock passes `valid_until` (which keep-alives keep moving).
 async fn lease_lapsed(ctx: &NodeContext, valid_until: &AtomicU64) {
-    while ctx.clock.now_ms() < valid_until.load(Ordering::SeqCst) {
+    while lease_proven(&ctx.clock, valid_until) {
         ctx.clock.sleep(20).await;
     }
 }

@@ -6,9 +6,10 @@
 //! simulated ms. Each definition, with its edge cases, is in reports/METRICS.md; the
 //! constants of the recovery test live in [`RecoveryConfig`].
 
+use crate::check::firings::{firings, nodes, Firing};
 use crate::trace::{Event, EventKind, FaultPhase};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What one firing of a fault cost and how the scheduler answered it. Durations are ms
 /// from `begin_ms`; `None` means the signal never came (see reports/METRICS.md).
@@ -124,42 +125,6 @@ pub struct KindRecovery {
     pub failover: Percentiles,
     /// Over the firings that recovered.
     pub recovery: Percentiles,
-}
-
-/// One firing: indices of its Begin and End events in the history.
-struct Firing<'h> {
-    id: u64,
-    kind: &'h str,
-    target: &'h str,
-    begin: usize,
-    end: Option<usize>,
-}
-
-/// Every firing in begin order. An End closes the oldest open firing of its id; an End
-/// with none open (a firing that never fired) is skipped.
-fn firings(history: &[Event]) -> Vec<Firing<'_>> {
-    let mut out: Vec<Firing<'_>> = Vec::new();
-    let mut open: BTreeMap<u64, VecDeque<usize>> = BTreeMap::new();
-    for (index, event) in history.iter().enumerate() {
-        let EventKind::Fault { id, fault, phase, target, .. } = &event.kind else { continue };
-        match phase {
-            FaultPhase::Begin => {
-                open.entry(*id).or_default().push_back(out.len());
-                out.push(Firing { id: *id, kind: fault, target, begin: index, end: None });
-            }
-            FaultPhase::End => {
-                if let Some(k) = open.get_mut(id).and_then(VecDeque::pop_front) {
-                    out[k].end = Some(index);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The node names of a fault's `target`.
-fn nodes(target: &str) -> BTreeSet<&str> {
-    target.split(',').map(str::trim).filter(|n| !n.is_empty()).collect()
 }
 
 /// Acknowledged tasks not yet terminal, updated event by event.
