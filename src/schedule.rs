@@ -9,7 +9,12 @@
 //! from `chrono-tz`. Daylight saving follows Vixie cron (croner's OCPS rules): in a
 //! spring-forward gap a fixed-time job fires once, right after the gap, and wildcard or
 //! step fields skip the missing instants; in a fall-back overlap a fixed-time job fires
-//! once (at the first occurrence) and wildcard fields fire in both hours.
+//! once (at the first occurrence) and wildcard fields fire in both hours. A job is a
+//! wildcard job when its minute or hour field starts with `*` (Vixie's MIN_STAR/HR_STAR).
+//! croner alone skips the second pass of a fall-back hour, so wildcard jobs are also
+//! evaluated at each fixed UTC offset the zone has around the search (see
+//! `Compiled::next_after`). The fires checker does not use this module's evaluation: it
+//! has its own (`check::cron_oracle`).
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -196,16 +201,28 @@ impl Schedule {
 
     fn compile(&self) -> Option<Compiled<'_>> {
         match self {
-            Schedule::Cron { cron, tz } => Some(Compiled::Cron(Box::new(parse_cron(cron).ok()?), parse_tz(tz).ok()?)),
+            Schedule::Cron { cron, tz } => Some(Compiled::Cron {
+                cron: Box::new(parse_cron(cron).ok()?),
+                tz: parse_tz(tz).ok()?,
+                wildcard: is_wildcard(cron),
+            }),
             plain => Some(Compiled::Plain(plain)),
         }
     }
 }
 
+/// Whether a cron expression's minute or hour field starts with `*`: such a job fires in
+/// both passes of a fall-back hour (Vixie cron's MIN_STAR/HR_STAR).
+fn is_wildcard(cron: &str) -> bool {
+    let fields: Vec<&str> = cron.split_whitespace().collect();
+    let skip = usize::from(fields.len() == 6); // seconds first
+    fields.iter().skip(skip).take(2).any(|field| field.starts_with('*'))
+}
+
 /// A schedule ready to evaluate: a cron expression and its zone parsed.
 enum Compiled<'a> {
     Plain(&'a Schedule),
-    Cron(Box<croner::Cron>, chrono_tz::Tz),
+    Cron { cron: Box<croner::Cron>, tz: chrono_tz::Tz, wildcard: bool },
 }
 
 impl Compiled<'_> {
@@ -221,15 +238,34 @@ impl Compiled<'_> {
                 Some(from + n * every_ms)
             }
             Compiled::Plain(_) => None, // `after` (unresolved); a `cron` is always compiled
-            Compiled::Cron(cron, tz) => {
+            Compiled::Cron { cron, tz, wildcard } => {
                 // Cron instants are whole seconds: search from the whole second at or before.
                 let after_s = (after_unix_ms / 1000) as i64;
-                let after = Utc.timestamp_opt(after_s, 0).single()?.with_timezone(tz);
-                let next = cron.find_next_occurrence(&after, false).ok()?;
-                Some(next.timestamp() as u64 * 1000)
+                let after = Utc.timestamp_opt(after_s, 0).single()?;
+                let in_zone = cron.find_next_occurrence(&after.with_timezone(tz), false).ok()?.timestamp();
+                let mut next = Some(in_zone).filter(|&t| t > after_s);
+                if *wildcard {
+                    // The second pass of a fall-back hour: the instants that match at a fixed
+                    // offset the zone really has then. The zone's offsets just after the
+                    // search start and at croner's answer cover one transition in between.
+                    for instant in [after_s + 1, in_zone] {
+                        let offset = offset_at(tz, instant)?;
+                        let fixed = cron.find_next_occurrence(&after.with_timezone(&offset), false).ok()?.timestamp();
+                        if fixed > after_s && offset_at(tz, fixed)? == offset && next.is_none_or(|n| fixed < n) {
+                            next = Some(fixed);
+                        }
+                    }
+                }
+                next.map(|t| t as u64 * 1000)
             }
         }
     }
+}
+
+/// The UTC offset `tz` has at UNIX second `instant`.
+fn offset_at(tz: &chrono_tz::Tz, instant: i64) -> Option<chrono::FixedOffset> {
+    use chrono::Offset;
+    Some(tz.offset_from_utc_datetime(&Utc.timestamp_opt(instant, 0).single()?.naive_utc()).fix())
 }
 
 /// `CronFixedOffset` (the known-bug catalog): a cron schedule evaluated at the fixed UTC
@@ -239,10 +275,9 @@ pub fn buggy_next_after_fixed_offset(schedule: &Schedule, after_unix_ms: u64) ->
     let Schedule::Cron { cron, tz } = schedule else {
         return schedule.next_after(after_unix_ms);
     };
-    use chrono::Offset;
     let (cron, tz) = (parse_cron(cron).ok()?, parse_tz(tz).ok()?);
     let after = Utc.timestamp_opt((after_unix_ms / 1000) as i64, 0).single()?;
-    let fixed = tz.offset_from_utc_datetime(&after.naive_utc()).fix();
+    let fixed = offset_at(&tz, after.timestamp())?;
     let next = cron.find_next_occurrence(&after.with_timezone(&fixed), false).ok()?;
     Some(next.timestamp() as u64 * 1000)
 }
@@ -324,6 +359,31 @@ mod tests {
         let s = cron("0 30 1 * * *", "America/New_York");
         let got = s.instants(at("2026-11-01T00:00:00-04:00"), at("2026-11-01T03:00:00-05:00"), 10);
         assert_eq!(got, vec![at("2026-11-01T01:30:00-04:00")]);
+    }
+
+    #[test]
+    fn fall_back_fires_wildcard_jobs_in_both_hours() {
+        // 2026-11-01 New York: 01:00-01:59 happens as EDT (05:00Z-05:59Z), then again as EST
+        // (06:00Z-06:59Z). Wildcard minute or hour fields fire in both passes (Vixie cron).
+        let every_minute = cron("* * * * *", "America/New_York");
+        let got = every_minute.instants(at("2026-11-01T00:59:30-04:00"), at("2026-11-01T02:00:00-05:00"), 200);
+        assert_eq!(got.len(), 121, "120 minutes of the two passes and 02:00 EST");
+        assert_eq!(got[0], at("2026-11-01T05:00:00Z"));
+        assert_eq!(got[59], at("2026-11-01T05:59:00Z"));
+        assert_eq!(got[60], at("2026-11-01T06:00:00Z"));
+        assert_eq!(got[120], at("2026-11-01T07:00:00Z"));
+        let hourly = cron("0 * * * *", "America/New_York");
+        let got = hourly.instants(at("2026-11-01T00:30:00-04:00"), at("2026-11-01T03:00:00-05:00"), 10);
+        let want = ["2026-11-01T05:00:00Z", "2026-11-01T06:00:00Z", "2026-11-01T07:00:00Z", "2026-11-01T08:00:00Z"];
+        assert_eq!(got, want.map(at).to_vec());
+        let every_5 = cron("*/5 * * * *", "America/New_York");
+        let got = every_5.instants(at("2026-11-01T05:00:00Z"), at("2026-11-01T07:00:00Z"), 100);
+        assert_eq!(got.len(), 24, "11 more in the first pass, 12 in the second, 02:00 EST");
+        // Sao Paulo 2019: midnight fell back to 23:00 on 2019-02-16; 23:xx happened twice.
+        let sao_paulo = cron("* * * * *", "America/Sao_Paulo");
+        let got = sao_paulo.instants(at("2019-02-16T23:58:30-02:00"), at("2019-02-16T23:01:00-03:00"), 10);
+        let want = ["2019-02-17T01:59:00Z", "2019-02-17T02:00:00Z", "2019-02-17T02:01:00Z"];
+        assert_eq!(got, want.map(at).to_vec());
     }
 
     #[test]

@@ -6,11 +6,13 @@
 
 mod convergence;
 mod counts;
+mod cron_oracle;
 mod duplicates;
 mod faults;
 mod fires;
 pub mod firings;
 mod leaders;
+mod ledger;
 mod lost;
 mod stale_leader;
 #[cfg(test)]
@@ -24,6 +26,7 @@ pub use duplicates::no_duplicate_applies;
 pub use faults::every_fault_fired;
 pub use fires::no_fire_violations;
 pub use leaders::one_leader_per_epoch;
+pub use ledger::outcomes_match_ledger;
 pub use lost::no_lost_tasks;
 pub use stale_leader::no_stale_leader;
 pub use unacknowledged::every_submit_acknowledged;
@@ -77,6 +80,10 @@ pub enum ViolationKind {
     FalseQuarantine,
     /// More leaders stepped down with no fault on them or the store than the scenario allows.
     UnforcedFailover,
+    /// A task was dead-lettered although the sink accepted its effect.
+    DeadLetteredWithEffect,
+    /// A task was recorded succeeded although the sink had accepted no effect of it.
+    SucceededWithoutEffect,
 }
 
 impl ViolationKind {
@@ -101,6 +108,8 @@ impl ViolationKind {
             ViolationKind::FalseDeath => "false_death",
             ViolationKind::FalseQuarantine => "false_quarantine",
             ViolationKind::UnforcedFailover => "unforced_failover",
+            ViolationKind::DeadLetteredWithEffect => "dead_lettered_with_effect",
+            ViolationKind::SucceededWithoutEffect => "succeeded_without_effect",
         }
     }
 }
@@ -152,6 +161,7 @@ impl CheckResult {
 pub fn check_all(history: &[Event]) -> CheckResult {
     let mut violations = no_lost_tasks(history);
     violations.extend(no_duplicate_applies(history));
+    violations.extend(outcomes_match_ledger(history));
     violations.extend(one_leader_per_epoch(history));
     violations.extend(no_stale_leader(history));
     violations.extend(converges(history));

@@ -65,7 +65,7 @@ fn clean_history() -> Vec<Event> {
         ev(9, "node-b", dispatch("t1", 2)),
         ev(10, "sink", apply("t1", "exec-2", 2, 2, Verdict::Accepted)),
         ev(11, "sink", apply("t1", "exec-1", 1, 1, Verdict::Stale)),
-        ev(12, "node-b", dead_lettered("t1", "effect rejected downstream")),
+        ev(12, "node-b", succeeded("t1")),
         ev(13, "sim", drain_start(100)),
         ev(14, "sim", run_end(true)),
     ]
@@ -79,8 +79,8 @@ fn clean_history_passes_with_exact_counts() {
         result.counts,
         Counts {
             acked: 2,
-            succeeded: 1,
-            dead_lettered: 1,
+            succeeded: 2,
+            dead_lettered: 0,
             lost: 0,
             duplicate_applies: 0,
             fenced_rejections: 1,
@@ -150,6 +150,7 @@ fn violations_from_every_checker_are_sorted_by_index_then_kind() {
             (4, ViolationKind::DuplicateApply, "t2"),
             (5, ViolationKind::EpochRegression, "epoch 1"),
             (6, ViolationKind::MissingReason, "t2"),
+            (6, ViolationKind::DeadLetteredWithEffect, "t2"),
         ]
     );
     assert_eq!(result.counts.lost, 1);

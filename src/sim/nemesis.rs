@@ -269,7 +269,10 @@ impl Nemesis {
                     .flat_map(|a| peers.iter().filter(move |b| *b != a).map(move |b| (a.clone(), b.clone())))
                     .collect();
                 let detail = format!("{detail}; {} -> {} lost", nodes.join(","), peers.join(","));
-                (nodes, links, detail)
+                // Both ends are hit: the receivers miss what the senders send.
+                let mut hit = nodes;
+                hit.extend(peers.into_iter().filter(|p| !hit.contains(p)).collect::<Vec<_>>());
+                (hit, links, detail)
             }
             FaultKind::Split => {
                 let groups: Vec<Vec<String>> = match &fault.groups {

@@ -1,0 +1,116 @@
+//! Outcomes against the sink's ledger: a task's recorded end must agree with what the sink
+//! accepted. The lost-task checker trusts the coordinator's outcome events; this one does
+//! not. It reads the sink's `apply` verdicts, which the sink records itself, and holds each
+//! terminal outcome against them:
+//!
+//! - **DeadLetteredWithEffect.** A task dead-lettered (or recovered as dead-lettered) whose
+//!   effect the sink accepted, before or after the dead-letter. A dead-letter tells the
+//!   operator the effect did not happen; replaying it would apply it twice.
+//! - **SucceededWithoutEffect.** A task recorded succeeded (or recovered as succeeded) with
+//!   no accepted apply before it. Every task body ends with one apply at the sink (the
+//!   built-in body does, in both modes), so a success the sink never saw is a lie.
+//!
+//! One violation per task, at its first terminal event.
+
+use super::{Violation, ViolationKind};
+use crate::trace::{Event, EventKind, Verdict};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The first accepted apply of a task: where and by whom.
+struct Landed<'a> {
+    index: usize,
+    at_ms: u64,
+    executor: &'a str,
+    epoch: u64,
+    attempt: u32,
+}
+
+/// Flags terminal outcomes the sink's ledger contradicts (see the module doc).
+pub fn outcomes_match_ledger(history: &[Event]) -> Vec<Violation> {
+    let mut landed: BTreeMap<&str, Landed> = BTreeMap::new();
+    for (index, event) in history.iter().enumerate() {
+        if let EventKind::Apply { task, executor, epoch, attempt, verdict: Verdict::Accepted, .. } = &event.kind {
+            let first = Landed { index, at_ms: event.at_ms, executor, epoch: *epoch, attempt: *attempt };
+            landed.entry(task.as_str()).or_insert(first);
+        }
+    }
+    let mut judged = BTreeSet::new();
+    let mut violations = Vec::new();
+    for (index, event) in history.iter().enumerate() {
+        let (task, succeeded, reason) = match &event.kind {
+            EventKind::Succeeded { task, .. } => (task, true, None),
+            EventKind::DeadLettered { task, reason } => (task, false, Some(reason.as_str())),
+            EventKind::Recovered { task, state } => (task, state == "succeeded", None),
+            _ => continue,
+        };
+        if !judged.insert(task.as_str()) {
+            continue;
+        }
+        let effect = landed.get(task.as_str());
+        let message = match (succeeded, effect) {
+            (true, Some(effect)) if effect.index < index => continue,
+            (true, _) => format!("task {task} was recorded succeeded but the sink had accepted no effect of it"),
+            (false, None) => continue,
+            (false, Some(effect)) => format!(
+                "task {task} was dead-lettered ({}) but the sink accepted its effect at {} ms \
+                 (by {} with token epoch {}, attempt {})",
+                reason.unwrap_or("found dead-lettered by a new leader"),
+                effect.at_ms,
+                effect.executor,
+                effect.epoch,
+                effect.attempt,
+            ),
+        };
+        let kind = if succeeded { ViolationKind::SucceededWithoutEffect } else { ViolationKind::DeadLetteredWithEffect };
+        violations.push(Violation::at(history, index, kind, task.as_str(), message));
+    }
+    violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::tests::{apply, dead_lettered, ev, succeeded};
+
+    #[test]
+    fn dead_letter_of_a_landed_effect_is_flagged_whenever_it_landed() {
+        let history = vec![
+            ev(1, "sink", apply("t1", "exec-1", 1, 1, Verdict::Accepted)),
+            ev(2, "node-a", dead_lettered("t1", "3 of 3 attempts failed")),
+            ev(3, "node-a", dead_lettered("t2", "3 of 3 attempts failed")),
+            ev(4, "sink", apply("t2", "exec-2", 1, 3, Verdict::Accepted)),
+            ev(5, "node-a", dead_lettered("t3", "3 of 3 attempts failed")),
+            ev(6, "sink", apply("t3", "exec-2", 1, 3, Verdict::Stale)),
+        ];
+        let found = outcomes_match_ledger(&history);
+        let kinds: Vec<_> = found.iter().map(|v| (v.subject.as_str(), v.kind, v.event_index)).collect();
+        assert_eq!(
+            kinds,
+            vec![("t1", ViolationKind::DeadLetteredWithEffect, 1), ("t2", ViolationKind::DeadLetteredWithEffect, 2)]
+        );
+        assert_eq!(
+            found[0].message,
+            "task t1 was dead-lettered (3 of 3 attempts failed) but the sink accepted its effect at 1 ms \
+             (by exec-1 with token epoch 1, attempt 1)"
+        );
+    }
+
+    #[test]
+    fn success_needs_an_accepted_apply_before_it() {
+        let history = vec![
+            ev(1, "sink", apply("t1", "exec-1", 1, 1, Verdict::Accepted)),
+            ev(2, "node-a", succeeded("t1")),
+            ev(3, "sink", apply("t2", "exec-1", 1, 1, Verdict::Duplicate)),
+            ev(4, "node-a", succeeded("t2")),
+            ev(5, "node-a", succeeded("t3")),
+            ev(6, "sink", apply("t3", "exec-1", 1, 1, Verdict::Accepted)),
+            ev(7, "node-b", EventKind::Recovered { task: "t4".into(), state: "succeeded".into() }),
+            ev(8, "node-b", EventKind::Recovered { task: "t1".into(), state: "succeeded".into() }),
+        ];
+        let found: Vec<_> = outcomes_match_ledger(&history).into_iter().map(|v| (v.subject, v.kind)).collect();
+        let want = [("t2", ViolationKind::SucceededWithoutEffect), ("t3", ViolationKind::SucceededWithoutEffect)];
+        let mut want: Vec<_> = want.iter().map(|(t, k)| (t.to_string(), *k)).collect();
+        want.push(("t4".into(), ViolationKind::SucceededWithoutEffect));
+        assert_eq!(found, want);
+    }
+}
