@@ -9,12 +9,15 @@
 //! from `chrono-tz`. Daylight saving follows Vixie cron (croner's OCPS rules): in a
 //! spring-forward gap a fixed-time job fires once, right after the gap, and wildcard or
 //! step fields skip the missing instants; in a fall-back overlap a fixed-time job fires
-//! once (at the first occurrence) and wildcard fields fire in both hours. A job is a
-//! wildcard job when its minute or hour field starts with `*` (Vixie's MIN_STAR/HR_STAR).
-//! croner alone skips the second pass of a fall-back hour, so wildcard jobs are also
-//! evaluated at each fixed UTC offset the zone has around the search (see
-//! `Compiled::next_after`). The fires checker does not use this module's evaluation: it
-//! has its own (`check::cron_oracle`).
+//! once (at the first occurrence) and wildcard jobs fire in both passes. A job is
+//! fixed-time when its seconds (0 in 5 fields), minute and hour are each one plain number;
+//! any `*`, step, range or list there makes it a wildcard job (croner's `JobType`).
+//! croner alone gets two cases wrong, which `Compiled::next_after` corrects: it skips the
+//! second pass of a fall-back hour (wildcard jobs are also evaluated at each fixed UTC
+//! offset the zone has around the search), and a search that crosses a spring-forward gap
+//! fires a fixed-time job right after the gap even when its time was not in the gap.
+//! The fires checker does not use this module's evaluation: it has its own
+//! (`check::cron_oracle`), written from these rules.
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
@@ -110,6 +113,12 @@ pub enum ScheduleError {
     Cron { cron: String, why: String },
     #[error("unknown time zone `{0}` (expected an IANA name such as `Europe/Berlin` or `UTC`)")]
     Tz(String),
+    #[error(
+        "cron expression `{0}`: a day field that starts with `*` but is not `*` (such as `*/2`) beside a \
+         restricted other day field is read differently by cron implementations (and or or); write the \
+         day of month as a list or range instead"
+    )]
+    AmbiguousDays(String),
     #[error("`every_ms` must be at least 1")]
     ZeroInterval,
     #[error("job name must be 1..=64 characters of [A-Za-z0-9_.-], got `{0}`")]
@@ -141,6 +150,9 @@ impl JobSpec {
             Schedule::Cron { cron, tz } => {
                 parse_cron(cron)?;
                 parse_tz(tz)?;
+                if ambiguous_days(cron) {
+                    return Err(ScheduleError::AmbiguousDays(cron.clone()));
+                }
             }
             Schedule::Every { every_ms: 0, .. } => return Err(ScheduleError::ZeroInterval),
             _ => {}
@@ -204,19 +216,21 @@ impl Schedule {
             Schedule::Cron { cron, tz } => Some(Compiled::Cron {
                 cron: Box::new(parse_cron(cron).ok()?),
                 tz: parse_tz(tz).ok()?,
-                wildcard: is_wildcard(cron),
+                wildcard: parse_cron(cron).ok()?.determine_job_type() == croner::JobType::IntervalWildcard,
             }),
             plain => Some(Compiled::Plain(plain)),
         }
     }
 }
 
-/// Whether a cron expression's minute or hour field starts with `*`: such a job fires in
-/// both passes of a fall-back hour (Vixie cron's MIN_STAR/HR_STAR).
-fn is_wildcard(cron: &str) -> bool {
+/// Whether one day field is `*`-prefixed but not `*` (`*/2`) while the other is restricted:
+/// Vixie cron ANDs the two day fields then, croner ORs them.
+fn ambiguous_days(cron: &str) -> bool {
     let fields: Vec<&str> = cron.split_whitespace().collect();
-    let skip = usize::from(fields.len() == 6); // seconds first
-    fields.iter().skip(skip).take(2).any(|field| field.starts_with('*'))
+    let [dom, _, dow] = fields[fields.len().saturating_sub(3)..] else { return false };
+    let starred = |f: &str| f.starts_with('*') || f.starts_with('?');
+    let odd = |f: &str| starred(f) && f != "*" && f != "?";
+    (odd(dom) && !starred(dow)) || (odd(dow) && !starred(dom))
 }
 
 /// A schedule ready to evaluate: a cron expression and its zone parsed.
@@ -242,7 +256,7 @@ impl Compiled<'_> {
                 // Cron instants are whole seconds: search from the whole second at or before.
                 let after_s = (after_unix_ms / 1000) as i64;
                 let after = Utc.timestamp_opt(after_s, 0).single()?;
-                let in_zone = cron.find_next_occurrence(&after.with_timezone(tz), false).ok()?.timestamp();
+                let in_zone = next_in_zone(cron, tz, *wildcard, after)?;
                 let mut next = Some(in_zone).filter(|&t| t > after_s);
                 if *wildcard {
                     // The second pass of a fall-back hour: the instants that match at a fixed
@@ -260,6 +274,36 @@ impl Compiled<'_> {
             }
         }
     }
+}
+
+/// croner's next occurrence after `after` in the zone. croner fires a fixed-time job at
+/// the first instant after any spring-forward gap its search crosses; such an answer is
+/// kept only when the job's time really fell in the gap, else the search goes on.
+fn next_in_zone(cron: &croner::Cron, tz: &chrono_tz::Tz, wildcard: bool, after: DateTime<Utc>) -> Option<i64> {
+    let mut from = after;
+    for _ in 0..MAX_GAP_RETRIES {
+        let next = cron.find_next_occurrence(&from.with_timezone(tz), false).ok()?;
+        if wildcard || cron.is_time_matching(&next).ok()? || gap_matches(cron, tz, next.timestamp())? {
+            return Some(next.timestamp());
+        }
+        from = next.with_timezone(&Utc);
+    }
+    None
+}
+
+/// Searches past this many spurious gap answers (one per gap crossed) before giving up.
+const MAX_GAP_RETRIES: usize = 8;
+
+/// Whether a spring-forward gap ends at UNIX second `end` and one of its missing local
+/// seconds matches `cron` (read at the offset before the gap).
+fn gap_matches(cron: &croner::Cron, tz: &chrono_tz::Tz, end: i64) -> Option<bool> {
+    let (before, after) = (offset_at(tz, end - 1)?, offset_at(tz, end)?);
+    let missing_s = after.local_minus_utc() - before.local_minus_utc();
+    let first = Utc.timestamp_opt(end, 0).single()?.with_timezone(&before);
+    Some(
+        (0..i64::from(missing_s.max(0)))
+            .any(|s| cron.is_time_matching(&(first + chrono::Duration::seconds(s))).unwrap_or(false)),
+    )
 }
 
 /// The UTC offset `tz` has at UNIX second `instant`.
@@ -354,6 +398,17 @@ mod tests {
     }
 
     #[test]
+    fn spring_forward_does_not_fire_a_fixed_time_job_whose_time_was_not_skipped() {
+        // croner alone fires `59 1` (and `0 3` in Sao Paulo) right after the gap too.
+        let s = cron("59 1 * * *", "America/New_York");
+        let got = s.instants(at("2026-03-08T01:59:30-05:00"), at("2026-03-09T02:00:00-04:00"), 10);
+        assert_eq!(got, vec![at("2026-03-09T01:59:00-04:00")]);
+        let s = cron("0 3 * * *", "America/Sao_Paulo");
+        let got = s.instants(at("2018-11-03T12:00:00-03:00"), at("2018-11-04T12:00:00-02:00"), 10);
+        assert_eq!(got, vec![at("2018-11-04T03:00:00-02:00")]);
+    }
+
+    #[test]
     fn fall_back_fires_a_fixed_time_job_once() {
         // 2026-11-01: 02:00 EDT falls back to 01:00 EST; 01:30 happens twice.
         let s = cron("0 30 1 * * *", "America/New_York");
@@ -402,6 +457,10 @@ mod tests {
         spec.schedule = cron("* * * * *", "Mars/Olympus");
         assert_eq!(spec.validate(), Err(ScheduleError::Tz("Mars/Olympus".into())));
         spec.schedule = cron("* * * * *", "Europe/Berlin");
+        assert_eq!(spec.validate(), Ok(()));
+        spec.schedule = cron("0 0 */2 * 5", "UTC");
+        assert!(matches!(spec.validate(), Err(ScheduleError::AmbiguousDays(_))));
+        spec.schedule = cron("0 0 * * 5", "UTC");
         assert_eq!(spec.validate(), Ok(()));
         spec.name = "a b".into();
         assert!(matches!(spec.validate(), Err(ScheduleError::Name(_))));

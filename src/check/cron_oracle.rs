@@ -27,9 +27,10 @@
 //! a day matches when either does; otherwise when both do (so `*/2` in one still filters,
 //! as in Vixie cron).
 //!
-//! **Daylight saving** (Vixie cron). A job is a *wildcard* job when its minute or its hour
-//! field starts with `*` (Vixie's `MIN_STAR`/`HR_STAR`; the seconds field does not count),
-//! else a *fixed-time* job.
+//! **Daylight saving** (the OCPS rules croner implements, which the scheduler documents). A
+//! job is a *fixed-time* job when its seconds (0 in a 5-field expression), minute and hour
+//! fields are each one plain number; every other job is a *wildcard* job (`*`, a step, a
+//! range or a list in any of the three).
 //! - Spring-forward gap: wildcard jobs skip the local times that do not exist. A fixed-time
 //!   job that matches any skipped local time fires once, at the first instant after the gap.
 //! - Fall-back overlap: wildcard jobs fire in both passes. A fixed-time job fires only at
@@ -63,7 +64,6 @@ const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 /// The instants of `schedule` in (after_unix_ms, until_unix_ms], oldest first, at most `limit`.
 /// None if the schedule does not parse (bad cron, unknown zone) or is unresolved (`After`).
-#[allow(dead_code)] // the fires checker (src/check/fires.rs) is to use it
 pub(crate) fn instants(schedule: &Schedule, after_unix_ms: u64, until_unix_ms: u64, limit: usize) -> Option<Vec<u64>> {
     match schedule {
         Schedule::At { at_unix_ms } => {
@@ -85,7 +85,6 @@ pub(crate) fn instants(schedule: &Schedule, after_unix_ms: u64, until_unix_ms: u
 }
 
 /// Whether `unix_ms` is an instant of `schedule`.
-#[allow(dead_code)] // the fires checker (src/check/fires.rs) is to use it
 pub(crate) fn is_instant(schedule: &Schedule, unix_ms: u64) -> bool {
     match schedule {
         Schedule::At { at_unix_ms } => unix_ms == *at_unix_ms,
@@ -142,7 +141,7 @@ struct CronSpec {
     /// The day-of-month / day-of-week field starts with `*` (or `?`).
     dom_star: bool,
     dow_star: bool,
-    /// The minute or hour field starts with `*` (Vixie's `MIN_STAR`/`HR_STAR`).
+    /// Not a fixed-time job: seconds, minute or hour is more than one plain number.
     wildcard: bool,
     /// Six fields: the walk steps by seconds, not minutes.
     with_seconds: bool,
@@ -173,7 +172,7 @@ impl CronSpec {
             days_of_week,
             dom_star: dom.starts_with('*'),
             dow_star: dow.starts_with('*'),
-            wildcard: minute.starts_with('*') || hour.starts_with('*'),
+            wildcard: ![seconds, minute, hour].iter().all(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit())),
             with_seconds: fields.len() == 6,
         })
     }
@@ -489,10 +488,13 @@ mod tests {
         // 02:00 EST never happened as EDT: it fires.
         let got = fires("0 2 * * *", "America/New_York", "2026-11-01T04:00:00Z", "2026-11-01T12:00:00Z");
         assert_eq!(got, ats(&["2026-11-01T02:00:00-05:00"]));
-        // Seconds do not make a job wildcard: every second of 01:30, first pass only.
+        // Every second of 01:30 is a wildcard job (the seconds field is `*`): both passes.
         let got = fires("* 30 1 * * *", "America/New_York", "2026-11-01T04:00:00Z", "2026-11-01T12:00:00Z");
-        assert_eq!(got.len(), 60);
-        assert_eq!((got[0], got[59]), (at("2026-11-01T05:30:00Z"), at("2026-11-01T05:30:59Z")));
+        assert_eq!(got.len(), 120);
+        assert_eq!((got[0], got[60]), (at("2026-11-01T05:30:00Z"), at("2026-11-01T06:30:00Z")));
+        // So is a list of hours: 01:00 fires in both passes.
+        let got = fires("0 1,3 * * *", "America/New_York", "2026-11-01T04:00:00Z", "2026-11-01T12:00:00Z");
+        assert_eq!(got, ats(&["2026-11-01T01:00:00-04:00", "2026-11-01T01:00:00-05:00", "2026-11-01T03:00:00-05:00"]));
     }
 
     // --- Australia/Lord_Howe: half-hour daylight saving, +11:00 in summer, +10:30 in winter.

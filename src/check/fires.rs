@@ -3,6 +3,8 @@
 //!
 //! A job's instants come from its spec (`JobCreated`, the schedule resolved), mapped to the
 //! history's time line as `unix - base_unix_ms`; its instants are those after `from_ms`.
+//! They are computed by `cron_oracle`, an implementation of the schedule rules separate
+//! from the scheduler's own (`schedule::Schedule::next_after`), so a bug there shows.
 //! - **FireLost.** While the job is active (from its creation, or from a resume's `next_ms`,
 //!   until a pause or delete, or the drain's start, or the history's end), each instant due
 //!   `late_bound_ms` before that end must be covered by a fire, or by a skip its policy
@@ -30,8 +32,10 @@
 //! state: it is justified when that state was recorded after the job's previous record and
 //! no earlier than the last skipped instant (when the decision could first be made). A fire
 //! durable in the store whose confirm was lost to a leader crash has no `Fire` event, and
-//! its instants look lost. Jobs whose spec does not parse are not judged.
+//! its instants look lost. Jobs whose spec does not parse, or whose cron syntax the oracle
+//! does not support (croner's `L`, `W`, `#` extensions), are not judged.
 
+use super::cron_oracle;
 use super::firings::{firings, nodes};
 use super::{Violation, ViolationKind};
 use crate::schedule::{JobSpec, Misfire, Overlap};
@@ -40,6 +44,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Most instants one active window is expanded to.
 const MAX_INSTANTS: usize = 100_000;
+
+/// Whether the oracle can evaluate a job's schedule (see the module doc's limits).
+fn judged(spec: &JobSpec) -> bool {
+    cron_oracle::instants(&spec.schedule, 0, 0, 0).is_some()
+}
 
 /// Flags every broken firing rule in `history` (see the module doc), sorted by event index.
 pub fn no_fire_violations(history: &[Event]) -> Vec<Violation> {
@@ -113,7 +122,7 @@ impl Job<'_> {
     /// Whether history ms `ms` is an instant of the schedule.
     fn is_instant(&self, ms: u64) -> bool {
         let unix = ms.saturating_add(self.base_unix_ms);
-        unix > 0 && self.spec.schedule.next_after(unix - 1) == Some(unix)
+        unix > 0 && cron_oracle::is_instant(&self.spec.schedule, unix)
     }
 
     /// The instants a fire accounts for: its range under `fire_once`, else its own instant.
@@ -180,7 +189,7 @@ impl<'a> Facts<'a> {
                     if let Some(&Some(old)) = current.get(job.as_str()) {
                         facts.close(old, at_ms, index);
                     }
-                    let parsed = serde_json::from_str::<JobSpec>(spec).ok().map(|spec| Job {
+                    let parsed = serde_json::from_str::<JobSpec>(spec).ok().filter(judged).map(|spec| Job {
                         name: job,
                         spec,
                         from_ms: *from_ms,
@@ -294,7 +303,8 @@ fn required(facts: &Facts, job: &Job, window: &Window) -> Vec<u64> {
         return Vec::new();
     };
     let base = job.base_unix_ms;
-    let instants = job.spec.schedule.instants((window.first_ms + base).saturating_sub(1), until + base, MAX_INSTANTS);
+    let after = (window.first_ms + base).saturating_sub(1);
+    let instants = cron_oracle::instants(&job.spec.schedule, after, until + base, MAX_INSTANTS).unwrap_or_default();
     let recent = window.end_ms.saturating_sub(job.late_bound_ms);
     let healthy = |t: u64| !window.by_command || facts.healthy(job, t.max(recent), window.end_ms);
     instants

@@ -61,7 +61,8 @@ pub fn outcomes_match_ledger(history: &[Event]) -> Vec<Violation> {
                 effect.attempt,
             ),
         };
-        let kind = if succeeded { ViolationKind::SucceededWithoutEffect } else { ViolationKind::DeadLetteredWithEffect };
+        let kind =
+            if succeeded { ViolationKind::SucceededWithoutEffect } else { ViolationKind::DeadLetteredWithEffect };
         violations.push(Violation::at(history, index, kind, task.as_str(), message));
     }
     violations
