@@ -17,6 +17,11 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// How a `DeadLettered` reason starts when overlap `replace` cancelled a running fire. Its
+/// executor learns of the cancel at its next beat, so the body may still apply its effect:
+/// the ledger checker counts such a task as `replaced_with_effect`, not as a violation.
+pub const REPLACED_REASON_PREFIX: &str = "replaced by the job's fire";
+
 /// What the sink decided about one apply of a task's effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -33,6 +33,9 @@ pub struct Counts {
     /// stepped down (see `check::verdicts`).
     #[serde(default, flatten)]
     pub false_verdicts: super::FalseVerdicts,
+    /// Fires cancelled by overlap `replace` whose effect landed anyway (`check::ledger`).
+    #[serde(default)]
+    pub replaced_with_effect: u64,
 }
 
 impl Counts {

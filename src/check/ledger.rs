@@ -10,10 +10,14 @@
 //!   no accepted apply before it. Every task body ends with one apply at the sink (the
 //!   built-in body does, in both modes), so a success the sink never saw is a lie.
 //!
-//! One violation per task, at its first terminal event.
+//! One violation per task, at its first terminal event. A fire that overlap `replace`
+//! cancelled (dead-lettered with a reason starting `REPLACED_REASON_PREFIX`) is told to stop
+//! at its executor's next beat, so its effect may still land: the scheduler documents that
+//! race, so such a task is counted (`replaced_with_effect`, shown in every summary) rather
+//! than flagged.
 
 use super::{Violation, ViolationKind};
-use crate::trace::{Event, EventKind, Verdict};
+use crate::trace::{Event, EventKind, Verdict, REPLACED_REASON_PREFIX};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The first accepted apply of a task: where and by whom.
@@ -25,8 +29,9 @@ struct Landed<'a> {
     attempt: u32,
 }
 
-/// Flags terminal outcomes the sink's ledger contradicts (see the module doc).
-pub fn outcomes_match_ledger(history: &[Event]) -> Vec<Violation> {
+/// Flags terminal outcomes the sink's ledger contradicts (see the module doc); also returns
+/// how many replaced fires had their effect land.
+pub fn outcomes_match_ledger(history: &[Event]) -> (Vec<Violation>, u64) {
     let mut landed: BTreeMap<&str, Landed> = BTreeMap::new();
     for (index, event) in history.iter().enumerate() {
         if let EventKind::Apply { task, executor, epoch, attempt, verdict: Verdict::Accepted, .. } = &event.kind {
@@ -36,6 +41,7 @@ pub fn outcomes_match_ledger(history: &[Event]) -> Vec<Violation> {
     }
     let mut judged = BTreeSet::new();
     let mut violations = Vec::new();
+    let mut replaced_with_effect = 0;
     for (index, event) in history.iter().enumerate() {
         let (task, succeeded, reason) = match &event.kind {
             EventKind::Succeeded { task, .. } => (task, true, None),
@@ -51,6 +57,10 @@ pub fn outcomes_match_ledger(history: &[Event]) -> Vec<Violation> {
             (true, Some(effect)) if effect.index < index => continue,
             (true, _) => format!("task {task} was recorded succeeded but the sink had accepted no effect of it"),
             (false, None) => continue,
+            (false, Some(_)) if reason.is_some_and(|r| r.starts_with(REPLACED_REASON_PREFIX)) => {
+                replaced_with_effect += 1;
+                continue;
+            }
             (false, Some(effect)) => format!(
                 "task {task} was dead-lettered ({}) but the sink accepted its effect at {} ms \
                  (by {} with token epoch {}, attempt {})",
@@ -65,7 +75,7 @@ pub fn outcomes_match_ledger(history: &[Event]) -> Vec<Violation> {
             if succeeded { ViolationKind::SucceededWithoutEffect } else { ViolationKind::DeadLetteredWithEffect };
         violations.push(Violation::at(history, index, kind, task.as_str(), message));
     }
-    violations
+    (violations, replaced_with_effect)
 }
 
 #[cfg(test)]
@@ -82,8 +92,11 @@ mod tests {
             ev(4, "sink", apply("t2", "exec-2", 1, 3, Verdict::Accepted)),
             ev(5, "node-a", dead_lettered("t3", "3 of 3 attempts failed")),
             ev(6, "sink", apply("t3", "exec-2", 1, 3, Verdict::Stale)),
+            ev(7, "node-a", dead_lettered("t4", "replaced by the job's fire at 7 ms (overlap: replace)")),
+            ev(8, "sink", apply("t4", "exec-2", 1, 1, Verdict::Accepted)),
         ];
-        let found = outcomes_match_ledger(&history);
+        let (found, replaced) = outcomes_match_ledger(&history);
+        assert_eq!(replaced, 1, "t4 is counted, not flagged");
         let kinds: Vec<_> = found.iter().map(|v| (v.subject.as_str(), v.kind, v.event_index)).collect();
         assert_eq!(
             kinds,
@@ -108,7 +121,7 @@ mod tests {
             ev(7, "node-b", EventKind::Recovered { task: "t4".into(), state: "succeeded".into() }),
             ev(8, "node-b", EventKind::Recovered { task: "t1".into(), state: "succeeded".into() }),
         ];
-        let found: Vec<_> = outcomes_match_ledger(&history).into_iter().map(|v| (v.subject, v.kind)).collect();
+        let found: Vec<_> = outcomes_match_ledger(&history).0.into_iter().map(|v| (v.subject, v.kind)).collect();
         let want = [("t2", ViolationKind::SucceededWithoutEffect), ("t3", ViolationKind::SucceededWithoutEffect)];
         let mut want: Vec<_> = want.iter().map(|(t, k)| (t.to_string(), *k)).collect();
         want.push(("t4".into(), ViolationKind::SucceededWithoutEffect));

@@ -161,7 +161,8 @@ impl CheckResult {
 pub fn check_all(history: &[Event]) -> CheckResult {
     let mut violations = no_lost_tasks(history);
     violations.extend(no_duplicate_applies(history));
-    violations.extend(outcomes_match_ledger(history));
+    let (ledger, replaced_with_effect) = outcomes_match_ledger(history);
+    violations.extend(ledger);
     violations.extend(one_leader_per_epoch(history));
     violations.extend(no_stale_leader(history));
     violations.extend(converges(history));
@@ -174,6 +175,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     violations.sort_by_key(|violation| (violation.event_index, violation.kind));
     let mut counts = Counts::tally(history, &violations);
     counts.false_verdicts = verdicts;
+    counts.replaced_with_effect = replaced_with_effect;
     CheckResult { violations, counts }
 }
 

@@ -585,13 +585,26 @@ impl Coordinator {
                 (EventKind::Succeeded { task: c.task.clone(), epoch: c.token.epoch, attempt: c.token.attempt }, 0)
             }
             failed => {
+                let attempt = c.token.attempt;
                 let reason = match failed {
-                    Outcome::Failed(why) => format!("attempt {} failed: {why}", c.token.attempt),
-                    _ => format!("attempt {} timed out after {} ms", c.token.attempt, entry.record.spec.timeout_ms),
+                    Outcome::Failed(why) => format!("attempt {attempt} failed: {why}"),
+                    Outcome::Unknown(why) => format!("attempt {attempt} has no verdict from the sink: {why}"),
+                    _ => format!("attempt {attempt} timed out after {} ms", entry.record.spec.timeout_ms),
                 };
-                entry.record.failures += 1;
+                // An unknown outcome is not a failure of the task: its effect may have landed.
+                let unknown = matches!(failed, Outcome::Unknown(_));
+                if unknown {
+                    entry.record.effect_unknown = true;
+                } else {
+                    entry.record.failures += 1;
+                }
+                let reason = if entry.record.effect_unknown && entry.record.failures >= entry.record.spec.max_attempts {
+                    format!("{reason}; not dead-lettered: an earlier effect may have landed (no verdict came back)")
+                } else {
+                    reason
+                };
                 entry.record.reason = Some(reason.clone());
-                if entry.record.failures >= entry.record.spec.max_attempts {
+                if entry.record.failures >= entry.record.spec.max_attempts && !entry.record.effect_unknown {
                     entry.record.state = TaskState::DeadLettered;
                     let reason = format!(
                         "{} of {} attempts failed; last: {reason}",
@@ -602,7 +615,9 @@ impl Coordinator {
                 } else {
                     entry.record.state = TaskState::Pending;
                     let unit: f64 = self.rng.gen_range(0.0..1.0);
-                    let backoff_ms = self.cfg.retry.backoff_ms(entry.record.failures, unit);
+                    // Retries of unknown outcomes back off by attempts, so they slow down too.
+                    let tries = if unknown { entry.record.attempt } else { entry.record.failures };
+                    let backoff_ms = self.cfg.retry.backoff_ms(tries, unit);
                     let failures = entry.record.failures;
                     (EventKind::Retry { task: c.task.clone(), failures, backoff_ms, reason }, now_ms + backoff_ms)
                 }

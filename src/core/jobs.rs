@@ -465,7 +465,8 @@ impl Coordinator {
         }
         self.ready.retain(|item| item.2 != *task);
         Self::clear_assignment(&mut self.tasks.get_mut(task).expect("a running fire is known").record);
-        self.dead_letter(task, format!("replaced by the job's fire at {by_ms} ms (overlap: replace)"));
+        let reason = format!("{} at {by_ms} ms (overlap: replace)", crate::trace::REPLACED_REASON_PREFIX);
+        self.dead_letter(task, reason);
     }
 
     fn job_reply(&mut self, req: u64, reply: JobReply) {

@@ -86,6 +86,11 @@ pub struct TaskRecord {
     pub holder: Option<Holder>,
     /// Why the task was dead-lettered, or why its last attempt failed.
     pub reason: Option<String>,
+    /// An attempt sent the effect to the sink and ended without its verdict: the effect may
+    /// have landed. Such a task is never dead-lettered; it is retried until an attempt hears
+    /// the sink's verdict (a landed effect is then judged a duplicate: succeeded).
+    #[serde(default)]
+    pub effect_unknown: bool,
 }
 
 impl TaskRecord {
@@ -100,6 +105,7 @@ impl TaskRecord {
             token: None,
             holder: None,
             reason: None,
+            effect_unknown: false,
         }
     }
 }
@@ -110,6 +116,9 @@ pub enum Outcome {
     Succeeded,
     Failed(String),
     TimedOut,
+    /// The attempt sent its effect to the sink and ended before a verdict came back (the
+    /// reply was lost, or the deadline came first): the effect may have landed.
+    Unknown(String),
 }
 
 impl Outcome {
@@ -118,6 +127,7 @@ impl Outcome {
             Outcome::Succeeded => "succeeded",
             Outcome::Failed(_) => "failed",
             Outcome::TimedOut => "timed_out",
+            Outcome::Unknown(_) => "unknown",
         }
     }
 }

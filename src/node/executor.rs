@@ -12,6 +12,7 @@ use crate::trace::{EventKind, Verdict};
 use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -164,11 +165,16 @@ async fn run_attempt(shared: Shared, a: Assignment) {
     ctx.record(EventKind::Start { task: a.task.clone(), incarnation, epoch, attempt });
     let body: TaskBody = serde_json::from_slice(&a.spec.payload).unwrap_or_default();
     let fault = ctx.faults.plan_body(madsim::rand::random::<f64>);
-    let work = std::panic::AssertUnwindSafe(attempt_body(ctx, &shared.sink, shared.rpc_timeout_ms, &a, &body, fault));
+    let applying = AtomicBool::new(false);
+    let body = attempt_body(ctx, &shared.sink, shared.rpc_timeout_ms, &a, &body, fault, &applying);
+    let work = std::panic::AssertUnwindSafe(body);
     // A panicking body fails its attempt; it does not take the executor down.
     let outcome = match ctx.clock.timeout(a.spec.timeout_ms, work.catch_unwind()).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_)) => Outcome::Failed("task body panicked".into()),
+        Err(_) if applying.load(Ordering::Relaxed) => {
+            Outcome::Unknown(format!("timed out after {} ms while applying its effect", a.spec.timeout_ms))
+        }
         Err(_) => Outcome::TimedOut,
     };
     ctx.record(EventKind::Complete { task: a.task.clone(), epoch, attempt, outcome: outcome.name().into() });
@@ -184,6 +190,7 @@ async fn attempt_body(
     a: &Assignment,
     body: &TaskBody,
     fault: Option<BodyFault>,
+    applying: &AtomicBool,
 ) -> Outcome {
     ctx.clock.sleep(body.duration_ms).await;
     match fault {
@@ -205,6 +212,8 @@ async fn attempt_body(
         let (mut client, request) = (sink.clone(), request.clone());
         async move { client.apply(request).await }
     };
+    // From here on the effect may land whatever this attempt hears back.
+    applying.store(true, Ordering::Relaxed);
     loop {
         match rpc::call(ctx, "sink", rpc_timeout_ms, call).await {
             Ok(reply) => {

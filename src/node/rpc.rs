@@ -192,6 +192,7 @@ fn outcome_to_wire(o: &Outcome) -> (u32, String) {
         Outcome::Succeeded => (0, String::new()),
         Outcome::Failed(why) => (1, why.clone()),
         Outcome::TimedOut => (2, String::new()),
+        Outcome::Unknown(why) => (3, why.clone()),
     }
 }
 
@@ -199,6 +200,7 @@ fn outcome_from_wire(code: u32, reason: String) -> Outcome {
     match code {
         0 => Outcome::Succeeded,
         2 => Outcome::TimedOut,
+        3 => Outcome::Unknown(reason),
         _ => Outcome::Failed(reason),
     }
 }

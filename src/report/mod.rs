@@ -68,6 +68,9 @@ pub struct ScenarioSummary {
     /// quarantined, leaders that stepped down (`check::verdicts`).
     pub false_verdicts: crate::check::FalseVerdicts,
     pub redispatches: u64,
+    /// Fires cancelled by overlap `replace` whose effect landed anyway, summed over seeds.
+    #[serde(default)]
+    pub replaced_with_effect: u64,
     /// Scheduled jobs, summed over seeds (absent without jobs).
     #[serde(skip_serializing_if = "FireCounts::is_empty")]
     pub fires: FireCounts,
@@ -138,6 +141,7 @@ impl ScenarioSummary {
         mine.false_quarantines += seed.false_quarantines;
         mine.unforced_failovers += seed.unforced_failovers;
         self.redispatches += c.redispatches;
+        self.replaced_with_effect += c.replaced_with_effect;
         self.fires.fired += c.fires;
         self.fires.instants_skipped += c.instants_skipped;
         self.fires.lateness_max_ms = self.fires.lateness_max_ms.max(c.fire_lateness_max_ms);
@@ -209,8 +213,9 @@ impl ScenarioSummary {
         if !self.fires.is_empty() {
             let f = &self.fires;
             out += &format!(
-                "  fires: {} fired, {} instants skipped by policy, latest start {} ms after its instant\n",
-                f.fired, f.instants_skipped, f.lateness_max_ms
+                "  fires: {} fired, {} instants skipped by policy, latest start {} ms after its instant; \
+                 {} replaced fires applied their effect anyway\n",
+                f.fired, f.instants_skipped, f.lateness_max_ms, self.replaced_with_effect
             );
         }
         if let (Some(expect), Some(caught)) = (&self.expect, &self.caught_seeds) {
@@ -318,6 +323,8 @@ mod tests {
     fn seed(seed: u64, lost: bool) -> SeedResult {
         let mut history = vec![ev(0, "client", submit("k")), ev(1, "client", ack("k", "t1"))];
         if !lost {
+            let applied = crate::check::tests::apply("t1", "exec-1", 1, 1, crate::trace::Verdict::Accepted);
+            history.push(ev(2, "sink", applied));
             history.push(ev(2, "coord-1", crate::check::tests::succeeded("t1")));
         }
         history.push(ev(3, "harness", run_end(true)));
