@@ -59,6 +59,16 @@ pub enum EventKind {
     Reject { task: String, epoch: u64, attempt: u32, reason: String },
     /// The sink judged an apply of the task's effect.
     Apply { task: String, key: String, executor: String, epoch: u64, attempt: u32, verdict: Verdict },
+    /// The sink answered an attempt's check of whether its key's effect landed (asked
+    /// before the body when an earlier attempt's outcome is unknown).
+    SinkCheck {
+        task: String,
+        key: String,
+        executor: String,
+        epoch: u64,
+        attempt: u32,
+        found: crate::core::sink::Checked,
+    },
     /// An executor finished an attempt's body.
     Complete { task: String, epoch: u64, attempt: u32, outcome: String },
     /// The leader scheduled a retry after a failed attempt.
@@ -150,6 +160,7 @@ impl EventKind {
             | EventKind::Start { task, .. }
             | EventKind::Reject { task, .. }
             | EventKind::Apply { task, .. }
+            | EventKind::SinkCheck { task, .. }
             | EventKind::Complete { task, .. }
             | EventKind::Retry { task, .. }
             | EventKind::Succeeded { task, .. }

@@ -36,6 +36,9 @@ pub struct Counts {
     /// Fires cancelled by overlap `replace` whose effect landed anyway (`check::ledger`).
     #[serde(default)]
     pub replaced_with_effect: u64,
+    /// Acts of deposed leaders after a newer election, explained by a clock fault or not.
+    #[serde(default, flatten)]
+    pub stale_acts: super::StaleActs,
 }
 
 impl Counts {

@@ -28,7 +28,7 @@ pub use fires::no_fire_violations;
 pub use leaders::one_leader_per_epoch;
 pub use ledger::outcomes_match_ledger;
 pub use lost::no_lost_tasks;
-pub use stale_leader::no_stale_leader;
+pub use stale_leader::{no_stale_leader, stale_leader_acts, StaleActs};
 pub use unacknowledged::every_submit_acknowledged;
 pub use verdicts::{false_verdicts, FalseVerdicts, DEFAULT_SETTLE_MS};
 
@@ -164,7 +164,8 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     let (ledger, replaced_with_effect) = outcomes_match_ledger(history);
     violations.extend(ledger);
     violations.extend(one_leader_per_epoch(history));
-    violations.extend(no_stale_leader(history));
+    let (stale, stale_acts) = stale_leader_acts(history);
+    violations.extend(stale);
     violations.extend(converges(history));
     violations.extend(every_submit_acknowledged(history));
     violations.extend(every_fault_fired(history));
@@ -176,6 +177,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     let mut counts = Counts::tally(history, &violations);
     counts.false_verdicts = verdicts;
     counts.replaced_with_effect = replaced_with_effect;
+    counts.stale_acts = stale_acts;
     CheckResult { violations, counts }
 }
 

@@ -13,8 +13,10 @@
 //! before the store lets its lease expire (the lease is shortened by the clock drift
 //! bound), so without a clock fault, an act after a newer election means the old leader
 //! kept acting past its lease. A lease is only as good as the clock that reads it, though:
-//! once a clock fault has hit a node (a `clock_*` fault whose begin names it), that node's
-//! acts are not judged, since a wrong clock can keep it believing in an expired lease.
+//! once a clock fault has hit a node (a `clock_*` fault whose begin names it), a stale act
+//! of that node is explained (a wrong clock can keep it believing in an expired lease): it
+//! is not a violation, but it is still counted, with how long after the newer election it
+//! came (`StaleActs`, in every summary), since only fencing then keeps it harmless.
 //!
 //! A node elected with an epoch below one already elected elsewhere was never the rightful
 //! leader; that election is `EpochRegression`'s to report, so only elections that come
@@ -22,7 +24,19 @@
 
 use super::{Violation, ViolationKind};
 use crate::trace::{Event, EventKind, FaultPhase};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Every act a deposed leader recorded after a newer election on another node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleActs {
+    /// All such acts, explained or not.
+    pub stale_acts: u64,
+    /// Those of nodes a clock fault had hit: not violations.
+    pub stale_acts_clock_explained: u64,
+    /// The latest such act after the newer election, ms.
+    pub stale_act_lag_max_ms: u64,
+}
 
 /// One node's current leadership.
 struct Leadership<'a> {
@@ -36,6 +50,12 @@ struct Leadership<'a> {
 /// node led that epoch and after a higher epoch was elected on another node, unless a
 /// clock fault had hit the node by then. Each violation sits at that act.
 pub fn no_stale_leader(history: &[Event]) -> Vec<Violation> {
+    stale_leader_acts(history).0
+}
+
+/// `no_stale_leader`, and the tally of every stale act (see `StaleActs`).
+pub fn stale_leader_acts(history: &[Event]) -> (Vec<Violation>, StaleActs) {
+    let mut acts = StaleActs::default();
     let mut leading: BTreeMap<&str, Leadership> = BTreeMap::new();
     let mut clock_faulted: BTreeSet<&str> = BTreeSet::new();
     let mut flagged: BTreeSet<(&str, u64)> = BTreeSet::new();
@@ -66,7 +86,13 @@ pub fn no_stale_leader(history: &[Event]) -> Vec<Violation> {
                 let Some(Leadership { epoch, deposed_by: Some((newer, other, elected_ms)) }) = leading.get(node) else {
                     continue;
                 };
-                if clock_faulted.contains(node) || !flagged.insert((node, *epoch)) {
+                acts.stale_acts += 1;
+                acts.stale_act_lag_max_ms = acts.stale_act_lag_max_ms.max(event.at_ms.saturating_sub(*elected_ms));
+                if clock_faulted.contains(node) {
+                    acts.stale_acts_clock_explained += 1;
+                    continue;
+                }
+                if !flagged.insert((node, *epoch)) {
                     continue;
                 }
                 let message = format!(
@@ -78,7 +104,7 @@ pub fn no_stale_leader(history: &[Event]) -> Vec<Violation> {
             }
         }
     }
-    violations
+    (violations, acts)
 }
 
 /// A leader's act, as its event name (the serde tag) and the task or executor it is about;
@@ -95,6 +121,12 @@ fn leader_act(kind: &EventKind) -> Option<(&'static str, &str)> {
         EventKind::ExecutorQuarantined { executor, .. } => ("executor_quarantined", executor),
         EventKind::ExecutorReleased { executor } => ("executor_released", executor),
         EventKind::ZoneAvoided { task, .. } => ("zone_avoided", task),
+        EventKind::Fire { task, .. } => ("fire", task),
+        EventKind::FireSkipped { job, .. } => ("fire_skipped", job),
+        EventKind::JobPaused { job } => ("job_paused", job),
+        EventKind::JobResumed { job, .. } => ("job_resumed", job),
+        EventKind::JobDeleted { job } => ("job_deleted", job),
+        EventKind::JobCreated { job, .. } => ("job_created", job),
         _ => return None,
     })
 }
@@ -150,6 +182,18 @@ mod tests {
             EventKind::ExecutorQuarantined { executor: "exec-2".into(), reason: "crash loop".into(), backoff_ms: 5 },
             EventKind::ExecutorReleased { executor: "exec-2".into() },
             EventKind::ZoneAvoided { task: "t1".into(), zone: "a".into() },
+            EventKind::Fire { job: "j".into(), scheduled_ms: 5, covers_from_ms: 5, task: "t4".into(), epoch: 3 },
+            EventKind::FireSkipped {
+                job: "j".into(),
+                from_ms: 5,
+                to_ms: 5,
+                count: 1,
+                reason: "misfire".into(),
+                epoch: 3,
+            },
+            EventKind::JobPaused { job: "j".into() },
+            EventKind::JobResumed { job: "j".into(), next_ms: None },
+            EventKind::JobDeleted { job: "j".into() },
         ]
     }
 
@@ -180,7 +224,8 @@ mod tests {
             let json = serde_json::to_value(&act).expect("event serializes");
             let (name, what) = leader_act(&act).expect("a leader act");
             assert_eq!(json["event"], name);
-            assert_eq!(json.get("task").or(json.get("executor")).expect("names a task or executor"), what);
+            let named = json.get("task").or(json.get("executor")).or(json.get("job"));
+            assert_eq!(named.expect("names a task, executor or job"), what);
             let history =
                 vec![ev(0, "coord-2", elected(3)), ev(10, "coord-1", elected(4)), ev(20, "coord-2", act.clone())];
             let message = format!(
@@ -234,6 +279,11 @@ mod tests {
         };
         assert_eq!(no_stale_leader(&history("exec-2,coord-1", "clock_drift")), vec![]);
         assert_eq!(no_stale_leader(&history("coord-1", "clock_step")), vec![]);
+        // Excused, but still counted, with its lag after the newer election.
+        let mut twice = history("coord-1", "clock_step");
+        twice.push(ev(95, "coord-1", dispatch("t5", 1)));
+        let counted = StaleActs { stale_acts: 2, stale_acts_clock_explained: 2, stale_act_lag_max_ms: 75 };
+        assert_eq!(stale_leader_acts(&twice), (vec![], counted));
         let message =
             "coord-1 acted as leader of epoch 3 (dead_lettered of t4) after epoch 5 was elected on coord-10 at 20 ms";
         let flagged = vec![stale(3, 30, 3, message)];

@@ -592,19 +592,15 @@ impl Coordinator {
                     _ => format!("attempt {attempt} timed out after {} ms", entry.record.spec.timeout_ms),
                 };
                 // An unknown outcome is not a failure of the task: its effect may have landed.
+                // Any other outcome of an attempt told to check first settles it: the sink
+                // answered that no effect had landed, and fenced every older attempt.
                 let unknown = matches!(failed, Outcome::Unknown(_));
-                if unknown {
-                    entry.record.effect_unknown = true;
-                } else {
+                entry.record.effect_unknown = unknown;
+                if !unknown {
                     entry.record.failures += 1;
                 }
-                let reason = if entry.record.effect_unknown && entry.record.failures >= entry.record.spec.max_attempts {
-                    format!("{reason}; not dead-lettered: an earlier effect may have landed (no verdict came back)")
-                } else {
-                    reason
-                };
                 entry.record.reason = Some(reason.clone());
-                if entry.record.failures >= entry.record.spec.max_attempts && !entry.record.effect_unknown {
+                if entry.record.failures >= entry.record.spec.max_attempts {
                     entry.record.state = TaskState::DeadLettered;
                     let reason = format!(
                         "{} of {} attempts failed; last: {reason}",
@@ -703,7 +699,8 @@ impl Coordinator {
             let entry = self.tasks.get_mut(&task).expect("outbox task is known");
             let token = entry.record.token.expect("outbox tasks are assigned");
             entry.delivered_at_seq = Some(beat.seq);
-            reply.assignments.push(Assignment { task: task.clone(), token, spec: entry.record.spec.clone() });
+            let (spec, check_first) = (entry.record.spec.clone(), entry.record.effect_unknown);
+            reply.assignments.push(Assignment { task: task.clone(), token, spec, check_first });
             self.record(EventKind::Dispatch {
                 task,
                 executor: beat.executor.clone(),
@@ -773,6 +770,8 @@ impl Coordinator {
         }
         let entry = self.tasks.get_mut(task).expect("taking back a known task");
         Self::clear_assignment(&mut entry.record);
+        // The holder may have applied the effect before it fell silent.
+        entry.record.effect_unknown = true;
         entry.record.redispatches += 1;
         if entry.record.redispatches > self.cfg.max_redispatches {
             let reason = format!("taken back {} times (last: {why})", entry.record.redispatches);

@@ -279,21 +279,27 @@ fn failures_retry_with_backoff_then_dead_letter_with_a_reason() {
 }
 
 #[test]
-fn a_task_whose_effect_may_have_landed_is_retried_not_dead_lettered() {
+fn a_task_whose_effect_may_have_landed_is_checked_at_the_sink_before_it_can_be_dead_lettered() {
     let mut c = leader();
     let task = delivered(&mut c);
-    // Attempt 1 fails; attempt 2 hears no verdict from the sink; attempt 3 fails: 2 of 2
-    // failures would dead-letter it, but attempt 2's effect may have landed.
-    let unknown = Outcome::Unknown("timed out while applying its effect".into());
-    let outcomes = [Outcome::Failed("boom".into()), unknown, Outcome::Failed("boom".into())];
+    // Attempt 1 fails; attempt 2 hears no verdict from the sink: its effect may have landed,
+    // so it is no failure, and attempt 3 is told to ask the sink first. Attempt 3 times out
+    // asking (unknown again); attempt 4 asked, heard "absent", then failed: dead-lettered.
+    let unknown = || Outcome::Unknown("timed out while applying its effect".into());
+    let outcomes = [Outcome::Failed("boom".into()), unknown(), unknown(), Outcome::Failed("boom".into())];
     let (mut now, mut seq) = (30, 3);
+    let mut checks = vec![];
     let mut last = None;
     for (i, outcome) in outcomes.into_iter().enumerate() {
         let done = Completion { task: task.clone(), token: tok(i as u32 + 1), outcome };
         c.heartbeat(now, beat("ex-1", 1, seq, vec![], vec![done]));
         let out = drain(&mut c);
-        last = Some(writes(&out)[0].task().clone());
+        let record = writes(&out)[0].task().clone();
         let recorded = persist_all(&mut c, now, &out);
+        last = Some(record.clone());
+        if record.state == TaskState::DeadLettered {
+            break;
+        }
         let Some(Output::Record(EventKind::Retry { backoff_ms, .. })) = recorded.last() else {
             panic!("attempt {}: expected a retry, got {recorded:?}", i + 1)
         };
@@ -302,13 +308,14 @@ fn a_task_whose_effect_may_have_landed_is_retried_not_dead_lettered() {
         c.heartbeat(now, beat("ex-1", 1, seq + 1, vec![], vec![]));
         let out = drain(&mut c);
         persist_all(&mut c, now + 1, &out);
-        c.heartbeat(now + 2, beat("ex-1", 1, seq + 2, vec![], vec![]));
+        let reply = c.heartbeat(now + 2, beat("ex-1", 1, seq + 2, vec![], vec![])).unwrap();
+        checks.push(reply.assignments.iter().map(|a| a.check_first).collect::<Vec<_>>());
         drain(&mut c);
         (now, seq) = (now + 10, seq + 3);
     }
-    let last = last.expect("three attempts ended");
-    assert_eq!((last.state, last.failures, last.effect_unknown), (TaskState::Pending, 2, true));
-    assert!(last.reason.as_deref().is_some_and(|r| r.contains("not dead-lettered")), "{:?}", last.reason);
+    assert_eq!(checks, vec![vec![false], vec![true], vec![true]], "attempts 2, 3 and 4");
+    let last = last.expect("attempts ended");
+    assert_eq!((last.state, last.failures, last.effect_unknown), (TaskState::DeadLettered, 2, false));
 }
 
 #[test]

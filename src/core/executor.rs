@@ -11,6 +11,8 @@ pub struct Assignment {
     pub task: TaskId,
     pub token: Token,
     pub spec: TaskSpec,
+    /// An earlier attempt's effect may have landed: ask the sink before running the body.
+    pub check_first: bool,
 }
 
 /// The state an executor sends in each heartbeat.
@@ -180,7 +182,7 @@ mod tests {
     }
 
     fn assign(task: &str, epoch: u64, attempt: u32) -> Assignment {
-        Assignment { task: task.into(), token: Token { epoch, attempt }, spec: spec() }
+        Assignment { task: task.into(), token: Token { epoch, attempt }, spec: spec(), check_first: false }
     }
 
     #[test]

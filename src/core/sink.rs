@@ -5,6 +5,18 @@ use crate::core::Token;
 use crate::trace::Verdict;
 use std::collections::BTreeMap;
 
+/// What a check of a key found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checked {
+    /// An effect of the key landed.
+    Landed,
+    /// None landed; older tokens are fenced from now on.
+    Absent,
+    /// The asking token is older than one the sink has seen (fenced).
+    Stale,
+}
+
 #[derive(Clone, Debug, Default)]
 struct KeyState {
     highest: Token,
@@ -42,6 +54,22 @@ impl SinkLedger {
         }
         state.applied = Some(token);
         Verdict::Accepted
+    }
+
+    /// Whether `key`'s effect landed, asked under `token`: like an apply that lands nothing,
+    /// it fences every older token, so once it answers `Absent` no earlier attempt's apply
+    /// can land any more.
+    pub fn check(&mut self, key: &str, token: Token) -> Checked {
+        let state = self.keys.entry(key.to_string()).or_default();
+        if token < state.highest {
+            return Checked::Stale;
+        }
+        state.highest = token;
+        if state.applied.is_some() {
+            Checked::Landed
+        } else {
+            Checked::Absent
+        }
     }
 
     /// Effects that landed.

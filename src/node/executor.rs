@@ -3,9 +3,12 @@
 //! their effect at the sink with the attempt's fencing token.
 
 use crate::core::executor::{Action, Assignment, Executor};
+use crate::core::sink::Checked;
 use crate::core::{Outcome, TaskId};
 use crate::node::faults::BodyFault;
-use crate::node::rpc::{beat_to_wire, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient};
+use crate::node::rpc::{
+    beat_to_wire, checked_from_wire, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient,
+};
 use crate::node::{rpc, NodeContext, Timing};
 use crate::proto;
 use crate::trace::{EventKind, Verdict};
@@ -192,6 +195,21 @@ async fn attempt_body(
     fault: Option<BodyFault>,
     applying: &AtomicBool,
 ) -> Outcome {
+    let request = proto::ApplyRequest {
+        task_id: a.task.clone(),
+        key: a.spec.key.clone(),
+        token: Some(token_to_wire(a.token)),
+        executor: ctx.name.clone(),
+    };
+    if a.check_first {
+        // Until the sink answers, this attempt's outcome is as unknown as the last one's.
+        applying.store(true, Ordering::Relaxed);
+        match check_sink(ctx, sink, rpc_timeout_ms, &request).await {
+            Checked::Landed => return Outcome::Succeeded,
+            Checked::Stale => return Outcome::Failed("fenced by the sink: stale token".into()),
+            Checked::Absent => applying.store(false, Ordering::Relaxed),
+        }
+    }
     ctx.clock.sleep(body.duration_ms).await;
     match fault {
         Some(BodyFault::Panic) => std::panic::panic_any(INJECTED_PANIC),
@@ -202,12 +220,6 @@ async fn attempt_body(
     if madsim::rand::random::<f64>() < body.fail_probability {
         return Outcome::Failed("task body failed".into());
     }
-    let request = proto::ApplyRequest {
-        task_id: a.task.clone(),
-        key: a.spec.key.clone(),
-        token: Some(token_to_wire(a.token)),
-        executor: ctx.name.clone(),
-    };
     let call = || {
         let (mut client, request) = (sink.clone(), request.clone());
         async move { client.apply(request).await }
@@ -224,6 +236,26 @@ async fn attempt_body(
             }
             // The apply may have landed without its reply: retrying is safe, the sink
             // judges the same token a duplicate.
+            Err(_) => ctx.clock.sleep(rpc_timeout_ms / 2).await,
+        }
+    }
+}
+
+/// Asks the sink whether the task's effect landed, until it answers (the attempt's
+/// deadline bounds it). The check fences every older attempt of the task.
+async fn check_sink(
+    ctx: &NodeContext,
+    sink: &SinkClient,
+    rpc_timeout_ms: u64,
+    request: &proto::ApplyRequest,
+) -> Checked {
+    let call = || {
+        let (mut client, request) = (sink.clone(), request.clone());
+        async move { client.check(request).await }
+    };
+    loop {
+        match rpc::call(ctx, "sink", rpc_timeout_ms, call).await {
+            Ok(reply) => return checked_from_wire(reply.result),
             Err(_) => ctx.clock.sleep(rpc_timeout_ms / 2).await,
         }
     }

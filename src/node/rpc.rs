@@ -3,6 +3,7 @@
 //! Unavailable and DeadlineExceeded are treated alike ("no reply in time").
 
 use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
+use crate::core::sink::Checked;
 use crate::core::{Outcome, TaskSpec, Token};
 use crate::node::clock::{Elapsed, NodeClock};
 use crate::node::faults::NodeFaults;
@@ -260,6 +261,7 @@ pub fn reply_to_wire(r: BeatReply) -> proto::HeartbeatReply {
                 task_id: a.task,
                 token: Some(token_to_wire(a.token)),
                 spec: Some(spec_to_wire(&a.spec)),
+                check_first: a.check_first,
             })
             .collect(),
         cancel: r.cancel,
@@ -274,11 +276,32 @@ pub fn reply_from_wire(r: proto::HeartbeatReply) -> BeatReply {
         assignments: r
             .assignments
             .into_iter()
-            .map(|a| Assignment { task: a.task_id, token: token_from_wire(a.token), spec: spec_from_wire(a.spec) })
+            .map(|a| Assignment {
+                task: a.task_id,
+                token: token_from_wire(a.token),
+                spec: spec_from_wire(a.spec),
+                check_first: a.check_first,
+            })
             .collect(),
         cancel: r.cancel,
         done: r.done,
         pending: r.pending,
+    }
+}
+
+pub fn checked_to_wire(c: Checked) -> u32 {
+    match c {
+        Checked::Landed => 0,
+        Checked::Absent => 1,
+        Checked::Stale => 2,
+    }
+}
+
+pub fn checked_from_wire(code: u32) -> Checked {
+    match code {
+        0 => Checked::Landed,
+        1 => Checked::Absent,
+        _ => Checked::Stale,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::core::sink::SinkLedger;
 use crate::node::rpc::token_from_wire;
-use crate::node::rpc::verdict_to_wire;
+use crate::node::rpc::{checked_to_wire, verdict_to_wire};
 use crate::node::NodeContext;
 use crate::proto;
 use crate::trace::EventKind;
@@ -44,5 +44,23 @@ impl proto::sink_server::Sink for Service {
             verdict,
         });
         Ok(tonic::Response::new(proto::ApplyReply { verdict: verdict_to_wire(verdict) }))
+    }
+
+    async fn check(
+        &self,
+        req: tonic::Request<proto::ApplyRequest>,
+    ) -> Result<tonic::Response<proto::CheckReply>, tonic::Status> {
+        let req = req.into_inner();
+        let token = token_from_wire(req.token);
+        let found = self.ledger.lock().expect("ledger poisoned").check(&req.key, token);
+        self.ctx.record(EventKind::SinkCheck {
+            task: req.task_id,
+            key: req.key,
+            executor: req.executor,
+            epoch: token.epoch,
+            attempt: token.attempt,
+            found,
+        });
+        Ok(tonic::Response::new(proto::CheckReply { result: checked_to_wire(found) }))
     }
 }

@@ -71,6 +71,9 @@ pub struct ScenarioSummary {
     /// Fires cancelled by overlap `replace` whose effect landed anyway, summed over seeds.
     #[serde(default)]
     pub replaced_with_effect: u64,
+    /// Acts of deposed leaders after a newer election, summed over seeds (worst lag: max).
+    #[serde(default)]
+    pub stale_acts: crate::check::StaleActs,
     /// Scheduled jobs, summed over seeds (absent without jobs).
     #[serde(skip_serializing_if = "FireCounts::is_empty")]
     pub fires: FireCounts,
@@ -142,6 +145,10 @@ impl ScenarioSummary {
         mine.unforced_failovers += seed.unforced_failovers;
         self.redispatches += c.redispatches;
         self.replaced_with_effect += c.replaced_with_effect;
+        let (mine, seed) = (&mut self.stale_acts, &c.stale_acts);
+        mine.stale_acts += seed.stale_acts;
+        mine.stale_acts_clock_explained += seed.stale_acts_clock_explained;
+        mine.stale_act_lag_max_ms = mine.stale_act_lag_max_ms.max(seed.stale_act_lag_max_ms);
         self.fires.fired += c.fires;
         self.fires.instants_skipped += c.instants_skipped;
         self.fires.lateness_max_ms = self.fires.lateness_max_ms.max(c.fire_lateness_max_ms);
@@ -210,6 +217,14 @@ impl ScenarioSummary {
             self.wall_seconds,
             if self.wall_seconds > 0.0 { self.sim_seconds / self.wall_seconds } else { 0.0 },
         );
+        if self.stale_acts.stale_acts > 0 {
+            let s = &self.stale_acts;
+            out += &format!(
+                "  deposed leaders acted {} times after a newer election ({} explained by a clock fault on them), \
+                 the latest {} ms after it; fencing must absorb these\n",
+                s.stale_acts, s.stale_acts_clock_explained, s.stale_act_lag_max_ms
+            );
+        }
         if !self.fires.is_empty() {
             let f = &self.fires;
             out += &format!(
