@@ -24,7 +24,7 @@ use faultline::check::check_all;
 use faultline::core::coordinator::{Coordinator, CoordinatorConfig, Output, SubmitReply, Write};
 use faultline::core::executor::{Action, Assignment, BeatReply, Executor};
 use faultline::core::retry::RetryPolicy;
-use faultline::core::sink::SinkLedger;
+use faultline::core::sink::{Checked, SinkLedger};
 use faultline::core::{Outcome, TaskId, TaskRecord, TaskSpec, Token};
 use faultline::trace::{Event, EventKind, Verdict};
 use proptest::prelude::*;
@@ -140,6 +140,8 @@ struct Attempt {
     key: String,
     /// The sink's verdict, once the effect was applied.
     verdict: Option<Verdict>,
+    /// What the sink check found, for an attempt told to check first (done at its start).
+    checked: Option<Checked>,
 }
 
 struct ExecutorSlot {
@@ -481,7 +483,21 @@ impl Model {
             attempt: a.token.attempt,
         };
         self.record(&format!("ex{ex}"), kind);
-        self.attempts.push(Attempt { executor: ex, task: a.task, token: a.token, key: a.spec.key, verdict: None });
+        let checked = a.check_first.then(|| {
+            let found = self.sink.check(&a.spec.key, a.token);
+            let kind = EventKind::SinkCheck {
+                task: a.task.clone(),
+                key: a.spec.key.clone(),
+                executor: format!("ex{ex}"),
+                epoch: a.token.epoch,
+                attempt: a.token.attempt,
+                found,
+            };
+            self.record("sink", kind);
+            found
+        });
+        let attempt = Attempt { executor: ex, task: a.task, token: a.token, key: a.spec.key, verdict: None, checked };
+        self.attempts.push(attempt);
     }
 
     /// The attempt `pick` names, newest first, among those of executors not paused;
@@ -518,15 +534,26 @@ impl Model {
         verdict
     }
 
-    /// Ends attempt `i` the way the executor driver does and reports it.
-    fn finish(&mut self, i: usize, end: End) {
-        let outcome = match end {
+    /// How attempt `i`'s body ends, as the executor driver sees it.
+    fn end_outcome(&mut self, i: usize, end: End) -> Outcome {
+        match end {
             End::TimesOut => Outcome::TimedOut,
             End::BodyFails if self.attempts[i].verdict.is_none() => Outcome::Failed("task body failed".into()),
             End::Success | End::BodyFails => match self.apply(i) {
                 Verdict::Accepted | Verdict::Duplicate => Outcome::Succeeded,
                 Verdict::Stale => Outcome::Failed("fenced by the sink: stale token".into()),
             },
+        }
+    }
+
+    /// Ends attempt `i` the way the executor driver does and reports it.
+    fn finish(&mut self, i: usize, end: End) {
+        let outcome = match (self.attempts[i].checked, end) {
+            (Some(Checked::Landed), _) => Outcome::Succeeded,
+            (Some(Checked::Stale), _) => Outcome::Failed("fenced by the sink: stale token".into()),
+            // The apply went out and its verdict never came back.
+            (_, End::TimesOut) if self.attempts[i].verdict.is_some() => Outcome::Unknown("timed out applying".into()),
+            (_, end) => self.end_outcome(i, end),
         };
         let a = self.attempts.remove(i);
         let kind = EventKind::Complete {

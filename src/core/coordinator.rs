@@ -151,6 +151,23 @@ pub enum SubmitReply {
     Overloaded,
 }
 
+/// Which queue a ready task waits in: scheduled fires are dispatched before plain tasks,
+/// so a task backlog cannot hold a fire past its late bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Lane {
+    Fires,
+    Tasks,
+}
+
+/// A ready task's place: by lane, then by when it became ready, then FIFO.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Ready {
+    lane: Lane,
+    at_ms: u64,
+    order: u64,
+    task: TaskId,
+}
+
 /// A store write the driver must make in one txn, fenced by the leader's epoch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Write {
@@ -261,7 +278,7 @@ pub struct Coordinator {
     next_op: u64,
     tasks: BTreeMap<TaskId, Entry>,
     keys: BTreeMap<String, TaskId>,
-    ready: BTreeSet<(u64, u64, TaskId)>,
+    ready: BTreeSet<Ready>,
     ready_order: u64,
     open: usize,
     executors: BTreeMap<String, ExecutorEntry>,
@@ -354,12 +371,12 @@ impl Coordinator {
                         ex.holding.insert(id.clone());
                     } else {
                         Self::clear_assignment(&mut entry.record);
-                        self.push_ready(now_ms, &id);
+                        self.queue(now_ms, &id, entry.record.spec.is_fire());
                     }
                 }
                 (TaskState::Pending | TaskState::Assigned | TaskState::Running, _) => {
                     Self::clear_assignment(&mut entry.record);
-                    self.push_ready(now_ms, &id);
+                    self.queue(now_ms, &id, entry.record.spec.is_fire());
                 }
                 (state, _) => {
                     // Its terminal write may have outlived the leader that made it.
@@ -678,7 +695,7 @@ impl Coordinator {
         self.buggy_misfires(now_ms);
         for first in self.pick_ready(now_ms, &beat.zone, free) {
             self.ready.remove(&first);
-            let task = first.2;
+            let task = first.task;
             let entry = self.tasks.get_mut(&task).expect("ready task is known");
             entry.record.attempt += 1;
             let token = Token { epoch, attempt: entry.record.attempt };
@@ -800,8 +817,15 @@ impl Coordinator {
     }
 
     fn push_ready(&mut self, at_ms: u64, task: &TaskId) {
+        let fire = self.tasks[task].record.spec.is_fire();
+        self.queue(at_ms, task, fire);
+    }
+
+    /// Queues `task` in its lane (for a task not yet in `tasks`, whose spec the caller has).
+    fn queue(&mut self, at_ms: u64, task: &TaskId, fire: bool) {
         self.ready_order += 1;
-        self.ready.insert((at_ms, self.ready_order, task.clone()));
+        let lane = if fire { Lane::Fires } else { Lane::Tasks };
+        self.ready.insert(Ready { lane, at_ms, order: self.ready_order, task: task.clone() });
     }
 
     fn write(&mut self, record: TaskRecord, create_key: bool, pending: Pending) -> u64 {
@@ -838,19 +862,22 @@ impl Coordinator {
 
 /// Fault isolation: quarantine and zone-aware placement (see [`IsolationConfig`]).
 impl Coordinator {
-    /// The due ready tasks, in queue order, that a beat from `zone` with `free` slots gets.
-    /// It passes over a task that avoids `zone` while a usable executor exists in a zone the
-    /// task does not avoid; passed-over tasks keep their place in the queue.
-    fn pick_ready(&self, now_ms: u64, zone: &str, free: usize) -> Vec<(u64, u64, TaskId)> {
+    /// The due ready tasks, in queue order, that a beat from `zone` with `free` slots gets:
+    /// scheduled fires first, then plain tasks. It passes over a task that avoids `zone`
+    /// while a usable executor exists in a zone the task does not avoid; passed-over tasks
+    /// keep their place in the queue.
+    fn pick_ready(&self, now_ms: u64, zone: &str, free: usize) -> Vec<Ready> {
         let elsewhere = self.usable_zones_except(zone, false);
         let max_skips = self.cfg.isolation.max_skips_per_beat;
         let mut picked = Vec::new();
         let mut skipped = 0;
-        for item in &self.ready {
-            if picked.len() == free || item.0 > now_ms {
+        let due = |lane: Lane| self.ready.iter().skip_while(move |i| i.lane < lane).take_while(move |i| i.lane == lane);
+        let due = due(Lane::Fires).take_while(|i| i.at_ms <= now_ms).chain(due(Lane::Tasks));
+        for item in due {
+            if picked.len() == free || item.at_ms > now_ms {
                 break;
             }
-            let avoid = &self.tasks[&item.2].avoid_zones;
+            let avoid = &self.tasks[&item.task].avoid_zones;
             if avoid.contains(zone) && elsewhere.iter().any(|z| !avoid.contains(*z)) {
                 if skipped == max_skips {
                     break;
@@ -1022,11 +1049,11 @@ impl Coordinator {
         if !on(Bug::MisfireSkip) {
             return;
         }
-        let late: Vec<(u64, u64, TaskId)> = self
+        let late: Vec<Ready> = self
             .ready
             .iter()
-            .take_while(|item| item.0 + MISFIRE_THRESHOLD_MS < now_ms)
-            .filter(|item| self.tasks[&item.2].record.failures > 0)
+            .filter(|item| item.at_ms + MISFIRE_THRESHOLD_MS < now_ms)
+            .filter(|item| self.tasks[&item.task].record.failures > 0)
             .cloned()
             .collect();
         for item in late {

@@ -34,16 +34,17 @@ const MAX_DUE: usize = 100_000;
 /// A fire's task key (the sink's idempotency key): `fire/<job>/<T>`, or
 /// `fire/<job>/<from>..<T>` for a fire that stands for several missed instants.
 fn fire_key(job: &str, covers_from_ms: u64, scheduled_ms: u64) -> String {
+    use crate::core::task::FIRE_KEY_PREFIX;
     if covers_from_ms == scheduled_ms {
-        format!("fire/{job}/{scheduled_ms}")
+        format!("{FIRE_KEY_PREFIX}{job}/{scheduled_ms}")
     } else {
-        format!("fire/{job}/{covers_from_ms}..{scheduled_ms}")
+        format!("{FIRE_KEY_PREFIX}{job}/{covers_from_ms}..{scheduled_ms}")
     }
 }
 
 /// The job and instants of a fire's task key.
 fn parse_fire_key(key: &str) -> Option<(&str, u64, u64)> {
-    let (job, instants) = key.strip_prefix("fire/")?.rsplit_once('/')?;
+    let (job, instants) = key.strip_prefix(crate::core::task::FIRE_KEY_PREFIX)?.rsplit_once('/')?;
     let (from, to) = instants.split_once("..").unwrap_or((instants, instants));
     Some((job, from.parse().ok()?, to.parse().ok()?))
 }
@@ -463,7 +464,7 @@ impl Coordinator {
             ex.holding.remove(task);
             ex.outbox.retain(|t| t != task);
         }
-        self.ready.retain(|item| item.2 != *task);
+        self.ready.retain(|item| item.task != *task);
         Self::clear_assignment(&mut self.tasks.get_mut(task).expect("a running fire is known").record);
         let reason = format!("{} at {by_ms} ms (overlap: replace)", crate::trace::REPLACED_REASON_PREFIX);
         self.dead_letter(task, reason);

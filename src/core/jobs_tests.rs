@@ -270,3 +270,56 @@ fn a_create_sent_again_is_done_and_a_different_job_under_the_name_is_refused() {
         assert!(matches!(&drain(&mut c)[..], [Output::JobReply { reply: JobReply::Rejected(_), .. }]), "req {req}");
     }
 }
+
+#[test]
+fn fires_are_dispatched_before_an_older_task_backlog() {
+    let mut c = leader_with(job("j", 1_000, Misfire::FireOnce, Overlap::Allow));
+    // Five plain tasks queued before the fire, all durable and ready.
+    for (req, key) in ["a", "b", "c", "d", "e"].into_iter().enumerate() {
+        let spec = crate::core::TaskSpec {
+            key: key.into(),
+            payload: vec![],
+            max_attempts: 1,
+            timeout_ms: 1_000,
+            not_before_ms: 0,
+        };
+        c.submit(req as u64 + 10, spec);
+    }
+    let out = drain(&mut c);
+    settle(&mut c, 500, out);
+    c.tick(1_000);
+    let out = drain(&mut c);
+    settle(&mut c, 1_000, out);
+    // One free slot: the fire gets it, though five tasks became ready before it.
+    let one_slot = Beat { capacity: 1, ..beat(1, vec![]) };
+    c.heartbeat(1_001, one_slot.clone()).unwrap();
+    let out = drain(&mut c);
+    let assigned: Vec<String> = writes(&out).iter().map(|w| w.task().spec.key.clone()).collect();
+    assert_eq!(assigned, vec!["fire/j/1000".to_string()]);
+}
+
+#[test]
+fn a_client_submit_is_checked_against_the_limits() {
+    let ok = crate::core::TaskSpec {
+        key: "k".into(),
+        payload: vec![],
+        max_attempts: 3,
+        timeout_ms: 1_000,
+        not_before_ms: 0,
+    };
+    assert_eq!(ok.validate_submit(), Ok(()));
+    let bad = [
+        crate::core::TaskSpec { key: String::new(), ..ok.clone() },
+        crate::core::TaskSpec { key: "k".repeat(257), ..ok.clone() },
+        crate::core::TaskSpec { key: "fire/j/1000".into(), ..ok.clone() },
+        crate::core::TaskSpec { payload: vec![0; 512 * 1024 + 1], ..ok.clone() },
+        crate::core::TaskSpec { max_attempts: 0, ..ok.clone() },
+        crate::core::TaskSpec { timeout_ms: 0, ..ok.clone() },
+        crate::core::TaskSpec { not_before_ms: 5, ..ok.clone() },
+    ];
+    for spec in bad {
+        assert!(spec.validate_submit().is_err(), "{spec:?}");
+    }
+    let reserved = crate::core::TaskSpec { key: "fire/j/1000".into(), ..ok };
+    assert!(reserved.validate_submit().unwrap_err().contains("reserved for scheduled fires"));
+}

@@ -34,6 +34,47 @@ pub struct TaskSpec {
     pub not_before_ms: u64,
 }
 
+/// Keys of scheduled fires start with this; a client's task may not.
+pub const FIRE_KEY_PREFIX: &str = "fire/";
+/// The longest idempotency key a client may submit, bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+/// The largest payload a client may submit, bytes (it lives in the store's record).
+pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
+/// The most attempts a task may ask for.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// The longest per-attempt timeout, ms (one day).
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+
+impl TaskSpec {
+    /// Whether this is a scheduled fire's task (its key is the fire's).
+    pub fn is_fire(&self) -> bool {
+        self.key.starts_with(FIRE_KEY_PREFIX)
+    }
+
+    /// Checks a client's submit against the limits above; the error says what was expected.
+    pub fn validate_submit(&self) -> Result<(), String> {
+        if self.key.is_empty() || self.key.len() > MAX_KEY_BYTES {
+            return Err(format!("key must be 1..={MAX_KEY_BYTES} bytes, got {}", self.key.len()));
+        }
+        if self.is_fire() {
+            return Err(format!("key `{}`: the prefix `{FIRE_KEY_PREFIX}` is reserved for scheduled fires", self.key));
+        }
+        if self.payload.len() > MAX_PAYLOAD_BYTES {
+            return Err(format!("payload must be at most {MAX_PAYLOAD_BYTES} bytes, got {}", self.payload.len()));
+        }
+        if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
+            return Err(format!("max_attempts must be 1..={MAX_ATTEMPTS}, got {}", self.max_attempts));
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
+            return Err(format!("timeout_ms must be 1..={MAX_TIMEOUT_MS}, got {}", self.timeout_ms));
+        }
+        if self.not_before_ms != 0 {
+            return Err("not_before_ms is set by the scheduler for fires; submit it as 0".into());
+        }
+        Ok(())
+    }
+}
+
 /// The lifecycle. `Failed` is not stored: a failed attempt becomes `Pending` (retry) or
 /// `DeadLettered` (with a reason) in the same write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

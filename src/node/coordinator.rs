@@ -575,6 +575,7 @@ impl proto::coordinator_server::Coordinator for Service {
         req: tonic::Request<proto::SubmitRequest>,
     ) -> Result<tonic::Response<proto::SubmitReply>, tonic::Status> {
         let spec = spec_from_wire(req.into_inner().spec);
+        spec.validate_submit().map_err(tonic::Status::invalid_argument)?;
         let (reply, rx) = oneshot::channel();
         self.tx.send(Msg::Submit { spec, reply }).map_err(|_| tonic::Status::unavailable("stopping"))?;
         let mut out = proto::SubmitReply::default();
