@@ -59,6 +59,9 @@ pub struct ScenarioSummary {
     pub seeds: u64,
     pub failed_seeds: Vec<u64>,
     pub violations: BTreeMap<String, u64>,
+    /// The scenario's `tolerate`: violation kinds that do not fail a seed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerated: Vec<String>,
     pub tasks: TaskCounts,
     pub duplicate_applies: u64,
     pub fenced_rejections: u64,
@@ -115,6 +118,7 @@ impl ScenarioSummary {
     pub fn new(scenario: &crate::scenario::Scenario, path: &str) -> Self {
         let bounds = Some(RecoveryBounds::of(scenario));
         let expect = scenario.expect.map(|k| k.name().to_string());
+        let tolerated = scenario.tolerate.iter().map(|k| k.name().to_string()).collect();
         let caught_seeds = expect.as_ref().map(|_| Vec::new());
         ScenarioSummary {
             name: scenario.name.clone(),
@@ -122,6 +126,7 @@ impl ScenarioSummary {
             bounds,
             expect,
             caught_seeds,
+            tolerated,
             ..Default::default()
         }
     }
@@ -252,6 +257,9 @@ impl ScenarioSummary {
         if !self.violations.is_empty() {
             let list: Vec<String> = self.violations.iter().map(|(k, n)| format!("{k} x{n}")).collect();
             out += &format!("  violations: {}\n", list.join(", "));
+        }
+        if !self.tolerated.is_empty() {
+            out += &format!("  tolerated by the scenario (do not fail a seed): {}\n", self.tolerated.join(", "));
         }
         for seed in &self.nondeterministic_seeds {
             out += &format!("  NONDETERMINISTIC: seed {seed} gave two different histories\n");

@@ -1,7 +1,7 @@
 //! Runs one seed: a fresh OS thread, a fresh madsim runtime, the cluster, the workload
 //! phase, then the drain phase; returns the history and the checkers' verdict.
 
-use crate::check::{check_all, CheckResult};
+use crate::check::{check_all, CheckResult, ViolationKind};
 use crate::scenario::{Fault, Scenario};
 use crate::sim::cluster::Cluster;
 use crate::sim::nemesis::{params, Nemesis};
@@ -30,17 +30,21 @@ pub struct RunOutcome {
     /// Every fault the run planned: the scenario's, then the swarm's draw (what `shrink`
     /// turns into an explicit fault list).
     pub planned: Vec<Fault>,
+    /// The scenario's `tolerate`: violation kinds that do not fail the run.
+    pub tolerated: Vec<ViolationKind>,
 }
 
 impl RunOutcome {
+    /// No panic, and no violation but of a kind the scenario tolerates.
     pub fn passed(&self) -> bool {
-        self.panic.is_none() && self.check.passed()
+        self.panic.is_none() && self.check.violations.iter().all(|v| self.tolerated.contains(&v.kind))
     }
 }
 
 /// Runs `scenario` with `seed` in a fresh OS thread (madsim seeds std's HashMap only for
 /// the first one a thread creates) and checks the history.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
+    let tolerated = scenario.tolerate.clone();
     let scenario = scenario.clone();
     let wall = crate::node::clock::Stopwatch::start();
     let planned = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -74,7 +78,8 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
     let sim_ms = history.last().map_or(0, |e| e.at_ms);
     let leaked = panic.is_none() && alive.upgrade().is_some();
     let planned = std::mem::take(&mut *planned.lock().expect("plan poisoned"));
-    RunOutcome { seed, hash: history_hash(&history), history, check, sim_ms, wall_ms, panic, leaked, planned }
+    let hash = history_hash(&history);
+    RunOutcome { seed, hash, history, check, sim_ms, wall_ms, panic, leaked, planned, tolerated }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
