@@ -133,6 +133,10 @@ pub enum EventKind {
         max_false_quarantines: Option<u64>,
         max_unforced_failovers: Option<u64>,
         settle_ms: u64,
+        /// The least share of acknowledged tasks that must succeed, percent (none: counted,
+        /// not bounded).
+        #[serde(default)]
+        min_goodput_percent: Option<u64>,
     },
     /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
     DrainStart { deadline_ms: u64 },

@@ -11,6 +11,7 @@ mod duplicates;
 mod faults;
 mod fires;
 pub mod firings;
+mod goodput;
 mod leaders;
 mod ledger;
 mod lost;
@@ -25,6 +26,7 @@ pub use counts::Counts;
 pub use duplicates::no_duplicate_applies;
 pub use faults::every_fault_fired;
 pub use fires::no_fire_violations;
+pub use goodput::{enough_goodput, DEFAULT_MIN_GOODPUT_PERCENT};
 pub use leaders::one_leader_per_epoch;
 pub use ledger::outcomes_match_ledger;
 pub use lost::no_lost_tasks;
@@ -80,6 +82,8 @@ pub enum ViolationKind {
     FalseQuarantine,
     /// More leaders stepped down with no fault on them or the store than the scenario allows.
     UnforcedFailover,
+    /// Fewer acknowledged tasks succeeded than the scenario's `min_goodput_percent`.
+    LowGoodput,
     /// A task was dead-lettered although the sink accepted its effect.
     DeadLetteredWithEffect,
     /// A task was recorded succeeded although the sink had accepted no effect of it.
@@ -108,6 +112,7 @@ impl ViolationKind {
             ViolationKind::FalseDeath => "false_death",
             ViolationKind::FalseQuarantine => "false_quarantine",
             ViolationKind::UnforcedFailover => "unforced_failover",
+            ViolationKind::LowGoodput => "low_goodput",
             ViolationKind::DeadLetteredWithEffect => "dead_lettered_with_effect",
             ViolationKind::SucceededWithoutEffect => "succeeded_without_effect",
         }
@@ -172,6 +177,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     violations.extend(no_fire_violations(history));
     let (verdicts, bounded) = false_verdicts(history);
     violations.extend(bounded);
+    violations.extend(enough_goodput(history));
     // Stable sort: violations of one kind at one event keep their checker's order.
     violations.sort_by_key(|violation| (violation.event_index, violation.kind));
     let mut counts = Counts::tally(history, &violations);

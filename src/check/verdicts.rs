@@ -64,9 +64,9 @@ impl<'a> Faults<'a> {
 /// Counts the false verdicts of `history` and flags each one past its bound.
 pub fn false_verdicts(history: &[Event]) -> (FalseVerdicts, Vec<Violation>) {
     let bounds = history.iter().find_map(|event| match &event.kind {
-        EventKind::CheckBounds { max_false_deaths, max_false_quarantines, max_unforced_failovers, settle_ms } => {
-            Some(([*max_false_deaths, *max_false_quarantines, *max_unforced_failovers], *settle_ms))
-        }
+        EventKind::CheckBounds {
+            max_false_deaths, max_false_quarantines, max_unforced_failovers, settle_ms, ..
+        } => Some(([*max_false_deaths, *max_false_quarantines, *max_unforced_failovers], *settle_ms)),
         _ => None,
     });
     let (limits, settle_ms) = bounds.unwrap_or(([None; 3], DEFAULT_SETTLE_MS));
@@ -122,6 +122,7 @@ mod tests {
             max_false_quarantines: max,
             max_unforced_failovers: max,
             settle_ms: 1_000,
+            min_goodput_percent: None,
         };
         ev(0, "harness", kind)
     }

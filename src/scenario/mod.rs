@@ -101,6 +101,10 @@ pub struct Checks {
     pub max_false_quarantines: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 1_000_000>")]
     pub max_unforced_failovers: Option<u64>,
+    /// The least share of acknowledged tasks that must succeed, percent (default
+    /// `DEFAULT_MIN_GOODPUT_PERCENT`; 0 turns the check off).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 100>")]
+    pub min_goodput_percent: Option<u64>,
     /// How long after a fault ends it still explains a verdict (default 2000).
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 600_000>")]
     pub settle_ms: Option<u64>,

@@ -106,6 +106,7 @@ async fn drive(
         max_false_quarantines: checks.max_false_quarantines,
         max_unforced_failovers: checks.max_unforced_failovers,
         settle_ms: checks.settle_ms.unwrap_or(crate::check::DEFAULT_SETTLE_MS),
+        min_goodput_percent: Some(checks.min_goodput_percent.unwrap_or(crate::check::DEFAULT_MIN_GOODPUT_PERCENT)),
     };
     let faults = plan_faults(&scenario, &recorder);
     recorder.record(0, "harness", bounds);
