@@ -32,6 +32,7 @@ pub enum Bug {
     FireCursorFromNow,
     CronFixedOffset,
     GiveUpOnSlowStore,
+    DeadLetterUnknownOutcome,
 }
 
 /// What a catalog entry is, what it mirrors, and what should catch it.
@@ -226,6 +227,20 @@ pub const CATALOG: &[Entry] = &[
             lease renewal hit a slow etcd. Class 3 turned around: the session is fine, the \
             node gives it up. Caught only where a scenario bounds unforced failovers.",
     },
+    Entry {
+        bug: Bug::DeadLetterUnknownOutcome,
+        mirrors: "hashicorp/nomad#16515 (class 12); found in faultline by swarm seed 1185",
+        class: 12,
+        expect: "dead_lettered_with_effect",
+        explanation: "The leader counts an attempt that ended without the sink's verdict as an \
+            ordinary failure, and re-dispatches a task taken back from a silent executor \
+            without asking the sink whether its effect landed. An executor that reaches the \
+            sink but not the leader (or whose verdicts are lost) applies the effect; the \
+            next attempts fail before applying and the task is dead-lettered: the operator \
+            is told the effect never happened, and replaying it applies it twice. As with \
+            Nomad's disconnected clients, work done out of the scheduler's sight is counted \
+            as not done. faultline's own scheduler had this until the swarm's seed 1185.",
+    },
 ];
 
 impl Bug {
@@ -248,6 +263,7 @@ impl Bug {
             Bug::FireCursorFromNow => "fire_cursor_from_now",
             Bug::CronFixedOffset => "cron_fixed_offset",
             Bug::GiveUpOnSlowStore => "give_up_on_slow_store",
+            Bug::DeadLetterUnknownOutcome => "dead_letter_unknown_outcome",
         }
     }
 

@@ -611,7 +611,12 @@ impl Coordinator {
                 // An unknown outcome is not a failure of the task: its effect may have landed.
                 // Any other outcome of an attempt told to check first settles it: the sink
                 // answered that no effect had landed, and fenced every older attempt.
-                let unknown = matches!(failed, Outcome::Unknown(_));
+                #[allow(unused_mut)]
+                let mut unknown = matches!(failed, Outcome::Unknown(_));
+                #[cfg(madsim)]
+                if crate::bugs::on(crate::bugs::Bug::DeadLetterUnknownOutcome) {
+                    unknown = false;
+                }
                 entry.record.effect_unknown = unknown;
                 if !unknown {
                     entry.record.failures += 1;
@@ -789,6 +794,10 @@ impl Coordinator {
         Self::clear_assignment(&mut entry.record);
         // The holder may have applied the effect before it fell silent.
         entry.record.effect_unknown = true;
+        #[cfg(madsim)]
+        if crate::bugs::on(crate::bugs::Bug::DeadLetterUnknownOutcome) {
+            entry.record.effect_unknown = false;
+        }
         entry.record.redispatches += 1;
         if entry.record.redispatches > self.cfg.max_redispatches {
             let reason = format!("taken back {} times (last: {why})", entry.record.redispatches);
