@@ -93,6 +93,9 @@ pub enum EventKind {
     ZoneAvoided { task: String, zone: String },
     /// A node became leader with this epoch (from the store).
     LeaderElected { epoch: u64 },
+    /// The leader of `epoch` sent a lease keep-alive to the store (its reply, when it comes,
+    /// proves the lease from this moment).
+    KeepAliveSent { epoch: u64 },
     /// A node stopped acting as leader of this epoch.
     LeaderLost { epoch: u64, reason: String },
     /// A node (re)started; executors carry their fresh incarnation.

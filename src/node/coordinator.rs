@@ -9,7 +9,7 @@
 use crate::core::coordinator::{Coordinator, CoordinatorConfig, JobRecord, JobReply, Output, SubmitReply, Write};
 use crate::core::executor::BeatReply;
 use crate::node::rpc::{beat_from_wire, reply_to_wire, spec_from_wire};
-use crate::node::store::{Store, StoreError, ELECTION, MAX_BATCH_OPS};
+use crate::node::store::{Store, StoreError, ELECTION, MAX_BATCH_OPS, STORE_PEER};
 use crate::node::{NodeContext, Timing};
 use crate::proto;
 use crate::trace::EventKind;
@@ -367,6 +367,14 @@ async fn elect(
     }
 }
 
+/// A term's lease: its id, the local time up to which keep-alives prove it, and the epoch
+/// this node leads under it (0 while campaigning).
+struct HeldLease {
+    id: i64,
+    valid_until: Arc<AtomicU64>,
+    leading: Arc<AtomicU64>,
+}
+
 /// One lease: campaign with it, and lead until it lapses or a write is refused.
 async fn term(
     ctx: &NodeContext,
@@ -379,15 +387,32 @@ async fn term(
     let timeout_ms = settings.timing.store_timeout_ms;
     let ttl_s = settings.timing.lease_ttl_s;
     let client = store.client();
-    let mut leases = client.lease_client();
+    let leases = client.lease_client();
     let sent = ctx.clock.now_ms();
-    let lease = ctx.clock.timeout(timeout_ms, leases.grant(ttl_s as i64, None)).await??.id();
+    // The grant and the revoke go through the fault layer like every store call.
+    let grant = || {
+        let mut leases = leases.clone();
+        async move { leases.grant(ttl_s as i64, None).await }
+    };
+    let lease = crate::node::rpc::through_faults(&ctx.faults, &ctx.clock, STORE_PEER, timeout_ms, grant).await??.id();
     let valid_until = Arc::new(AtomicU64::new(sent + settings.timing.lease_validity_ms()));
-    let keeper =
-        tokio::spawn(keep_alive(ctx.clone(), client.clone(), lease, settings.timing.clone(), valid_until.clone()));
-    let result = lead(ctx, store, tx, resign, lease, &valid_until, terms).await;
+    let leading = Arc::new(AtomicU64::new(0));
+    let keeper = tokio::spawn(keep_alive(
+        ctx.clone(),
+        client.clone(),
+        lease,
+        settings.timing.clone(),
+        valid_until.clone(),
+        leading.clone(),
+    ));
+    let held = HeldLease { id: lease, valid_until: valid_until.clone(), leading };
+    let result = lead(ctx, store, tx, resign, &held, terms).await;
     keeper.abort();
-    let _ = ctx.clock.timeout(timeout_ms, leases.revoke(lease)).await;
+    let revoke = || {
+        let mut leases = leases.clone();
+        async move { leases.revoke(lease).await }
+    };
+    let _ = crate::node::rpc::through_faults(&ctx.faults, &ctx.clock, STORE_PEER, timeout_ms, revoke).await;
     result
 }
 
@@ -396,10 +421,10 @@ async fn lead(
     store: &Store,
     tx: &mpsc::UnboundedSender<Msg>,
     mut resign: watch::Receiver<u64>,
-    lease: i64,
-    valid_until: &Arc<AtomicU64>,
+    held: &HeldLease,
     terms: &mut u64,
 ) -> Result<(), StoreError> {
+    let (lease, valid_until, leading) = (held.id, &held.valid_until, &held.leading);
     let mut election = store.client().election_client();
     #[allow(unused_mut)]
     let mut epoch = tokio::select! {
@@ -426,6 +451,7 @@ async fn lead(
         return Err(StoreError::Etcd(format!("lease lapsed before taking office as epoch {epoch}")));
     }
     let shared = valid_until.clone();
+    leading.store(epoch, Ordering::SeqCst);
     let _ = tx.send(Msg::Elected { epoch, store: Box::new(store.clone()), records, jobs, valid_until: shared });
     let reason = tokio::select! {
         biased;
@@ -478,6 +504,12 @@ const MAX_UNANSWERED_KEEP_ALIVES: usize = 16;
 
 /// Keeps the lease alive, extending `valid_until` from each reply's request send time.
 ///
+/// Each keep-alive goes through the node's fault layer toward the store, like every store
+/// call: a `delay` or `store_slow` holds the request (its validity still counts from when
+/// it was sent), a dropped request is never answered, a dropped response is read and
+/// discarded. While the node leads (`leading` holds its epoch), each send is recorded
+/// (`keep_alive_sent`), so a fault can be triggered the moment a reply is in flight.
+///
 /// Keep-alives go out every `L/8` whatever the replies do, and replies are read as they
 /// come: the stream answers in order, so reply i proves the lease from when request i was
 /// sent. (Waiting a bounded time for each reply before sending the next, as this loop once
@@ -490,6 +522,7 @@ async fn keep_alive(
     lease: i64,
     timing: Timing,
     valid_until: Arc<AtomicU64>,
+    leading: Arc<AtomicU64>,
 ) {
     let timeout_ms = timing.store_timeout_ms;
     let interval_ms = (timing.lease_ttl_s * 1000 / 8).max(50);
@@ -508,6 +541,9 @@ async fn keep_alive(
                 reply = stream.message() => {
                     let Ok(Some(resp)) = reply else { break };
                     let Some(at) = sent.pop_front() else { break }; // a reply nobody asked for
+                    if ctx.faults.lose_reply(STORE_PEER, madsim::rand::random::<f64>) {
+                        continue;
+                    }
                     if resp.ttl() <= 0 {
                         return; // the lease is gone: lead() sees valid_until pass
                     }
@@ -521,11 +557,20 @@ async fn keep_alive(
                 }
                 () = ctx.clock.sleep(wait_ms) => {
                     let now = ctx.clock.now_ms();
+                    next_send_ms = now + interval_ms;
+                    let epoch = leading.load(Ordering::SeqCst);
+                    if epoch > 0 {
+                        ctx.record(EventKind::KeepAliveSent { epoch });
+                    }
+                    let plan = ctx.faults.plan_call(STORE_PEER, madsim::rand::random::<f64>);
+                    if plan.drop_request {
+                        continue; // lost on the way: nothing will answer it
+                    }
+                    ctx.clock.sleep(plan.delay_ms).await;
                     sent.push_back(now);
                     if keeper.keep_alive().await.is_err() {
                         break;
                     }
-                    next_send_ms = now + interval_ms;
                 }
             }
         }

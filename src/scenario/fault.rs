@@ -201,6 +201,7 @@ pub const TRIGGER_EVENTS: &[&str] = &[
     "zone_avoided",
     "leader_elected",
     "leader_lost",
+    "keep_alive_sent",
     "node_start",
     "job_created",
     "job_paused",
