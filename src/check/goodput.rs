@@ -62,17 +62,10 @@ pub fn enough_goodput(history: &[Event]) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::tests::{ack, dead_lettered, ev, succeeded};
+    use crate::check::tests::{ack, check_bounds, dead_lettered, ev, succeeded};
 
     fn bound(percent: Option<u64>) -> Event {
-        let kind = EventKind::CheckBounds {
-            max_false_deaths: None,
-            max_false_quarantines: None,
-            max_unforced_failovers: None,
-            settle_ms: 2_000,
-            min_goodput_percent: percent,
-        };
-        ev(0, "harness", kind)
+        ev(0, "harness", check_bounds(None, 2_000, percent))
     }
 
     fn run(percent: Option<u64>, ok: usize, dead: usize) -> Vec<Event> {

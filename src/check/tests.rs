@@ -37,6 +37,17 @@ pub(crate) fn elected(epoch: u64) -> EventKind {
     EventKind::LeaderElected { epoch }
 }
 
+/// The harness's bounds event: `max` for every false-verdict kind.
+pub(crate) fn check_bounds(max: Option<u64>, settle_ms: u64, min_goodput_percent: Option<u64>) -> EventKind {
+    EventKind::CheckBounds {
+        max_false_deaths: max,
+        max_false_quarantines: max,
+        max_unforced_failovers: max,
+        settle_ms,
+        min_goodput_percent,
+    }
+}
+
 pub(crate) fn drain_start(deadline_ms: u64) -> EventKind {
     EventKind::DrainStart { deadline_ms }
 }

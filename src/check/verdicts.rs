@@ -113,18 +113,11 @@ pub fn false_verdicts(history: &[Event]) -> (FalseVerdicts, Vec<Violation>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::tests::ev;
+    use crate::check::tests::{check_bounds, ev};
     use crate::trace::FaultPhase;
 
     fn bounds(max: Option<u64>) -> Event {
-        let kind = EventKind::CheckBounds {
-            max_false_deaths: max,
-            max_false_quarantines: max,
-            max_unforced_failovers: max,
-            settle_ms: 1_000,
-            min_goodput_percent: None,
-        };
-        ev(0, "harness", kind)
+        ev(0, "harness", check_bounds(max, 1_000, None))
     }
 
     fn fault(at_ms: u64, id: u64, phase: FaultPhase, target: &str) -> Event {
