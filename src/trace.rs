@@ -79,7 +79,13 @@ pub enum EventKind {
     DeadLettered { task: String, reason: String },
     /// A new leader found this task terminal in the store (its predecessor may have died
     /// between the durable write and recording it). `state` is `succeeded` or `dead_lettered`.
-    Recovered { task: String, state: String },
+    Recovered {
+        task: String,
+        state: String,
+        /// Why it was dead-lettered, as its record says (absent for a success).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// The leader declared an executor incarnation dead and re-queued its tasks.
     ExecutorDead { executor: String, incarnation: u64, reason: String, tasks: u32 },
     /// The leader stopped giving new work to an executor name for `backoff_ms`: it

@@ -82,7 +82,7 @@ impl Counts {
                 EventKind::DeadLettered { task, .. } => {
                     dead_lettered.insert(task.as_str());
                 }
-                EventKind::Recovered { task, state } if state == "succeeded" => {
+                EventKind::Recovered { task, state, .. } if state == "succeeded" => {
                     succeeded.insert(task.as_str());
                 }
                 EventKind::Recovered { task, .. } => {

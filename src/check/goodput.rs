@@ -34,7 +34,7 @@ pub fn enough_goodput(history: &[Event]) -> Vec<Violation> {
             EventKind::Succeeded { task, .. } => {
                 succeeded.insert(task.as_str());
             }
-            EventKind::Recovered { task, state } if state == "succeeded" => {
+            EventKind::Recovered { task, state, .. } if state == "succeeded" => {
                 succeeded.insert(task.as_str());
             }
             EventKind::DeadLettered { task, .. } => {

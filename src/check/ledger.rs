@@ -46,7 +46,7 @@ pub fn outcomes_match_ledger(history: &[Event]) -> (Vec<Violation>, u64) {
         let (task, succeeded, reason) = match &event.kind {
             EventKind::Succeeded { task, .. } => (task, true, None),
             EventKind::DeadLettered { task, reason } => (task, false, Some(reason.as_str())),
-            EventKind::Recovered { task, state } => (task, state == "succeeded", None),
+            EventKind::Recovered { task, state, reason } => (task, state == "succeeded", reason.as_deref()),
             _ => continue,
         };
         if !judged.insert(task.as_str()) {
@@ -83,6 +83,10 @@ mod tests {
     use super::*;
     use crate::check::tests::{apply, dead_lettered, ev, succeeded};
 
+    fn recovered_dead(task: &str, reason: Option<&str>) -> EventKind {
+        EventKind::Recovered { task: task.into(), state: "dead_lettered".into(), reason: reason.map(String::from) }
+    }
+
     #[test]
     fn dead_letter_of_a_landed_effect_is_flagged_whenever_it_landed() {
         let history = vec![
@@ -94,13 +98,22 @@ mod tests {
             ev(6, "sink", apply("t3", "exec-2", 1, 3, Verdict::Stale)),
             ev(7, "node-a", dead_lettered("t4", "replaced by the job's fire at 7 ms (overlap: replace)")),
             ev(8, "sink", apply("t4", "exec-2", 1, 1, Verdict::Accepted)),
+            // A replaced fire whose dead-letter only a new leader recorded, from its record.
+            ev(9, "sink", apply("t5", "exec-2", 1, 1, Verdict::Accepted)),
+            ev(10, "node-b", recovered_dead("t5", Some("replaced by the job's fire at 9 ms (overlap: replace)"))),
+            ev(11, "sink", apply("t6", "exec-2", 1, 1, Verdict::Accepted)),
+            ev(12, "node-b", recovered_dead("t6", None)),
         ];
         let (found, replaced) = outcomes_match_ledger(&history);
-        assert_eq!(replaced, 1, "t4 is counted, not flagged");
+        assert_eq!(replaced, 2, "t4 and t5 are counted, not flagged");
         let kinds: Vec<_> = found.iter().map(|v| (v.subject.as_str(), v.kind, v.event_index)).collect();
         assert_eq!(
             kinds,
-            vec![("t1", ViolationKind::DeadLetteredWithEffect, 1), ("t2", ViolationKind::DeadLetteredWithEffect, 2)]
+            vec![
+                ("t1", ViolationKind::DeadLetteredWithEffect, 1),
+                ("t2", ViolationKind::DeadLetteredWithEffect, 2),
+                ("t6", ViolationKind::DeadLetteredWithEffect, 11),
+            ]
         );
         assert_eq!(
             found[0].message,
@@ -118,8 +131,8 @@ mod tests {
             ev(4, "node-a", succeeded("t2")),
             ev(5, "node-a", succeeded("t3")),
             ev(6, "sink", apply("t3", "exec-1", 1, 1, Verdict::Accepted)),
-            ev(7, "node-b", EventKind::Recovered { task: "t4".into(), state: "succeeded".into() }),
-            ev(8, "node-b", EventKind::Recovered { task: "t1".into(), state: "succeeded".into() }),
+            ev(7, "node-b", EventKind::Recovered { task: "t4".into(), state: "succeeded".into(), reason: None }),
+            ev(8, "node-b", EventKind::Recovered { task: "t1".into(), state: "succeeded".into(), reason: None }),
         ];
         let found: Vec<_> = outcomes_match_ledger(&history).0.into_iter().map(|v| (v.subject, v.kind)).collect();
         let want = [("t2", ViolationKind::SucceededWithoutEffect), ("t3", ViolationKind::SucceededWithoutEffect)];

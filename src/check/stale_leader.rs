@@ -177,7 +177,7 @@ mod tests {
             EventKind::Retry { task: "t1".into(), failures: 1, backoff_ms: 10, reason: "failed".into() },
             succeeded("t1"),
             dead_lettered("t2", "too many failures"),
-            EventKind::Recovered { task: "t3".into(), state: "succeeded".into() },
+            EventKind::Recovered { task: "t3".into(), state: "succeeded".into(), reason: None },
             executor_dead("exec-1"),
             EventKind::ExecutorQuarantined { executor: "exec-2".into(), reason: "crash loop".into(), backoff_ms: 5 },
             EventKind::ExecutorReleased { executor: "exec-2".into() },

@@ -380,8 +380,9 @@ impl Coordinator {
                 }
                 (state, _) => {
                     // Its terminal write may have outlived the leader that made it.
+                    let reason = (state == TaskState::DeadLettered).then(|| entry.record.reason.clone()).flatten();
                     let state = state.name().to_string();
-                    self.record(EventKind::Recovered { task: id.clone(), state });
+                    self.record(EventKind::Recovered { task: id.clone(), state, reason });
                 }
             }
             self.tasks.insert(id, entry);

@@ -343,7 +343,7 @@ fn a_new_leader_resumes_from_the_store() {
     c.become_leader(0, EPOCH, vec![record, done, pending], vec![]);
     assert_eq!(
         drain(&mut c),
-        vec![Output::Record(EventKind::Recovered { task: "t3-2".into(), state: "succeeded".into() })]
+        vec![Output::Record(EventKind::Recovered { task: "t3-2".into(), state: "succeeded".into(), reason: None })]
     );
     assert_eq!(c.open_tasks(), 2);
     // ex-1 still runs t3-1 under the old token: the new leader keeps it there.

@@ -365,7 +365,7 @@ fn unavailability_windows_are_quiet_spans_with_pending_work() {
         ev(800, "coord-1", succeeded("t2")),
         ev(1000, "client", ack("k3", "t3")),
         ev(1200, "coord-1", dispatch_to("t3", "exec-1")),
-        ev(1300, "coord-1", EventKind::Recovered { task: "t3".into(), state: "succeeded".into() }),
+        ev(1300, "coord-1", EventKind::Recovered { task: "t3".into(), state: "succeeded".into(), reason: None }),
         ev(2000, "client", ack("k4", "t4")),
         ev(2500, "harness", run_end(false)),
     ];
@@ -408,7 +408,7 @@ fn run_metrics_count_outcomes_and_submit_to_success_latency() {
         ev(60, "coord-1", retry.clone()),
         ev(70, "coord-1", retry),
         ev(80, "coord-1", dead_lettered("t3", "retries exhausted")),
-        ev(90, "coord-2", EventKind::Recovered { task: "t4".into(), state: "succeeded".into() }),
+        ev(90, "coord-2", EventKind::Recovered { task: "t4".into(), state: "succeeded".into(), reason: None }),
         ev(120, "coord-2", succeeded("t1")),
         ev(130, "coord-2", succeeded("t1")),
     ];
@@ -439,7 +439,7 @@ fn timeline_buckets_count_dispatches_first_completions_and_end_backlog() {
         ev(50, "client", ack("k2", "t2")),
         ev(120, "coord-1", dispatch_to("t2", "exec-1")),
         ev(150, "coord-1", succeeded("t1")),
-        ev(180, "coord-2", EventKind::Recovered { task: "t1".into(), state: "succeeded".into() }),
+        ev(180, "coord-2", EventKind::Recovered { task: "t1".into(), state: "succeeded".into(), reason: None }),
         ev(250, "coord-1", succeeded("t2")),
         ev(310, "client", ack("k3", "t3")),
         ev(320, "coord-1", succeeded("t9")),
