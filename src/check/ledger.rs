@@ -7,8 +7,10 @@
 //!   effect the sink accepted, before or after the dead-letter. A dead-letter tells the
 //!   operator the effect did not happen; replaying it would apply it twice.
 //! - **SucceededWithoutEffect.** A task recorded succeeded (or recovered as succeeded) with
-//!   no accepted apply before it. Every task body ends with one apply at the sink (the
-//!   built-in body does, in both modes), so a success the sink never saw is a lie.
+//!   no accepted apply before it (by time: an apply in the same millisecond counts, since a
+//!   real run's merged histories order one millisecond's events of different processes
+//!   arbitrarily). Every task body ends with one apply at the sink (the built-in body
+//!   does, in both modes), so a success the sink never saw is a lie.
 //!
 //! One violation per task, at its first terminal event. A fire that overlap `replace`
 //! cancelled (dead-lettered with a reason starting `REPLACED_REASON_PREFIX`) is told to stop
@@ -22,7 +24,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The first accepted apply of a task: where and by whom.
 struct Landed<'a> {
-    index: usize,
     at_ms: u64,
     executor: &'a str,
     epoch: u64,
@@ -33,9 +34,9 @@ struct Landed<'a> {
 /// how many replaced fires had their effect land.
 pub fn outcomes_match_ledger(history: &[Event]) -> (Vec<Violation>, u64) {
     let mut landed: BTreeMap<&str, Landed> = BTreeMap::new();
-    for (index, event) in history.iter().enumerate() {
+    for event in history {
         if let EventKind::Apply { task, executor, epoch, attempt, verdict: Verdict::Accepted, .. } = &event.kind {
-            let first = Landed { index, at_ms: event.at_ms, executor, epoch: *epoch, attempt: *attempt };
+            let first = Landed { at_ms: event.at_ms, executor, epoch: *epoch, attempt: *attempt };
             landed.entry(task.as_str()).or_insert(first);
         }
     }
@@ -54,7 +55,7 @@ pub fn outcomes_match_ledger(history: &[Event]) -> (Vec<Violation>, u64) {
         }
         let effect = landed.get(task.as_str());
         let message = match (succeeded, effect) {
-            (true, Some(effect)) if effect.index < index => continue,
+            (true, Some(effect)) if effect.at_ms <= event.at_ms => continue,
             (true, _) => format!("task {task} was recorded succeeded but the sink had accepted no effect of it"),
             (false, None) => continue,
             (false, Some(_)) if reason.is_some_and(|r| r.starts_with(REPLACED_REASON_PREFIX)) => {
@@ -133,6 +134,9 @@ mod tests {
             ev(6, "sink", apply("t3", "exec-1", 1, 1, Verdict::Accepted)),
             ev(7, "node-b", EventKind::Recovered { task: "t4".into(), state: "succeeded".into(), reason: None }),
             ev(8, "node-b", EventKind::Recovered { task: "t1".into(), state: "succeeded".into(), reason: None }),
+            // Merged real histories order one millisecond's events arbitrarily: a tie counts.
+            ev(9, "coord-1", succeeded("t7")),
+            ev(9, "sink", apply("t7", "exec-1", 1, 1, Verdict::Accepted)),
         ];
         let found: Vec<_> = outcomes_match_ledger(&history).0.into_iter().map(|v| (v.subject, v.kind)).collect();
         let want = [("t2", ViolationKind::SucceededWithoutEffect), ("t3", ViolationKind::SucceededWithoutEffect)];
