@@ -559,7 +559,7 @@ async fn keep_alive(
                     let now = ctx.clock.now_ms();
                     next_send_ms = now + interval_ms;
                     let epoch = leading.load(Ordering::SeqCst);
-                    if epoch > 0 {
+                    if epoch > 0 && lease_proven(&ctx.clock, &valid_until) {
                         ctx.record(EventKind::KeepAliveSent { epoch });
                     }
                     let plan = ctx.faults.plan_call(STORE_PEER, madsim::rand::random::<f64>);
