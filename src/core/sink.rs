@@ -122,6 +122,26 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_retrying_its_apply_hears_duplicate_not_stale() {
+        let mut sink = SinkLedger::new();
+        assert_eq!(sink.apply("k", t(2, 1)), Verdict::Accepted);
+        assert_eq!(sink.apply("k", t(2, 1)), Verdict::Duplicate, "the same token again: its reply was lost");
+    }
+
+    #[test]
+    fn a_check_says_whether_the_effect_landed_and_fences_older_tokens() {
+        let mut sink = SinkLedger::new();
+        assert_eq!(sink.check("k", t(2, 2)), Checked::Absent);
+        assert_eq!(sink.check("k", t(2, 2)), Checked::Absent, "the same token may ask again");
+        // The older attempt wakes up after the check: it must not land any more.
+        assert_eq!(sink.apply("k", t(2, 1)), Verdict::Stale);
+        assert_eq!(sink.check("k", t(2, 1)), Checked::Stale);
+        assert_eq!(sink.apply("k", t(2, 2)), Verdict::Accepted);
+        assert_eq!(sink.check("k", t(2, 3)), Checked::Landed);
+        assert_eq!(sink.applied_count(), 1);
+    }
+
+    #[test]
     fn keys_are_independent() {
         let mut sink = SinkLedger::new();
         assert_eq!(sink.apply("a", t(1, 1)), Verdict::Accepted);
