@@ -146,6 +146,9 @@ pub enum EventKind {
         /// not bounded).
         #[serde(default)]
         min_goodput_percent: Option<u64>,
+        /// How long after an executor crash it must be declared dead, ms (none: not judged).
+        #[serde(default)]
+        max_detection_ms: Option<u64>,
     },
     /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
     DrainStart { deadline_ms: u64 },

@@ -7,6 +7,7 @@
 mod convergence;
 mod counts;
 mod cron_oracle;
+mod detection;
 mod duplicates;
 mod faults;
 mod fires;
@@ -23,6 +24,7 @@ mod verdicts;
 
 pub use convergence::converges;
 pub use counts::Counts;
+pub use detection::{crashes_detected, WALL_CLOCK_FAULTS};
 pub use duplicates::no_duplicate_applies;
 pub use faults::every_fault_fired;
 pub use fires::no_fire_violations;
@@ -88,6 +90,9 @@ pub enum ViolationKind {
     DeadLetteredWithEffect,
     /// A task was recorded succeeded although the sink had accepted no effect of it.
     SucceededWithoutEffect,
+    /// A crashed executor was not declared dead within `max_detection_ms` while a leader
+    /// was in office and no other fault explains it.
+    LateDetection,
 }
 
 impl ViolationKind {
@@ -115,6 +120,7 @@ impl ViolationKind {
             ViolationKind::LowGoodput => "low_goodput",
             ViolationKind::DeadLetteredWithEffect => "dead_lettered_with_effect",
             ViolationKind::SucceededWithoutEffect => "succeeded_without_effect",
+            ViolationKind::LateDetection => "late_detection",
         }
     }
 }
@@ -178,6 +184,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     let (verdicts, bounded) = false_verdicts(history);
     violations.extend(bounded);
     violations.extend(enough_goodput(history));
+    violations.extend(crashes_detected(history));
     // Stable sort: violations of one kind at one event keep their checker's order.
     violations.sort_by_key(|violation| (violation.event_index, violation.kind));
     let mut counts = Counts::tally(history, &violations);

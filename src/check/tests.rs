@@ -45,6 +45,7 @@ pub(crate) fn check_bounds(max: Option<u64>, settle_ms: u64, min_goodput_percent
         max_unforced_failovers: max,
         settle_ms,
         min_goodput_percent,
+        max_detection_ms: None,
     }
 }
 

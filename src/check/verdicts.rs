@@ -14,6 +14,9 @@
 //!   incarnation" is never false: the old incarnation is gone.
 //! - **A leader N stepping down**: a fault whose targets include N or the store.
 //!
+//! Wall-clock faults (`clock_step`, `clock_offset`) explain no verdict: deaths, quarantines
+//! and leases are timed on each node's monotonic clock, which neither fault moves.
+//!
 //! A fault on the *leader* does not explain a death verdict on a healthy executor: that is
 //! the case this checker exists for (a paused leader's successor condemning executors still
 //! stuck in calls to it).
@@ -21,7 +24,7 @@
 //! [`CheckBounds`]: crate::trace::EventKind::CheckBounds
 
 use super::firings::{firings, nodes};
-use super::{Violation, ViolationKind};
+use super::{Violation, ViolationKind, WALL_CLOCK_FAULTS};
 use crate::trace::{Event, EventKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -44,7 +47,8 @@ struct Faults<'a>(Vec<(u64, Option<u64>, BTreeSet<&'a str>)>);
 
 impl<'a> Faults<'a> {
     fn gather(history: &'a [Event]) -> Self {
-        let windows = firings(history).into_iter().map(|f| {
+        let liveness = firings(history).into_iter().filter(|f| !WALL_CLOCK_FAULTS.contains(&f.kind));
+        let windows = liveness.map(|f| {
             let (begin, end) = f.window_ms(history);
             (begin, end, nodes(f.target))
         });

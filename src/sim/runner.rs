@@ -107,6 +107,7 @@ async fn drive(
         max_unforced_failovers: checks.max_unforced_failovers,
         settle_ms: checks.settle_ms.unwrap_or(crate::check::DEFAULT_SETTLE_MS),
         min_goodput_percent: Some(checks.min_goodput_percent.unwrap_or(crate::check::DEFAULT_MIN_GOODPUT_PERCENT)),
+        max_detection_ms: checks.max_detection_ms.or(Some(scenario.default_detection_bound_ms())).filter(|b| *b > 0),
     };
     let faults = plan_faults(&scenario, &recorder);
     recorder.record(0, "harness", bounds);
