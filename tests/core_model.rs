@@ -25,7 +25,7 @@ use faultline::core::coordinator::{Coordinator, CoordinatorConfig, Output, Submi
 use faultline::core::executor::{Action, Assignment, BeatReply, Executor};
 use faultline::core::retry::RetryPolicy;
 use faultline::core::sink::{Checked, SinkLedger};
-use faultline::core::{Outcome, TaskId, TaskRecord, TaskSpec, Token};
+use faultline::core::{Now, Outcome, TaskId, TaskRecord, TaskSpec, Token};
 use faultline::trace::{Event, EventKind, Verdict};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -372,7 +372,7 @@ impl Model {
             };
             self.land(&w);
             let leader = self.leader.as_mut().expect("still leading");
-            leader.coord.persisted(self.now_ms, w.op);
+            leader.coord.persisted(Now::at(self.now_ms), w.op);
             self.drain();
         }
     }
@@ -387,7 +387,7 @@ impl Model {
     fn advance(&mut self, ms: u64) {
         self.now_ms += ms;
         if let Some(leader) = self.leader.as_mut() {
-            leader.coord.tick(self.now_ms);
+            leader.coord.tick(Now::at(self.now_ms));
         }
         self.drain();
     }
@@ -411,7 +411,7 @@ impl Model {
         self.epoch += 1;
         let mut coord = Coordinator::new(coordinator_config(), self.seed ^ self.epoch);
         let records = self.store.values().cloned().collect();
-        coord.become_leader(self.now_ms, self.epoch, records, vec![]);
+        coord.become_leader(Now::at(self.now_ms), self.epoch, records, vec![]);
         self.leader = Some(Leader { coord, writes: VecDeque::new() });
         let node = format!("coord-{}", self.epoch);
         self.record(&node, EventKind::LeaderElected { epoch: self.epoch });
@@ -431,7 +431,7 @@ impl Model {
             return;
         }
         let reply = match self.leader.as_mut() {
-            Some(leader) => leader.coord.heartbeat(self.now_ms, beat),
+            Some(leader) => leader.coord.heartbeat(Now::at(self.now_ms), beat),
             None => None,
         };
         self.executors[ex].inflight = reply;

@@ -8,7 +8,7 @@
 //! one) within `t ..= t + max_detection_ms`, the bound the harness writes in its
 //! [`CheckBounds`] event (`[checks] max_detection_ms`; default `k*h + h`: the dead-after
 //! window, one coordinator tick and one beat of slack). A crash is not judged when:
-//! - no leader is in office at `t`, or leadership changes in `t - settle_ms ..= t + bound`
+//! - no leader is in office at `t`, the crash takes the leader down too, or leadership changes in `t - settle_ms ..= t + bound`
 //!   (a new leader grants known executors a takeover grace);
 //! - another fault on E or on N is in progress at some moment of `t - settle_ms ..= t +
 //!   bound` (a paused leader cannot detect; an executor already partitioned may already be
@@ -45,6 +45,9 @@ pub fn crashes_detected(history: &[Event]) -> Vec<Violation> {
             continue;
         }
         let Some(leader) = leader_at(history, crash.begin) else { continue };
+        if nodes(crash.target).contains(leader) {
+            continue; // the leader went down with it: its successor's takeover grace applies
+        }
         if leadership_changed(history, t.saturating_sub(settle_ms), deadline) {
             continue;
         }
@@ -140,7 +143,8 @@ mod tests {
     }
 
     fn dead(at_ms: u64) -> Event {
-        let kind = EventKind::ExecutorDead { executor: "exec-1".into(), incarnation: 1, reason: "silent".into(), tasks: 0 };
+        let kind =
+            EventKind::ExecutorDead { executor: "exec-1".into(), incarnation: 1, reason: "silent".into(), tasks: 0 };
         ev(at_ms, "coord-1", kind)
     }
 
@@ -188,5 +192,8 @@ mod tests {
         let mut leaderless = history(vec![]);
         leaderless.remove(1);
         assert!(crashes_detected(&leaderless).is_empty());
+        let mut with_the_leader = history(vec![]);
+        with_the_leader[3] = fault(2_000, 7, "crash", FaultPhase::Begin, "coord-1,exec-1");
+        assert!(crashes_detected(&with_the_leader).is_empty());
     }
 }

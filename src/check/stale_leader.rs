@@ -13,7 +13,8 @@
 //! before the store lets its lease expire (the lease is shortened by the clock drift
 //! bound), so without a clock fault, an act after a newer election means the old leader
 //! kept acting past its lease. A lease is only as good as the clock that reads it, though:
-//! once a clock fault has hit a node (a `clock_*` fault whose begin names it), a stale act
+//! once a rate fault has hit a node (`clock_drift` or `clock_slew` naming it; steps and
+//! offsets move only the wall clock, and leases are monotonic), a stale act
 //! of that node is explained (a wrong clock can keep it believing in an expired lease): it
 //! is not a violation, but it is still counted, with how long after the newer election it
 //! came (`StaleActs`, in every summary), since only fencing then keeps it harmless.
@@ -22,7 +23,7 @@
 //! leader; that election is `EpochRegression`'s to report, so only elections that come
 //! after the node's own election depose it here.
 
-use super::{Violation, ViolationKind};
+use super::{Violation, ViolationKind, WALL_CLOCK_FAULTS};
 use crate::trace::{Event, EventKind, FaultPhase};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,7 +76,9 @@ pub fn stale_leader_acts(history: &[Event]) -> (Vec<Violation>, StaleActs) {
             EventKind::LeaderLost { epoch, .. } if leading.get(node).is_some_and(|l| l.epoch == *epoch) => {
                 leading.remove(node);
             }
-            EventKind::Fault { phase: FaultPhase::Begin, fault, target, .. } if fault.starts_with("clock_") => {
+            EventKind::Fault { phase: FaultPhase::Begin, fault, target, .. }
+                if fault.starts_with("clock_") && !WALL_CLOCK_FAULTS.contains(&fault.as_str()) =>
+            {
                 // The nemesis writes the nodes it hit joined by commas.
                 clock_faulted.extend(target.split(',').map(str::trim).filter(|name| !name.is_empty()));
             }
@@ -278,9 +281,9 @@ mod tests {
             ]
         };
         assert_eq!(no_stale_leader(&history("exec-2,coord-1", "clock_drift")), vec![]);
-        assert_eq!(no_stale_leader(&history("coord-1", "clock_step")), vec![]);
+        assert_eq!(no_stale_leader(&history("coord-1", "clock_slew")), vec![]);
         // Excused, but still counted, with its lag after the newer election.
-        let mut twice = history("coord-1", "clock_step");
+        let mut twice = history("coord-1", "clock_slew");
         twice.push(ev(95, "coord-1", dispatch("t5", 1)));
         let counted = StaleActs { stale_acts: 2, stale_acts_clock_explained: 2, stale_act_lag_max_ms: 75 };
         assert_eq!(stale_leader_acts(&twice), (vec![], counted));
@@ -290,6 +293,11 @@ mod tests {
         assert_eq!(no_stale_leader(&history("coord-10,exec-1", "clock_offset")), flagged, "coord-10 is not coord-1");
         assert_eq!(no_stale_leader(&history("coord", "clock_slew")), flagged, "a prefix is not the node");
         assert_eq!(no_stale_leader(&history("coord-1", "pause")), flagged, "only clock faults excuse");
+        assert_eq!(
+            no_stale_leader(&history("coord-1", "clock_step")),
+            flagged,
+            "a lease is monotonic: no step excuses"
+        );
 
         // The fault must come before the act, and its end is no begin.
         let mut late = history("exec-2", "clock_drift");

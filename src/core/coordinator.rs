@@ -18,7 +18,7 @@ pub use jobs::{JobRecord, JobReply, JobsConfig};
 use crate::core::executor::{Assignment, Beat, BeatReply, Completion};
 use crate::core::retry::RetryPolicy;
 use crate::core::task::Holder;
-use crate::core::{Outcome, TaskId, TaskRecord, TaskSpec, TaskState, Token};
+use crate::core::{Now, Outcome, TaskId, TaskRecord, TaskSpec, TaskState, Token};
 use crate::trace::EventKind;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -331,10 +331,11 @@ impl Coordinator {
     /// Executors named by live assignments get a full detection window to check in, plus one
     /// heartbeat interval (one may be asleep between beats when the election completes) and
     /// the takeover grace (one may be stuck in a call to the old leader).
-    pub fn become_leader(&mut self, now_ms: u64, epoch: u64, records: Vec<TaskRecord>, jobs: Vec<JobRecord>) {
+    pub fn become_leader(&mut self, now: Now, epoch: u64, records: Vec<TaskRecord>, jobs: Vec<JobRecord>) {
         self.step_down();
         self.epoch = Some(epoch);
-        self.load_jobs(now_ms, jobs);
+        self.load_jobs(now.wall_ms, jobs);
+        let now_ms = now.mono_ms;
         for record in records {
             self.keys.insert(record.spec.key.clone(), record.id.clone());
             if !record.state.is_terminal() {
@@ -458,7 +459,8 @@ impl Coordinator {
     }
 
     /// The store confirmed write `op`.
-    pub fn persisted(&mut self, now_ms: u64, op: u64) {
+    pub fn persisted(&mut self, now: Now, op: u64) {
+        let now_ms = now.mono_ms;
         let Some(pending) = self.writes.remove(&op) else {
             return;
         };
@@ -466,7 +468,7 @@ impl Coordinator {
         let task = match &pending {
             Pending::Create { task } | Pending::Assign { task, .. } | Pending::Outcome { task, .. } => task.clone(),
             Pending::Fire { task, .. } => task.clone(),
-            Pending::Job { job, event, req } => return self.job_persisted(now_ms, op, job, event.clone(), *req),
+            Pending::Job { job, event, req } => return self.job_persisted(now.wall_ms, op, job, event.clone(), *req),
         };
         let entry = self.tasks.get_mut(&task).expect("a write names a known task");
         if entry.writing == Some(op) {
@@ -479,7 +481,7 @@ impl Coordinator {
             Pending::Fire { task, job, event } => {
                 self.record(event);
                 self.created(now_ms, &task);
-                self.fire_persisted(now_ms, op, &job);
+                self.fire_persisted(now.wall_ms, op, &job);
             }
             Pending::Assign { task, token } => self.assigned(&task, token),
             Pending::Job { .. } => unreachable!("job-only writes return above"),
@@ -516,7 +518,8 @@ impl Coordinator {
     }
 
     /// An executor's heartbeat. Returns `None` when not leading.
-    pub fn heartbeat(&mut self, now_ms: u64, beat: Beat) -> Option<BeatReply> {
+    pub fn heartbeat(&mut self, now: Now, beat: Beat) -> Option<BeatReply> {
+        let now_ms = now.mono_ms;
         let epoch = self.epoch?;
         let mut reply = BeatReply { epoch, ..BeatReply::default() };
         self.take_completions(now_ms, &beat, &mut reply);
@@ -735,7 +738,8 @@ impl Coordinator {
     }
 
     /// Time passes: declares silent executors dead and lifts quarantines that ended.
-    pub fn tick(&mut self, now_ms: u64) {
+    pub fn tick(&mut self, now: Now) {
+        let now_ms = now.mono_ms;
         if self.epoch.is_none() {
             return;
         }
@@ -755,7 +759,7 @@ impl Coordinator {
             }
         }
         self.release_quarantines(now_ms);
-        self.fire_due(now_ms);
+        self.fire_due(now.wall_ms);
     }
 
     fn declare_dead(&mut self, now_ms: u64, name: &str, reason: &str) {

@@ -12,8 +12,8 @@
 //! - a deposed leader's txn fails on the fence, so two leaders never both persist `T`.
 //!
 //! **Time.** Instants are scheduler ms (`unix - base_unix_ms`), decided by the leader's
-//! clock; every fire's task carries `not_before_ms = T` and the executor starts the body no
-//! earlier by its own clock, so a leader whose clock runs ahead dispatches early but the fire
+//! wall clock (`Now::wall_ms`); every fire's task carries `not_before_ms = T` and the
+//! executor starts the body no earlier by its own wall clock, so a leader whose clock runs ahead dispatches early but the fire
 //! still starts on time (ARCHITECTURE.md, "Scheduled jobs").
 //!
 //! **Misfires.** Instants found due more than `misfire_after_ms` late are handled by the
@@ -22,7 +22,7 @@
 //! written (the cursor moves past it) and recorded (`fire_skipped`).
 
 use super::{Coordinator, Entry, Output, Pending};
-use crate::core::{TaskId, TaskRecord, TaskSpec};
+use crate::core::{Now, TaskId, TaskRecord, TaskSpec};
 use crate::schedule::{JobCommand, JobSpec, Misfire, Overlap};
 use crate::trace::EventKind;
 use serde::{Deserialize, Serialize};
@@ -144,11 +144,11 @@ impl Coordinator {
 
     /// Takes over the jobs read from the store.
     #[cfg_attr(not(madsim), allow(unused_variables, unused_mut))]
-    pub(super) fn load_jobs(&mut self, now_ms: u64, jobs: Vec<JobRecord>) {
+    pub(super) fn load_jobs(&mut self, wall_ms: u64, jobs: Vec<JobRecord>) {
         for mut record in jobs {
             #[cfg(madsim)]
             if crate::bugs::on(crate::bugs::Bug::FireCursorFromNow) && record.next_ms.is_some() {
-                record.next_ms = self.next_instant(&record.spec, now_ms); // the old leader's backlog is forgotten
+                record.next_ms = self.next_instant(&record.spec, wall_ms); // the old leader's backlog is forgotten
             }
             let name = record.spec.name.clone();
             if let Some(s) = record.last_skip.clone() {
@@ -194,7 +194,8 @@ impl Coordinator {
     }
 
     /// A job command; the reply comes as an [`Output::JobReply`] once it is durable.
-    pub fn job_command(&mut self, now_ms: u64, req: u64, command: JobCommand) {
+    pub fn job_command(&mut self, now: Now, req: u64, command: JobCommand) {
+        let wall_ms = now.wall_ms;
         if self.epoch.is_none() {
             return self.job_reply(req, JobReply::NotLeader);
         }
@@ -205,11 +206,11 @@ impl Coordinator {
                 if let Err(e) = spec.validate() {
                     return self.job_reply(req, JobReply::Rejected(e.to_string()));
                 }
-                let spec = JobSpec { schedule: spec.schedule.resolve(self.unix_ms(now_ms)), ..spec };
-                let next_ms = self.next_instant(&spec, now_ms);
+                let spec = JobSpec { schedule: spec.schedule.resolve(self.unix_ms(wall_ms)), ..spec };
+                let next_ms = self.next_instant(&spec, wall_ms);
                 let record = JobRecord {
                     spec,
-                    from_ms: now_ms,
+                    from_ms: wall_ms,
                     next_ms,
                     paused: false,
                     deleted: false,
@@ -219,7 +220,7 @@ impl Coordinator {
                 let event = EventKind::JobCreated {
                     job: name.clone(),
                     spec: serde_json::to_string(&record.spec).expect("job specs serialize"),
-                    from_ms: now_ms,
+                    from_ms: wall_ms,
                     base_unix_ms: self.cfg.jobs.base_unix_ms,
                     late_bound_ms: self.cfg.jobs.late_bound_ms,
                     settle_ms: self.cfg.jobs.settle_ms,
@@ -250,7 +251,7 @@ impl Coordinator {
                 }
                 // Instants while paused never fire: the job goes on after now.
                 record.paused = false;
-                record.next_ms = self.next_instant(&record.spec, now_ms);
+                record.next_ms = self.next_instant(&record.spec, wall_ms);
                 let next_ms = record.next_ms;
                 (record, EventKind::JobResumed { job: name.clone(), next_ms })
             }
@@ -279,7 +280,7 @@ impl Coordinator {
     /// The store confirmed a job-only write.
     pub(super) fn job_persisted(
         &mut self,
-        now_ms: u64,
+        wall_ms: u64,
         op: u64,
         job: &str,
         event: Option<EventKind>,
@@ -292,30 +293,30 @@ impl Coordinator {
             self.jobs.get_mut(job).expect("a job write names a known job").waiters.retain(|r| *r != req);
             self.job_reply(req, JobReply::Done);
         }
-        self.job_write_done(now_ms, op, job);
+        self.job_write_done(wall_ms, op, job);
     }
 
     /// The job's write `op` is durable: unless a newer one is in flight, the job may decide
     /// its next instants.
-    fn job_write_done(&mut self, now_ms: u64, op: u64, job: &str) {
+    fn job_write_done(&mut self, wall_ms: u64, op: u64, job: &str) {
         let entry = self.jobs.get_mut(job).expect("a write names a known job");
         if entry.writing == Some(op) {
             entry.writing = None;
         }
-        self.fire_due(now_ms);
+        self.fire_due(wall_ms);
     }
 
     /// The store confirmed a fire (its task record and its job's cursor).
-    pub(super) fn fire_persisted(&mut self, now_ms: u64, op: u64, job: &str) {
+    pub(super) fn fire_persisted(&mut self, wall_ms: u64, op: u64, job: &str) {
         #[cfg(madsim)]
         if crate::bugs::on(crate::bugs::Bug::FireBeforePersist) {
             return self.buggy_write_cursor(job);
         }
-        self.job_write_done(now_ms, op, job);
+        self.job_write_done(wall_ms, op, job);
     }
 
     /// Decides every due instant it can: one decision per job per confirmed write.
-    pub(super) fn fire_due(&mut self, now_ms: u64) {
+    pub(super) fn fire_due(&mut self, wall_ms: u64) {
         let Some(epoch) = self.epoch else {
             return;
         };
@@ -323,28 +324,28 @@ impl Coordinator {
             .jobs
             .iter()
             .filter(|(_, j)| !j.record.paused && !j.record.deleted && j.writing.is_none())
-            .filter(|(_, j)| j.record.next_ms.is_some_and(|t| t <= now_ms))
+            .filter(|(_, j)| j.record.next_ms.is_some_and(|t| t <= wall_ms))
             .map(|(name, _)| name.clone())
             .collect();
         for name in due {
-            let decision = self.decide(now_ms, &name);
+            let decision = self.decide(wall_ms, &name);
             self.carry_out(epoch, &name, decision);
         }
     }
 
     /// Applies the misfire and overlap policies to the job's due instants.
-    fn decide(&self, now_ms: u64, name: &str) -> Decision {
+    fn decide(&self, wall_ms: u64, name: &str) -> Decision {
         let record = &self.jobs[name].record;
         let spec = &record.spec;
         let first = record.next_ms.expect("a due job has a cursor");
         let mut due = vec![first];
         while due.len() < MAX_DUE {
             match self.next_instant(spec, *due.last().expect("not empty")) {
-                Some(t) if t <= now_ms => due.push(t),
+                Some(t) if t <= wall_ms => due.push(t),
                 _ => break,
             }
         }
-        let misfired = due.iter().filter(|t| now_ms - **t > spec.misfire_after_ms).count();
+        let misfired = due.iter().filter(|t| wall_ms - **t > spec.misfire_after_ms).count();
         let fire = if misfired == 0 {
             Decision::Fire { covers_from_ms: first, scheduled_ms: first }
         } else {

@@ -35,7 +35,7 @@ fn events(outputs: &[Output]) -> Vec<EventKind> {
 
 fn confirm(c: &mut Coordinator, now: u64, outputs: &[Output]) -> Vec<Output> {
     for w in writes(outputs) {
-        c.persisted(now, w.op);
+        c.persisted(Now::at(now), w.op);
     }
     drain(c)
 }
@@ -45,8 +45,8 @@ fn leader_with(spec: JobSpec) -> Coordinator {
     // Executors stay alive between the beats these tests send.
     let cfg = CoordinatorConfig { missed_beats: 100, ..CoordinatorConfig::default() };
     let mut c = Coordinator::new(cfg, 1);
-    c.become_leader(0, EPOCH, vec![], vec![]);
-    c.job_command(0, 1, JobCommand::Create { spec });
+    c.become_leader(Now::at(0), EPOCH, vec![], vec![]);
+    c.job_command(Now::at(0), 1, JobCommand::Create { spec });
     let out = drain(&mut c);
     let after = confirm(&mut c, 0, &out);
     assert!(after.contains(&Output::JobReply { req: 1, reply: JobReply::Done }), "{after:?}");
@@ -80,7 +80,7 @@ fn beat(seq: u64, completed: Vec<Completion>) -> Beat {
 #[test]
 fn a_fire_and_its_cursor_are_one_write_and_nothing_dispatches_before_it_is_durable() {
     let mut c = leader_with(job("j", 1_000, Misfire::FireOnce, Overlap::Allow));
-    c.tick(1_000);
+    c.tick(Now::at(1_000));
     let out = drain(&mut c);
     let w = writes(&out);
     assert_eq!(w.len(), 1);
@@ -90,10 +90,10 @@ fn a_fire_and_its_cursor_are_one_write_and_nothing_dispatches_before_it_is_durab
     assert_eq!(w[0].job.as_ref().unwrap().next_ms, Some(2_000), "the cursor moves in the same txn");
     assert!(fires(&out).is_empty(), "no fire is recorded before the store confirms it");
     // Not durable yet: a beat gets nothing.
-    let reply = c.heartbeat(1_001, beat(1, vec![])).unwrap();
+    let reply = c.heartbeat(Now::at(1_001), beat(1, vec![])).unwrap();
     assert!(reply.assignments.is_empty());
     // Another tick decides nothing more for the job while its write is in flight.
-    c.tick(2_100);
+    c.tick(Now::at(2_100));
     assert!(writes(&drain(&mut c)).is_empty());
     let after = confirm(&mut c, 2_100, &out);
     assert_eq!(fires(&after), vec![(1_000, 1_000)]);
@@ -102,19 +102,19 @@ fn a_fire_and_its_cursor_are_one_write_and_nothing_dispatches_before_it_is_durab
 #[test]
 fn a_new_leader_resumes_from_the_persisted_cursor_and_queues_a_persisted_fire() {
     let mut c = leader_with(job("j", 1_000, Misfire::CatchUp { max: 10 }, Overlap::Allow));
-    c.tick(1_000);
+    c.tick(Now::at(1_000));
     let w = writes(&drain(&mut c)).remove(0);
     // The leader crashes after the fire is durable; a successor loads the store.
     let mut next = Coordinator::new(CoordinatorConfig::default(), 2);
-    next.become_leader(1_200, EPOCH + 1, vec![w.task().clone()], vec![*w.job.clone().unwrap()]);
+    next.become_leader(Now::at(1_200), EPOCH + 1, vec![w.task().clone()], vec![*w.job.clone().unwrap()]);
     drain(&mut next);
-    next.tick(1_300);
+    next.tick(Now::at(1_300));
     assert!(writes(&drain(&mut next)).is_empty(), "instant 1000 is not fired again");
-    let reply = next.heartbeat(1_300, beat(1, vec![])).unwrap();
+    let reply = next.heartbeat(Now::at(1_300), beat(1, vec![])).unwrap();
     assert!(reply.assignments.is_empty());
     let out = drain(&mut next);
     confirm(&mut next, 1_300, &out);
-    let reply = next.heartbeat(1_310, beat(2, vec![])).unwrap();
+    let reply = next.heartbeat(Now::at(1_310), beat(2, vec![])).unwrap();
     assert_eq!(reply.assignments.len(), 1, "the persisted fire is dispatched by the successor");
     assert_eq!(reply.assignments[0].spec.key, "fire/j/1000");
 }
@@ -123,19 +123,19 @@ fn a_new_leader_resumes_from_the_persisted_cursor_and_queues_a_persisted_fire() 
 fn misfire_policies_after_an_outage() {
     // Five instants (1000..=5000) are due at 5_200; all but 5000 are more than 500 ms late.
     let mut once = leader_with(job("j", 1_000, Misfire::FireOnce, Overlap::Allow));
-    once.tick(5_200);
+    once.tick(Now::at(5_200));
     let out = drain(&mut once);
     let all = settle(&mut once, 5_200, out);
     assert_eq!(fires(&all), vec![(1_000, 4_000), (5_000, 5_000)], "one fire stands for 1000..=4000; 5000 is on time");
 
     let mut skip = leader_with(job("j", 1_000, Misfire::Skip, Overlap::Allow));
-    skip.tick(5_200);
+    skip.tick(Now::at(5_200));
     let out = drain(&mut skip);
     let skipped = events(&confirm(&mut skip, 5_200, &out));
     assert!(skipped.iter().any(|e| matches!(e, EventKind::FireSkipped { from_ms: 1_000, to_ms: 4_000, count: 4, reason, .. } if reason == "misfire")), "{skipped:?}");
 
     let mut catch_up = leader_with(job("j", 1_000, Misfire::CatchUp { max: 2 }, Overlap::Allow));
-    catch_up.tick(5_200);
+    catch_up.tick(Now::at(5_200));
     let out = drain(&mut catch_up);
     let seen = events(&settle(&mut catch_up, 5_200, out));
     let summary: Vec<String> = seen
@@ -154,15 +154,15 @@ fn misfire_policies_after_an_outage() {
 fn overlap_forbid_skips_while_the_previous_fire_runs_and_replace_dead_letters_it() {
     for overlap in [Overlap::Forbid, Overlap::Replace] {
         let mut c = leader_with(job("j", 1_000, Misfire::FireOnce, overlap));
-        c.tick(1_000);
+        c.tick(Now::at(1_000));
         let out = drain(&mut c);
         confirm(&mut c, 1_000, &out);
-        c.heartbeat(1_010, beat(1, vec![])).unwrap();
+        c.heartbeat(Now::at(1_010), beat(1, vec![])).unwrap();
         let out = drain(&mut c);
         confirm(&mut c, 1_010, &out);
-        let reply = c.heartbeat(1_020, beat(2, vec![])).unwrap();
+        let reply = c.heartbeat(Now::at(1_020), beat(2, vec![])).unwrap();
         let first = reply.assignments[0].clone();
-        c.tick(2_000);
+        c.tick(Now::at(2_000));
         let out = drain(&mut c);
         let after = events(&settle(&mut c, 2_000, out));
         match overlap {
@@ -178,16 +178,16 @@ fn overlap_forbid_skips_while_the_previous_fire_runs_and_replace_dead_letters_it
                 // The executor still holding the replaced fire is told to cancel it.
                 let mut b = beat(3, vec![]);
                 b.held = vec![(first.task.clone(), first.token)];
-                assert_eq!(c.heartbeat(2_010, b).unwrap().cancel, vec![first.task.clone()]);
+                assert_eq!(c.heartbeat(Now::at(2_010), b).unwrap().cancel, vec![first.task.clone()]);
             }
         }
         // Once the previous fire finished, the next instant fires.
         if overlap == Overlap::Forbid {
             let done = Completion { task: first.task.clone(), token: first.token, outcome: Outcome::Succeeded };
-            c.heartbeat(2_500, beat(3, vec![done])).unwrap();
+            c.heartbeat(Now::at(2_500), beat(3, vec![done])).unwrap();
             let out = drain(&mut c);
             confirm(&mut c, 2_500, &out);
-            c.tick(3_000);
+            c.tick(Now::at(3_000));
             let out = drain(&mut c);
             assert_eq!(fires(&settle(&mut c, 3_000, out)), vec![(3_000, 3_000)]);
         }
@@ -198,34 +198,34 @@ fn overlap_forbid_skips_while_the_previous_fire_runs_and_replace_dead_letters_it
 #[test]
 fn pause_resume_delete_are_durable_commands() {
     let mut c = leader_with(job("j", 1_000, Misfire::FireOnce, Overlap::Allow));
-    c.job_command(500, 2, JobCommand::Pause { name: "j".into() });
+    c.job_command(Now::at(500), 2, JobCommand::Pause { name: "j".into() });
     let out = drain(&mut c);
     let after = confirm(&mut c, 500, &out);
     assert!(events(&after).contains(&EventKind::JobPaused { job: "j".into() }));
-    c.tick(3_500);
+    c.tick(Now::at(3_500));
     assert!(writes(&drain(&mut c)).is_empty(), "a paused job decides nothing");
-    c.job_command(3_500, 3, JobCommand::Resume { name: "j".into() });
+    c.job_command(Now::at(3_500), 3, JobCommand::Resume { name: "j".into() });
     let out = drain(&mut c);
     let after = confirm(&mut c, 3_500, &out);
     assert!(events(&after).contains(&EventKind::JobResumed { job: "j".into(), next_ms: Some(4_000) }));
-    c.job_command(3_600, 4, JobCommand::Delete { name: "j".into() });
+    c.job_command(Now::at(3_600), 4, JobCommand::Delete { name: "j".into() });
     let out = drain(&mut c);
     confirm(&mut c, 3_600, &out);
-    c.tick(9_000);
+    c.tick(Now::at(9_000));
     assert!(writes(&drain(&mut c)).is_empty(), "a deleted job never fires");
-    c.job_command(9_000, 5, JobCommand::Pause { name: "nope".into() });
+    c.job_command(Now::at(9_000), 5, JobCommand::Pause { name: "nope".into() });
     assert!(matches!(&drain(&mut c)[..], [Output::JobReply { req: 5, reply: JobReply::Rejected(_) }]));
 }
 
 #[test]
 fn a_new_leader_records_the_last_skip_its_predecessor_wrote_but_never_confirmed() {
     let mut c = leader_with(job("j", 1_000, Misfire::Skip, Overlap::Allow));
-    c.tick(5_200);
+    c.tick(Now::at(5_200));
     let w = writes(&drain(&mut c)).remove(0);
     assert!(w.record.is_none(), "a skip is a job-only write");
     // The write lands, but its confirm is lost with the leader: nothing recorded the skip.
     let mut next = Coordinator::new(CoordinatorConfig::default(), 2);
-    next.become_leader(5_300, EPOCH + 1, vec![], vec![*w.job.clone().unwrap()]);
+    next.become_leader(Now::at(5_300), EPOCH + 1, vec![], vec![*w.job.clone().unwrap()]);
     let recorded = events(&drain(&mut next));
     let skip = EventKind::FireSkipped {
         job: "j".into(),
@@ -245,13 +245,13 @@ fn a_new_leader_records_the_last_skip_its_predecessor_wrote_but_never_confirmed(
 #[test]
 fn a_new_leader_records_the_state_of_each_job_it_loads() {
     let mut c = leader_with(job("j", 1_000, Misfire::Skip, Overlap::Allow));
-    c.job_command(500, 2, JobCommand::Pause { name: "j".into() });
+    c.job_command(Now::at(500), 2, JobCommand::Pause { name: "j".into() });
     let paused = *writes(&drain(&mut c)).remove(0).job.unwrap();
     assert!(paused.paused);
     let deleted =
         JobRecord { deleted: true, spec: JobSpec { name: "k".into(), ..paused.spec.clone() }, ..paused.clone() };
     let mut next = Coordinator::new(CoordinatorConfig::default(), 2);
-    next.become_leader(5_300, EPOCH + 1, vec![], vec![paused, deleted]);
+    next.become_leader(Now::at(5_300), EPOCH + 1, vec![], vec![paused, deleted]);
     let recorded = events(&drain(&mut next));
     assert_eq!(recorded, vec![EventKind::JobPaused { job: "j".into() }, EventKind::JobDeleted { job: "k".into() }]);
 }
@@ -260,13 +260,13 @@ fn a_new_leader_records_the_state_of_each_job_it_loads() {
 fn a_create_sent_again_is_done_and_a_different_job_under_the_name_is_refused() {
     let spec = job("j", 1_000, Misfire::FireOnce, Overlap::Allow);
     let mut c = leader_with(spec.clone());
-    c.job_command(700, 2, JobCommand::Create { spec: spec.clone() });
+    c.job_command(Now::at(700), 2, JobCommand::Create { spec: spec.clone() });
     assert_eq!(drain(&mut c), vec![Output::JobReply { req: 2, reply: JobReply::Done }], "a retried create");
     let faster = JobSpec { schedule: Schedule::Every { every_ms: 500, from_unix_ms: None }, ..spec.clone() };
     let cron = JobSpec { schedule: Schedule::Cron { cron: "* * * * * *".into(), tz: "UTC".into() }, ..spec.clone() };
     let forbid = JobSpec { overlap: Overlap::Forbid, ..spec };
     for (req, other) in [(3, faster), (4, cron), (5, forbid)] {
-        c.job_command(700, req, JobCommand::Create { spec: other });
+        c.job_command(Now::at(700), req, JobCommand::Create { spec: other });
         assert!(matches!(&drain(&mut c)[..], [Output::JobReply { reply: JobReply::Rejected(_), .. }]), "req {req}");
     }
 }
@@ -287,12 +287,12 @@ fn fires_are_dispatched_before_an_older_task_backlog() {
     }
     let out = drain(&mut c);
     settle(&mut c, 500, out);
-    c.tick(1_000);
+    c.tick(Now::at(1_000));
     let out = drain(&mut c);
     settle(&mut c, 1_000, out);
     // One free slot: the fire gets it, though five tasks became ready before it.
     let one_slot = Beat { capacity: 1, ..beat(1, vec![]) };
-    c.heartbeat(1_001, one_slot.clone()).unwrap();
+    c.heartbeat(Now::at(1_001), one_slot.clone()).unwrap();
     let out = drain(&mut c);
     let assigned: Vec<String> = writes(&out).iter().map(|w| w.task().spec.key.clone()).collect();
     assert_eq!(assigned, vec!["fire/j/1000".to_string()]);

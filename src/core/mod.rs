@@ -8,4 +8,21 @@ pub mod retry;
 pub mod sink;
 pub mod task;
 
+/// A node's two clocks read at one moment, ms. **Liveness runs on `mono_ms`** (beats,
+/// deaths, quarantines, backoff, the ready queue), which never steps; **schedules run on
+/// `wall_ms`** (job instants, a fire's not-before), the calendar the cluster shares, which
+/// an NTP correction may step. A stepped wall clock therefore moves fires, never verdicts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub mono_ms: u64,
+    pub wall_ms: u64,
+}
+
+impl Now {
+    /// Both clocks reading `ms`: a node whose wall clock was never stepped.
+    pub fn at(ms: u64) -> Self {
+        Now { mono_ms: ms, wall_ms: ms }
+    }
+}
+
 pub use task::{Outcome, TaskId, TaskRecord, TaskSpec, TaskState, Token};

@@ -39,10 +39,10 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
         Arc::new(Mutex::new(LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid")));
     let permits = Arc::new(Semaphore::new(w.client_concurrency as usize));
     let gap_ms = 1000.0 / w.arrival_rate_per_s as f64;
-    let start = ctx.clock.now_ms();
+    let start = ctx.clock.mono_ms();
     for i in 0..w.tasks {
         let due = start + (i as f64 * gap_ms) as u64;
-        ctx.clock.sleep(due.saturating_sub(ctx.clock.now_ms())).await;
+        ctx.clock.sleep(due.saturating_sub(ctx.clock.mono_ms())).await;
         let permit = permits.clone().acquire_owned().await.expect("semaphore open");
         let span = w.duration_ms.max - w.duration_ms.min;
         let duration_ms = w.duration_ms.min + if span == 0 { 0 } else { madsim::rand::random::<u64>() % (span + 1) };
@@ -131,14 +131,14 @@ pub async fn run_jobs(ctx: NodeContext, settings: JobsSettings, done: Arc<Atomic
         refused(&command, send_job(&ctx, &mut leaders, command.clone(), timeout_ms).await);
     }
     for (at_ms, command) in &settings.ops {
-        ctx.clock.sleep(at_ms.saturating_sub(ctx.clock.now_ms())).await;
+        ctx.clock.sleep(at_ms.saturating_sub(ctx.clock.mono_ms())).await;
         if let JobCommand::Delete { name } = command {
             alive.retain(|n| n != name);
         }
         refused(command, send_job(&ctx, &mut leaders, command.clone(), timeout_ms).await);
     }
     if !settings.jobs.is_empty() {
-        ctx.clock.sleep(settings.delete_at_ms.saturating_sub(ctx.clock.now_ms())).await;
+        ctx.clock.sleep(settings.delete_at_ms.saturating_sub(ctx.clock.mono_ms())).await;
     }
     for name in alive {
         let command = JobCommand::Delete { name };

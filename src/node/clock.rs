@@ -1,20 +1,31 @@
 //! The per-node clock: the ONLY place that reads time. Every timestamp and timer of a node
 //! goes through its `NodeClock`, so an offset or rate set here (a later fault) moves all of
 //! them together. In the simulator the underlying clock is madsim's; on real tokio it is the
-//! monotonic clock.
+//! monotonic clock and the system's wall clock.
+//!
+//! **Two clocks, as on Linux.** The monotonic clock (`CLOCK_MONOTONIC`, what timers and
+//! tokio's `Instant` use) never steps; its rate follows the oscillator's drift and an NTP
+//! slew. The wall clock (`CLOCK_REALTIME`) runs at the same rate but an NTP correction or an
+//! operator may step it, and it may be set off true time. So `clock_drift` and `clock_slew`
+//! bend both; `clock_step` and `clock_offset` move only the wall clock. Liveness (beats,
+//! deaths, leases) reads the monotonic clock, schedules the wall clock (`core::Now`).
 
+use crate::core::Now;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// The clock's error, piecewise linear in true time: since true time `base_true_ms` the
-/// clock reads `base_local_ms + rate * (true - base_true_ms)`. Faults rebase it.
+/// monotonic clock reads `base_local_ms + rate * (true - base_true_ms)`, and the wall clock
+/// `wall_minus_mono_ms` more. Faults rebase it.
 #[derive(Clone, Copy, Debug)]
 struct Skew {
     base_true_ms: f64,
     base_local_ms: f64,
     /// Local seconds per true second.
     rate: f64,
+    /// Wall minus monotonic, ms: moved by steps and offsets only.
+    wall_minus_mono_ms: f64,
 }
 
 impl Skew {
@@ -32,6 +43,8 @@ pub struct NodeClock {
     /// True time at `origin`, ms: 0 in the simulator; the UNIX time in a real process, so
     /// that histories of several processes merge on one time line.
     origin_true_ms: u64,
+    /// A real process reads its wall clock from the system (an NTP step shows).
+    system_wall: bool,
     skew: Arc<Mutex<Skew>>,
 }
 
@@ -43,15 +56,15 @@ pub struct Elapsed(pub u64);
 impl NodeClock {
     /// An exact clock whose zero is `origin` (the run's start, shared by all nodes).
     pub fn exact(origin: Instant) -> Self {
-        let skew = Skew { base_true_ms: 0.0, base_local_ms: 0.0, rate: 1.0 };
-        NodeClock { origin, origin_true_ms: 0, skew: Arc::new(Mutex::new(skew)) }
+        let skew = Skew { base_true_ms: 0.0, base_local_ms: 0.0, rate: 1.0, wall_minus_mono_ms: 0.0 };
+        NodeClock { origin, origin_true_ms: 0, system_wall: false, skew: Arc::new(Mutex::new(skew)) }
     }
 
-    /// An exact clock for a real process: true time is wall-clock time since the UNIX epoch.
+    /// The clock of a real process: monotonic time counts from the UNIX time at start (so
+    /// histories of several processes merge on one line), wall time is the system's.
     #[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
     pub fn real() -> Self {
-        let unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        NodeClock { origin_true_ms: unix.as_millis() as u64, ..Self::exact(Instant::now()) }
+        NodeClock { origin_true_ms: system_unix_ms(), system_wall: true, ..Self::exact(Instant::now()) }
     }
 
     /// The run's origin: now. Call once per run (per process in real mode).
@@ -73,17 +86,33 @@ impl NodeClock {
         self.origin.elapsed().as_secs_f64() * 1000.0
     }
 
-    /// This node's local time, ms (never below 0): since the run's start in the simulator,
-    /// UNIX ms in a real process, so the coordinators of a real cluster (and the instants of
-    /// scheduled jobs they persist) share one time line.
-    pub fn now_ms(&self) -> u64 {
+    /// This node's monotonic time, ms: since the run's start in the simulator, since the
+    /// UNIX time at start in a real process. Never steps; for timers and liveness.
+    pub fn mono_ms(&self) -> u64 {
         self.origin_true_ms + self.skew().local(self.true_ms_f64()).max(0.0) as u64
     }
 
-    /// Local minus true time now, ms.
+    /// This node's wall-clock time, ms (never below 0): since the run's start in the
+    /// simulator, UNIX ms in a real process, so the coordinators of a real cluster (and the
+    /// instants of scheduled jobs they persist) share one calendar. Steps with the clock.
+    pub fn wall_ms(&self) -> u64 {
+        if self.system_wall {
+            return system_unix_ms();
+        }
+        let skew = self.skew();
+        self.origin_true_ms + (skew.local(self.true_ms_f64()) + skew.wall_minus_mono_ms).max(0.0) as u64
+    }
+
+    /// Both clocks now, for the core.
+    pub fn now(&self) -> Now {
+        Now { mono_ms: self.mono_ms(), wall_ms: self.wall_ms() }
+    }
+
+    /// Wall minus true time now, ms.
     pub fn offset_ms(&self) -> i64 {
         let t = self.true_ms_f64();
-        (self.skew().local(t) - t).round() as i64
+        let skew = self.skew();
+        (skew.local(t) + skew.wall_minus_mono_ms - t).round() as i64
     }
 
     /// The clock's rate (local seconds per true second).
@@ -91,32 +120,36 @@ impl NodeClock {
         self.skew().rate
     }
 
-    fn rebase(&self, f: impl FnOnce(f64, f64) -> (f64, f64)) {
+    /// Rebases the skew at true time now; `f` sees the monotonic reading and the skew.
+    fn rebase(&self, f: impl FnOnce(f64, &mut Skew)) {
         let t = self.true_ms_f64();
         let mut skew = self.skew.lock().expect("clock poisoned");
-        let (local, rate) = f(skew.local(t), skew.rate);
-        *skew = Skew { base_true_ms: t, base_local_ms: local, rate };
+        let mono = skew.local(t);
+        skew.base_true_ms = t;
+        skew.base_local_ms = mono;
+        f(mono, &mut skew);
     }
 
-    /// Steps the clock by `delta_ms` (forward or back), keeping its rate.
+    /// Steps the wall clock by `delta_ms` (forward or back); the monotonic clock and the
+    /// rate stay.
     pub fn step(&self, delta_ms: i64) {
-        self.rebase(|local, rate| (local + delta_ms as f64, rate));
+        self.rebase(|_, skew| skew.wall_minus_mono_ms += delta_ms as f64);
     }
 
-    /// Sets the clock so it reads `offset_ms` off true time now, keeping its rate.
+    /// Sets the wall clock so it reads `offset_ms` off true time now; the monotonic clock
+    /// and the rate stay.
     pub fn set_offset(&self, offset_ms: i64) {
         let t = self.true_ms_f64();
-        self.rebase(|_, rate| (t + offset_ms as f64, rate));
+        self.rebase(|mono, skew| skew.wall_minus_mono_ms = t + offset_ms as f64 - mono);
     }
 
-    /// Makes the clock run at `rate` from now on, without a jump.
+    /// Makes both clocks run at `rate` from now on, without a jump.
     pub fn set_rate(&self, rate: f64) {
         assert!(rate > 0.0, "a clock runs forward");
-        self.rebase(|local, _| (local, rate));
+        self.rebase(|_, skew| skew.rate = rate);
     }
 
-    /// Timers measure durations at the rate in force when they are set; steps move
-    /// timestamps, not timers already running (as a monotonic timer would behave).
+    /// Timers run on the monotonic clock, at the rate in force when they are set.
     fn true_duration(&self, local_ms: u64) -> Duration {
         Duration::from_secs_f64(local_ms as f64 / 1000.0 / self.skew().rate)
     }
@@ -133,6 +166,12 @@ impl NodeClock {
         // Boxed: a large future moved into the timer (and on into a task) is copied each time.
         tokio::time::timeout(self.true_duration(local_ms), Box::pin(fut)).await.map_err(|_| Elapsed(local_ms))
     }
+}
+
+/// The system's wall clock, UNIX ms.
+#[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
+fn system_unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64
 }
 
 /// Wall-clock time of the harness itself (how long a seed took to simulate), or of a

@@ -116,9 +116,9 @@ async fn actor(
         resign,
         lease: None,
     };
-    let mut next_tick = a.ctx.clock.now_ms() + tick_ms;
+    let mut next_tick = a.ctx.clock.mono_ms() + tick_ms;
     loop {
-        let wait = next_tick.saturating_sub(a.ctx.clock.now_ms());
+        let wait = next_tick.saturating_sub(a.ctx.clock.mono_ms());
         let msg = tokio::select! {
             biased;
             msg = rx.recv() => match msg {
@@ -139,10 +139,10 @@ async fn actor(
         if let Some(msg) = msg {
             a.handle(msg);
         }
-        let now = a.ctx.clock.now_ms();
-        if now >= next_tick {
+        let now = a.ctx.clock.now();
+        if now.mono_ms >= next_tick {
             a.core.tick(now);
-            next_tick = now + tick_ms;
+            next_tick = now.mono_ms + tick_ms;
         }
         a.drain();
     }
@@ -150,7 +150,7 @@ async fn actor(
 
 impl Actor {
     fn handle(&mut self, msg: Msg) {
-        let now = self.ctx.clock.now_ms();
+        let now = self.ctx.clock.now();
         match msg {
             Msg::Submit { spec, reply } => {
                 let req = self.next_req;
@@ -388,7 +388,7 @@ async fn term(
     let ttl_s = settings.timing.lease_ttl_s;
     let client = store.client();
     let leases = client.lease_client();
-    let sent = ctx.clock.now_ms();
+    let sent = ctx.clock.mono_ms();
     // The grant and the revoke go through the fault layer like every store call.
     let grant = || {
         let mut leases = leases.clone();
@@ -488,7 +488,7 @@ where
 /// Whether this node's clock still proves the lease: it is before `valid_until`, the local
 /// time up to which the last keep-alive reply vouches for it.
 fn lease_proven(clock: &crate::node::clock::NodeClock, valid_until: &AtomicU64) -> bool {
-    clock.now_ms() < valid_until.load(Ordering::SeqCst)
+    clock.mono_ms() < valid_until.load(Ordering::SeqCst)
 }
 
 /// Returns once this node's clock passes `valid_until` (which keep-alives keep moving).
@@ -533,9 +533,9 @@ async fn keep_alive(
             continue;
         };
         let mut sent: VecDeque<u64> = VecDeque::new();
-        let mut next_send_ms = ctx.clock.now_ms();
+        let mut next_send_ms = ctx.clock.mono_ms();
         while sent.len() <= MAX_UNANSWERED_KEEP_ALIVES {
-            let wait_ms = next_send_ms.saturating_sub(ctx.clock.now_ms());
+            let wait_ms = next_send_ms.saturating_sub(ctx.clock.mono_ms());
             tokio::select! {
                 biased;
                 reply = stream.message() => {
@@ -551,12 +551,12 @@ async fn keep_alive(
                     let mut until = at + timing.lease_validity_ms();
                     #[cfg(madsim)]
                     if crate::bugs::on(crate::bugs::Bug::TrustLocalLease) {
-                        until = ctx.clock.now_ms() + timing.lease_ttl_s * 1000; // a local timer from the reply
+                        until = ctx.clock.mono_ms() + timing.lease_ttl_s * 1000; // a local timer from the reply
                     }
                     valid_until.fetch_max(until, Ordering::SeqCst);
                 }
                 () = ctx.clock.sleep(wait_ms) => {
-                    let now = ctx.clock.now_ms();
+                    let now = ctx.clock.mono_ms();
                     next_send_ms = now + interval_ms;
                     let epoch = leading.load(Ordering::SeqCst);
                     if epoch > 0 && lease_proven(&ctx.clock, &valid_until) {

@@ -161,7 +161,7 @@ async fn run_attempt(shared: Shared, a: Assignment) {
     let incarnation = shared.core.lock().expect("executor poisoned").incarnation();
     // A scheduled fire never starts before its instant by this node's clock, whatever the
     // leader's clock said when it dispatched it (two clocks must agree the time has come).
-    let early_ms = a.spec.not_before_ms.saturating_sub(ctx.clock.now_ms());
+    let early_ms = a.spec.not_before_ms.saturating_sub(ctx.clock.wall_ms());
     if early_ms > 0 {
         ctx.clock.sleep(early_ms).await;
     }

@@ -67,7 +67,7 @@ impl Nemesis {
 
     async fn fire_all(&self, id: u64, fault: &Fault) {
         let clock = self.clock();
-        clock.sleep(fault.at_ms.unwrap_or(0).saturating_sub(clock.now_ms())).await;
+        clock.sleep(fault.at_ms.unwrap_or(0).saturating_sub(clock.mono_ms())).await;
         if let Some(trigger) = &fault.trigger {
             let mut events = self.cluster.recorder.subscribe();
             let mut seen = 0;
@@ -89,10 +89,10 @@ impl Nemesis {
         }
         let times = fault.repeat.map_or(1, |r| r.times);
         for firing in 0..times {
-            let started = clock.now_ms();
+            let started = clock.mono_ms();
             self.fire_once(id, fault).await;
             if let (Some(r), true) = (fault.repeat, firing + 1 < times) {
-                clock.sleep((started + r.every_ms).saturating_sub(clock.now_ms())).await;
+                clock.sleep((started + r.every_ms).saturating_sub(clock.mono_ms())).await;
             }
         }
     }
@@ -100,12 +100,12 @@ impl Nemesis {
     /// One firing: resolve the targets, inject, wait, heal, recording each step.
     async fn fire_once(&self, id: u64, fault: &Fault) {
         let clock = self.clock();
-        let deadline = clock.now_ms() + RESOLVE_PATIENCE_MS;
+        let deadline = clock.mono_ms() + RESOLVE_PATIENCE_MS;
         let hit = loop {
             if let Some(hit) = self.shape(fault) {
                 break hit;
             }
-            if clock.now_ms() >= deadline {
+            if clock.mono_ms() >= deadline {
                 let target = fault.target.as_ref().map_or("-".into(), |t| t.to_string());
                 self.record(id, fault, FaultPhase::End, target, "not fired: no node matched the target".into());
                 return;
