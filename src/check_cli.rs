@@ -4,7 +4,8 @@
 
 use anyhow::{anyhow, Result};
 use faultline::check::check_all;
-use faultline::trace::{read_jsonl, Event, EventKind};
+use faultline::record::read_jsonl;
+use faultline::trace::{Event, EventKind};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

@@ -5,6 +5,7 @@ pub mod bugs;
 pub mod check;
 pub mod core;
 pub mod node;
+pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod schedule;

@@ -27,7 +27,7 @@ pub fn replay(file: &Path, seed: Option<u64>, out: &Path) -> Result<bool> {
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(&jsonl).with_context(|| format!("creating {}", jsonl.display()))?,
     );
-    faultline::trace::write_jsonl(&outcome.history, &mut w).with_context(|| format!("writing {}", jsonl.display()))?;
+    faultline::record::write_jsonl(&outcome.history, &mut w).with_context(|| format!("writing {}", jsonl.display()))?;
     println!("history: {} ({} events)", jsonl.display(), outcome.history.len());
     if let Some(v) = outcome.check.violations.first() {
         let path = out.join(format!("{stem}-seed-{seed}.timeline.txt"));

@@ -108,7 +108,7 @@ pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
         let mut out = std::io::BufWriter::new(
             std::fs::File::create(file).with_context(|| format!("creating {}", file.display()))?,
         );
-        faultline::trace::write_jsonl(&outcome.history, &mut out)
+        faultline::record::write_jsonl(&outcome.history, &mut out)
             .with_context(|| format!("writing {}", file.display()))?;
     }
     let r = seed_result(&outcome);

@@ -11,7 +11,8 @@ pub mod rpc;
 pub mod sink;
 pub mod store;
 
-use crate::trace::{EventKind, Recorder};
+use crate::record::Recorder;
+use crate::trace::EventKind;
 pub use clock::NodeClock;
 pub use faults::NodeFaults;
 

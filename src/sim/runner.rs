@@ -2,11 +2,12 @@
 //! phase, then the drain phase; returns the history and the checkers' verdict.
 
 use crate::check::{check_all, CheckResult, ViolationKind};
+use crate::record::Recorder;
 use crate::scenario::{Fault, Scenario};
 use crate::sim::cluster::Cluster;
 use crate::sim::nemesis::{params, Nemesis};
 use crate::sim::swarm;
-use crate::trace::{history_hash, Event, EventKind, Recorder};
+use crate::trace::{history_hash, Event, EventKind};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
