@@ -5,10 +5,11 @@
 //!
 //! The catalog's names and explanations exist in every build (scenario files name them),
 //! but the faulty code paths are compiled only into simulation builds: each one sits
-//! behind `#[cfg(madsim)]` at its call site and asks [`on`], which exists only there. The
-//! real-mode binary therefore has no code that could switch a bug on
-//! (`scripts/check-no-bugs` shows it). The switches are per OS thread: the simulator runs
-//! each seed on its own thread and sets them for that run ([`Active::set`]).
+//! behind `#[cfg(madsim)]` at its call site and asks [`BugSet::on`], which exists only
+//! there. The real-mode binary therefore has no code that could switch a bug on
+//! (`scripts/check-no-bugs` shows it). The switches are an explicit input: a [`BugSet`]
+//! value in the core's config and in each node's context, built from the scenario by the
+//! simulator (empty, and zero-sized, in a real build).
 
 use serde::{Deserialize, Serialize};
 
@@ -288,35 +289,32 @@ impl Bug {
     }
 }
 
-#[cfg(madsim)]
-thread_local! {
-    static ACTIVE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+/// The catalog entries switched on for one run: an explicit input of the core and the
+/// drivers. Empty (and zero-sized) in a real-mode build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BugSet {
+    #[cfg(madsim)]
+    bits: u64,
 }
 
-/// Whether `bug` is switched on for the simulation running on this thread. Simulation
-/// builds only: every faulty code path asks this behind `#[cfg(madsim)]`.
-#[cfg(madsim)]
-#[inline(never)] // kept as a symbol, so scripts/check-no-bugs can show the real build lacks it
-pub fn on(bug: Bug) -> bool {
-    ACTIVE.with(|a| a.get() & bug.bit() != 0)
-}
-
-/// The bugs switched on for this thread while the guard lives.
-#[cfg(madsim)]
-pub struct Active(u64);
-
-#[cfg(madsim)]
-impl Active {
-    pub fn set(bugs: &[Bug]) -> Active {
-        let bits = bugs.iter().fold(0, |acc, b| acc | b.bit());
-        Active(ACTIVE.with(|a| a.replace(bits)))
+impl BugSet {
+    /// No bug switched on: every real run, and every simulation that names none.
+    pub fn none() -> Self {
+        Self::default()
     }
-}
 
-#[cfg(madsim)]
-impl Drop for Active {
-    fn drop(&mut self) {
-        ACTIVE.with(|a| a.set(self.0));
+    /// The set of `bugs` (simulation builds only).
+    #[cfg(madsim)]
+    pub fn of(bugs: &[Bug]) -> Self {
+        BugSet { bits: bugs.iter().fold(0, |acc, b| acc | b.bit()) }
+    }
+
+    /// Whether `bug` is switched on. Simulation builds only: every faulty code path asks
+    /// this behind `#[cfg(madsim)]`.
+    #[cfg(madsim)]
+    #[inline(never)] // kept as a symbol, so scripts/check-no-bugs can show the real build lacks it
+    pub fn on(self, bug: Bug) -> bool {
+        self.bits & bug.bit() != 0
     }
 }
 
@@ -340,12 +338,9 @@ mod tests {
 
     #[cfg(madsim)]
     #[test]
-    fn switches_are_scoped_to_the_guard() {
-        assert!(!on(Bug::NoSinkFencing));
-        {
-            let _g = Active::set(&[Bug::NoSinkFencing, Bug::MisfireSkip]);
-            assert!(on(Bug::NoSinkFencing) && on(Bug::MisfireSkip) && !on(Bug::NoLeaseCheck));
-        }
-        assert!(!on(Bug::NoSinkFencing));
+    fn a_set_holds_exactly_its_bugs() {
+        assert!(!BugSet::none().on(Bug::NoSinkFencing));
+        let set = BugSet::of(&[Bug::NoSinkFencing, Bug::MisfireSkip]);
+        assert!(set.on(Bug::NoSinkFencing) && set.on(Bug::MisfireSkip) && !set.on(Bug::NoLeaseCheck));
     }
 }

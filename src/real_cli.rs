@@ -4,6 +4,7 @@
 //! so `faultline check` can judge the merged histories of a whole cluster.
 
 use anyhow::{bail, Context, Result};
+use faultline::bugs::BugSet;
 use faultline::node::client::ClientSettings;
 use faultline::node::coordinator::CoordinatorSettings;
 use faultline::node::executor::ExecutorSettings;
@@ -100,6 +101,7 @@ fn context(common: &Common) -> Result<NodeContext> {
         clock: NodeClock::real(),
         faults,
         recorder: Recorder::streaming(Box::new(file)),
+        bugs: BugSet::none(),
     })
 }
 
@@ -194,6 +196,7 @@ pub fn job(coordinators: Vec<(String, String)>, timeout: std::time::Duration, op
         clock: NodeClock::real(),
         faults: NodeFaults::default(),
         recorder: Recorder::new(),
+        bugs: BugSet::none(),
     };
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {

@@ -20,6 +20,7 @@
 //! - after healing, every key is acknowledged, every acknowledged task is terminal in the
 //!   store, and every succeeded task's effect landed at the sink.
 
+use faultline::bugs::BugSet;
 use faultline::check::check_all;
 use faultline::core::coordinator::{Coordinator, CoordinatorConfig, Output, SubmitReply, Write};
 use faultline::core::executor::{Action, Assignment, BeatReply, Executor};
@@ -174,6 +175,8 @@ struct Client {
 
 struct Model {
     seed: u64,
+    /// Known bugs switched on (the catalog search below; none otherwise).
+    bugs: BugSet,
     faults: Faults,
     now_ms: u64,
     epoch: u64,
@@ -193,7 +196,7 @@ struct Model {
 }
 
 impl Model {
-    fn new(setup: &Setup) -> Self {
+    fn new(setup: &Setup, bugs: BugSet) -> Self {
         let specs = (setup.max_attempts.iter().enumerate())
             .map(|(i, &max_attempts)| TaskSpec {
                 key: format!("k{i}"),
@@ -214,6 +217,7 @@ impl Model {
             .collect();
         let mut model = Model {
             seed: setup.seed,
+            bugs,
             faults: setup.faults,
             now_ms: 0,
             epoch: 0,
@@ -223,7 +227,7 @@ impl Model {
             executors,
             next_incarnation: setup.capacities.len() as u64,
             attempts: Vec::new(),
-            sink: SinkLedger::new(),
+            sink: SinkLedger::with_bugs(bugs),
             landed_keys: BTreeSet::new(),
             client: Client {
                 specs,
@@ -409,7 +413,8 @@ impl Model {
             return;
         }
         self.epoch += 1;
-        let mut coord = Coordinator::new(coordinator_config(), self.seed ^ self.epoch);
+        let mut coord =
+            Coordinator::new(CoordinatorConfig { bugs: self.bugs, ..coordinator_config() }, self.seed ^ self.epoch);
         let records = self.store.values().cloned().collect();
         coord.become_leader(Now::at(self.now_ms), self.epoch, records, vec![]);
         self.leader = Some(Leader { coord, writes: VecDeque::new() });
@@ -682,7 +687,11 @@ impl Model {
 
 /// Runs the chaos phase, heals, and checks.
 fn run(setup: &Setup, steps: &[Step]) -> Result<(), TestCaseError> {
-    let mut model = Model::new(setup);
+    run_with(BugSet::none(), setup, steps)
+}
+
+fn run_with(bugs: BugSet, setup: &Setup, steps: &[Step]) -> Result<(), TestCaseError> {
+    let mut model = Model::new(setup, bugs);
     for step in steps {
         model.step(step);
     }
@@ -802,7 +811,7 @@ fn resubmit_during_an_assignment_write_is_acknowledged() {
 #[cfg(madsim)]
 mod known_bugs {
     use super::*;
-    use faultline::bugs::{Active, Bug};
+    use faultline::bugs::Bug;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     use std::cell::Cell;
 
@@ -811,7 +820,6 @@ mod known_bugs {
 
     /// The first failing case's number for `bug` (1-based), or `None` within the budget.
     fn cases_to_find(bug: Bug) -> Option<u32> {
-        let _on = Active::set(&[bug]);
         let config = Config { cases: BUDGET, max_shrink_iters: 0, failure_persistence: None, ..Config::default() };
         let rng = TestRng::deterministic_rng(RngAlgorithm::ChaCha);
         let mut runner = TestRunner::new_with_rng(config, rng);
@@ -819,7 +827,7 @@ mod known_bugs {
         let strategy = (setup(), prop::collection::vec(step(), 0..=MAX_STEPS));
         let result = runner.run(&strategy, |(setup, steps)| {
             cases.set(cases.get() + 1);
-            run(&setup, &steps)
+            run_with(BugSet::of(&[bug]), &setup, &steps)
         });
         result.is_err().then(|| cases.get())
     }

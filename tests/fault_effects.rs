@@ -69,21 +69,24 @@ fn a_paused_node_fires_no_timers_and_handles_no_messages() {
 }
 
 #[test]
-fn a_skewed_node_clock_reads_off_by_the_amount_set() {
+fn a_skewed_node_clock_reads_off_by_the_amount_set_and_only_rates_bend_its_monotonic_clock() {
     madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default()).block_on(async {
         let clock = NodeClock::exact(NodeClock::origin_now());
+        let read = || (clock.true_now_ms(), clock.mono_ms(), clock.wall_ms());
         clock.sleep(1_000).await;
-        assert_eq!((clock.now_ms(), clock.true_now_ms()), (1_000, 1_000));
+        assert_eq!(read(), (1_000, 1_000, 1_000));
         clock.set_offset(1_500);
-        assert_eq!(clock.now_ms(), 2_500, "a fixed offset");
+        assert_eq!(read(), (1_000, 1_000, 2_500), "an offset moves the wall clock only");
         clock.set_rate(2.0);
         clock.sleep(1_000).await; // 1 s of local time is 0.5 s of true time at rate 2
-        assert_eq!((clock.true_now_ms(), clock.now_ms()), (1_500, 3_500), "drift");
+        assert_eq!(read(), (1_500, 2_000, 3_500), "drift bends both clocks");
         clock.step(-2_000);
-        assert_eq!(clock.now_ms(), 1_500, "a step back");
+        assert_eq!(read(), (1_500, 2_000, 1_500), "a step moves the wall clock only");
+        assert_eq!(clock.now(), faultline::core::Now { mono_ms: 2_000, wall_ms: 1_500 });
         clock.set_rate(1.0);
         clock.set_offset(0);
-        assert_eq!(clock.now_ms(), clock.true_now_ms(), "back to true time");
+        assert_eq!(clock.wall_ms(), clock.true_now_ms(), "back to true time");
+        assert_eq!(clock.mono_ms(), 2_000, "the monotonic clock keeps what drift gave it");
     });
 }
 

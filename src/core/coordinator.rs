@@ -47,6 +47,8 @@ pub struct CoordinatorConfig {
     pub isolation: IsolationConfig,
     /// Scheduled jobs: the clock base and the firing bounds.
     pub jobs: JobsConfig,
+    /// Known bugs switched on (simulation only; see `crate::bugs`).
+    pub bugs: crate::bugs::BugSet,
 }
 
 impl Default for CoordinatorConfig {
@@ -61,6 +63,7 @@ impl Default for CoordinatorConfig {
             max_assignments_per_beat: 64,
             isolation: IsolationConfig::default(),
             jobs: JobsConfig::default(),
+            bugs: crate::bugs::BugSet::none(),
         }
     }
 }
@@ -443,7 +446,7 @@ impl Coordinator {
         #[allow(unused_mut)]
         let mut waiters = vec![req];
         #[cfg(madsim)]
-        if crate::bugs::on(crate::bugs::Bug::AckBeforePersist) {
+        if self.cfg.bugs.on(crate::bugs::Bug::AckBeforePersist) {
             waiters.clear();
             self.reply(req, SubmitReply::Accepted { task: id.clone(), created: true });
         }
@@ -618,7 +621,7 @@ impl Coordinator {
                 #[allow(unused_mut)]
                 let mut unknown = matches!(failed, Outcome::Unknown(_));
                 #[cfg(madsim)]
-                if crate::bugs::on(crate::bugs::Bug::DeadLetterUnknownOutcome) {
+                if self.cfg.bugs.on(crate::bugs::Bug::DeadLetterUnknownOutcome) {
                     unknown = false;
                 }
                 entry.record.effect_unknown = unknown;
@@ -676,7 +679,7 @@ impl Coordinator {
             }
         }
         #[cfg(madsim)]
-        if crate::bugs::on(crate::bugs::Bug::LostReplyHoldsTask) {
+        if self.cfg.bugs.on(crate::bugs::Bug::LostReplyHoldsTask) {
             return; // a beating executor is trusted to hold what it was given
         }
         let holding: Vec<TaskId> = self.executors[&beat.executor].holding.iter().cloned().collect();
@@ -800,7 +803,7 @@ impl Coordinator {
         // The holder may have applied the effect before it fell silent.
         entry.record.effect_unknown = true;
         #[cfg(madsim)]
-        if crate::bugs::on(crate::bugs::Bug::DeadLetterUnknownOutcome) {
+        if self.cfg.bugs.on(crate::bugs::Bug::DeadLetterUnknownOutcome) {
             entry.record.effect_unknown = false;
         }
         entry.record.redispatches += 1;
@@ -1051,7 +1054,9 @@ impl Coordinator {
     /// a retry waiting in the old leader's memory (`RetryRingInMemory`), or an assignment
     /// whose holder nobody watches (`FailoverForgetsHolders`).
     fn buggy_load(&self, record: &TaskRecord) -> bool {
-        use crate::bugs::{on, Bug};
+        use crate::bugs::Bug;
+        let bugs = self.cfg.bugs;
+        let on = |bug| bugs.on(bug);
         let waiting_retry = record.state == TaskState::Pending && record.failures > 0;
         let held = matches!(record.state, TaskState::Assigned | TaskState::Running) && record.holder.is_some();
         (waiting_retry && on(Bug::RetryRingInMemory)) || (held && on(Bug::FailoverForgetsHolders))
@@ -1059,8 +1064,8 @@ impl Coordinator {
 
     /// `MisfireSkip`: drops the retries found later than the misfire threshold.
     fn buggy_misfires(&mut self, now_ms: u64) {
-        use crate::bugs::{on, Bug, MISFIRE_THRESHOLD_MS};
-        if !on(Bug::MisfireSkip) {
+        use crate::bugs::{Bug, MISFIRE_THRESHOLD_MS};
+        if !self.cfg.bugs.on(Bug::MisfireSkip) {
             return;
         }
         let late: Vec<Ready> = self
@@ -1077,7 +1082,9 @@ impl Coordinator {
 
     /// `RequeueRunningOnly`: forgets an unconfirmed assignment of a dead executor.
     fn buggy_drop_unconfirmed(&mut self, executor: &str, task: &TaskId) -> bool {
-        use crate::bugs::{on, Bug};
+        use crate::bugs::Bug;
+        let bugs = self.cfg.bugs;
+        let on = |bug| bugs.on(bug);
         let entry = self.tasks.get_mut(task).expect("a held task is known");
         if !on(Bug::RequeueRunningOnly) || entry.record.state != TaskState::Assigned {
             return false;

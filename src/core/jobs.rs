@@ -135,7 +135,7 @@ impl Coordinator {
 
     fn next_instant(&self, spec: &JobSpec, after_ms: u64) -> Option<u64> {
         #[cfg(madsim)]
-        if crate::bugs::on(crate::bugs::Bug::CronFixedOffset) {
+        if self.cfg.bugs.on(crate::bugs::Bug::CronFixedOffset) {
             let next = crate::schedule::buggy_next_after_fixed_offset(&spec.schedule, self.unix_ms(after_ms));
             return next.map(|unix| self.scheduler_ms(unix));
         }
@@ -147,7 +147,7 @@ impl Coordinator {
     pub(super) fn load_jobs(&mut self, wall_ms: u64, jobs: Vec<JobRecord>) {
         for mut record in jobs {
             #[cfg(madsim)]
-            if crate::bugs::on(crate::bugs::Bug::FireCursorFromNow) && record.next_ms.is_some() {
+            if self.cfg.bugs.on(crate::bugs::Bug::FireCursorFromNow) && record.next_ms.is_some() {
                 record.next_ms = self.next_instant(&record.spec, wall_ms); // the old leader's backlog is forgotten
             }
             let name = record.spec.name.clone();
@@ -309,7 +309,7 @@ impl Coordinator {
     /// The store confirmed a fire (its task record and its job's cursor).
     pub(super) fn fire_persisted(&mut self, wall_ms: u64, op: u64, job: &str) {
         #[cfg(madsim)]
-        if crate::bugs::on(crate::bugs::Bug::FireBeforePersist) {
+        if self.cfg.bugs.on(crate::bugs::Bug::FireBeforePersist) {
             return self.buggy_write_cursor(job);
         }
         self.job_write_done(wall_ms, op, job);
@@ -487,7 +487,7 @@ impl Coordinator {
     /// `FireBeforePersist`: the fire is written as an ordinary task keyed by its own id, and
     /// the job's cursor is left for a later write (after the fire is durable and queued).
     fn buggy_fire_record(&self, mut task: TaskRecord, job: JobRecord) -> (TaskRecord, Option<JobRecord>) {
-        if !crate::bugs::on(crate::bugs::Bug::FireBeforePersist) {
+        if !self.cfg.bugs.on(crate::bugs::Bug::FireBeforePersist) {
             return (task, Some(job));
         }
         task.spec.key = task.id.clone();

@@ -29,6 +29,9 @@ struct KeyState {
 #[derive(Clone, Debug, Default)]
 pub struct SinkLedger {
     keys: BTreeMap<String, KeyState>,
+    /// Known bugs switched on (simulation only; see `crate::bugs`).
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    bugs: crate::bugs::BugSet,
 }
 
 impl SinkLedger {
@@ -36,11 +39,16 @@ impl SinkLedger {
         Self::default()
     }
 
+    /// A ledger with known bugs switched on.
+    pub fn with_bugs(bugs: crate::bugs::BugSet) -> Self {
+        SinkLedger { bugs, ..Self::default() }
+    }
+
     /// Judges one apply of `key`'s effect under `token`.
     pub fn apply(&mut self, key: &str, token: Token) -> Verdict {
         let state = self.keys.entry(key.to_string()).or_default();
         #[cfg(madsim)]
-        if let Some(verdict) = buggy_apply(state, token) {
+        if let Some(verdict) = buggy_apply(self.bugs, state, token) {
             return verdict;
         }
         if token < state.highest {
@@ -80,8 +88,9 @@ impl SinkLedger {
 
 /// The catalog's sink bugs (simulation builds only): `None` when none is switched on.
 #[cfg(madsim)]
-fn buggy_apply(state: &mut KeyState, token: Token) -> Option<Verdict> {
-    use crate::bugs::{on, Bug};
+fn buggy_apply(bugs: crate::bugs::BugSet, state: &mut KeyState, token: Token) -> Option<Verdict> {
+    use crate::bugs::Bug;
+    let on = |bug| bugs.on(bug);
     if on(Bug::NoSinkFencing) {
         state.applied = Some(token);
         return Some(Verdict::Accepted);

@@ -104,7 +104,7 @@ async fn actor(
     resign: watch::Sender<u64>,
 ) {
     let tick_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
-    let core = Coordinator::new(settings.config, settings.seed);
+    let core = Coordinator::new(CoordinatorConfig { bugs: ctx.bugs, ..settings.config }, settings.seed);
     let mut a = Actor {
         ctx,
         core,
@@ -130,7 +130,7 @@ async fn actor(
         // A leader that was paused (GC, VM freeze) wakes up to a backlog of messages and
         // an overdue tick: it checks its lease by its own clock before acting on either.
         #[cfg(madsim)]
-        let check = !crate::bugs::on(crate::bugs::Bug::NoLeaseCheck);
+        let check = !a.ctx.bugs.on(crate::bugs::Bug::NoLeaseCheck);
         #[cfg(not(madsim))]
         let check = true;
         if check {
@@ -185,6 +185,7 @@ impl Actor {
                     clock: self.ctx.clock.clone(),
                     valid_until: valid_until.clone(),
                     tx: self.tx.clone(),
+                    bugs: self.ctx.bugs,
                 };
                 tokio::spawn(writer.run(wrx));
                 self.lease = Some(valid_until);
@@ -272,6 +273,9 @@ struct Writer {
     clock: crate::node::clock::NodeClock,
     valid_until: Arc<AtomicU64>,
     tx: mpsc::UnboundedSender<Msg>,
+    /// Known bugs switched on (simulation only).
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    bugs: crate::bugs::BugSet,
 }
 
 /// First pause before retrying a failed store call; doubled per retry up to [`RETRY_MAX_MS`].
@@ -320,7 +324,8 @@ impl Writer {
     async fn write(&self, seq: u64, batch: &[Write]) -> Result<(), String> {
         #[cfg(madsim)]
         {
-            use crate::bugs::{on, Bug};
+            use crate::bugs::Bug;
+            let on = |bug| self.bugs.on(bug);
             if on(Bug::IgnoreStoreErrors) || on(Bug::GiveUpOnSlowStore) {
                 return match self.store.write(self.epoch, seq, batch).await {
                     Err(e) if on(Bug::IgnoreStoreErrors) => {
@@ -349,7 +354,7 @@ async fn elect(
     #[allow(unused_mut)]
     let mut timeout_ms = settings.timing.store_timeout_ms;
     #[cfg(madsim)]
-    if crate::bugs::on(crate::bugs::Bug::GiveUpOnSlowStore) {
+    if ctx.bugs.on(crate::bugs::Bug::GiveUpOnSlowStore) {
         timeout_ms = settings.timing.rpc_timeout_ms; // the peer deadline for the store too
     }
     tokio::spawn(watch_leader(ctx.clone(), settings.clone(), hint));
@@ -437,7 +442,7 @@ async fn lead(
     };
     *terms += 1;
     #[cfg(madsim)]
-    if crate::bugs::on(crate::bugs::Bug::EpochFromLocalCounter) {
+    if ctx.bugs.on(crate::bugs::Bug::EpochFromLocalCounter) {
         epoch = *terms;
     }
     // Taking office reads and writes the store like any term does: a call that timed out or
@@ -550,7 +555,7 @@ async fn keep_alive(
                     #[allow(unused_mut)]
                     let mut until = at + timing.lease_validity_ms();
                     #[cfg(madsim)]
-                    if crate::bugs::on(crate::bugs::Bug::TrustLocalLease) {
+                    if ctx.bugs.on(crate::bugs::Bug::TrustLocalLease) {
                         until = ctx.clock.mono_ms() + timing.lease_ttl_s * 1000; // a local timer from the reply
                     }
                     valid_until.fetch_max(until, Ordering::SeqCst);

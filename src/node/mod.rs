@@ -24,6 +24,8 @@ pub struct NodeContext {
     pub clock: NodeClock,
     pub faults: NodeFaults,
     pub recorder: Recorder,
+    /// Known bugs switched on (simulation only; empty in a real process).
+    pub bugs: crate::bugs::BugSet,
 }
 
 impl NodeContext {

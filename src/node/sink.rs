@@ -19,7 +19,8 @@ struct Service {
 
 /// Serves applies until the node is killed.
 pub async fn run(ctx: NodeContext, listen: SocketAddr) {
-    let service = Service { ctx, ledger: Arc::default() };
+    let ledger = Arc::new(Mutex::new(SinkLedger::with_bugs(ctx.bugs)));
+    let service = Service { ctx, ledger };
     let server = tonic::transport::Server::builder().add_service(proto::sink_server::SinkServer::new(service));
     if let Err(e) = server.serve(listen).await {
         tracing::error!("sink server stopped: {e}");

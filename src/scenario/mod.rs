@@ -534,6 +534,8 @@ impl Scenario {
                 late_bound_ms: self.schedule.late_bound_ms,
                 settle_ms: self.schedule.settle_ms,
             },
+            // The node's context carries the run's bugs; its driver puts them here.
+            bugs: crate::bugs::BugSet::none(),
         }
     }
 }

@@ -69,6 +69,7 @@ impl Cluster {
             clock: NodeClock::exact(origin),
             faults: NodeFaults::default(),
             recorder: recorder.clone(),
+            bugs: crate::bugs::BugSet::of(&scenario.bugs),
         };
         let store_addr = SocketAddr::new(ip(0, 1), STORE_PORT);
         let coords: Vec<(String, String)> = (1..=scenario.topology.coordinators)

@@ -53,7 +53,6 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
     let (history, panic, alive) = std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
-            let _bugs = crate::bugs::Active::set(&scenario.bugs);
             let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             let limit_s = scenario.workload_limit_s() + scenario.limits.drain_s + 120;
             rt.set_time_limit(Duration::from_secs(limit_s));
