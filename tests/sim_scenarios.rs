@@ -270,3 +270,17 @@ mod reproduce_and_shrink {
         assert!(run_seed(&correct, shrunk.seed).passed());
     }
 }
+
+#[test]
+fn the_seed_loop_gives_the_same_results_on_any_number_of_threads_and_stops_at_the_first_stop() {
+    use faultline::sim::{run_seeds, SeedPlan};
+    let mut scenario = Scenario::load(Path::new("scenarios/smoke/one-coordinator-1k.toml")).expect("scenario parses");
+    scenario.workload.tasks = 50;
+    let plan = SeedPlan { first: 5, stride: 2, count: 4 };
+    let hashes = |jobs| run_seeds(&scenario, plan, jobs, None, |o| (o.hash, false));
+    let one = hashes(1);
+    assert_eq!(one.iter().map(|(seed, _)| *seed).collect::<Vec<_>>(), vec![5, 7, 9, 11]);
+    assert_eq!(hashes(2), one, "two threads, the same seeds and histories");
+    let stopped = run_seeds(&scenario, plan, 2, None, |o| (o.seed, o.seed == 7));
+    assert_eq!(stopped, vec![(5, 5), (7, 7)], "nothing past the first stop is kept");
+}

@@ -6,11 +6,13 @@ pub mod cluster;
 pub mod nemesis;
 pub mod repro;
 pub mod runner;
+pub mod seeds;
 pub mod shrink;
 pub mod store_latency;
 pub mod swarm;
 
 pub use runner::{run_seed, RunOutcome};
+pub use seeds::{run_seeds, SeedPlan};
 
 /// The run's seeded generator as a `rand::RngCore`, for `gen_range`, `gen_bool` and
 /// `shuffle`: every draw goes through `madsim::rand::random`, so it comes from the seed and

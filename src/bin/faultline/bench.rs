@@ -9,10 +9,10 @@
 //! memory is that process's resident high-water mark (`VmHWM`, Linux): an allocator keeps
 //! freed memory, so rows measured in one process would inherit each other's peaks.
 
-use crate::sim_cli::run_seeds;
 use anyhow::{Context, Result};
 use faultline::node::clock::Stopwatch;
 use faultline::scenario::Scenario;
+use faultline::sim::{run_seeds, SeedPlan};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,7 @@ fn peak_mb() -> Option<f64> {
 
 fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: usize) -> Row {
     let watch = Stopwatch::start();
-    let runs = run_seeds(scenario, (1, 1), seeds, threads, None, |o| {
+    let runs = run_seeds(scenario, SeedPlan::range(1, seeds), threads, None, |o| {
         ((o.sim_ms, o.wall_ms, o.history.len(), o.passed()), false)
     });
     let wall_s = watch.elapsed_ms() as f64 / 1000.0;

@@ -184,36 +184,36 @@ enum Cmd {
     #[cfg(not(madsim))]
     Serve {
         #[command(subcommand)]
-        role: real_cli::Role,
+        role: serve::Role,
         #[command(flatten)]
-        common: real_cli::Common,
+        common: serve::Common,
     },
     /// Submit a scenario's workload to a real cluster; returns when all is acknowledged.
     #[cfg(not(madsim))]
     Submit {
         /// Coordinators as name=host:port, comma-separated.
-        #[arg(long, value_delimiter = ',', required = true, value_parser = real_cli::parse_peer)]
+        #[arg(long, value_delimiter = ',', required = true, value_parser = serve::parse_peer)]
         coordinators: Vec<(String, String)>,
         #[command(flatten)]
-        common: real_cli::Common,
+        common: serve::Common,
     },
     /// Create, pause, resume or delete scheduled jobs on a real cluster (the same gRPC call
     /// the simulator's client makes); returns once the leader made the command durable.
     #[cfg(not(madsim))]
     Job {
         /// Coordinators as name=host:port, comma-separated.
-        #[arg(long, value_delimiter = ',', required = true, value_parser = real_cli::parse_peer)]
+        #[arg(long, value_delimiter = ',', required = true, value_parser = serve::parse_peer)]
         coordinators: Vec<(String, String)>,
         /// Give up on a command no leader made durable within this long.
         #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: std::time::Duration,
         #[command(subcommand)]
-        op: real_cli::JobOp,
+        op: serve::JobOp,
     },
     /// Measure a real etcd's call latency under a scheduler-like load (plain build): fenced
     /// txns from concurrent writers, lease keep-alives and prefix gets.
     #[cfg(not(madsim))]
-    StoreBench(store_bench_cli::Args),
+    StoreBench(store_bench::Args),
 }
 
 /// mimalloc: a run allocates and frees millions of small objects (messages, events, task
@@ -247,57 +247,60 @@ fn main() {
 
 fn run(cli: Cli) -> Result<bool> {
     match cli.cmd {
-        Cmd::Check { histories } => check_cli::run(&histories),
+        Cmd::Check { histories } => check::run(&histories),
         #[cfg(madsim)]
-        Cmd::Run { scenario, seed, trace } => sim_cli::run_one(&scenario, seed, trace.as_deref()),
+        Cmd::Run { scenario, seed, trace } => suite::run_one(&scenario, seed, trace.as_deref()),
         #[cfg(madsim)]
         Cmd::Suite { paths, range, json, check_determinism, report, fail_fast, budget, failures, shard } => {
             let report =
-                report.map(|dir| if dir.as_os_str().is_empty() { sim_cli::default_report_dir(&paths) } else { dir });
+                report.map(|dir| if dir.as_os_str().is_empty() { suite::default_report_dir(&paths) } else { dir });
             let seeds = range.seeds.or(budget.map(|_| u64::MAX));
             let range = SeedRange { seeds, ..range };
-            let opts = sim_cli::SuiteOptions {
+            let opts = suite::SuiteOptions {
                 fail_fast,
                 budget,
                 failures: Some(failures),
                 shard,
-                ..options(range, json, check_determinism, report, false)
+                json,
+                check_determinism,
+                report,
+                ..options(range)
             };
-            sim_cli::suite(&paths, &opts)
+            suite::suite(&paths, &opts)
         }
         #[cfg(madsim)]
-        Cmd::Replay { file, seed, out } => replay_cli::replay(&file, seed, &out),
+        Cmd::Replay { file, seed, out } => replay::replay(&file, seed, &out),
         #[cfg(madsim)]
-        Cmd::Shrink { file, out } => replay_cli::shrink(&file, out.as_deref()),
+        Cmd::Shrink { file, out } => replay::shrink(&file, out.as_deref()),
         #[cfg(madsim)]
-        Cmd::Report { merge: Some(ReportCmd::Merge { dirs, out }), .. } => sim_cli::merge(&dirs, &out),
+        Cmd::Report { merge: Some(ReportCmd::Merge { dirs, out }), .. } => suite::merge(&dirs, &out),
         #[cfg(madsim)]
         Cmd::Report { paths, range, out, .. } => {
-            let report = Some(out.unwrap_or_else(|| sim_cli::default_report_dir(&paths)));
-            sim_cli::suite(&paths, &options(range, None, false, report, false))
+            let report = Some(out.unwrap_or_else(|| suite::default_report_dir(&paths)));
+            suite::suite(&paths, &suite::SuiteOptions { report, ..options(range) })
         }
         #[cfg(madsim)]
         Cmd::Compare { scenario, set, vs, range } => {
-            sim_cli::compare(&scenario, &set, &vs, &options(range, None, false, None, true))
+            suite::compare(&scenario, &set, &vs, &suite::SuiteOptions { compare: true, ..options(range) })
         }
         #[cfg(madsim)]
         Cmd::Bugs { scenario, budget, starts, only, jobs, out } => {
-            let opts = bugs_cli::BugsOptions {
+            let opts = bugs::BugsOptions {
                 scenario,
                 budget,
                 starts,
                 only,
                 jobs: jobs.unwrap_or_else(default_jobs).max(1),
-                out: out.unwrap_or_else(bugs_cli::default_out),
+                out: out.unwrap_or_else(bugs::default_out),
             };
             let command: Vec<String> = std::env::args().skip(1).collect();
-            bugs_cli::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
+            bugs::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
         #[cfg(madsim)]
         Cmd::Bench { seeds, jobs, out, row } => {
-            let opts = bench_cli::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row };
+            let opts = bench::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row };
             let command: Vec<String> = std::env::args().skip(1).collect();
-            bench_cli::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
+            bench::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
         #[cfg(not(madsim))]
         Cmd::Run { .. }
@@ -311,34 +314,28 @@ fn run(cli: Cli) -> Result<bool> {
             anyhow::bail!("this build has no simulator: build with RUSTFLAGS=\"--cfg madsim\" (scripts/faultline does)")
         }
         #[cfg(not(madsim))]
-        Cmd::Serve { role, common } => real_cli::serve(role, common),
+        Cmd::Serve { role, common } => serve::serve(role, common),
         #[cfg(not(madsim))]
-        Cmd::Submit { coordinators, common } => real_cli::submit(coordinators, common),
+        Cmd::Submit { coordinators, common } => serve::submit(coordinators, common),
         #[cfg(not(madsim))]
-        Cmd::Job { coordinators, timeout, op } => real_cli::job(coordinators, timeout, op),
+        Cmd::Job { coordinators, timeout, op } => serve::job(coordinators, timeout, op),
         #[cfg(not(madsim))]
-        Cmd::StoreBench(args) => store_bench_cli::run(args),
+        Cmd::StoreBench(args) => store_bench::run(args),
     }
 }
 
-/// The simulator's run options; worker threads default to one per core.
+/// The simulator's run options for `range`, everything else off; worker threads default
+/// to one per core. Callers name what they switch on.
 #[cfg(madsim)]
-fn options(
-    range: SeedRange,
-    json: Option<PathBuf>,
-    check_determinism: bool,
-    report: Option<PathBuf>,
-    compare: bool,
-) -> sim_cli::SuiteOptions {
-    let jobs = range.jobs.unwrap_or_else(default_jobs).max(1);
-    sim_cli::SuiteOptions {
+fn options(range: SeedRange) -> suite::SuiteOptions {
+    suite::SuiteOptions {
         seeds: range.seeds.unwrap_or(20),
         first_seed: range.first_seed,
-        jobs,
-        json,
-        check_determinism,
-        report,
-        compare,
+        jobs: range.jobs.unwrap_or_else(default_jobs).max(1),
+        json: None,
+        check_determinism: false,
+        report: None,
+        compare: false,
         fail_fast: false,
         budget: None,
         failures: None,
@@ -374,15 +371,15 @@ fn parse_bug(name: &str) -> Result<faultline::bugs::Bug, String> {
 }
 
 #[cfg(madsim)]
-mod bench_cli;
+mod bench;
 #[cfg(madsim)]
-mod bugs_cli;
-mod check_cli;
+mod bugs;
+mod check;
+#[cfg(madsim)]
+mod replay;
 #[cfg(not(madsim))]
-mod real_cli;
-#[cfg(madsim)]
-mod replay_cli;
-#[cfg(madsim)]
-mod sim_cli;
+mod serve;
 #[cfg(not(madsim))]
-mod store_bench_cli;
+mod store_bench;
+#[cfg(madsim)]
+mod suite;

@@ -3,11 +3,11 @@
 //! scenarios of `scenarios/bugs/`) and measures how fast the checkers catch it: seeds and
 //! wall seconds to the first failing seed, from several starting seeds.
 
-use crate::sim_cli::run_seeds;
 use anyhow::{Context, Result};
 use faultline::bugs::{Bug, CATALOG};
 use faultline::node::clock::Stopwatch;
 use faultline::scenario::Scenario;
+use faultline::sim::{run_seeds, SeedPlan};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,7 @@ pub fn run(opts: &BugsOptions, command: &str) -> Result<bool> {
 /// Seeds from `first` until one fails (any violation, or a panic), at most `budget`.
 fn search(scenario: &Scenario, first: u64, budget: u64, jobs: usize) -> Search {
     let wall = Stopwatch::start();
-    let results = run_seeds(scenario, (first, 1), budget, jobs, None, |o| {
+    let results = run_seeds(scenario, SeedPlan::range(first, budget), jobs, None, |o| {
         let caught_by = match (&o.panic, o.check.violations.first()) {
             (_, Some(v)) => Some(v.kind.name().to_string()),
             (Some(_), None) => Some("panic".to_string()),

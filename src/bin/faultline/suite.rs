@@ -5,12 +5,11 @@ use faultline::node::clock::Stopwatch;
 use faultline::report::suite::{RunTimeline, ScenarioReport, SeedMetrics, SeedRecord};
 use faultline::report::{RecoveryBounds, ScenarioSummary, SeedResult};
 use faultline::scenario::{collect_files, Reproduce, Scenario};
-use faultline::sim::{run_seed, RunOutcome};
+use faultline::sim::{run_seed, run_seeds, RunOutcome, SeedPlan};
 use faultline::trace::{EventKind, FaultPhase};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 #[derive(Clone)]
 pub struct SuiteOptions {
@@ -35,13 +34,13 @@ pub struct SuiteOptions {
 
 impl SuiteOptions {
     /// The first seed, the stride and the count this shard runs.
-    fn plan(&self) -> (u64, u64, u64) {
+    fn plan(&self) -> SeedPlan {
         match self.shard {
             Some((i, n)) => {
                 let count = self.seeds.saturating_sub(i - 1).div_ceil(n);
-                (self.first_seed + (i - 1), n, count)
+                SeedPlan { first: self.first_seed + (i - 1), stride: n, count }
             }
-            None => (self.first_seed, 1, self.seeds),
+            None => SeedPlan { first: self.first_seed, stride: 1, count: self.seeds },
         }
     }
 }
@@ -169,8 +168,7 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
     let progress = Progress::new(&scenario.name, opts.seeds, opts.budget);
     let expect = scenario.expect;
     let deadline = opts.budget.map(|b| (Stopwatch::start(), b.as_millis() as u64));
-    let (first, stride, count) = opts.plan();
-    let results = run_seeds(scenario, (first, stride), count, opts.jobs, deadline, |outcome| {
+    let results = run_seeds(scenario, opts.plan(), opts.jobs, deadline, |outcome| {
         let same = opts.check_determinism.then(|| run_seed(scenario, outcome.seed).hash == outcome.hash);
         let metrics = if opts.metrics() { SeedMetrics::of(&outcome.history) } else { SeedMetrics::default() };
         progress.seed_done(outcome.passed());
@@ -210,46 +208,6 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
         report.timeline = Some(RunTimeline::of(seed, &run_seed(scenario, seed).history));
     }
     report
-}
-
-/// Runs seeds `first, first + stride, ...` (at most `count`, and none started after the
-/// `deadline`) on `jobs` threads; `judge` turns each outcome into a result and says whether
-/// to stop there. Seeds are handed out in order and every seed before the first stop has
-/// run, so the results (sorted by seed, none past the first stop) are the same on any
-/// number of threads; only a deadline makes how many ran depend on the machine.
-pub fn run_seeds<T: Send>(
-    scenario: &Scenario,
-    (first, stride): (u64, u64),
-    count: u64,
-    jobs: usize,
-    deadline: Option<(Stopwatch, u64)>,
-    judge: impl Fn(RunOutcome) -> (T, bool) + Sync,
-) -> Vec<(u64, T)> {
-    let out_of_time = || deadline.as_ref().is_some_and(|(watch, ms)| watch.elapsed_ms() >= *ms);
-    let next = AtomicU64::new(0);
-    let stop_at = AtomicU64::new(u64::MAX);
-    let results: Mutex<Vec<(u64, T)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..jobs.max(1) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= count || i > stop_at.load(Ordering::SeqCst) || out_of_time() {
-                    stop_at.fetch_min(i.saturating_sub(1), Ordering::SeqCst);
-                    return;
-                }
-                let (result, stop) = judge(run_seed(scenario, first + i * stride));
-                if stop {
-                    stop_at.fetch_min(i, Ordering::SeqCst);
-                }
-                results.lock().expect("results poisoned").push((i, result));
-            });
-        }
-    });
-    let stop = stop_at.into_inner();
-    let mut results = results.into_inner().expect("results poisoned");
-    results.retain(|(i, _)| *i <= stop);
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(i, r)| (first + i * stride, r)).collect()
 }
 
 /// One seed of a scenario run.
