@@ -333,14 +333,6 @@ pub fn parse_instant(text: &str) -> Result<u64, String> {
     u64::try_from(t.timestamp_millis()).map_err(|_| "expected a time after 1970".to_string())
 }
 
-/// UNIX ms as RFC 3339 in UTC, for reports.
-pub fn format_instant(unix_ms: u64) -> String {
-    Utc.timestamp_millis_opt(unix_ms as i64)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_else(|| format!("{unix_ms} ms"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -474,11 +474,6 @@ impl Coordinator {
     fn job_reply(&mut self, req: u64, reply: JobReply) {
         self.out.push_back(Output::JobReply { req, reply });
     }
-
-    /// Live (not deleted) jobs this leader knows.
-    pub fn live_jobs(&self) -> usize {
-        self.jobs.values().filter(|j| !j.record.deleted).count()
-    }
 }
 
 /// The catalog's firing bugs (simulation builds only; see `crate::bugs`).

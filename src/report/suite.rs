@@ -7,7 +7,6 @@ use super::metrics::{self, FaultRecovery, Percentiles};
 use super::{plots, RecoveryBounds, ScenarioSummary};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 /// Recovery of one fault kind over a scenario's seeds, next to its bound (the `recovery`
 /// map of `summary.json`). Times in ms; `never_recovered` firings are counted, not timed.
@@ -212,38 +211,8 @@ pub fn slug(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-/// Writes every report file under `dir`; returns the paths written.
-pub fn write(dir: &Path, suite: &str, reports: &[ScenarioReport]) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let mut written = Vec::new();
-    let mut put = |name: String, text: &str| -> std::io::Result<()> {
-        let path = dir.join(name);
-        std::fs::write(&path, text)?;
-        written.push(path);
-        Ok(())
-    };
-    let summaries: Vec<&ScenarioSummary> = reports.iter().map(|r| &r.summary).collect();
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "suite": suite, "scenarios": summaries }))
-        .expect("summaries serialize");
-    put("summary.json".into(), &(json + "\n"))?;
-    let mut plots = Vec::new();
-    for r in reports {
-        let stem = slug(&r.summary.name);
-        let svgs = r.plots();
-        for (plot, svg) in &svgs {
-            put(format!("{stem}-{plot}.svg"), svg)?;
-        }
-        plots.push(svgs);
-    }
-    put("summary.md".into(), &super::document::markdown(suite, reports))?;
-    put("index.html".into(), &super::document::html(suite, reports, &plots))?;
-    let owned: Vec<ScenarioSummary> = summaries.into_iter().cloned().collect();
-    put("junit.xml".into(), &super::junit::render(suite, &owned))?;
-    Ok(written)
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     fn firing(kind: &str, target: &str, recovery_ms: Option<u64>) -> FaultRecovery {
@@ -260,7 +229,8 @@ mod tests {
         }
     }
 
-    fn report() -> ScenarioReport {
+    /// A report of three seeds with crash and pause firings (also the documents' fixture).
+    pub(in crate::report) fn report() -> ScenarioReport {
         let summary =
             ScenarioSummary { name: "s/x".into(), path: "scenarios/x.toml".into(), seeds: 3, ..Default::default() };
         let bounds = RecoveryBounds { executor_death_ms: 359, leader_failover_ms: 2051, inputs: "h=100".into() };
@@ -291,35 +261,5 @@ mod tests {
         assert_eq!((r.summary.latency.count, r.summary.latency.max), (3, 30));
         assert_eq!((r.summary.retries, r.summary.unavailable_ms.p50), (6, 600));
         assert_eq!(r.worst_seed(), Some(3), "a firing that never recovered is the worst");
-    }
-
-    #[test]
-    fn the_report_writes_every_file_and_the_page_embeds_every_plot() {
-        let dir = std::env::temp_dir().join(format!("faultline-report-{}", std::process::id()));
-        let written = write(&dir, "faults", &[report()]).unwrap();
-        let names: Vec<String> =
-            written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-        for name in [
-            "summary.json",
-            "summary.md",
-            "index.html",
-            "junit.xml",
-            "s_x-recovery-cdf.svg",
-            "s_x-timeline.svg",
-            "s_x-latency.svg",
-            "s_x-recovery-per-seed.svg",
-        ] {
-            assert!(names.contains(&name.to_string()), "{name} in {names:?}");
-        }
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-        assert_eq!(json["scenarios"][0]["recovery"]["crash"]["bound"], 359);
-        assert_eq!(json["scenarios"][0]["latency"]["p99"], 30);
-        let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
-        assert_eq!(html.matches("<figure").count(), 4);
-        assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
-        let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-        assert!(md.contains("| crash | 3 | 1 | 300 | 350 | 400 | 800 | 800 | 359 |"), "{md}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

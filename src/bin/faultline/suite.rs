@@ -334,7 +334,7 @@ struct SeedsFile {
 
 /// Writes the report files and `seeds.json` (what `report merge` reads).
 fn write_report(dir: &Path, suite: &str, reports: &[ScenarioReport]) -> Result<()> {
-    let written = faultline::report::suite::write(dir, suite, reports)
+    let written = faultline::report::document::write(dir, suite, reports)
         .with_context(|| format!("writing the report under {}", dir.display()))?;
     let seeds = SeedsFile { suite: suite.to_string(), seeds: reports.iter().flat_map(|r| r.records.clone()).collect() };
     let path = dir.join("seeds.json");
