@@ -9,6 +9,7 @@ pub mod record;
 pub mod report;
 pub mod scenario;
 pub mod schedule;
+pub mod settings;
 #[cfg(madsim)]
 pub mod sim;
 pub mod trace;

@@ -2,56 +2,52 @@
 //! each submit (same idempotency key) until the leader acknowledges it durably.
 
 use crate::node::executor::TaskBody;
+use crate::node::faults::MsRange;
 use crate::node::rpc::{self, spec_to_wire, LeaderCursor};
 use crate::node::NodeContext;
 use crate::proto;
-use crate::scenario::Workload;
 use crate::schedule::{JobCommand, JobSpec};
 use crate::trace::EventKind;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
+/// What the workload client submits, and to whom.
 #[derive(Clone)]
 pub struct ClientSettings {
     pub coordinators: Vec<(String, String)>,
-    pub workload: Workload,
+    /// Tasks to submit, at `arrival_rate_per_s` with `concurrency` submits in flight.
+    pub tasks: u64,
+    pub arrival_rate_per_s: u64,
+    pub concurrency: u64,
+    /// Each task's body: a sleep uniform in `body_ms`, failing with `fail_probability`.
+    pub body_ms: MsRange,
+    pub fail_probability: f64,
+    /// Per attempt, and attempts per task.
+    pub task_timeout_ms: u64,
     pub max_attempts: u32,
     pub rpc_timeout_ms: u64,
 }
 
-impl ClientSettings {
-    /// The scenario's workload, sent to `coordinators` (name, address).
-    pub fn from_scenario(s: &crate::scenario::Scenario, coordinators: Vec<(String, String)>) -> Self {
-        ClientSettings {
-            coordinators,
-            workload: s.workload.clone(),
-            max_attempts: s.retry.max_attempts as u32,
-            rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
-        }
-    }
-}
-
 /// Submits the whole workload; `acked` counts durable acknowledgements.
 pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU64>) {
-    let w = &settings.workload;
     let leaders =
         Arc::new(Mutex::new(LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid")));
-    let permits = Arc::new(Semaphore::new(w.client_concurrency as usize));
-    let gap_ms = 1000.0 / w.arrival_rate_per_s as f64;
+    let permits = Arc::new(Semaphore::new(settings.concurrency as usize));
+    let gap_ms = 1000.0 / settings.arrival_rate_per_s as f64;
     let start = ctx.clock.mono_ms();
-    for i in 0..w.tasks {
+    for i in 0..settings.tasks {
         let due = start + (i as f64 * gap_ms) as u64;
         ctx.clock.sleep(due.saturating_sub(ctx.clock.mono_ms())).await;
         let permit = permits.clone().acquire_owned().await.expect("semaphore open");
-        let span = w.duration_ms.max - w.duration_ms.min;
-        let duration_ms = w.duration_ms.min + if span == 0 { 0 } else { madsim::rand::random::<u64>() % (span + 1) };
-        let body = TaskBody { duration_ms, fail_probability: w.fail_probability };
+        let span = settings.body_ms.max - settings.body_ms.min;
+        let duration_ms = settings.body_ms.min + if span == 0 { 0 } else { madsim::rand::random::<u64>() % (span + 1) };
+        let body = TaskBody { duration_ms, fail_probability: settings.fail_probability };
         let spec = crate::core::TaskSpec {
             key: format!("task-{i:07}"),
             payload: serde_json::to_vec(&body).expect("body serializes"),
             max_attempts: settings.max_attempts,
-            timeout_ms: w.task_timeout_ms,
+            timeout_ms: settings.task_timeout_ms,
             not_before_ms: 0,
         };
         let (ctx, leaders, acked, timeout_ms) = (ctx.clone(), leaders.clone(), acked.clone(), settings.rpc_timeout_ms);
@@ -97,26 +93,6 @@ pub struct JobsSettings {
     /// When every job still alive is deleted (client ms).
     pub delete_at_ms: u64,
     pub rpc_timeout_ms: u64,
-}
-
-impl JobsSettings {
-    pub fn from_scenario(s: &crate::scenario::Scenario, coordinators: Vec<(String, String)>) -> Self {
-        let jobs = (s.jobs.iter())
-            .map(|j| {
-                let body = TaskBody { duration_ms: j.duration_ms, fail_probability: j.fail_probability };
-                j.spec(serde_json::to_vec(&body).expect("body serializes")).expect("validated when parsed")
-            })
-            .collect();
-        let mut ops: Vec<(u64, JobCommand)> = s.job_ops.iter().map(|op| (op.at_ms, op.command())).collect();
-        ops.sort_by_key(|(at, _)| *at);
-        JobsSettings {
-            coordinators,
-            jobs,
-            ops,
-            delete_at_ms: s.schedule.run_s * 1000,
-            rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
-        }
-    }
 }
 
 /// Creates the jobs, sends the later commands on time, deletes what is left at the end;

@@ -5,9 +5,15 @@
 //!
 //! Every effect is counted, so a fault's end event can say what it actually did.
 
-use crate::scenario::DurationRange;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+/// An inclusive range of milliseconds (`min <= max`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsRange {
+    pub min: u64,
+    pub max: u64,
+}
 
 /// Faults on calls from this node to `peers` (every peer when empty).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -20,7 +26,7 @@ pub struct LinkRule {
     /// Chance the request is sent twice (a client retry the caller does not see).
     pub duplicate: f64,
     /// Extra delay before the request is sent, uniform in the range (reorders calls).
-    pub delay: Option<DurationRange>,
+    pub delay: Option<MsRange>,
 }
 
 impl LinkRule {
@@ -208,7 +214,7 @@ impl std::str::FromStr for LinkRule {
                 "delay_ms" => {
                     let range = value.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
                     match range {
-                        Some((min, max)) if min <= max => rule.delay = Some(DurationRange { min, max }),
+                        Some((min, max)) if min <= max => rule.delay = Some(MsRange { min, max }),
                         _ => return Err(format!("delay_ms: expected MIN..MAX in ms, found `{value}`")),
                     }
                 }
@@ -272,7 +278,7 @@ mod tests {
     #[test]
     fn delays_add_up_and_stay_in_range() {
         let faults = NodeFaults::default();
-        let range = DurationRange { min: 10, max: 20 };
+        let range = MsRange { min: 10, max: 20 };
         faults.add_link(1, LinkRule { delay: Some(range), ..LinkRule::default() });
         faults.add_link(2, LinkRule { delay: Some(range), ..LinkRule::default() });
         assert_eq!(faults.plan_call("x", || 0.0).delay_ms, 20);
@@ -284,7 +290,7 @@ mod tests {
         let rule: LinkRule = "peer=sink, drop_response=0.25,delay_ms=5..20".parse().unwrap();
         assert_eq!(rule.peers, ["sink"]);
         assert_eq!(rule.drop_response, 0.25);
-        assert_eq!(rule.delay, Some(DurationRange { min: 5, max: 20 }));
+        assert_eq!(rule.delay, Some(MsRange { min: 5, max: 20 }));
         assert!("drop_request=2".parse::<LinkRule>().unwrap_err().contains("probability"));
         assert!("delay_ms=20..5".parse::<LinkRule>().unwrap_err().contains("MIN..MAX"));
         assert!("lose=1".parse::<LinkRule>().unwrap_err().contains("unknown key `lose`"));

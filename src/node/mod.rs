@@ -52,16 +52,6 @@ pub struct Timing {
 }
 
 impl Timing {
-    pub fn from_scenario(s: &crate::scenario::Scenario) -> Self {
-        Timing {
-            heartbeat_interval_ms: s.scheduler.heartbeat_interval_ms,
-            rpc_timeout_ms: s.scheduler.rpc_timeout_ms,
-            store_timeout_ms: s.scheduler.store_timeout_ms,
-            lease_ttl_s: s.scheduler.lease_ttl_s,
-            clock_drift_bound: s.scheduler.clock_drift_bound,
-        }
-    }
-
     /// How long, by the leader's own clock, a keep-alive reply proves its lease, counted
     /// from when the keep-alive was sent. The store may expire a lease as early as TTL - 1 s
     /// after it (etcd's 1 s expiry tick in the simulator); a margin covers scheduling, and

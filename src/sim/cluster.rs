@@ -5,10 +5,9 @@
 //! killed, its links are cut, it dumps its state to its own disk, and its init reloads that
 //! dump. Writes acknowledged before the cut are in the dump; nothing after the cut is acked.
 
-use crate::node::client::{ClientSettings, JobsSettings};
 use crate::node::coordinator::CoordinatorSettings;
 use crate::node::executor::ExecutorSettings;
-use crate::node::{client, coordinator, executor, sink, NodeClock, NodeContext, NodeFaults, Timing};
+use crate::node::{client, coordinator, executor, sink, NodeClock, NodeContext, NodeFaults};
 use crate::record::Recorder;
 use crate::scenario::Scenario;
 use madsim::net::NetSim;
@@ -63,7 +62,7 @@ impl Cluster {
     /// Creates every node; their init closures start the drivers.
     pub fn build(handle: &Handle, scenario: &Scenario, recorder: &Recorder, seed: u64) -> Cluster {
         let origin = NodeClock::origin_now();
-        let timing = Timing::from_scenario(scenario);
+        let timing = crate::settings::timing(scenario);
         let ctx = |name: &str| NodeContext {
             name: name.to_string(),
             clock: NodeClock::exact(origin),
@@ -142,8 +141,8 @@ impl Cluster {
 
         let acked = Arc::new(AtomicU64::new(0));
         let jobs_done = Arc::new(AtomicBool::new(false));
-        let jobs = JobsSettings::from_scenario(scenario, coords.clone());
-        let settings = ClientSettings::from_scenario(scenario, coords);
+        let jobs = crate::settings::jobs(scenario, coords.clone());
+        let settings = crate::settings::client(scenario, coords);
         let (c, a) = (ctx("client"), acked.clone());
         // The client is not a crash target: its init would resubmit from scratch.
         let h = handle.create_node().name("client").ip(ip(4, 1)).build();

@@ -5,13 +5,13 @@
 
 use anyhow::{bail, Context, Result};
 use faultline::bugs::BugSet;
-use faultline::node::client::ClientSettings;
 use faultline::node::coordinator::CoordinatorSettings;
 use faultline::node::executor::ExecutorSettings;
 use faultline::node::faults::{LinkRule, TaskRule};
-use faultline::node::{client, coordinator, executor, sink, NodeClock, NodeContext, NodeFaults, Timing};
+use faultline::node::{client, coordinator, executor, sink, NodeClock, NodeContext, NodeFaults};
 use faultline::record::Recorder;
 use faultline::scenario::Scenario;
+use faultline::settings;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,18 +116,13 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 let seed = madsim::rand::random::<u64>();
                 let mut config = s.coordinator_config();
                 config.jobs.base_unix_ms = 0; // real clocks read UNIX time: no simulated start
-                let settings = CoordinatorSettings {
-                    listen,
-                    store_endpoints: etcd,
-                    config,
-                    timing: Timing::from_scenario(&s),
-                    seed,
-                };
+                let settings =
+                    CoordinatorSettings { listen, store_endpoints: etcd, config, timing: settings::timing(&s), seed };
                 coordinator::run(ctx, settings).await;
             }
             Role::Executor { coordinators, sink, zone } => {
                 let capacity = s.topology.executor_capacity as u32;
-                let timing = Timing::from_scenario(&s);
+                let timing = settings::timing(&s);
                 executor::run(ctx, ExecutorSettings { capacity, zone, coordinators, sink, timing }).await;
             }
             Role::Sink { listen } => sink::run(ctx, listen).await,
@@ -141,7 +136,7 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
 pub fn submit(coordinators: Vec<(String, String)>, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
     let ctx = context(&common)?;
-    let settings = ClientSettings::from_scenario(&s, coordinators);
+    let settings = settings::client(&s, coordinators);
     let total = s.workload.tasks;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
@@ -184,7 +179,7 @@ pub fn job(coordinators: Vec<(String, String)>, timeout: std::time::Duration, op
             if s.jobs.is_empty() {
                 bail!("{}: no [[jobs]] table", file.display());
             }
-            let settings = client::JobsSettings::from_scenario(&s, coordinators.clone());
+            let settings = settings::jobs(&s, coordinators.clone());
             settings.jobs.into_iter().map(|spec| JobCommand::Create { spec }).collect()
         }
         JobOp::Pause { name } => vec![JobCommand::Pause { name }],
