@@ -169,7 +169,7 @@ fn overlap_forbid_skips_while_the_previous_fire_runs_and_replace_dead_letters_it
             Overlap::Forbid => assert!(
                 after
                     .iter()
-                    .any(|e| matches!(e, EventKind::FireSkipped { from_ms: 2_000, reason, .. } if reason == "overlap")),
+                    .any(|e| matches!(e, EventKind::FireSkipped { from_ms: 2_000, to_ms: 2_000, count: 1, reason, .. } if reason == "overlap")),
                 "{after:?}"
             ),
             _ => {
@@ -308,12 +308,22 @@ fn a_client_submit_is_checked_against_the_limits() {
         not_before_ms: 0,
     };
     assert_eq!(ok.validate_submit(), Ok(()));
+    let largest = crate::core::TaskSpec {
+        key: "k".repeat(256),
+        payload: vec![0; 512 * 1024],
+        max_attempts: 100,
+        timeout_ms: 86_400_000,
+        ..ok.clone()
+    };
+    assert_eq!(largest.validate_submit(), Ok(()), "every limit is inclusive");
     let bad = [
         crate::core::TaskSpec { key: String::new(), ..ok.clone() },
         crate::core::TaskSpec { key: "k".repeat(257), ..ok.clone() },
         crate::core::TaskSpec { key: "fire/j/1000".into(), ..ok.clone() },
         crate::core::TaskSpec { payload: vec![0; 512 * 1024 + 1], ..ok.clone() },
         crate::core::TaskSpec { max_attempts: 0, ..ok.clone() },
+        crate::core::TaskSpec { max_attempts: 101, ..ok.clone() },
+        crate::core::TaskSpec { timeout_ms: 86_400_001, ..ok.clone() },
         crate::core::TaskSpec { timeout_ms: 0, ..ok.clone() },
         crate::core::TaskSpec { not_before_ms: 5, ..ok.clone() },
     ];
@@ -322,4 +332,31 @@ fn a_client_submit_is_checked_against_the_limits() {
     }
     let reserved = crate::core::TaskSpec { key: "fire/j/1000".into(), ..ok };
     assert!(reserved.validate_submit().unwrap_err().contains("reserved for scheduled fires"));
+}
+
+#[test]
+fn a_new_leader_records_the_fire_of_every_unfinished_fire_task_it_loads() {
+    let spec = |key: &str| crate::core::TaskSpec {
+        key: key.into(),
+        payload: vec![],
+        max_attempts: 1,
+        timeout_ms: 1_000,
+        not_before_ms: 3_000,
+    };
+    let pending = TaskRecord::new("t1-1".into(), spec("fire/nightly/1000..3000"));
+    let mut done = TaskRecord::new("t1-2".into(), spec("fire/nightly/500"));
+    done.state = crate::core::TaskState::Succeeded;
+    let plain = TaskRecord::new("t1-3".into(), spec("k"));
+    let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
+    c.become_leader(Now::at(5_000), 2, vec![pending, done, plain], vec![]);
+    let fires: Vec<EventKind> =
+        events(&drain(&mut c)).into_iter().filter(|e| matches!(e, EventKind::Fire { .. })).collect();
+    let fire = EventKind::Fire {
+        job: "nightly".into(),
+        scheduled_ms: 3_000,
+        covers_from_ms: 1_000,
+        task: "t1-1".into(),
+        epoch: 2,
+    };
+    assert_eq!(fires, vec![fire], "one fire, for the unfinished one, with the instants its key names");
 }

@@ -172,3 +172,19 @@ impl Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_outcomes_print_as_the_history_and_logs_name_them() {
+        assert_eq!(Token { epoch: 3, attempt: 2 }.to_string(), "e3/a2");
+        let names: Vec<&str> =
+            [Outcome::Succeeded, Outcome::Failed("x".into()), Outcome::TimedOut, Outcome::Unknown("y".into())]
+                .iter()
+                .map(Outcome::name)
+                .collect();
+        assert_eq!(names, ["succeeded", "failed", "timed_out", "unknown"]);
+    }
+}
