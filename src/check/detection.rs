@@ -19,7 +19,7 @@
 //!
 //! [`CheckBounds`]: crate::trace::EventKind::CheckBounds
 
-use super::firings::{firings, nodes, Firing};
+use super::firings::{firings, in_progress_during, nodes};
 use super::{Violation, ViolationKind};
 use crate::trace::{Event, EventKind};
 
@@ -45,27 +45,28 @@ pub fn crashes_detected(history: &[Event]) -> Vec<Violation> {
             continue;
         }
         let Some(leader) = leader_at(history, crash.begin) else { continue };
-        if nodes(crash.target).contains(leader) {
+        let targets = nodes(crash.target);
+        if targets.contains(leader) {
             continue; // the leader went down with it: its successor's takeover grace applies
         }
-        if leadership_changed(history, t.saturating_sub(settle_ms), deadline) {
+        let from_ms = t.saturating_sub(settle_ms);
+        if leadership_changed(history, from_ms, deadline) {
             continue;
         }
-        for executor in nodes(crash.target).into_iter().filter(|n| executors.contains(n)) {
+        for executor in targets.into_iter().filter(|n| executors.contains(n)) {
             let explained = all.iter().any(|other| {
                 !std::ptr::eq(other, crash)
                     && !WALL_CLOCK_FAULTS.contains(&other.kind)
-                    && overlaps(other, history, t.saturating_sub(settle_ms), deadline)
+                    && in_progress_during(other.window_ms(history), from_ms, deadline)
                     && nodes(other.target).iter().any(|n| *n == executor || *n == leader)
             });
-            if explained || declared_dead(history, executor, t.saturating_sub(bound), t).is_some() {
+            // Dead already (in the bound before the crash) or in time: either way, judged.
+            let first_dead = declared_dead(history, executor, t.saturating_sub(bound));
+            if explained || first_dead.is_some_and(|at| at <= deadline) {
                 continue;
             }
-            if declared_dead(history, executor, t, deadline).is_some() {
-                continue;
-            }
-            let seen = declared_dead(history, executor, deadline, u64::MAX)
-                .map_or("never".to_string(), |at| format!("only at {at} ms ({} ms after the crash)", at - t));
+            let seen =
+                first_dead.map_or("never".to_string(), |at| format!("only at {at} ms ({} ms after the crash)", at - t));
             let message = format!(
                 "{executor} crashed at {t} ms while {leader} led and was declared dead {seen}, past the {bound} ms detection bound"
             );
@@ -107,18 +108,10 @@ fn leadership_changed(history: &[Event], from_ms: u64, to_ms: u64) -> bool {
     })
 }
 
-/// Whether the firing was in progress at some moment of `from_ms ..= to_ms`.
-fn overlaps(firing: &Firing<'_>, history: &[Event], from_ms: u64, to_ms: u64) -> bool {
-    let (begin, end) = firing.window_ms(history);
-    begin <= to_ms && end.is_none_or(|end| end >= from_ms)
-}
-
-/// When `executor` was first declared dead in `from_ms ..= to_ms`, if it was.
-fn declared_dead(history: &[Event], executor: &str, from_ms: u64, to_ms: u64) -> Option<u64> {
+/// When `executor` was first declared dead at or after `from_ms`, if it was.
+fn declared_dead(history: &[Event], executor: &str, from_ms: u64) -> Option<u64> {
     history.iter().find_map(|e| match &e.kind {
-        EventKind::ExecutorDead { executor: dead, .. } if dead == executor && (from_ms..=to_ms).contains(&e.at_ms) => {
-            Some(e.at_ms)
-        }
+        EventKind::ExecutorDead { executor: dead, .. } if dead == executor && e.at_ms >= from_ms => Some(e.at_ms),
         _ => None,
     })
 }

@@ -20,6 +20,12 @@ impl Firing<'_> {
     }
 }
 
+/// Whether a firing with `window` (from [`Firing::window_ms`]) was in progress at some
+/// moment of `from_ms ..= to_ms`.
+pub fn in_progress_during((begin, end): (u64, Option<u64>), from_ms: u64, to_ms: u64) -> bool {
+    begin <= to_ms && end.is_none_or(|end| end >= from_ms)
+}
+
 /// Every firing in begin order. An End closes the oldest open firing of its id; an End
 /// with none open (a firing that never fired) is skipped.
 pub fn firings(history: &[Event]) -> Vec<Firing<'_>> {

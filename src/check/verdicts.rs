@@ -23,7 +23,7 @@
 //!
 //! [`CheckBounds`]: crate::trace::EventKind::CheckBounds
 
-use super::firings::{firings, nodes};
+use super::firings::{firings, in_progress_during, nodes};
 use super::{Violation, ViolationKind, WALL_CLOCK_FAULTS};
 use crate::trace::{Event, EventKind};
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,7 @@ impl<'a> Faults<'a> {
     fn explain(&self, nodes: &[&str], at_ms: u64, settle_ms: u64) -> bool {
         let from_ms = at_ms.saturating_sub(settle_ms);
         self.0.iter().any(|(begin, end, targets)| {
-            *begin <= at_ms && end.is_none_or(|end| end >= from_ms) && nodes.iter().any(|n| targets.contains(n))
+            in_progress_during((*begin, *end), from_ms, at_ms) && nodes.iter().any(|n| targets.contains(n))
         })
     }
 }

@@ -89,23 +89,23 @@ impl NodeClock {
     /// This node's monotonic time, ms: since the run's start in the simulator, since the
     /// UNIX time at start in a real process. Never steps; for timers and liveness.
     pub fn mono_ms(&self) -> u64 {
-        self.origin_true_ms + self.skew().local(self.true_ms_f64()).max(0.0) as u64
+        self.now().mono_ms
     }
 
     /// This node's wall-clock time, ms (never below 0): since the run's start in the
     /// simulator, UNIX ms in a real process, so the coordinators of a real cluster (and the
     /// instants of scheduled jobs they persist) share one calendar. Steps with the clock.
     pub fn wall_ms(&self) -> u64 {
-        if self.system_wall {
-            return system_unix_ms();
-        }
-        let skew = self.skew();
-        self.origin_true_ms + (skew.local(self.true_ms_f64()) + skew.wall_minus_mono_ms).max(0.0) as u64
+        self.now().wall_ms
     }
 
-    /// Both clocks now, for the core.
+    /// Both clocks now, for the core: one reading of the skew and of true time.
     pub fn now(&self) -> Now {
-        Now { mono_ms: self.mono_ms(), wall_ms: self.wall_ms() }
+        let skew = self.skew();
+        let mono = skew.local(self.true_ms_f64());
+        let at = |local: f64| self.origin_true_ms + local.max(0.0) as u64;
+        let wall_ms = if self.system_wall { system_unix_ms() } else { at(mono + skew.wall_minus_mono_ms) };
+        Now { mono_ms: at(mono), wall_ms }
     }
 
     /// Wall minus true time now, ms.
