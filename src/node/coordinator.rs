@@ -3,8 +3,8 @@
 //! and a writer that carries its store writes out in order, fenced by its epoch.
 //!
 //! Leadership is held only while the lease is known alive by this node's own clock: a
-//! keep-alive reply proves the lease alive for `(ttl - 1) s - margin` from when that
-//! keep-alive was SENT (the simulated etcd expires leases on a 1 s tick, so up to 1 s early).
+//! keep-alive reply proves the lease alive for `ttl - margin` (drift-corrected) from when
+//! that keep-alive was SENT: etcd counts the TTL from when it handles the renewal, later.
 
 use crate::core::coordinator::{Coordinator, CoordinatorConfig, JobRecord, JobReply, Output, SubmitReply, Write};
 use crate::core::executor::BeatReply;
@@ -513,7 +513,8 @@ const MAX_UNANSWERED_KEEP_ALIVES: usize = 16;
 /// call: a `delay` or `store_slow` holds the request (its validity still counts from when
 /// it was sent), a dropped request is never answered, a dropped response is read and
 /// discarded. While the node leads (`leading` holds its epoch), each send is recorded
-/// (`keep_alive_sent`), so a fault can be triggered the moment a reply is in flight.
+/// (`keep_alive_sent`, once on the wire), so a fault can be triggered the moment a reply
+/// is in flight.
 ///
 /// Keep-alives go out every `L/8` whatever the replies do, and replies are read as they
 /// come: the stream answers in order, so reply i proves the lease from when request i was
@@ -563,10 +564,6 @@ async fn keep_alive(
                 () = ctx.clock.sleep(wait_ms) => {
                     let now = ctx.clock.mono_ms();
                     next_send_ms = now + interval_ms;
-                    let epoch = leading.load(Ordering::SeqCst);
-                    if epoch > 0 && lease_proven(&ctx.clock, &valid_until) {
-                        ctx.record(EventKind::KeepAliveSent { epoch });
-                    }
                     let plan = ctx.faults.plan_call(STORE_PEER, madsim::rand::random::<f64>);
                     if plan.drop_request {
                         continue; // lost on the way: nothing will answer it
@@ -575,6 +572,13 @@ async fn keep_alive(
                     sent.push_back(now);
                     if keeper.keep_alive().await.is_err() {
                         break;
+                    }
+                    // Recorded once the request is on the wire, so a fault it triggers finds
+                    // the reply in flight (recorded before the send, a pause it triggered
+                    // stopped the node before the request left).
+                    let epoch = leading.load(Ordering::SeqCst);
+                    if epoch > 0 && lease_proven(&ctx.clock, &valid_until) {
+                        ctx.record(EventKind::KeepAliveSent { epoch });
                     }
                 }
             }

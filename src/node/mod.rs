@@ -53,12 +53,14 @@ pub struct Timing {
 
 impl Timing {
     /// How long, by the leader's own clock, a keep-alive reply proves its lease, counted
-    /// from when the keep-alive was sent. The store may expire a lease as early as TTL - 1 s
-    /// after it (etcd's 1 s expiry tick in the simulator); a margin covers scheduling, and
-    /// the Gray-Cheriton factor (1 - rho) / (1 + rho) covers the two clocks drifting apart.
+    /// from when the keep-alive was sent. etcd sets a lease's expiry to TTL after it handles
+    /// the renewal (`lessor.Renew` -> `refresh`), which is after the send, and never revokes
+    /// before the expiry (nor renews past it), so the store cannot free the lease within TTL
+    /// of the send by its own clock. A margin covers scheduling, and the Gray-Cheriton factor
+    /// (1 - rho) / (1 + rho) covers the two clocks drifting apart.
     pub fn lease_validity_ms(&self) -> u64 {
         let rho = self.clock_drift_bound;
-        let raw = (self.lease_ttl_s.saturating_sub(1) * 1000).saturating_sub(LEASE_MARGIN_MS);
+        let raw = (self.lease_ttl_s * 1000).saturating_sub(LEASE_MARGIN_MS);
         (raw as f64 * (1.0 - rho) / (1.0 + rho)) as u64
     }
 }

@@ -280,20 +280,29 @@ fn latency_unset(p: &metrics::Percentiles) -> bool {
 
 /// The recovery-time bounds of FAULT-HANDLING.md, from a scenario's own settings: h the
 /// heartbeat interval, k the missed beats tolerated, L the lease, rho the clock drift bound,
-/// d the worst one-way delay (the simulator's 10 ms plus any injected delay), RTT = 2d.
+/// d the worst one-way delay (the simulator's 10 ms plus any injected delay), RTT = 2d, R
+/// etcd's expired-lease scan, S the longest stall of the healthy store (`[store]`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RecoveryBounds {
     /// k*h + 2*RTT + d + 3*rho*k*h: from an executor's death to its tasks re-dispatched.
     pub executor_death_ms: u64,
-    /// L/(1-rho) + RTT + d: from a leader's death to a successor serving.
+    /// L/(1-rho) + R + 2*RTT + 2d + 3S: from a leader's death to a successor elected and
+    /// loaded. The last keep-alive may reach etcd up to d + S after the death and renew the
+    /// lease for L from there; etcd revokes it at its next scan (R); the revocation wakes a
+    /// campaign (d); the successor fences and loads the queue (two store calls, RTT + S
+    /// each). Its first dispatch comes with the next executor beat after that.
     pub leader_failover_ms: u64,
-    /// The inputs, e.g. `h=100 k=3 L=2000 rho=0.01 d=10`.
+    /// The inputs, e.g. `h=100 k=3 L=2000 rho=0.01 d=10 R=500 S=600`.
     pub inputs: String,
 }
 
 impl RecoveryBounds {
     /// The simulator's own worst one-way latency, ms (madsim: 1-10 ms a message).
     pub const BASE_DELAY_MS: u64 = 10;
+
+    /// How often etcd looks for expired leases (`lessor.runLoop`): a lease outlives its TTL
+    /// by up to this much.
+    pub const LEASE_REVOKE_SCAN_MS: u64 = 500;
 
     pub fn of(s: &crate::scenario::Scenario) -> Self {
         let h = s.scheduler.heartbeat_interval_ms as f64;
@@ -303,10 +312,12 @@ impl RecoveryBounds {
         let injected = s.faults.iter().filter_map(|f| f.delay_ms.map(|d| d.max)).max().unwrap_or(0);
         let d = (Self::BASE_DELAY_MS + injected) as f64;
         let rtt = 2.0 * d;
+        let r = Self::LEASE_REVOKE_SCAN_MS as f64;
+        let stall = s.store.stalls.iter().map(|c| c.ms.max).max().unwrap_or(0) as f64;
         RecoveryBounds {
             executor_death_ms: (k * h + 2.0 * rtt + d + 3.0 * rho * k * h).ceil() as u64,
-            leader_failover_ms: (l / (1.0 - rho) + rtt + d).ceil() as u64,
-            inputs: format!("h={h} k={k} L={l} rho={rho} d={d}"),
+            leader_failover_ms: (l / (1.0 - rho) + r + 2.0 * rtt + 2.0 * d + 3.0 * stall).ceil() as u64,
+            inputs: format!("h={h} k={k} L={l} rho={rho} d={d} R={r} S={stall}"),
         }
     }
 }

@@ -17,8 +17,8 @@
 //! 0.25/s x 50-150 ms. Under the scheduler's own load (3 coordinators, 4 executors and etcd
 //! on 2 cores; ../shared/FAULT-HANDLING.md) the calls a leader saw went beyond 200 ms often
 //! enough to depose it 12 times in 75 s with a 200 ms deadline: a class of 0.16/s x
-//! 200-600 ms (the 600 ms ceiling is a choice, below the 882 ms a keep-alive proves the
-//! lease for, so the healthy store alone can never depose a correct leader).
+//! 200-600 ms (the 600 ms ceiling is a choice, far below the 1,862 ms a keep-alive proves
+//! the lease for at L = 2 s, so the healthy store alone can never depose a correct leader).
 
 use crate::scenario::StallClass;
 use std::sync::Mutex;

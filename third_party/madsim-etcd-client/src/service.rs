@@ -5,6 +5,7 @@ use serde_with::{serde_as, DisplayFromStr};
 use spin::Mutex;
 use std::collections::btree_map::Entry;
 use std::collections::{btree_map::Range, BTreeMap, HashMap, HashSet};
+use madsim::time::Instant;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -23,22 +24,30 @@ impl EtcdService {
                 let mut inner: ServiceInner =
                     toml::from_str(&data).expect("failed to deserialize dump");
                 // faultline patch: a restarted etcd refreshes every lease it recovers to its
-                // full TTL plus an election timeout (lessor.Promote(extend) on becoming
-                // primary), so a restart never expires a lease early. Upstream kept each
-                // lease's remaining seconds and ticked at once, which could expire a lease
-                // renewed a few hundred ms before the crash.
+                // full TTL plus an election timeout when it becomes primary
+                // (`lessor.Promote(ElectionTimeout)`), so a restart never expires a lease
+                // early. Upstream kept each lease's remaining seconds and ticked at once,
+                // which could expire a lease renewed a few hundred ms before the crash.
+                let now = Instant::now();
                 for lease in inner.lease.values_mut() {
-                    lease.ttl = lease.granted_ttl + 1;
+                    lease.refresh(now, ELECTION_TIMEOUT);
                 }
                 inner
             }),
         ));
+        // faultline patch: etcd's lessor run loop (`lessor.runLoop`): every 500 ms it revokes
+        // the leases whose expiry has passed. Upstream ticked once a second and counted
+        // each lease down in whole seconds, so a lease could vanish up to 1 s before its
+        // TTL ran out. The loop's phase is where a real etcd started, i.e. arbitrary: it is
+        // drawn from the seed.
         let weak = Arc::downgrade(&inner);
+        let phase = Duration::from_millis(thread_rng().gen_range(0..REVOKE_INTERVAL.as_millis() as u64));
         madsim::task::spawn(async move {
+            madsim::time::sleep(phase).await;
             while let Some(inner) = weak.upgrade() {
-                inner.lock().tick();
+                inner.lock().revoke_expired(Instant::now());
                 drop(inner);
-                madsim::time::sleep(Duration::from_secs(1)).await;
+                madsim::time::sleep(REVOKE_INTERVAL).await;
             }
         });
         EtcdService {
@@ -90,8 +99,17 @@ impl EtcdService {
 
     pub async fn lease_keep_alive(&self, id: i64) -> Result<LeaseKeepAliveResponse> {
         self.timeout().await?;
-        let rsp = self.inner.lock().lease_keep_alive(id)?;
-        Ok(rsp)
+        // faultline patch: a lease past its expiry but not yet revoked is not renewed; the
+        // renewal waits for the revocation and then fails (`lessor.Renew`: "renew request
+        // must wait for the deletion to complete"). Upstream could not be in that state.
+        loop {
+            match self.inner.lock().lease_keep_alive(id, Instant::now()) {
+                Renewal::Renewed(rsp) => return Ok(rsp),
+                Renewal::NotFound => return Err(lease_not_found()),
+                Renewal::Expired => {}
+            }
+            madsim::time::sleep(RENEW_WAIT_POLL).await;
+        }
     }
 
     pub async fn lease_time_to_live(&self, id: i64, keys: bool) -> Result<LeaseTimeToLiveResponse> {
@@ -261,21 +279,62 @@ type LeaseId = i64;
 type Key = Bytes;
 type Value = Bytes;
 
+/// etcd's default election timeout (`--election-timeout` 1000 ms): what a newly promoted
+/// lessor adds to every lease it recovers.
+const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// The shortest lease etcd grants, s: 1.5 election timeouts rounded up to whole seconds
+/// (`minTTL := (3*ElectionTicks)/2 * heartbeat` in etcdserver; 10 ticks x 100 ms by
+/// default). A shorter request is granted this TTL.
+const MIN_LEASE_TTL_S: i64 = 2;
+
+/// How often the lessor looks for expired leases (`lessor.runLoop`).
+const REVOKE_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How many expired leases one pass revokes (`leaseRevokeRate / 2`).
+const REVOKE_LIMIT: usize = 500;
+
+/// How often a renewal of an expired lease looks again for its revocation.
+const RENEW_WAIT_POLL: Duration = Duration::from_millis(10);
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Lease {
+    /// The granted TTL, s (at least [`MIN_LEASE_TTL_S`]).
     ttl: i64,
-    granted_ttl: i64,
+    /// When the lease expires (`Lease.expiry`): the last grant or renewal plus the TTL. A
+    /// dump does not keep it: a restarted store refreshes every lease (see `new`).
+    #[serde(skip, default = "Instant::now")]
+    expiry: Instant,
     keys: HashSet<Key>,
 }
 
 impl Lease {
-    fn new(ttl: i64) -> Self {
-        Lease {
+    fn new(ttl: i64, now: Instant) -> Self {
+        let mut lease = Lease {
             ttl,
-            granted_ttl: ttl,
+            expiry: now,
             keys: HashSet::new(),
-        }
+        };
+        lease.refresh(now, Duration::ZERO);
+        lease
     }
+
+    /// `Lease.refresh(extend)`: expires `extend` + TTL from now.
+    fn refresh(&mut self, now: Instant, extend: Duration) {
+        self.expiry = now + extend + Duration::from_secs(self.ttl as u64);
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        now >= self.expiry
+    }
+}
+
+/// What a keep-alive found.
+enum Renewal {
+    Renewed(LeaseKeepAliveResponse),
+    NotFound,
+    /// Past its expiry, waiting for the lessor to revoke it.
+    Expired,
 }
 
 impl ServiceInner {
@@ -417,9 +476,11 @@ impl ServiceInner {
                 id = random::<i64>().abs();
             }
         }
-        let old = self.lease.insert(id, Lease::new(ttl));
+        // faultline patch: the minimum TTL, and no new revision (a lease is not a key;
+        // upstream bumped the revision on grants and keep-alives).
+        let ttl = ttl.max(MIN_LEASE_TTL_S);
+        let old = self.lease.insert(id, Lease::new(ttl, Instant::now()));
         assert!(old.is_none(), "lease ID already exists");
-        self.revision += 1;
         LeaseGrantResponse {
             header: self.header(),
             id,
@@ -429,25 +490,41 @@ impl ServiceInner {
 
     fn lease_revoke(&mut self, id: i64) -> Result<LeaseRevokeResponse> {
         tracing::trace!(id, "lease_revoke");
-        let lease = self.lease.remove(&id).ok_or_else(lease_not_found)?;
-        for key in lease.keys {
-            tracing::trace!(?key, "delete");
-            let kv = self.kv.remove(&key).expect("no key");
-            self.watcher.publish(Event::Delete(kv));
-        }
-        self.revision += 1;
+        self.remove_lease(id).ok_or_else(lease_not_found)?;
         Ok(LeaseRevokeResponse {
             header: self.header(),
         })
     }
 
-    fn lease_keep_alive(&mut self, id: i64) -> Result<LeaseKeepAliveResponse> {
-        tracing::trace!(id, "lease_keep_alive");
-        let lease = self.lease.get_mut(&id).ok_or_else(lease_not_found)?;
-        let ttl = lease.granted_ttl;
-        lease.ttl = ttl;
+    /// Removes a lease and deletes its keys in key order, in one new revision if it had any
+    /// (etcd's `lessor.Revoke`: one delete txn, keys sorted).
+    fn remove_lease(&mut self, id: i64) -> Option<()> {
+        let lease = self.lease.remove(&id)?;
+        if lease.keys.is_empty() {
+            return Some(());
+        }
         self.revision += 1;
-        Ok(LeaseKeepAliveResponse {
+        let mut keys: Vec<_> = lease.keys.into_iter().collect();
+        keys.sort();
+        for key in keys {
+            tracing::trace!(?key, "delete");
+            let kv = self.kv.remove(&key).expect("no key");
+            self.watcher.publish(Event::Delete(kv));
+        }
+        Some(())
+    }
+
+    fn lease_keep_alive(&mut self, id: i64, now: Instant) -> Renewal {
+        tracing::trace!(id, "lease_keep_alive");
+        let Some(lease) = self.lease.get_mut(&id) else {
+            return Renewal::NotFound;
+        };
+        if lease.expired(now) {
+            return Renewal::Expired;
+        }
+        lease.refresh(now, Duration::ZERO);
+        let ttl = lease.ttl;
+        Renewal::Renewed(LeaseKeepAliveResponse {
             header: self.header(),
             id,
             ttl,
@@ -459,8 +536,9 @@ impl ServiceInner {
         Ok(LeaseTimeToLiveResponse {
             header: self.header(),
             id,
-            ttl: lease.ttl,
-            granted_ttl: lease.granted_ttl,
+            // etcd truncates the remaining time to whole seconds.
+            ttl: lease.expiry.saturating_duration_since(Instant::now()).as_secs() as i64,
+            granted_ttl: lease.ttl,
             keys: if keys {
                 lease.keys.iter().map(|k| k.to_vec()).collect()
             } else {
@@ -476,25 +554,19 @@ impl ServiceInner {
         }
     }
 
-    /// Clears expired lease. This should be called every seconds.
-    fn tick(&mut self) {
-        let origin_len = self.lease.len();
-        self.lease.retain(|id, lease| {
-            lease.ttl -= 1;
-            if lease.ttl <= 0 {
-                tracing::trace!(id, "lease expired");
-                for key in &lease.keys {
-                    tracing::trace!(?key, "delete");
-                    let kv = self.kv.remove(key).expect("no key");
-                    self.watcher.publish(Event::Delete(kv));
-                }
-                false
-            } else {
-                true
-            }
-        });
-        if self.lease.len() != origin_len {
-            self.revision += 1;
+    /// Revokes up to [`REVOKE_LIMIT`] leases past their expiry, earliest first, deleting their
+    /// keys (`lessor.revokeExpiredLeases`, then the revoke the server proposes for each).
+    fn revoke_expired(&mut self, now: Instant) {
+        let mut expired: Vec<(Instant, LeaseId)> = self
+            .lease
+            .iter()
+            .filter(|(_, lease)| lease.expired(now))
+            .map(|(id, lease)| (lease.expiry, *id))
+            .collect();
+        expired.sort_unstable();
+        for (_, id) in expired.into_iter().take(REVOKE_LIMIT) {
+            tracing::trace!(id, "lease expired");
+            self.remove_lease(id);
         }
     }
 

@@ -1,0 +1,116 @@
+//! The simulated etcd's lease model against etcd's lessor (server/lease/lessor.go; see
+//! third_party/madsim-etcd-client/PATCHED.md): a lease lives its whole TTL from its last
+//! renewal, is revoked by a scan every 500 ms (so up to 500 ms later), is never renewed once
+//! expired, and is granted at least 2 s. Upstream's model expired leases on a 1 s tick, up
+//! to 1 s early, which made every simulated failover about 1 s faster than real etcd's.
+#![cfg(madsim)]
+// The test reads the simulator's own time (madsim::time::Instant, true simulated time):
+// there is no node clock here to read it through.
+#![allow(clippy::disallowed_methods)]
+
+use etcd_client::{Client, PutOptions};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const STORE: &str = "10.0.0.1:2379";
+const KEY: &str = "held";
+
+/// Runs `body` against a simulated etcd on a fresh simulator with `seed`.
+fn with_store<T: Send + 'static>(seed: u64, body: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(move || {
+        let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+        let handle = rt.handle();
+        let addr: SocketAddr = STORE.parse().expect("address");
+        handle
+            .create_node()
+            .name("store")
+            .ip(addr.ip())
+            .init(move || async move { etcd_client::SimServer::builder().serve(addr).await.expect("store serves") })
+            .build();
+        let client = handle.create_node().name("client").ip("10.0.0.2".parse().expect("ip")).build();
+        rt.block_on(client.spawn(async move {
+            madsim::time::sleep(Duration::from_millis(100)).await; // the store is up
+            body.await
+        }))
+        .expect("the client task ran")
+    })
+    .join()
+    .expect("the simulation ran")
+}
+
+async fn connect() -> Client {
+    Client::connect([STORE], None).await.expect("connect")
+}
+
+/// Grants a lease of `ttl_s`, puts `KEY` under it, renews it once, and returns the lease
+/// id, the granted TTL and the instant of the renewal reply.
+async fn held_lease(client: &mut Client, ttl_s: i64) -> (i64, i64, madsim::time::Instant) {
+    let grant = client.lease_client().grant(ttl_s, None).await.expect("grant");
+    client.kv_client().put(KEY, "v", Some(PutOptions::new().with_lease(grant.id()))).await.expect("put");
+    let (mut keeper, mut stream) = client.lease_client().keep_alive(grant.id()).await.expect("keep-alive stream");
+    keeper.keep_alive().await.expect("send keep-alive");
+    let renewed = stream.message().await.expect("keep-alive reply").expect("a reply");
+    assert_eq!(renewed.ttl(), grant.ttl(), "a renewal gives the granted TTL");
+    (grant.id(), grant.ttl(), madsim::time::Instant::now())
+}
+
+async fn key_present(client: &mut Client) -> bool {
+    !client.kv_client().get(KEY, None).await.expect("get").kvs().is_empty()
+}
+
+/// How long after its last renewal the lease's key was deleted, ms (polled every 5 ms).
+fn vanished_after_ms(seed: u64) -> u64 {
+    with_store(seed, async {
+        let mut client = connect().await;
+        let (_, ttl, renewed) = held_lease(&mut client, 2).await;
+        assert_eq!(ttl, 2);
+        while key_present(&mut client).await {
+            madsim::time::sleep(Duration::from_millis(5)).await;
+        }
+        renewed.elapsed().as_millis() as u64
+    })
+}
+
+#[test]
+fn a_lease_lives_its_ttl_and_is_revoked_within_one_scan_after() {
+    let delays: Vec<u64> = (1..=20).map(vanished_after_ms).collect();
+    for (seed, ms) in (1..).zip(&delays) {
+        // Not a moment before the TTL (minus the reply's own trip back, <= 10 ms); at most
+        // one scan (500 ms) plus a poll and a round trip after.
+        assert!((1990..=2530).contains(ms), "seed {seed}: the key vanished {ms} ms after the renewal");
+    }
+    // The scan's phase is where the store started: it varies by seed over the 500 ms.
+    let (lo, hi) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
+    assert!(hi - lo >= 250, "the revoke delay barely varies by seed: {lo}..{hi} ms");
+}
+
+#[test]
+fn a_short_ttl_is_raised_to_etcds_minimum() {
+    let ttl = with_store(1, async {
+        let client = connect().await;
+        client.lease_client().grant(1, None).await.expect("grant").ttl()
+    });
+    assert_eq!(ttl, 2, "etcd grants at least 1.5 election timeouts, rounded up to 2 s");
+}
+
+#[test]
+fn an_expired_lease_is_not_renewed() {
+    for seed in 1..=5 {
+        let (renewed, present) = with_store(seed, async {
+            let mut client = connect().await;
+            let (id, _, renewed_at) = held_lease(&mut client, 2).await;
+            // Just past the expiry, before the scan may have revoked it.
+            madsim::time::sleep_until(renewed_at + Duration::from_millis(2020)).await;
+            // The stream's opening carries the first renewal, and fails if it does.
+            let renewed = match client.lease_client().keep_alive(id).await {
+                Err(_) => false,
+                Ok((mut keeper, mut stream)) => {
+                    keeper.keep_alive().await.is_ok() && matches!(stream.message().await, Ok(Some(r)) if r.ttl() > 0)
+                }
+            };
+            (renewed, key_present(&mut client).await)
+        });
+        assert!(!renewed, "seed {seed}: an expired lease was renewed");
+        assert!(!present, "seed {seed}: the key of an expired lease outlived the renewal attempt");
+    }
+}
