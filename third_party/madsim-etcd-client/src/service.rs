@@ -1,11 +1,11 @@
 use super::*;
 use madsim::rand::{random, thread_rng, Rng};
+use madsim::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_with::{serde_as, DisplayFromStr};
 use spin::Mutex;
 use std::collections::btree_map::Entry;
 use std::collections::{btree_map::Range, BTreeMap, HashMap, HashSet};
-use madsim::time::Instant;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -310,13 +310,11 @@ struct Lease {
 
 impl Lease {
     fn new(ttl: i64, now: Instant) -> Self {
-        let mut lease = Lease {
+        Lease {
             ttl,
-            expiry: now,
+            expiry: now + Duration::from_secs(ttl as u64),
             keys: HashSet::new(),
-        };
-        lease.refresh(now, Duration::ZERO);
-        lease
+        }
     }
 
     /// `Lease.refresh(extend)`: expires `extend` + TTL from now.
