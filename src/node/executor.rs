@@ -3,6 +3,7 @@
 //! their effect at the sink with the attempt's fencing token.
 
 use crate::core::executor::{Action, Assignment, Executor};
+use crate::core::retry::RetryPolicy;
 use crate::core::sink::Checked;
 use crate::core::{Outcome, TaskId};
 use crate::node::faults::BodyFault;
@@ -226,18 +227,12 @@ async fn attempt_body(
     };
     // From here on the effect may land whatever this attempt hears back.
     applying.store(true, Ordering::Relaxed);
-    loop {
-        match rpc::call(ctx, "sink", rpc_timeout_ms, call).await {
-            Ok(reply) => {
-                return match verdict_from_wire(reply.verdict) {
-                    Verdict::Accepted | Verdict::Duplicate => Outcome::Succeeded,
-                    Verdict::Stale => Outcome::Failed("fenced by the sink: stale token".into()),
-                }
-            }
-            // The apply may have landed without its reply: retrying is safe, the sink
-            // judges the same token a duplicate.
-            Err(_) => ctx.clock.sleep(rpc_timeout_ms / 2).await,
-        }
+    // The apply may land without its reply: retrying is safe, the sink judges the same
+    // token a duplicate.
+    let reply = until_answered(ctx, rpc_timeout_ms, call).await;
+    match verdict_from_wire(reply.verdict) {
+        Verdict::Accepted | Verdict::Duplicate => Outcome::Succeeded,
+        Verdict::Stale => Outcome::Failed("fenced by the sink: stale token".into()),
     }
 }
 
@@ -253,10 +248,33 @@ async fn check_sink(
         let (mut client, request) = (sink.clone(), request.clone());
         async move { client.check(request).await }
     };
+    checked_from_wire(until_answered(ctx, rpc_timeout_ms, call).await.result)
+}
+
+/// Calls the sink until it answers (the attempt's deadline bounds the loop), backing off
+/// exponentially with jitter between failed calls: a fixed retry interval kept an
+/// overloaded sink saturated with retries of calls whose callers had already timed out.
+async fn until_answered<T, F, Fut>(ctx: &NodeContext, rpc_timeout_ms: u64, call: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>> + Send + 'static,
+    T: Send + 'static,
+{
+    let policy = sink_retry(rpc_timeout_ms);
+    let mut failures = 0u32;
     loop {
-        match rpc::call(ctx, "sink", rpc_timeout_ms, call).await {
-            Ok(reply) => return checked_from_wire(reply.result),
-            Err(_) => ctx.clock.sleep(rpc_timeout_ms / 2).await,
+        match rpc::call(ctx, "sink", rpc_timeout_ms, &call).await {
+            Ok(reply) => return reply,
+            Err(_) => {
+                failures = failures.saturating_add(1);
+                ctx.clock.sleep(policy.backoff_ms(failures, madsim::rand::random::<f64>())).await;
+            }
         }
     }
+}
+
+/// The executor's sink retry: half the RPC timeout first (the old fixed interval), doubling
+/// to eight timeouts, half of each delay drawn at random so retries spread out.
+fn sink_retry(rpc_timeout_ms: u64) -> RetryPolicy {
+    RetryPolicy { base_ms: (rpc_timeout_ms / 2).max(1), max_ms: rpc_timeout_ms.saturating_mul(8).max(1), jitter: 0.5 }
 }

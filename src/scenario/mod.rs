@@ -182,7 +182,7 @@ impl Default for Swarm {
 pub struct Topology {
     #[serde(deserialize_with = "in_range::<_, 1, 7>")]
     pub coordinators: u64,
-    #[serde(deserialize_with = "in_range::<_, 1, 64>")]
+    #[serde(deserialize_with = "in_range::<_, 1, 1024>")]
     pub executors: u64,
     #[serde(deserialize_with = "in_range::<_, 1, 1024>")]
     pub executor_capacity: u64,

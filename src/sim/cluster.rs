@@ -58,6 +58,13 @@ fn ip(group: u8, index: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, group, index))
 }
 
+/// Executor `i`'s address: 10.2.hi.lo, room for every executor the format allows.
+fn executor_ip(i: u64) -> IpAddr {
+    let i = u16::try_from(i).expect("executor count within the format's limit");
+    let [hi, lo] = i.to_be_bytes();
+    IpAddr::V4(Ipv4Addr::new(10, 2, hi, lo))
+}
+
 impl Cluster {
     /// Creates every node; their init closures start the drivers.
     pub fn build(handle: &Handle, scenario: &Scenario, recorder: &Recorder, seed: u64) -> Cluster {
@@ -124,7 +131,7 @@ impl Cluster {
             let h = handle
                 .create_node()
                 .name(name.clone())
-                .ip(ip(2, i as u8))
+                .ip(executor_ip(i))
                 .init(move || executor::run(init.clone(), settings.clone()))
                 .build();
             nodes.push(node(&name, Role::Executor, h, c));

@@ -5,6 +5,12 @@
 //! on one core and on all cores; then how one seed's cost grows with tasks (1k, 10k, 100k)
 //! and with nodes (5, 20, 50), with each run's peak memory.
 //!
+//! `bench --scale` measures load instead: `scenarios/scale/executors-200.toml` (10,000 tasks
+//! submitted at 2,000/s) with 64, 200 and 1,000 executors, one seed each; per row, whether
+//! it passed, how long the 10,000 tasks took to drain, and the busiest simulated second's
+//! dispatches (the leader's assignments) and sink calls, beside the heartbeats the leader
+//! takes per second (executors / h).
+//!
 //! Each row runs in its own child process (the same binary, `bench --row K`), so its peak
 //! memory is that process's resident high-water mark (`VmHWM`, Linux): an allocator keeps
 //! freed memory, so rows measured in one process would inherit each other's peaks.
@@ -24,6 +30,8 @@ pub struct BenchOptions {
     pub out: PathBuf,
     /// Internal: measure only this row and print it as JSON (the child process).
     pub row: Option<usize>,
+    /// Measure load at scale (64, 200, 1,000 executors) instead of speed.
+    pub scale: bool,
 }
 
 #[derive(Serialize, serde::Deserialize)]
@@ -41,6 +49,63 @@ struct Row {
     /// Seeds whose checks passed (a row measures cost; it does not require passing).
     passed: u64,
     peak_rss_mb: Option<f64>,
+    /// The last seed's load (the scale rows print it).
+    load: Load,
+}
+
+/// What one run asked of the leader and the sink (from its history).
+#[derive(Default, Serialize, serde::Deserialize)]
+struct Load {
+    executors: u64,
+    /// Heartbeats the leader takes per second: executors * 1000 / h.
+    beats_per_s: u64,
+    /// Dispatches (assignments handed out) in the busiest simulated second.
+    peak_dispatches_per_s: u64,
+    /// Sink calls (applies and checks) in the busiest simulated second.
+    peak_sink_calls_per_s: u64,
+    /// From the first submit to the last task's terminal event, simulated s.
+    drain_s: f64,
+    succeeded: u64,
+    dead_lettered: u64,
+    duplicate_applies: u64,
+    fenced_rejections: u64,
+    violations: u64,
+}
+
+impl Load {
+    fn of(scenario: &Scenario, o: &faultline::sim::RunOutcome) -> Load {
+        use faultline::trace::EventKind;
+        let busiest = |hit: &dyn Fn(&EventKind) -> bool| -> u64 {
+            let mut per_s = std::collections::BTreeMap::<u64, u64>::new();
+            for e in o.history.iter().filter(|e| hit(&e.kind)) {
+                *per_s.entry(e.at_ms / 1000).or_default() += 1;
+            }
+            per_s.values().copied().max().unwrap_or(0)
+        };
+        let first_submit = o.history.iter().find(|e| matches!(e.kind, EventKind::Submit { .. })).map(|e| e.at_ms);
+        let last_terminal = o
+            .history
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Succeeded { .. } | EventKind::DeadLettered { .. }))
+            .map(|e| e.at_ms)
+            .max();
+        let c = &o.check.counts;
+        Load {
+            executors: scenario.topology.executors,
+            beats_per_s: scenario.topology.executors * 1000 / scenario.scheduler.heartbeat_interval_ms.max(1),
+            peak_dispatches_per_s: busiest(&|k| matches!(k, EventKind::Dispatch { .. })),
+            peak_sink_calls_per_s: busiest(&|k| matches!(k, EventKind::Apply { .. } | EventKind::SinkCheck { .. })),
+            drain_s: match (first_submit, last_terminal) {
+                (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1000.0,
+                _ => 0.0,
+            },
+            succeeded: c.succeeded,
+            dead_lettered: c.dead_lettered,
+            duplicate_applies: c.duplicate_applies,
+            fenced_rejections: c.fenced_rejections,
+            violations: o.check.violations.len() as u64,
+        }
+    }
 }
 
 /// The process's peak resident memory since the last reset, MB.
@@ -54,19 +119,21 @@ fn peak_mb() -> Option<f64> {
 fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: usize) -> Row {
     let watch = Stopwatch::start();
     let runs = run_seeds(scenario, SeedPlan::range(1, seeds), threads, None, |o| {
-        ((o.sim_ms, o.wall_ms, o.history.len(), o.passed()), false)
+        ((o.sim_ms, o.wall_ms, o.history.len(), o.passed(), Load::of(scenario, &o)), false)
     });
     let wall_s = watch.elapsed_ms() as f64 / 1000.0;
     let n = runs.len() as f64;
-    let sim_s: f64 = runs.iter().map(|(_, (sim, _, _, _))| *sim as f64 / 1000.0).sum();
-    let busy_s: f64 = runs.iter().map(|(_, (_, wall, _, _))| *wall as f64 / 1000.0).sum();
-    let events: usize = runs.iter().map(|(_, (_, _, e, _))| *e).sum();
-    let passed = runs.iter().filter(|(_, (_, _, _, ok))| *ok).count() as u64;
-    let row = Row {
+    let sim_s: f64 = runs.iter().map(|(_, (sim, ..))| *sim as f64 / 1000.0).sum();
+    let busy_s: f64 = runs.iter().map(|(_, (_, wall, ..))| *wall as f64 / 1000.0).sum();
+    let events: usize = runs.iter().map(|(_, (_, _, e, ..))| *e).sum();
+    let passed = runs.iter().filter(|(_, (_, _, _, ok, _))| *ok).count() as u64;
+    let seeds = runs.len() as u64;
+    let load = runs.into_iter().last().map(|(_, (.., load))| load).unwrap_or_default();
+    Row {
         what: what.to_string(),
         scenario: path.display().to_string(),
         threads,
-        seeds: runs.len() as u64,
+        seeds,
         wall_s,
         seeds_per_s: n / wall_s.max(1e-9),
         sim_per_wall_per_core: sim_s / busy_s.max(1e-9),
@@ -74,34 +141,46 @@ fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: us
         events_per_seed: events as f64 / n,
         passed,
         peak_rss_mb: peak_mb(),
-    };
-    row
+        load,
+    }
 }
 
-/// Every row: what it measures, which scenario (the smoke or the reference), its
-/// adjustment, seeds, threads.
-type Plan = Vec<(String, bool, Box<dyn Fn(&mut Scenario)>, u64, usize)>;
+const SMOKE: &str = "scenarios/smoke/three-coordinators-1k.toml";
+const REFERENCE: &str = "scenarios/bench/reference.toml";
+const SCALE: &str = "scenarios/scale/executors-200.toml";
+
+/// Every row: what it measures, its scenario file, its adjustment, seeds, threads.
+type Plan = Vec<(String, &'static str, Box<dyn Fn(&mut Scenario)>, u64, usize)>;
 
 fn plan(opts: &BenchOptions) -> Plan {
+    if opts.scale {
+        return [64u64, 200, 1_000]
+            .into_iter()
+            .map(|n| {
+                let adjust: Box<dyn Fn(&mut Scenario)> = Box::new(move |s: &mut Scenario| s.topology.executors = n);
+                (format!("{n} executors"), SCALE, adjust, 1, 1)
+            })
+            .collect();
+    }
     let all = opts.jobs;
     let reference_seeds = (opts.seeds / 4).max(2);
     let keep = || -> Box<dyn Fn(&mut Scenario)> { Box::new(|_| {}) };
     let mut rows: Plan = vec![
-        ("smoke-1k, one core".into(), false, keep(), opts.seeds, 1),
-        ("smoke-1k, all cores".into(), false, keep(), opts.seeds, all),
-        ("reference, one core".into(), true, keep(), reference_seeds, 1),
-        ("reference, all cores".into(), true, keep(), reference_seeds, all),
+        ("smoke-1k, one core".into(), SMOKE, keep(), opts.seeds, 1),
+        ("smoke-1k, all cores".into(), SMOKE, keep(), opts.seeds, all),
+        ("reference, one core".into(), REFERENCE, keep(), reference_seeds, 1),
+        ("reference, all cores".into(), REFERENCE, keep(), reference_seeds, all),
     ];
     for tasks in [1_000u64, 10_000, 100_000] {
         let adjust = move |s: &mut Scenario| {
             s.workload.tasks = tasks;
             s.limits.workload_s = s.limits.workload_s.max(tasks / s.workload.arrival_rate_per_s * 2 + 60);
         };
-        rows.push((format!("smoke, {tasks} tasks"), false, Box::new(adjust), 1, 1));
+        rows.push((format!("smoke, {tasks} tasks"), SMOKE, Box::new(adjust), 1, 1));
     }
     for nodes in [5u64, 20, 50] {
         let adjust = move |s: &mut Scenario| s.topology.executors = nodes - s.topology.coordinators;
-        rows.push((format!("smoke-1k, {nodes} nodes"), false, Box::new(adjust), 1, 1));
+        rows.push((format!("smoke-1k, {nodes} nodes"), SMOKE, Box::new(adjust), 1, 1));
     }
     rows
 }
@@ -120,13 +199,62 @@ fn print_row(row: &Row) {
     );
 }
 
+fn print_load(row: &Row) {
+    let l = &row.load;
+    println!(
+        "  {:<15} {} ({} violations) drained in {:.1} simulated s: {} succeeded, {} dead-lettered, {} duplicate applies; \
+         {} beats/s, peak {} dispatches/s, peak {} sink calls/s; {:.1} s wall, {:.0} MB peak",
+        row.what,
+        if row.passed == row.seeds { "PASS" } else { "FAIL" },
+        l.violations,
+        l.drain_s,
+        l.succeeded,
+        l.dead_lettered,
+        l.duplicate_applies,
+        l.beats_per_s,
+        l.peak_dispatches_per_s,
+        l.peak_sink_calls_per_s,
+        row.wall_s,
+        row.peak_rss_mb.unwrap_or(0.0)
+    );
+}
+
+fn scale_markdown(rows: &[Row], command: &str) -> String {
+    let mut out = format!(
+        "# Load at scale\n\nMade by `{command}` (release simulator build, seed 1 per row): \
+         `{SCALE}` (3 coordinators, 8 slots per executor, 10,000 tasks submitted at 2,000/s) with \
+         the executor count of each row. Beats/s is what the leader takes (executors / h); the \
+         peaks are the busiest simulated second in the run's history.\n\n\
+         | executors | verdict (violations) | drained in, simulated s | succeeded | dead-lettered | duplicate applies | fenced | beats/s | peak dispatches/s | peak sink calls/s | wall s | peak MB |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    );
+    for r in rows {
+        let l = &r.load;
+        out += &format!(
+            "| {} | {} ({}) | {:.1} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |\n",
+            l.executors,
+            if r.passed == r.seeds { "PASS" } else { "FAIL" },
+            l.violations,
+            l.drain_s,
+            l.succeeded,
+            l.dead_lettered,
+            l.duplicate_applies,
+            l.fenced_rejections,
+            l.beats_per_s,
+            l.peak_dispatches_per_s,
+            l.peak_sink_calls_per_s,
+            r.wall_s,
+            r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0}"))
+        );
+    }
+    out
+}
+
 pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
-    let smoke_path = PathBuf::from("scenarios/smoke/three-coordinators-1k.toml");
-    let reference_path = PathBuf::from("scenarios/bench/reference.toml");
     let plan = plan(opts);
     if let Some(k) = opts.row {
-        let (what, is_reference, adjust, seeds, threads) = plan.get(k).context("no such row")?;
-        let path = if *is_reference { &reference_path } else { &smoke_path };
+        let (what, path, adjust, seeds, threads) = plan.get(k).context("no such row")?;
+        let path = Path::new(path);
         let mut scenario = Scenario::load(path)?;
         adjust(&mut scenario);
         println!("{}", serde_json::to_string(&measure(what, path, &scenario, *seeds, *threads))?);
@@ -137,18 +265,23 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
     let exe = std::env::current_exe().context("finding this binary")?;
     let mut rows = Vec::new();
     for k in 0..plan.len() {
-        let out = std::process::Command::new(&exe)
-            .args(["bench", "--row", &k.to_string(), "--jobs", &all.to_string(), "--seeds", &opts.seeds.to_string()])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .context("running a bench row")?;
+        let mut child = std::process::Command::new(&exe);
+        child.args(["bench", "--row", &k.to_string(), "--jobs", &all.to_string(), "--seeds", &opts.seeds.to_string()]);
+        if opts.scale {
+            child.arg("--scale");
+        }
+        let out = child.stderr(std::process::Stdio::null()).output().context("running a bench row")?;
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().last().unwrap_or_default();
         let row: Row = serde_json::from_str(line).with_context(|| format!("bench row {k} printed `{line}`"))?;
-        print_row(&row);
+        if opts.scale {
+            print_load(&row);
+        } else {
+            print_row(&row);
+        }
         rows.push(row);
     }
-    let md = markdown(&rows, command, all);
+    let md = if opts.scale { scale_markdown(&rows, command) } else { markdown(&rows, command, all) };
     let json = serde_json::to_string_pretty(&serde_json::json!({ "command": command, "cores": all, "rows": rows }))?;
     if let Some(dir) = opts.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(
@@ -174,6 +174,11 @@ enum Cmd {
         /// Internal: measure one row in this process and print it as JSON.
         #[arg(long, hide = true)]
         row: Option<usize>,
+        /// Measure load instead of speed: 10,000 tasks with 64, 200 and 1,000 executors
+        /// (scenarios/scale/executors-200.toml), the leader's and the sink's busiest second.
+        /// Writes reports/scale.md unless --out says otherwise.
+        #[arg(long)]
+        scale: bool,
     },
     /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
     Check {
@@ -297,8 +302,9 @@ fn run(cli: Cli) -> Result<bool> {
             bugs::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
         #[cfg(madsim)]
-        Cmd::Bench { seeds, jobs, out, row } => {
-            let opts = bench::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row };
+        Cmd::Bench { seeds, jobs, out, row, scale } => {
+            let out = if scale && out == Path::new("reports/bench") { PathBuf::from("reports/scale") } else { out };
+            let opts = bench::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row, scale };
             let command: Vec<String> = std::env::args().skip(1).collect();
             bench::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }

@@ -1,4 +1,4 @@
-use futures_util::{select_biased, FutureExt};
+use futures_util::{select_biased, stream::FuturesUnordered, FutureExt, StreamExt};
 use madsim::net::{Endpoint, Payload};
 use std::{io::Result, net::SocketAddr, sync::Arc};
 
@@ -8,6 +8,9 @@ use super::{election::*, kv::*, service::EtcdService, Bytes};
 /// a healthy etcd's latency, e.g. WAL fsync stalls). Called once per request, and once per
 /// message of a keep-alive stream, in arrival order.
 pub type RequestDelay = Arc<dyn Fn() -> std::time::Duration + Send + Sync>;
+
+/// How many `accept1` calls the server keeps pending (faultline patch, PATCHED.md).
+const ACCEPTS_PENDING: usize = 64;
 
 /// A simulated etcd server.
 #[derive(Default, Clone)]
@@ -46,8 +49,18 @@ impl SimServer {
     pub async fn serve(self, addr: SocketAddr) -> Result<()> {
         let ep = Endpoint::bind(addr).await?;
         let service = Arc::new(EtcdService::new(self.timeout_rate, self.load));
+        // faultline patch (PATCHED.md, change 5): several accepts stay pending. Each
+        // `accept1` sleeps madsim's 1 ms minimum before it takes a connection, and every
+        // store call is a connection, so one accept at a time capped the store at 1,000
+        // calls per simulated second.
+        let mut accepts = FuturesUnordered::new();
+        for _ in 0..ACCEPTS_PENDING {
+            accepts.push(ep.accept1());
+        }
         loop {
-            let (tx, mut rx, _) = ep.accept1().await?;
+            let accepted = accepts.next().await.expect("accepts are never exhausted");
+            accepts.push(ep.accept1());
+            let (tx, mut rx, _) = accepted?;
             let service = service.clone();
             let delay = self.delay.clone();
             madsim::task::spawn(async move {
