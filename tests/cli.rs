@@ -95,3 +95,54 @@ fn a_time_budget_runs_seeds_until_it_is_spent() {
     assert!(seeds >= 1, "ran {seeds} seeds");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+/// A "real" history for the executor-pause row in which the paused executor is declared
+/// dead `detected_ms` after the pause began (its task never moves: no re-dispatch sample,
+/// so only the detection line has a verdict).
+fn real_executor_pause(dir: &Path, detected_ms: u64) {
+    let row = dir.join("executor-pause");
+    std::fs::create_dir_all(&row).expect("row directory");
+    let at = |ms: u64| 1_700_000_000_000 + ms; // real histories are stamped in UNIX ms
+    let events = [
+        format!(r#"{{"at_ms":{},"node":"coord-1","event":"leader_elected","epoch":1}}"#, at(0)),
+        format!(
+            r#"{{"at_ms":{},"node":"coord-1","event":"dispatch","task":"t1","executor":"exec-1","incarnation":1,"epoch":1,"attempt":1}}"#,
+            at(500)
+        ),
+        format!(
+            r#"{{"at_ms":{},"node":"nemesis","event":"fault","id":0,"fault":"pause","phase":"begin","target":"exec-1","detail":""}}"#,
+            at(1_000)
+        ),
+        format!(
+            r#"{{"at_ms":{},"node":"coord-1","event":"executor_dead","executor":"exec-1","incarnation":1,"reason":"silent","tasks":1}}"#,
+            at(1_000 + detected_ms)
+        ),
+        format!(
+            r#"{{"at_ms":{},"node":"nemesis","event":"fault","id":0,"fault":"pause","phase":"end","target":"exec-1","detail":""}}"#,
+            at(1_100 + detected_ms)
+        ),
+    ];
+    std::fs::write(row.join("history.jsonl"), events.join("\n") + "\n").expect("history written");
+}
+
+#[test]
+fn calibrate_gives_a_verdict_per_metric_and_fails_when_the_simulator_is_off() {
+    let tmp = std::env::temp_dir().join(format!("faultline-calibrate-{}", std::process::id()));
+    let verdicts = |detected_ms: u64| {
+        let real = tmp.join(format!("real-{detected_ms}"));
+        real_executor_pause(&real, detected_ms);
+        let out = tmp.join(format!("table-{detected_ms}"));
+        let args = ["calibrate", "--real", real.to_str().unwrap(), "--rows", "executor-pause", "--seeds", "5"];
+        let passed = faultline(&[&args[..], &["--out", out.to_str().unwrap()]].concat());
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).expect("table json"))
+                .expect("json");
+        let within: Vec<Value> = json["lines"].as_array().expect("lines").iter().map(|l| l["within"].clone()).collect();
+        (passed, within)
+    };
+    // The simulator declares a paused executor dead 300 ms in, as real processes did.
+    assert_eq!(verdicts(320), (true, vec![Value::Bool(true), Value::Null]));
+    // A real system ten times slower is outside the tolerance, and the command says so.
+    assert_eq!(verdicts(3_000), (false, vec![Value::Bool(false), Value::Null]));
+    std::fs::remove_dir_all(&tmp).ok();
+}

@@ -9,12 +9,19 @@ use faultline::trace::{Event, EventKind};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-pub fn run(paths: &[PathBuf]) -> Result<bool> {
+/// The histories in `paths` (one per real process) merged into one time line by their
+/// wall-clock stamps.
+pub fn merged_history(paths: &[PathBuf]) -> Result<Vec<Event>> {
     let mut history = Vec::new();
     for path in paths {
         history.extend(read_jsonl(path).map_err(|e| anyhow!(e))?);
     }
     history.sort_by_key(|e| e.at_ms); // stable: one process's events keep their order
+    Ok(history)
+}
+
+pub fn run(paths: &[PathBuf]) -> Result<bool> {
+    let mut history = merged_history(paths)?;
     if !history.iter().any(|e| matches!(e.kind, EventKind::RunEnd { .. })) {
         let drained = all_acked_terminal(&history);
         let at_ms = history.last().map_or(0, |e| e.at_ms);

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -158,6 +158,28 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The simulator against real processes (simulator build): for each fault plan of
+    /// scenarios/calibration/, the real histories scripts/calibrate recorded and the
+    /// simulator's seeds, measured by the same metric code, side by side with a verdict
+    /// (within ±20% at p50 and p90). Writes <OUT>.md and <OUT>.json. Run it through
+    /// scripts/calibrate, which records the real side first.
+    Calibrate {
+        /// The real histories, one directory per row (scripts/calibrate writes them).
+        #[arg(long)]
+        real: PathBuf,
+        /// Simulator seeds per row.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output path without extension.
+        #[arg(long, default_value = "reports/calibration")]
+        out: PathBuf,
+        /// Only these rows, comma-separated (default: all of scenarios/calibration/).
+        #[arg(long, value_delimiter = ',')]
+        rows: Vec<String>,
+    },
     /// The simulator's speed (simulator build): simulated-to-wall ratio and seeds/s on one
     /// and all cores for smoke-1k and the reference scenario, and how the cost and peak
     /// memory grow with tasks and nodes. Writes <OUT>.md and <OUT>.json.
@@ -302,8 +324,19 @@ fn run(cli: Cli) -> Result<bool> {
             bugs::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
         #[cfg(madsim)]
+        Cmd::Calibrate { real, seeds, jobs, out, rows } => {
+            let opts =
+                calibrate::CalibrateOptions { real, seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, rows };
+            let command: Vec<String> = std::env::args().skip(1).collect();
+            calibrate::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
+        }
+        #[cfg(madsim)]
         Cmd::Bench { seeds, jobs, out, row, scale } => {
-            let out = if scale && out == Path::new("reports/bench") { PathBuf::from("reports/scale") } else { out };
+            let out = if scale && out == std::path::Path::new("reports/bench") {
+                PathBuf::from("reports/scale")
+            } else {
+                out
+            };
             let opts = bench::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row, scale };
             let command: Vec<String> = std::env::args().skip(1).collect();
             bench::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
@@ -311,6 +344,7 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(not(madsim))]
         Cmd::Run { .. }
         | Cmd::Bench { .. }
+        | Cmd::Calibrate { .. }
         | Cmd::Suite { .. }
         | Cmd::Report { .. }
         | Cmd::Compare { .. }
@@ -380,6 +414,8 @@ fn parse_bug(name: &str) -> Result<faultline::bugs::Bug, String> {
 mod bench;
 #[cfg(madsim)]
 mod bugs;
+#[cfg(madsim)]
+mod calibrate;
 mod check;
 #[cfg(madsim)]
 mod replay;
