@@ -171,6 +171,15 @@ mod regressions {
         run("scenarios/regressions/pause-landed-unrecorded.toml", 101_303);
     }
 
+    /// Schedules swarm seed 1241: an executor the leader had declared dead across a bridge
+    /// crashed inside the cut; the bridge was recorded as hitting the bridge node only, so
+    /// the detection checker judged the crash and called it undetected.
+    #[test]
+    fn a_bridge_hits_both_halves() {
+        run("scenarios/chaos/schedules-swarm.toml", 1241);
+        run("scenarios/regressions/bridge-hits-both-halves.toml", 1);
+    }
+
     /// Fault-handling bugs seen on real processes (issue 13), each a scenario with a bound
     /// on false verdicts that failed before its fix.
     #[test]

@@ -297,7 +297,11 @@ impl Nemesis {
                 let sides = halves(rest);
                 let links = across(&sides[0], &sides[1]);
                 let shape = format!("[{}] <- {bridge} -> [{}]", sides[0].join(","), sides[1].join(","));
-                (nodes, links, format!("{detail}; {shape}"))
+                // Every node of both halves is hit (its links to the other half are cut), as
+                // a split's are: naming the bridge alone hid from the checkers that an
+                // executor was cut from its leader (schedules swarm seed 1241).
+                let hit: Vec<String> = std::iter::once(bridge).chain(sides.concat()).collect();
+                (hit, links, format!("{detail}; {shape}"))
             }
             FaultKind::StoreSlow => {
                 let coords = c.nodes.iter().filter(|n| n.role == Role::Coordinator).map(|n| n.name.clone());
