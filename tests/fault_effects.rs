@@ -237,3 +237,35 @@ fn store_stalls_hold_store_calls_and_none_means_none() {
     let calm = run("[store]\nstalls = []\n", 1);
     assert_eq!(slow(&calm), 0, "an ack waited 400 ms with a store that never stalls");
 }
+
+/// How many calls fault `id` delayed, from its end event ("healed; exec-1: delayed 12, ...").
+fn delayed_calls(o: &RunOutcome, id: u64) -> u64 {
+    let detail = o
+        .history
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Fault { id: i, phase: FaultPhase::End, detail, .. } if *i == id => Some(detail.clone()),
+            _ => None,
+        })
+        .expect("the fault ended");
+    detail
+        .split("delayed ")
+        .skip(1)
+        .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u64>().expect("a count"))
+        .sum()
+}
+
+#[test]
+fn a_delay_with_a_probability_delays_that_share_of_calls() {
+    let plan = |probability: &str| {
+        format!(
+            "[[faults]]\nat_ms = 1000\nkind = \"delay\"\ntarget = \"executors\"\npeer = \"sink\"\nduration_ms = 2000\n\
+             delay_ms = {{ min = 20, max = 20 }}\n{probability}"
+        )
+    };
+    let all = delayed_calls(&run(&plan(""), 4), 0);
+    let some = delayed_calls(&run(&plan("probability = 0.25\n"), 4), 0);
+    assert!(all > 40, "every call to the sink in the window is delayed: {all}");
+    assert!(some > 0, "a quarter of the calls are still delayed: {some} of about {all}");
+    assert!(some * 2 < all, "with probability 0.25, well under half as many calls are delayed: {some} of {all}");
+}

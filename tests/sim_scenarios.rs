@@ -268,7 +268,10 @@ mod reproduce_and_shrink {
         let scenario = Scenario::parse(&path, &text).unwrap();
         let shrunk = shrink::shrink(&path, &scenario, 3, "lost_task", &mut |_| {}).expect("seed 3 fails");
         let (b, a) = (&shrunk.before, &shrunk.after);
-        assert!(a.faults < b.faults && a.tasks < b.tasks && a.nodes < b.nodes, "before {b}, after {a}");
+        // Nothing grows and the plan gets smaller; whether fewer tasks still fail depends on
+        // the seed's timing (on the uncapped transport seed 3 needs all 1,000).
+        assert!(a.faults <= b.faults && a.tasks <= b.tasks && a.nodes <= b.nodes, "before {b}, after {a}");
+        assert!(a.faults < b.faults && a.nodes < b.nodes, "before {b}, after {a}");
         assert!(shrunk.scenario.swarm.is_none(), "the swarm's draw became an explicit fault list");
         // The minimal file fails on its own, with the same violation, and only with the bug.
         let minimal = Scenario::parse(&path, &shrunk.text).unwrap();

@@ -27,6 +27,8 @@ pub struct LinkRule {
     pub duplicate: f64,
     /// Extra delay before the request is sent, uniform in the range (reorders calls).
     pub delay: Option<MsRange>,
+    /// Chance a call is delayed at all (`None`: every call).
+    pub delay_probability: Option<f64>,
 }
 
 impl LinkRule {
@@ -129,7 +131,9 @@ impl NodeFaults {
         let mut plan = CallPlan::default();
         for (id, rule) in links.iter().filter(|(_, r)| r.applies_to(peer)) {
             let effects = effects.entry(*id).or_default();
-            if let Some(range) = rule.delay {
+            // No draw when every call is delayed, so such a rule draws what it always drew.
+            let delayed = rule.delay_probability.is_none_or(|p| draw() < p);
+            if let Some(range) = rule.delay.filter(|_| delayed) {
                 let ms = range.min + ((range.max - range.min + 1) as f64 * draw()) as u64;
                 plan.delay_ms += ms.min(range.max);
                 effects.bump("delayed");
@@ -201,7 +205,8 @@ fn chance(key: &str, value: &str) -> Result<f64, String> {
 impl std::str::FromStr for LinkRule {
     type Err = String;
 
-    /// `peer=NAME,drop_request=P,drop_response=P,duplicate=P,delay_ms=MIN..MAX` (all optional).
+    /// `peer=NAME,drop_request=P,drop_response=P,duplicate=P,delay_ms=MIN..MAX,delay_probability=P`
+    /// (all optional).
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut rule = LinkRule::default();
         for pair in pairs(spec) {
@@ -211,6 +216,7 @@ impl std::str::FromStr for LinkRule {
                 "drop_request" => rule.drop_request = chance(key, value)?,
                 "drop_response" => rule.drop_response = chance(key, value)?,
                 "duplicate" => rule.duplicate = chance(key, value)?,
+                "delay_probability" => rule.delay_probability = Some(chance(key, value)?),
                 "delay_ms" => {
                     let range = value.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
                     match range {
@@ -220,7 +226,7 @@ impl std::str::FromStr for LinkRule {
                 }
                 _ => {
                     return Err(format!(
-                        "unknown key `{key}`, expected peer, drop_request, drop_response, duplicate or delay_ms"
+                        "unknown key `{key}`, expected peer, drop_request, drop_response, duplicate, delay_ms or delay_probability"
                     ))
                 }
             }
@@ -273,6 +279,17 @@ mod tests {
         assert_eq!(effects.get("requests dropped"), 1);
         assert_eq!(effects.to_string(), "requests dropped 1, requests duplicated 1, responses dropped 1");
         assert_eq!(faults.plan_call("sink", || 0.0), CallPlan::default());
+    }
+
+    #[test]
+    fn a_delay_probability_delays_only_the_calls_it_draws() {
+        let faults = NodeFaults::default();
+        let range = MsRange { min: 10, max: 10 };
+        faults.add_link(1, LinkRule { delay: Some(range), delay_probability: Some(0.3), ..LinkRule::default() });
+        assert_eq!(faults.plan_call("x", || 0.2).delay_ms, 10, "a draw under the probability delays");
+        assert_eq!(faults.plan_call("x", || 0.5).delay_ms, 0, "a draw over it does not");
+        let rule: LinkRule = "delay_ms=5..5,delay_probability=0.25".parse().unwrap();
+        assert_eq!(rule.delay_probability, Some(0.25));
     }
 
     #[test]

@@ -140,11 +140,11 @@ impl FaultKind {
             Split => (&["duration_ms"], &["groups"]),
             OneWay => (&["target", "peer", "duration_ms"], &[]),
             DropRequest | DropResponse | DuplicateRequest => (&["target", "duration_ms"], &["peer", "probability"]),
-            Delay => (&["target", "duration_ms", "delay_ms"], &["peer"]),
+            Delay => (&["target", "duration_ms", "delay_ms"], &["peer", "probability"]),
             ClockOffset | ClockStep => (&["target", "offset_ms"], &["duration_ms"]),
             ClockDrift => (&["target", "rate"], &["duration_ms"]),
             ClockSlew => (&["target", "offset_ms", "slew_rate"], &[]),
-            StoreSlow => (&["duration_ms", "delay_ms"], &[]),
+            StoreSlow => (&["duration_ms", "delay_ms"], &["probability"]),
             StoreUnavailable => (&["duration_ms"], &[]),
             TaskPanic | TaskFail | TaskHang => (&["target", "duration_ms"], &["probability"]),
         }

@@ -368,7 +368,10 @@ fn link_rule(fault: &Fault, peers: Vec<String>) -> LinkRule {
         FaultKind::DropRequest => rule.drop_request = p,
         FaultKind::DropResponse => rule.drop_response = p,
         FaultKind::DuplicateRequest => rule.duplicate = p,
-        _ => rule.delay = fault.delay_ms.map(crate::settings::ms_range),
+        _ => {
+            rule.delay = fault.delay_ms.map(crate::settings::ms_range);
+            rule.delay_probability = fault.probability;
+        }
     }
     rule
 }
