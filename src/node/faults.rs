@@ -132,8 +132,7 @@ impl NodeFaults {
         for (id, rule) in links.iter().filter(|(_, r)| r.applies_to(peer)) {
             let effects = effects.entry(*id).or_default();
             // No draw when every call is delayed, so such a rule draws what it always drew.
-            let delayed = rule.delay_probability.is_none_or(|p| draw() < p);
-            if let Some(range) = rule.delay.filter(|_| delayed) {
+            if let Some(range) = rule.delay.filter(|_| rule.delay_probability.is_none_or(|p| draw() < p)) {
                 let ms = range.min + ((range.max - range.min + 1) as f64 * draw()) as u64;
                 plan.delay_ms += ms.min(range.max);
                 effects.bump("delayed");

@@ -116,10 +116,12 @@ fn peak_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: usize) -> Row {
+fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: usize, with_load: bool) -> Row {
     let watch = Stopwatch::start();
+    // Load is read off the history only where it is reported, outside the speed rows' time.
     let runs = run_seeds(scenario, SeedPlan::range(1, seeds), threads, None, |o| {
-        ((o.sim_ms, o.wall_ms, o.history.len(), o.passed(), Load::of(scenario, &o)), false)
+        let load = with_load.then(|| Load::of(scenario, &o));
+        ((o.sim_ms, o.wall_ms, o.history.len(), o.passed(), load), false)
     });
     let wall_s = watch.elapsed_ms() as f64 / 1000.0;
     let n = runs.len() as f64;
@@ -128,7 +130,7 @@ fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: us
     let events: usize = runs.iter().map(|(_, (_, _, e, ..))| *e).sum();
     let passed = runs.iter().filter(|(_, (_, _, _, ok, _))| *ok).count() as u64;
     let seeds = runs.len() as u64;
-    let load = runs.into_iter().last().map(|(_, (.., load))| load).unwrap_or_default();
+    let load = runs.into_iter().last().and_then(|(_, (.., load))| load).unwrap_or_default();
     Row {
         what: what.to_string(),
         scenario: path.display().to_string(),
@@ -257,7 +259,7 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
         let path = Path::new(path);
         let mut scenario = Scenario::load(path)?;
         adjust(&mut scenario);
-        println!("{}", serde_json::to_string(&measure(what, path, &scenario, *seeds, *threads))?);
+        println!("{}", serde_json::to_string(&measure(what, path, &scenario, *seeds, *threads, opts.scale))?);
         return Ok(true);
     }
     let all = opts.jobs;

@@ -190,9 +190,9 @@ enum Cmd {
         /// Worker threads for the all-cores rows (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Output path without extension.
-        #[arg(long, default_value = "reports/bench")]
-        out: PathBuf,
+        /// Output path without extension (default: reports/bench, or reports/scale with --scale).
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// Internal: measure one row in this process and print it as JSON.
         #[arg(long, hide = true)]
         row: Option<usize>,
@@ -332,11 +332,7 @@ fn run(cli: Cli) -> Result<bool> {
         }
         #[cfg(madsim)]
         Cmd::Bench { seeds, jobs, out, row, scale } => {
-            let out = if scale && out == std::path::Path::new("reports/bench") {
-                PathBuf::from("reports/scale")
-            } else {
-                out
-            };
+            let out = out.unwrap_or_else(|| PathBuf::from(if scale { "reports/scale" } else { "reports/bench" }));
             let opts = bench::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row, scale };
             let command: Vec<String> = std::env::args().skip(1).collect();
             bench::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
