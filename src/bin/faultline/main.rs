@@ -63,9 +63,11 @@ enum Cmd {
         /// Write the summary as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
-        /// Run every seed twice and require identical histories.
-        #[arg(long)]
-        check_determinism: bool,
+        /// Run seeds twice and require identical histories: every seed, or with
+        /// `--check-determinism=N` the first N seeds of each scenario.
+        #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "all", require_equals = true,
+              value_parser = parse_seed_count)]
+        check_determinism: Option<u64>,
         /// Write the report (summary.json/md, index.html, SVG plots, junit.xml) to DIR;
         /// without DIR, to reports/<suite name>/.
         #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
@@ -362,6 +364,14 @@ fn run(cli: Cli) -> Result<bool> {
 
 /// The simulator's run options for `range`, everything else off; worker threads default
 /// to one per core. Callers name what they switch on.
+/// `all` or a count of seeds.
+fn parse_seed_count(text: &str) -> Result<u64, String> {
+    match text {
+        "all" => Ok(u64::MAX),
+        _ => text.parse().map_err(|_| format!("expected a number of seeds or `all`, found `{text}`")),
+    }
+}
+
 #[cfg(madsim)]
 fn options(range: SeedRange) -> suite::SuiteOptions {
     suite::SuiteOptions {
@@ -369,7 +379,7 @@ fn options(range: SeedRange) -> suite::SuiteOptions {
         first_seed: range.first_seed,
         jobs: range.jobs.unwrap_or_else(default_jobs).max(1),
         json: None,
-        check_determinism: false,
+        check_determinism: None,
         report: None,
         compare: false,
         fail_fast: false,

@@ -17,7 +17,9 @@ pub struct SuiteOptions {
     pub first_seed: u64,
     pub jobs: usize,
     pub json: Option<PathBuf>,
-    pub check_determinism: bool,
+    /// Run this many seeds of each scenario (the first of its range) twice and compare
+    /// their trace hashes (`None`: none; `u64::MAX`: all).
+    pub check_determinism: Option<u64>,
     /// Write the report files here (summary.json/md, index.html, SVGs, junit.xml).
     pub report: Option<PathBuf>,
     /// Compute recovery metrics without writing a report (for `compare`).
@@ -169,7 +171,8 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> Sc
     let expect = scenario.expect;
     let deadline = opts.budget.map(|b| (Stopwatch::start(), b.as_millis() as u64));
     let results = run_seeds(scenario, opts.plan(), opts.jobs, deadline, |outcome| {
-        let same = opts.check_determinism.then(|| run_seed(scenario, outcome.seed).hash == outcome.hash);
+        let twice = opts.check_determinism.is_some_and(|n| outcome.seed - opts.first_seed < n);
+        let same = twice.then(|| run_seed(scenario, outcome.seed).hash == outcome.hash);
         let metrics = if opts.metrics() { SeedMetrics::of(&outcome.history) } else { SeedMetrics::default() };
         progress.seed_done(outcome.passed());
         let caught = expect.is_some_and(|k| outcome.check.violations.iter().any(|v| v.kind == k));
