@@ -432,9 +432,23 @@ async fn lead(
     let (lease, valid_until, leading) = (held.id, &held.valid_until, &held.leading);
     let mut election = store.client().election_client();
     #[allow(unused_mut)]
+    // The campaign waits without a deadline for its turn, so of the fault layer only delays
+    // apply to it (a `delay` or `store_slow` toward the store, either way).
+    let campaign = async {
+        let wait_ms = ctx.faults.delay_request(STORE_PEER, madsim::rand::random::<f64>);
+        if wait_ms > 0 {
+            ctx.clock.sleep(wait_ms).await;
+        }
+        let won = election.campaign(ELECTION, ctx.name.clone(), lease).await;
+        let held_ms = ctx.faults.delay_reply(STORE_PEER, madsim::rand::random::<f64>);
+        if held_ms > 0 {
+            ctx.clock.sleep(held_ms).await;
+        }
+        won
+    };
     let mut epoch = tokio::select! {
         biased;
-        won = election.campaign(ELECTION, ctx.name.clone(), lease) => {
+        won = campaign => {
             let won = won?;
             won.leader().map(|k| k.rev() as u64).ok_or_else(|| StoreError::Etcd("campaign gave no leader key".into()))?
         }
@@ -511,8 +525,8 @@ const MAX_UNANSWERED_KEEP_ALIVES: usize = 16;
 ///
 /// Each keep-alive goes through the node's fault layer toward the store, like every store
 /// call: a `delay` or `store_slow` holds the request (its validity still counts from when
-/// it was sent), a dropped request is never answered, a dropped response is read and
-/// discarded. While the node leads (`leading` holds its epoch), each send is recorded
+/// it was sent) or, with `direction = "response"`, the reply (held in stream order), a
+/// dropped request is never answered, a dropped response is read and discarded. While the node leads (`leading` holds its epoch), each send is recorded
 /// (`keep_alive_sent`, once on the wire), so a fault can be triggered the moment a reply
 /// is in flight.
 ///
@@ -539,9 +553,27 @@ async fn keep_alive(
             continue;
         };
         let mut sent: VecDeque<u64> = VecDeque::new();
+        // Replies a response delay holds: (when the node sees it, send time, TTL), in
+        // stream order.
+        let mut held: VecDeque<(u64, u64, i64)> = VecDeque::new();
+        // Takes in one reply: false when it says the lease is gone.
+        let deliver = |at: u64, ttl: i64| -> bool {
+            if ttl <= 0 {
+                return false; // lead() sees valid_until pass
+            }
+            #[allow(unused_mut)]
+            let mut until = at + timing.lease_validity_ms();
+            #[cfg(madsim)]
+            if ctx.bugs.on(crate::bugs::Bug::TrustLocalLease) {
+                until = ctx.clock.mono_ms() + timing.lease_ttl_s * 1000; // a local timer from the reply
+            }
+            valid_until.fetch_max(until, Ordering::SeqCst);
+            true
+        };
         let mut next_send_ms = ctx.clock.mono_ms();
         while sent.len() <= MAX_UNANSWERED_KEEP_ALIVES {
             let wait_ms = next_send_ms.saturating_sub(ctx.clock.mono_ms());
+            let held_wait_ms = held.front().map_or(0, |(seen, _, _)| seen.saturating_sub(ctx.clock.mono_ms()));
             tokio::select! {
                 biased;
                 reply = stream.message() => {
@@ -550,16 +582,22 @@ async fn keep_alive(
                     if ctx.faults.lose_reply(STORE_PEER, madsim::rand::random::<f64>) {
                         continue;
                     }
-                    if resp.ttl() <= 0 {
-                        return; // the lease is gone: lead() sees valid_until pass
+                    let held_ms = ctx.faults.delay_reply(STORE_PEER, madsim::rand::random::<f64>);
+                    if held_ms == 0 && held.is_empty() {
+                        if !deliver(at, resp.ttl()) {
+                            return;
+                        }
+                    } else {
+                        // The stream is in order: a reply is seen no earlier than the one before.
+                        let seen = held.back().map_or(0, |(s, _, _)| *s).max(ctx.clock.mono_ms() + held_ms);
+                        held.push_back((seen, at, resp.ttl()));
                     }
-                    #[allow(unused_mut)]
-                    let mut until = at + timing.lease_validity_ms();
-                    #[cfg(madsim)]
-                    if ctx.bugs.on(crate::bugs::Bug::TrustLocalLease) {
-                        until = ctx.clock.mono_ms() + timing.lease_ttl_s * 1000; // a local timer from the reply
+                }
+                () = ctx.clock.sleep(held_wait_ms), if !held.is_empty() => {
+                    let (_, at, ttl) = held.pop_front().expect("a held reply");
+                    if !deliver(at, ttl) {
+                        return;
                     }
-                    valid_until.fetch_max(until, Ordering::SeqCst);
                 }
                 () = ctx.clock.sleep(wait_ms) => {
                     let now = ctx.clock.mono_ms();

@@ -25,16 +25,41 @@ pub struct LinkRule {
     pub drop_response: f64,
     /// Chance the request is sent twice (a client retry the caller does not see).
     pub duplicate: f64,
-    /// Extra delay before the request is sent, uniform in the range (reorders calls).
+    /// Extra delay, uniform in the range (reorders calls): before the request is sent, or
+    /// on the reply once the peer has acted, as `delay_direction` says.
     pub delay: Option<MsRange>,
-    /// Chance a call is delayed at all (`None`: every call).
+    /// Chance a call (or a reply) is delayed at all (`None`: every one).
     pub delay_probability: Option<f64>,
+    pub delay_direction: Direction,
+}
+
+/// Which way a delay slows a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    #[default]
+    Request,
+    Response,
+    Both,
 }
 
 impl LinkRule {
     /// Whether calls to `peer` obey this rule.
     fn applies_to(&self, peer: &str) -> bool {
         self.peers.is_empty() || self.peers.iter().any(|p| p == peer)
+    }
+
+    /// This rule's delay one way (`replies`: the reply's), drawn: `None` when it delays
+    /// the other way only or the draw spares this call. No draw when every call is
+    /// delayed, so such a rule draws what it always drew.
+    fn draw_delay(&self, replies: bool, draw: &mut impl FnMut() -> f64) -> Option<u64> {
+        let way = match self.delay_direction {
+            Direction::Request => !replies,
+            Direction::Response => replies,
+            Direction::Both => true,
+        };
+        let range = self.delay.filter(|_| way && self.delay_probability.is_none_or(|p| draw() < p))?;
+        let ms = range.min + ((range.max - range.min + 1) as f64 * draw()) as u64;
+        Some(ms.min(range.max))
     }
 }
 
@@ -131,10 +156,8 @@ impl NodeFaults {
         let mut plan = CallPlan::default();
         for (id, rule) in links.iter().filter(|(_, r)| r.applies_to(peer)) {
             let effects = effects.entry(*id).or_default();
-            // No draw when every call is delayed, so such a rule draws what it always drew.
-            if let Some(range) = rule.delay.filter(|_| rule.delay_probability.is_none_or(|p| draw() < p)) {
-                let ms = range.min + ((range.max - range.min + 1) as f64 * draw()) as u64;
-                plan.delay_ms += ms.min(range.max);
+            if let Some(ms) = rule.draw_delay(false, &mut draw) {
+                plan.delay_ms += ms;
                 effects.bump("delayed");
             }
             if rule.drop_request > 0.0 && draw() < rule.drop_request {
@@ -161,6 +184,31 @@ impl NodeFaults {
             }
         }
         false
+    }
+
+    /// Draws how long the reply to a call to `peer`, arriving now, is held before the caller
+    /// sees it (decided when it arrives, as [`NodeFaults::lose_reply`] is).
+    pub fn delay_reply(&self, peer: &str, draw: impl FnMut() -> f64) -> u64 {
+        self.delay_one_way(peer, true, draw)
+    }
+
+    /// Draws the delays alone for a request to `peer`: for a call that only delays obey
+    /// (a campaign, which waits without a deadline for its turn to lead).
+    pub fn delay_request(&self, peer: &str, draw: impl FnMut() -> f64) -> u64 {
+        self.delay_one_way(peer, false, draw)
+    }
+
+    fn delay_one_way(&self, peer: &str, replies: bool, mut draw: impl FnMut() -> f64) -> u64 {
+        let mut rules = self.rules();
+        let Rules { links, effects, .. } = &mut *rules;
+        let mut total = 0;
+        for (id, rule) in links.iter().filter(|(_, r)| r.applies_to(peer)) {
+            if let Some(ms) = rule.draw_delay(replies, &mut draw) {
+                total += ms;
+                effects.entry(*id).or_default().bump(if replies { "replies delayed" } else { "delayed" });
+            }
+        }
+        total
     }
 
     /// Draws what a task body must do, if anything.
@@ -204,8 +252,8 @@ fn chance(key: &str, value: &str) -> Result<f64, String> {
 impl std::str::FromStr for LinkRule {
     type Err = String;
 
-    /// `peer=NAME,drop_request=P,drop_response=P,duplicate=P,delay_ms=MIN..MAX,delay_probability=P`
-    /// (all optional).
+    /// `peer=NAME,drop_request=P,drop_response=P,duplicate=P,delay_ms=MIN..MAX,delay_probability=P,
+    /// delay_direction=request|response|both` (all optional).
     fn from_str(spec: &str) -> Result<Self, String> {
         let mut rule = LinkRule::default();
         for pair in pairs(spec) {
@@ -216,6 +264,14 @@ impl std::str::FromStr for LinkRule {
                 "drop_response" => rule.drop_response = chance(key, value)?,
                 "duplicate" => rule.duplicate = chance(key, value)?,
                 "delay_probability" => rule.delay_probability = Some(chance(key, value)?),
+                "delay_direction" => {
+                    rule.delay_direction = match value {
+                        "request" => Direction::Request,
+                        "response" => Direction::Response,
+                        "both" => Direction::Both,
+                        _ => return Err(format!("delay_direction: expected request, response or both, found `{value}`")),
+                    }
+                }
                 "delay_ms" => {
                     let range = value.split_once("..").and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
                     match range {
@@ -225,7 +281,7 @@ impl std::str::FromStr for LinkRule {
                 }
                 _ => {
                     return Err(format!(
-                        "unknown key `{key}`, expected peer, drop_request, drop_response, duplicate, delay_ms or delay_probability"
+                        "unknown key `{key}`, expected peer, drop_request, drop_response, duplicate, delay_ms, delay_probability or delay_direction"
                     ))
                 }
             }
@@ -289,6 +345,26 @@ mod tests {
         assert_eq!(faults.plan_call("x", || 0.5).delay_ms, 0, "a draw over it does not");
         let rule: LinkRule = "delay_ms=5..5,delay_probability=0.25".parse().unwrap();
         assert_eq!(rule.delay_probability, Some(0.25));
+    }
+
+    #[test]
+    fn a_delay_slows_the_way_its_direction_says() {
+        let faults = NodeFaults::default();
+        let range = MsRange { min: 10, max: 10 };
+        let rule = |delay_direction| LinkRule { delay: Some(range), delay_direction, ..LinkRule::default() };
+        faults.add_link(1, rule(Direction::Response));
+        assert_eq!(faults.plan_call("x", || 0.5).delay_ms, 0, "a response delay leaves the request alone");
+        assert_eq!(faults.delay_reply("x", || 0.5), 10);
+        faults.add_link(2, rule(Direction::Both));
+        assert_eq!(faults.plan_call("x", || 0.5).delay_ms, 10);
+        assert_eq!(faults.delay_reply("x", || 0.5), 20, "both response rules add up");
+        faults.add_link(3, rule(Direction::Request));
+        assert_eq!(faults.plan_call("x", || 0.5).delay_ms, 20);
+        assert_eq!(faults.remove(1).to_string(), "replies delayed 2");
+        assert_eq!(faults.remove(2).to_string(), "delayed 2, replies delayed 1");
+        let rule: LinkRule = "delay_ms=5..5,delay_direction=both".parse().unwrap();
+        assert_eq!(rule.delay_direction, Direction::Both);
+        assert!("delay_direction=up".parse::<LinkRule>().unwrap_err().contains("request, response or both"));
     }
 
     #[test]

@@ -34,8 +34,8 @@ pub fn channel(addr: &str) -> Result<Channel, RpcError> {
 }
 
 /// Runs one outgoing call to `peer` through the node's fault layer, with a deadline of
-/// `timeout_ms` on the node's clock. The layer may delay the request (within the deadline),
-/// drop it, send it twice, or drop the reply after the peer has handled it; the caller sees
+/// `timeout_ms` on the node's clock. The layer may delay the request or the reply (within
+/// the deadline), drop it, send it twice, or drop the reply after the peer has handled it; the caller sees
 /// a lost request or reply as a timeout, as it would on a real network. `make` builds the
 /// call; it is called twice for a duplicated request.
 pub async fn through_faults<T, E, Fut>(
@@ -65,6 +65,10 @@ where
             let reply = make().await;
             if faults.lose_reply(peer, madsim::rand::random::<f64>) {
                 std::future::pending::<()>().await;
+            }
+            let held_ms = faults.delay_reply(peer, madsim::rand::random::<f64>);
+            if held_ms > 0 {
+                clock.sleep(held_ms).await;
             }
             reply
         })

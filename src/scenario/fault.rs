@@ -10,6 +10,10 @@ use std::path::Path;
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     pub kind: FaultKind,
+    /// A name other faults refer to: `target = "hit:NAME"` (the nodes this fault hit) and
+    /// `trigger = { event = "fault_end", fault = "NAME" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// When the fault fires, ms of simulated time after the run starts. With `trigger`,
     /// when the trigger is armed (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,6 +45,10 @@ pub struct Fault {
     /// `delay`, `store_slow`: added latency, uniform in the range (jitter).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<DurationRange>,
+    /// `delay`, `store_slow`: which way is slow: `request` (default), `response` (the reply,
+    /// after the peer has acted), or `both`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
     /// Clock faults: the offset set (`clock_offset`), the step (`clock_step`), or the error
     /// a slew starts from (`clock_slew`), ms; negative is behind true time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,7 +88,19 @@ pub enum FaultKind {
 }
 
 /// Keys every kind accepts.
-const COMMON: &[&str] = &["kind", "at_ms", "trigger", "repeat"];
+const COMMON: &[&str] = &["kind", "name", "at_ms", "trigger", "repeat"];
+
+/// Which way a `delay` or `store_slow` slows a call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// The request waits before it is sent.
+    #[default]
+    Request,
+    /// The reply waits after the peer has handled the request.
+    Response,
+    Both,
+}
 
 impl FaultKind {
     pub const ALL: [FaultKind; 20] = [
@@ -136,15 +156,16 @@ impl FaultKind {
         use FaultKind::*;
         match self {
             Crash => (&["target"], &["restart_after_ms"]),
-            Pause | Isolate | Bridge | StoreCut => (&["target", "duration_ms"], &[]),
+            Pause | Isolate | StoreCut => (&["target", "duration_ms"], &[]),
+            Bridge => (&["target", "duration_ms"], &["groups"]),
             Split => (&["duration_ms"], &["groups"]),
             OneWay => (&["target", "peer", "duration_ms"], &[]),
             DropRequest | DropResponse | DuplicateRequest => (&["target", "duration_ms"], &["peer", "probability"]),
-            Delay => (&["target", "duration_ms", "delay_ms"], &["peer", "probability"]),
+            Delay => (&["target", "duration_ms", "delay_ms"], &["peer", "probability", "direction"]),
             ClockOffset | ClockStep => (&["target", "offset_ms"], &["duration_ms"]),
             ClockDrift => (&["target", "rate"], &["duration_ms"]),
             ClockSlew => (&["target", "offset_ms", "slew_rate"], &[]),
-            StoreSlow => (&["duration_ms", "delay_ms"], &["probability"]),
+            StoreSlow => (&["duration_ms", "delay_ms"], &["probability", "direction"]),
             StoreUnavailable => (&["duration_ms"], &[]),
             TaskPanic | TaskFail | TaskHang => (&["target", "duration_ms"], &["probability"]),
         }
@@ -163,23 +184,38 @@ impl FaultKind {
     }
 }
 
-/// Fire when the `nth` event named `event` is recorded by a node matching `node`.
+/// Fire `after_ms` after the `nth` event named `event` is recorded by a node matching
+/// `node` (or, for `fault_begin` and `fault_end`, by the fault named `fault`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
-    /// An event name from the history, e.g. `dispatch`, `leader_elected`, `executor_dead`.
+    /// An event name from the history, e.g. `dispatch`, `leader_elected`, `executor_dead`,
+    /// or `fault_begin` / `fault_end` (a fault taking effect or healing).
     pub event: String,
     /// Only events recorded by this node or role (`leader` and `standby` match any
     /// coordinator, `executor` any executor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<Target>,
+    /// `fault_begin`, `fault_end`: only that named fault's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     #[serde(default = "first")]
     pub nth: u32,
+    /// Wait this long after the event before firing, ms.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub after_ms: u64,
 }
 
 fn first() -> u32 {
     1
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Trigger events that are the nemesis's own: a fault taking effect, or healing.
+pub const FAULT_EVENTS: &[&str] = &["fault_begin", "fault_end"];
 
 /// Events a trigger may name (the `event` tags of the history).
 pub const TRIGGER_EVENTS: &[&str] = &[
@@ -209,6 +245,8 @@ pub const TRIGGER_EVENTS: &[&str] = &[
     "job_deleted",
     "fire",
     "fire_skipped",
+    "fault_begin",
+    "fault_end",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +256,10 @@ pub struct Repeat {
     pub every_ms: u64,
     /// Firings in all, the first included.
     pub times: u32,
+    /// Each gap is `every_ms` plus a draw uniform in `0..=jitter_ms` (a flapping link's
+    /// irregular rhythm).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub jitter_ms: u64,
 }
 
 /// Whom a fault hits: one node by name, a role resolved when the fault fires, or a set.
@@ -237,6 +279,10 @@ pub enum Target {
     Executors,
     /// Every node placed in the zone.
     Zone(String),
+    /// Every node in the zone of the coordinator leading the highest live epoch.
+    LeaderZone,
+    /// The nodes the fault named here hit at its latest firing (its target, not its peers).
+    Hit(String),
     Node(String),
 }
 
@@ -252,9 +298,11 @@ impl std::str::FromStr for Target {
             "sink" => Target::Sink,
             "coordinators" => Target::Coordinators,
             "executors" => Target::Executors,
-            _ => match s.strip_prefix("zone:") {
-                Some(zone) => Target::Zone(zone.to_string()),
-                None => Target::Node(s.to_string()),
+            "leader_zone" => Target::LeaderZone,
+            _ => match (s.strip_prefix("zone:"), s.strip_prefix("hit:")) {
+                (Some(zone), _) => Target::Zone(zone.to_string()),
+                (_, Some(fault)) => Target::Hit(fault.to_string()),
+                _ => Target::Node(s.to_string()),
             },
         })
     }
@@ -271,6 +319,8 @@ impl std::fmt::Display for Target {
             Target::Coordinators => f.write_str("coordinators"),
             Target::Executors => f.write_str("executors"),
             Target::Zone(zone) => write!(f, "zone:{zone}"),
+            Target::LeaderZone => f.write_str("leader_zone"),
+            Target::Hit(fault) => write!(f, "hit:{fault}"),
             Target::Node(name) => f.write_str(name),
         }
     }
@@ -293,6 +343,7 @@ impl Fault {
     /// The keys this fault sets, in table order.
     fn keys_set(&self) -> Vec<&'static str> {
         let set = [
+            ("name", self.name.is_some()),
             ("at_ms", self.at_ms.is_some()),
             ("trigger", self.trigger.is_some()),
             ("target", self.target.is_some()),
@@ -303,6 +354,7 @@ impl Fault {
             ("peer", self.peer.is_some()),
             ("probability", self.probability.is_some()),
             ("delay_ms", self.delay_ms.is_some()),
+            ("direction", self.direction.is_some()),
             ("offset_ms", self.offset_ms.is_some()),
             ("rate", self.rate.is_some()),
             ("slew_rate", self.slew_rate.is_some()),
@@ -316,7 +368,8 @@ impl Fault {
     }
 
     /// Checks the keys against the kind, and every parameter and target. `index` is the
-    /// fault's place in the file (errors point into its table).
+    /// fault's place in the file (errors point into its table); `names` are the names of
+    /// the file's faults (`hit:NAME` and a trigger's `fault` must name another one).
     pub(crate) fn validate(
         &self,
         index: usize,
@@ -324,6 +377,7 @@ impl Fault {
         text: &str,
         nodes: &[String],
         zones: &[String],
+        names: &[&str],
     ) -> Result<(), ScenarioError> {
         let err = |key: &str, message: String| Err(ScenarioError::in_fault(path, text, index, key, &message));
         let kind = self.kind.name();
@@ -343,6 +397,23 @@ impl Fault {
         if self.at_ms.is_none() && self.trigger.is_none() {
             return err("kind", format!("fault `{kind}` needs `at_ms` or `trigger` to say when it fires"));
         }
+        if let Some(name) = &self.name {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return err("name", format!("expected a fault name of letters, digits, - and _, found `{name}`"));
+            }
+        }
+        // Another fault's name: a fault cannot wait for its own firing.
+        let other_fault = |name: &str| -> Result<(), String> {
+            if self.name.as_deref() == Some(name) {
+                return Err(format!("fault `{name}` cannot refer to itself"));
+            }
+            if !names.contains(&name) {
+                let known =
+                    if names.is_empty() { "none (give a fault `name = \"...\"`)".into() } else { names.join(", ") };
+                return Err(format!("no fault is named `{name}`; named faults: {known}"));
+            }
+            Ok(())
+        };
         if let Some(trigger) = &self.trigger {
             if !TRIGGER_EVENTS.contains(&trigger.event.as_str()) {
                 return err(
@@ -353,10 +424,29 @@ impl Fault {
             if trigger.nth == 0 {
                 return err("nth", "expected nth >= 1".into());
             }
+            let of_fault = FAULT_EVENTS.contains(&trigger.event.as_str());
+            if of_fault && trigger.node.is_some() {
+                return err(
+                    "event",
+                    format!("`node` does not apply to `{}`: name the fault with `fault`", trigger.event),
+                );
+            }
+            if let Some(name) = &trigger.fault {
+                if !of_fault {
+                    return err("event", format!("`fault` applies to {} only", FAULT_EVENTS.join(" and ")));
+                }
+                other_fault(name).or_else(|message| err("event", message))?;
+            }
+            if trigger.after_ms > MAX_WAIT_MS {
+                return err("after_ms", format!("expected after_ms <= {MAX_WAIT_MS}"));
+            }
         }
         if let Some(r) = &self.repeat {
             if r.times == 0 || r.every_ms == 0 {
                 return err("repeat", "expected repeat = { every_ms >= 1, times >= 1 }".into());
+            }
+            if r.jitter_ms > MAX_WAIT_MS {
+                return err("repeat", format!("expected jitter_ms <= {MAX_WAIT_MS}"));
             }
             let busy = self.duration_ms.unwrap_or(0).max(self.restart_after_ms.unwrap_or(0));
             if r.times > 1 && r.every_ms <= busy {
@@ -381,11 +471,13 @@ impl Fault {
         // The client may only lose, duplicate or delay its calls: a crash would resubmit.
         let client_ok = self.kind.is_message();
         let targets = self.target.iter().chain(&self.peer).chain(self.groups.iter().flatten().flatten());
-        for t in targets {
-            check_target(t, nodes, zones, client_ok).or_else(|message| err(&t.to_string(), message))?;
-        }
-        if let Some(t) = self.trigger.as_ref().and_then(|t| t.node.as_ref()) {
-            check_target(t, nodes, zones, false).or_else(|message| err(&t.to_string(), message))?;
+        let trigger_node = self.trigger.as_ref().and_then(|t| t.node.as_ref());
+        for (t, client_ok) in targets.map(|t| (t, client_ok)).chain(trigger_node.map(|t| (t, false))) {
+            let check = match t {
+                Target::Hit(name) => other_fault(name),
+                _ => check_target(t, nodes, zones, client_ok),
+            };
+            check.or_else(|message| err(&t.to_string(), message))?;
         }
         if self.kind == FaultKind::Crash && matches!(&self.target, Some(Target::Sink)) {
             return err("sink", "the sink is not a crash target: its ledger stands for the user's durable database, and this version keeps it in memory".into());
@@ -409,17 +501,23 @@ impl Fault {
             if groups.len() < 2 || groups.iter().any(Vec::is_empty) {
                 return err("groups", "expected at least two non-empty groups".into());
             }
+            if self.kind == FaultKind::Bridge && groups.len() != 2 {
+                return err("groups", "expected the bridge's two halves: groups = [[...], [...]]".into());
+            }
         }
         Ok(())
     }
 }
+
+/// The longest wait a trigger's `after_ms` or a repeat's `jitter_ms` may add, ms.
+const MAX_WAIT_MS: u64 = 3_600_000;
 
 fn check_target(t: &Target, nodes: &[String], zones: &[String], client_ok: bool) -> Result<(), String> {
     match t {
         Target::Node(name) if name == "client" && client_ok => Ok(()),
         Target::Node(name) if name == "client" || !nodes.contains(name) => Err(format!(
             "unknown target `{name}`, expected leader, standby, executor, store, sink, coordinators, executors, \
-             zone:NAME or one of: {}",
+             zone:NAME, leader_zone, hit:FAULT or one of: {}",
             nodes.iter().filter(|n| *n != "client").cloned().collect::<Vec<_>>().join(", ")
         )),
         Target::Zone(zone) if !zones.contains(zone) => {

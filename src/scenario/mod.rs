@@ -9,7 +9,7 @@ mod fault;
 mod jobs;
 
 pub use error::ScenarioError;
-pub use fault::{Fault, FaultKind, Repeat, Target, Trigger, TRIGGER_EVENTS};
+pub use fault::{Direction, Fault, FaultKind, Repeat, Target, Trigger, FAULT_EVENTS, TRIGGER_EVENTS};
 pub use jobs::{JobOp, JobText, MisfireText, OpKind, ScheduleSettings};
 
 use crate::core::coordinator::{CoordinatorConfig, IsolationConfig, JobsConfig};
@@ -439,8 +439,15 @@ impl Scenario {
         if zones.len() != self.topology.zones.len() {
             return Err(ScenarioError::at_key(path, text, "zones", "expected distinct zone names"));
         }
+        let names: Vec<&str> = self.faults.iter().filter_map(|f| f.name.as_deref()).collect();
         for (index, fault) in self.faults.iter().enumerate() {
-            fault.validate(index, path, text, &self.node_names(), &self.topology.zones)?;
+            fault.validate(index, path, text, &self.node_names(), &self.topology.zones, &names)?;
+            if let Some(name) = &fault.name {
+                if names.iter().filter(|n| *n == name).count() > 1 {
+                    let message = format!("expected distinct fault names, `{name}` twice");
+                    return Err(ScenarioError::in_fault(path, text, index, "name", &message));
+                }
+            }
         }
         if let Err(e) = crate::schedule::parse_instant(&self.schedule.start_time) {
             return Err(ScenarioError::at_key(path, text, "start_time", &e));

@@ -134,3 +134,61 @@ fn settings_override_keys_and_bad_ones_are_named() {
     assert!(err.to_string().contains("is not a table"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn named_faults_bind_targets_and_triggers_and_bad_references_are_located() {
+    let first =
+        "[[faults]]\nname = \"kill\"\nat_ms = 1000\nkind = \"crash\"\ntarget = \"leader\"\nrestart_after_ms = 2000\n";
+    let second = "\n[[faults]]\nkind = \"isolate\"\ntarget = \"hit:kill\"\nduration_ms = 500\n\
+                  trigger = { event = \"fault_end\", fault = \"kill\", after_ms = 300 }\n";
+    let s = parse(&format!("{first}{second}")).unwrap();
+    assert_eq!(s.faults[1].target, Some(Target::Hit("kill".into())));
+    let trigger = s.faults[1].trigger.as_ref().unwrap();
+    assert_eq!((trigger.fault.as_deref(), trigger.after_ms), (Some("kill"), 300));
+    let err = parse(&format!("{first}{}", second.replace("hit:kill", "hit:kil"))).unwrap_err();
+    assert_eq!(err.line, 10);
+    assert!(err.message.starts_with("no fault is named `kil`; named faults: kill"), "{}", err.message);
+    let err = parse(&format!("{first}{}", second.replace("fault = \"kill\"", "fault = \"other\""))).unwrap_err();
+    assert!(err.message.contains("no fault is named `other`"), "{}", err.message);
+    let err = parse(&format!("{first}{}", first.replace("at_ms = 1000", "at_ms = 9000"))).unwrap_err();
+    assert!(err.message.contains("expected distinct fault names, `kill` twice"), "{}", err.message);
+    let own = "[[faults]]\nname = \"a\"\nkind = \"pause\"\ntarget = \"hit:a\"\nduration_ms = 5\nat_ms = 1\n";
+    assert!(parse(own).unwrap_err().message.contains("cannot refer to itself"));
+    let bad_name = first.replace("\"kill\"", "\"k i\"");
+    assert!(parse(&bad_name).unwrap_err().message.contains("letters, digits"));
+    let node_on_fault_event = second.replace("fault = \"kill\"", "node = \"leader\"");
+    let err = parse(&format!("{first}{node_on_fault_event}")).unwrap_err();
+    assert!(err.message.contains("`node` does not apply to `fault_end`"), "{}", err.message);
+    let fault_on_other_event = second.replace("event = \"fault_end\"", "event = \"dispatch\"");
+    let err = parse(&format!("{first}{fault_on_other_event}")).unwrap_err();
+    assert!(err.message.contains("`fault` applies to fault_begin and fault_end only"), "{}", err.message);
+}
+
+#[test]
+fn leader_zone_bridge_halves_directions_and_repeat_jitter_parse_and_are_checked() {
+    let base = "[topology]\nzones = [\"a\", \"b\"]\n";
+    let s = parse(&format!(
+        "{base}[[faults]]\nat_ms = 1\nkind = \"isolate\"\ntarget = \"leader_zone\"\nduration_ms = 5\n\
+         repeat = {{ every_ms = 100, times = 3, jitter_ms = 50 }}\n"
+    ))
+    .unwrap();
+    assert_eq!(s.faults[0].target, Some(Target::LeaderZone));
+    assert_eq!(s.faults[0].repeat.unwrap().jitter_ms, 50);
+    let bridge = "[[faults]]\nat_ms = 1\nkind = \"bridge\"\ntarget = \"coord-1\"\nduration_ms = 5\n";
+    let s = parse(&format!("{bridge}groups = [[\"coord-2\"], [\"coord-3\", \"executors\"]]\n")).unwrap();
+    assert_eq!(s.faults[0].groups.as_ref().unwrap().len(), 2);
+    let err = parse(&format!("{bridge}groups = [[\"coord-2\"], [\"coord-3\"], [\"sink\"]]\n")).unwrap_err();
+    assert!(err.message.contains("the bridge's two halves"), "{}", err.message);
+    let delay = "[[faults]]\nat_ms = 1\nkind = \"delay\"\ntarget = \"exec-1\"\nduration_ms = 5\ndelay_ms = { min = 1, max = 2 }\n";
+    let s = parse(&format!("{delay}direction = \"response\"\n")).unwrap();
+    assert_eq!(s.faults[0].direction, Some(Direction::Response));
+    let err = parse(&format!("{delay}direction = \"sideways\"\n")).unwrap_err();
+    assert!(err.message.contains("unknown variant `sideways`"), "{}", err.message);
+    let err = parse(
+        &delay
+            .replace("\"delay\"", "\"drop_request\"")
+            .replace("delay_ms = { min = 1, max = 2 }", "direction = \"both\""),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("`direction` does not apply to kind `drop_request`"), "{}", err.message);
+}

@@ -3,8 +3,8 @@
 //! hit, the parameters, and what the fault actually did. Role targets (`leader`,
 //! `executor`, ...) are resolved when the fault fires, from the history.
 
-use crate::node::faults::{LinkRule, TaskRule};
-use crate::scenario::{Fault, FaultKind, Target};
+use crate::node::faults::{self, LinkRule, TaskRule};
+use crate::scenario::{Direction, Fault, FaultKind, Target, Trigger};
 use crate::sim::cluster::{Cluster, Role};
 use crate::trace::{Event, EventKind, FaultPhase};
 use madsim::runtime::Handle;
@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex};
 /// recorded as not fired.
 const RESOLVE_PATIENCE_MS: u64 = 30_000;
 
+/// How the end event of a firing that found no node begins: such a firing did not begin, and
+/// a `fault_end` trigger does not count it.
+const NOT_FIRED: &str = "not fired";
+
 pub struct Nemesis {
     cluster: Arc<Cluster>,
     /// Nodes crashed and not restarted yet.
@@ -25,10 +29,20 @@ pub struct Nemesis {
     /// have not finished. A trigger still waiting for its event does not count: the run
     /// may end without it (and the checker then says it never fired).
     busy: AtomicUsize,
+    /// The named faults (`name = ...`): their ids, and the nodes each hit at its latest
+    /// firing (for `hit:NAME` targets).
+    named: Mutex<BTreeMap<String, Named>>,
+}
+
+struct Named {
+    id: u64,
+    hit: Option<Vec<String>>,
 }
 
 /// One firing's resolved shape: the nodes hit, and the links cut.
 struct Hit {
+    /// The nodes the fault's target named (empty when it has none).
+    targets: Vec<String>,
     nodes: Vec<String>,
     links: Vec<(String, String)>,
     detail: String,
@@ -36,7 +50,16 @@ struct Hit {
 
 impl Nemesis {
     pub fn new(cluster: Arc<Cluster>) -> Arc<Self> {
-        Arc::new(Nemesis { cluster, down: Mutex::new(BTreeSet::new()), busy: AtomicUsize::new(0) })
+        Arc::new(Nemesis {
+            cluster,
+            down: Mutex::new(BTreeSet::new()),
+            busy: AtomicUsize::new(0),
+            named: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn named(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Named>> {
+        self.named.lock().expect("nemesis poisoned")
     }
 
     /// No fault is due or in progress: every one that fired has healed.
@@ -57,6 +80,11 @@ impl Nemesis {
     pub fn start(self: &Arc<Self>, faults: Vec<(u64, Fault)>) -> Vec<madsim::task::JoinHandle<()>> {
         let timed = faults.iter().filter(|(_, f)| f.trigger.is_none()).count();
         self.busy.fetch_add(timed, Ordering::SeqCst);
+        for (id, f) in &faults {
+            if let Some(name) = &f.name {
+                self.named().insert(name.clone(), Named { id: *id, hit: None });
+            }
+        }
         faults.into_iter().map(|(id, f)| madsim::task::spawn(self.clone().fire(id, f))).collect()
     }
 
@@ -76,9 +104,7 @@ impl Nemesis {
                     std::future::pending::<()>().await; // never fires; aborted at the run end
                     return;
                 };
-                if event_name(&e.kind) == trigger.event
-                    && trigger.node.as_ref().is_none_or(|t| self.matches(t, &e.node))
-                {
+                if self.pulls(trigger, &e) {
                     seen += 1;
                     if seen == trigger.nth {
                         self.busy.fetch_add(1, Ordering::SeqCst);
@@ -86,15 +112,33 @@ impl Nemesis {
                     }
                 }
             }
+            if trigger.after_ms > 0 {
+                clock.sleep(trigger.after_ms).await;
+            }
         }
         let times = fault.repeat.map_or(1, |r| r.times);
         for firing in 0..times {
             let started = clock.mono_ms();
             self.fire_once(id, fault).await;
             if let (Some(r), true) = (fault.repeat, firing + 1 < times) {
-                clock.sleep((started + r.every_ms).saturating_sub(clock.mono_ms())).await;
+                let jitter = if r.jitter_ms > 0 { madsim::rand::random::<u64>() % (r.jitter_ms + 1) } else { 0 };
+                clock.sleep((started + r.every_ms + jitter).saturating_sub(clock.mono_ms())).await;
             }
         }
+    }
+
+    /// Whether event `e` counts toward `trigger`.
+    fn pulls(&self, trigger: &Trigger, e: &Event) -> bool {
+        if let EventKind::Fault { id, phase, detail, .. } = &e.kind {
+            let name = match phase {
+                FaultPhase::Begin => "fault_begin",
+                FaultPhase::End if !detail.starts_with(NOT_FIRED) => "fault_end",
+                FaultPhase::End => return false,
+            };
+            let of = |fault: &String| self.named().get(fault).is_some_and(|n| n.id == *id);
+            return name == trigger.event && trigger.fault.as_ref().is_none_or(of);
+        }
+        event_name(&e.kind) == trigger.event && trigger.node.as_ref().is_none_or(|t| self.matches(t, &e.node))
     }
 
     /// One firing: resolve the targets, inject, wait, heal, recording each step.
@@ -107,11 +151,17 @@ impl Nemesis {
             }
             if clock.mono_ms() >= deadline {
                 let target = fault.target.as_ref().map_or("-".into(), |t| t.to_string());
-                self.record(id, fault, FaultPhase::End, target, "not fired: no node matched the target".into());
+                self.record(id, fault, FaultPhase::End, target, format!("{NOT_FIRED}: no node matched the target"));
                 return;
             }
             clock.sleep(100).await;
         };
+        if let Some(name) = &fault.name {
+            let nodes = if hit.targets.is_empty() { &hit.nodes } else { &hit.targets };
+            if let Some(named) = self.named().get_mut(name) {
+                named.hit = Some(nodes.clone());
+            }
+        }
         let target = hit.nodes.join(",");
         let handle = Handle::current();
         let c = &self.cluster;
@@ -243,6 +293,7 @@ impl Nemesis {
             Some(t) => self.resolve(t)?,
             None => Vec::new(),
         };
+        let targets = nodes.clone();
         let detail = params(fault);
         let all_but_client =
             || -> Vec<String> { c.nodes.iter().filter(|n| n.role != Role::Client).map(|n| n.name.clone()).collect() };
@@ -276,10 +327,7 @@ impl Nemesis {
             }
             FaultKind::Split => {
                 let groups: Vec<Vec<String>> = match &fault.groups {
-                    Some(groups) => groups
-                        .iter()
-                        .map(|g| g.iter().map(|t| self.resolve(t)).collect::<Option<Vec<_>>>().map(|v| v.concat()))
-                        .collect::<Option<_>>()?,
+                    Some(groups) => self.resolve_groups(groups)?,
                     None => halves(all_but_client()),
                 };
                 let mut links = Vec::new();
@@ -293,8 +341,14 @@ impl Nemesis {
             }
             FaultKind::Bridge => {
                 let bridge = nodes.first()?.clone();
-                let rest: Vec<String> = all_but_client().into_iter().filter(|n| *n != bridge).collect();
-                let sides = halves(rest);
+                let sides: Vec<Vec<String>> = match &fault.groups {
+                    Some(groups) => self
+                        .resolve_groups(groups)?
+                        .into_iter()
+                        .map(|side| side.into_iter().filter(|n| *n != bridge).collect())
+                        .collect(),
+                    None => halves(all_but_client().into_iter().filter(|n| *n != bridge).collect()),
+                };
                 let links = across(&sides[0], &sides[1]);
                 let shape = format!("[{}] <- {bridge} -> [{}]", sides[0].join(","), sides[1].join(","));
                 // Every node of both halves is hit (its links to the other half are cut), as
@@ -309,7 +363,15 @@ impl Nemesis {
             }
             _ => (nodes, Vec::new(), detail),
         };
-        Some(Hit { nodes, links, detail })
+        Some(Hit { targets, nodes, links, detail })
+    }
+
+    /// A split's or a bridge's sides, each the live nodes its targets name now.
+    fn resolve_groups(&self, groups: &[Vec<Target>]) -> Option<Vec<Vec<String>>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|t| self.resolve(t)).collect::<Option<Vec<_>>>().map(|v| v.concat()))
+            .collect()
     }
 
     /// The peer names a message fault applies to (all when empty).
@@ -342,6 +404,14 @@ impl Nemesis {
             Target::Coordinators => up(&|n| n.role == Role::Coordinator),
             Target::Executors => up(&|n| n.role == Role::Executor),
             Target::Zone(zone) => up(&|n| n.zone.as_deref() == Some(zone)),
+            Target::LeaderZone => {
+                let zone = leader.and_then(|l| c.node(&l).and_then(|n| n.zone.clone()))?;
+                up(&|n| n.zone.as_ref() == Some(&zone))
+            }
+            Target::Hit(fault) => {
+                let hit = self.named().get(fault).and_then(|n| n.hit.clone())?;
+                up(&|n| hit.contains(&n.name))
+            }
             Target::Node(name) => up(&|n| n.name == *name),
         };
         Some(names).filter(|n: &Vec<String>| !n.is_empty())
@@ -356,6 +426,7 @@ impl Nemesis {
             Target::Store => n.role == Role::Store,
             Target::Sink => n.role == Role::Sink,
             Target::Zone(zone) => n.zone.as_deref() == Some(zone),
+            Target::LeaderZone | Target::Hit(_) => self.resolve(target).is_some_and(|nodes| nodes.contains(&n.name)),
             Target::Node(name) => n.name == *name,
         }
     }
@@ -371,6 +442,11 @@ fn link_rule(fault: &Fault, peers: Vec<String>) -> LinkRule {
         _ => {
             rule.delay = fault.delay_ms.map(crate::settings::ms_range);
             rule.delay_probability = fault.probability;
+            rule.delay_direction = match fault.direction.unwrap_or_default() {
+                Direction::Request => faults::Direction::Request,
+                Direction::Response => faults::Direction::Response,
+                Direction::Both => faults::Direction::Both,
+            };
         }
     }
     rule

@@ -87,6 +87,7 @@ fn one(o: &KindOptions, at_ms: u64, duration: u64, scenario: &Scenario, rng: &mu
     use Target::*;
     let mut f = Fault {
         kind: o.kind,
+        name: None,
         at_ms: Some(at_ms),
         trigger: None,
         target: None,
@@ -97,6 +98,7 @@ fn one(o: &KindOptions, at_ms: u64, duration: u64, scenario: &Scenario, rng: &mu
         peer: None,
         probability: None,
         delay_ms: None,
+        direction: None,
         offset_ms: None,
         rate: None,
         slew_rate: None,
@@ -111,7 +113,7 @@ fn one(o: &KindOptions, at_ms: u64, duration: u64, scenario: &Scenario, rng: &mu
             f.restart_after_ms = f.duration_ms.take();
             if rng.gen_bool(0.2) {
                 f.target = Some(Executor);
-                f.repeat = Some(Repeat { every_ms: duration + 500, times: 3 });
+                f.repeat = Some(Repeat { every_ms: duration + 500, times: 3, jitter_ms: 0 });
             }
         }
         Pause => f.target = Some(choose(rng, &[Leader, Standby, Executor, Store])),
