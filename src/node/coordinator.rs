@@ -431,7 +431,6 @@ async fn lead(
 ) -> Result<(), StoreError> {
     let (lease, valid_until, leading) = (held.id, &held.valid_until, &held.leading);
     let mut election = store.client().election_client();
-    #[allow(unused_mut)]
     // The campaign waits without a deadline for its turn, so of the fault layer only delays
     // apply to it (a `delay` or `store_slow` toward the store, either way).
     let campaign = async {
@@ -446,6 +445,7 @@ async fn lead(
         }
         won
     };
+    #[allow(unused_mut)]
     let mut epoch = tokio::select! {
         biased;
         won = campaign => {

@@ -16,7 +16,7 @@ use crate::trace::{EventKind, Verdict};
 use futures_util::FutureExt as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -37,6 +37,16 @@ pub struct ExecutorSettings {
     pub coordinators: Vec<(String, String)>,
     pub sink: String,
     pub timing: Timing,
+    /// Counts this executor's heartbeats (shared by a fleet of executors in one process).
+    pub beats: Arc<BeatCount>,
+}
+
+/// Heartbeats sent, by how they ended: answered by the leader, or not (timed out, refused,
+/// or answered "not leader").
+#[derive(Debug, Default)]
+pub struct BeatCount {
+    pub answered: AtomicU64,
+    pub unanswered: AtomicU64,
 }
 
 type Running = Arc<Mutex<BTreeMap<TaskId, JoinHandle<()>>>>;
@@ -70,6 +80,7 @@ struct Shared {
     rpc_timeout_ms: u64,
     /// Wakes the heartbeat loop when an attempt finishes.
     finished: Arc<Notify>,
+    beats: Arc<BeatCount>,
 }
 
 /// Runs an executor until the node is killed.
@@ -84,6 +95,7 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
         sink: SinkClient::new(rpc::channel(&settings.sink).expect("sink address is valid")),
         rpc_timeout_ms: settings.timing.rpc_timeout_ms,
         finished: Arc::new(Notify::new()),
+        beats: settings.beats.clone(),
         ctx,
     };
     let mut leaders = LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
@@ -117,7 +129,10 @@ async fn beat(shared: &Shared, leaders: &mut LeaderCursor, timing: &Timing) -> b
             let (mut client, beat) = (client.clone(), beat.clone());
             async move { client.heartbeat(beat).await }
         };
-        let hint = match rpc::call(&shared.ctx, &peer, timing.rpc_timeout_ms, call).await {
+        let reply = rpc::call(&shared.ctx, &peer, timing.rpc_timeout_ms, call).await;
+        let counter = if reply.as_ref().is_ok_and(|r| !r.not_leader) { &shared.beats.answered } else { &shared.beats.unanswered };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let hint = match reply {
             Ok(reply) if reply.not_leader => reply.leader_hint,
             Ok(reply) => {
                 let soon = reply.pending > 0;

@@ -125,6 +125,7 @@ impl Cluster {
                 coordinators: coords.clone(),
                 sink: sink_addr.to_string(),
                 timing: timing.clone(),
+                beats: Default::default(),
             };
             let c = ctx(&name);
             let init = c.clone();

@@ -3,7 +3,7 @@
 //! real cluster has no harness) gets one: drained iff every acknowledged task is terminal.
 
 use anyhow::{anyhow, Result};
-use faultline::check::check_all;
+use faultline::check::{check_all, CheckResult};
 use faultline::record::read_jsonl;
 use faultline::trace::{Event, EventKind};
 use std::collections::BTreeSet;
@@ -20,7 +20,9 @@ pub fn merged_history(paths: &[PathBuf]) -> Result<Vec<Event>> {
     Ok(history)
 }
 
-pub fn run(paths: &[PathBuf]) -> Result<bool> {
+/// The merged histories of `paths` (with a run end added if none) and every checker's
+/// verdict on them.
+pub fn judge(paths: &[PathBuf]) -> Result<(Vec<Event>, CheckResult)> {
     let mut history = merged_history(paths)?;
     if !history.iter().any(|e| matches!(e.kind, EventKind::RunEnd { .. })) {
         let drained = all_acked_terminal(&history);
@@ -28,6 +30,11 @@ pub fn run(paths: &[PathBuf]) -> Result<bool> {
         history.push(Event { at_ms, node: "check".into(), kind: EventKind::RunEnd { drained } });
     }
     let result = check_all(&history);
+    Ok((history, result))
+}
+
+pub fn run(paths: &[PathBuf]) -> Result<bool> {
+    let (history, result) = judge(paths)?;
     let c = &result.counts;
     println!(
         "{}: {} events; tasks: {} acked, {} succeeded, {} dead-lettered, {} lost; {} duplicate applies, \

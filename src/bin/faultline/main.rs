@@ -243,6 +243,17 @@ enum Cmd {
     /// txns from concurrent writers, lease keep-alives and prefix gets.
     #[cfg(not(madsim))]
     StoreBench(store_bench::Args),
+    /// Tabulate what one leader handled at each load level `scripts/leader-limit` ran on real
+    /// processes (beats/s, dispatches/s, ack latency, CPU), and fit its CPU per beat and per
+    /// task. Writes <OUT>.md and <OUT>.json.
+    LeaderLimit {
+        /// The directory of level-* directories scripts/leader-limit wrote.
+        #[arg(long)]
+        real: PathBuf,
+        /// Output path without extension.
+        #[arg(long, default_value = "reports/leader-limit")]
+        out: PathBuf,
+    },
 }
 
 /// mimalloc: a run allocates and frees millions of small objects (messages, events, task
@@ -359,11 +370,13 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Job { coordinators, timeout, op } => serve::job(coordinators, timeout, op),
         #[cfg(not(madsim))]
         Cmd::StoreBench(args) => store_bench::run(args),
+        Cmd::LeaderLimit { real, out } => {
+            let command: Vec<String> = std::env::args().skip(1).collect();
+            leader_limit::run(&real, &out, &format!("faultline {}", command.join(" ")))
+        }
     }
 }
 
-/// The simulator's run options for `range`, everything else off; worker threads default
-/// to one per core. Callers name what they switch on.
 /// `all` or a count of seeds.
 fn parse_seed_count(text: &str) -> Result<u64, String> {
     match text {
@@ -372,6 +385,8 @@ fn parse_seed_count(text: &str) -> Result<u64, String> {
     }
 }
 
+/// The simulator's run options for `range`, everything else off; worker threads default
+/// to one per core. Callers name what they switch on.
 #[cfg(madsim)]
 fn options(range: SeedRange) -> suite::SuiteOptions {
     suite::SuiteOptions {
@@ -423,6 +438,7 @@ mod bugs;
 #[cfg(madsim)]
 mod calibrate;
 mod check;
+mod leader_limit;
 #[cfg(madsim)]
 mod replay;
 #[cfg(not(madsim))]

@@ -38,6 +38,11 @@ pub enum Role {
         /// The failure zone this executor runs in (placement spreads retries over zones).
         #[arg(long, default_value = "z1")]
         zone: String,
+        /// Run a fleet of this many executors in this one process, named NAME-1..NAME-N
+        /// (a load generator: `scripts/leader-limit`); each second the fleet prints
+        /// `beats: UNIX_MS answered=A unanswered=U` to stderr, counted over the fleet.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        count: u32,
     },
     /// The effect sink.
     Sink {
@@ -120,10 +125,25 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                     CoordinatorSettings { listen, store_endpoints: etcd, config, timing: settings::timing(&s), seed };
                 coordinator::run(ctx, settings).await;
             }
-            Role::Executor { coordinators, sink, zone } => {
+            Role::Executor { coordinators, sink, zone, count } => {
                 let capacity = s.topology.executor_capacity as u32;
                 let timing = settings::timing(&s);
-                executor::run(ctx, ExecutorSettings { capacity, zone, coordinators, sink, timing }).await;
+                let beats = Arc::new(executor::BeatCount::default());
+                let settings = ExecutorSettings { capacity, zone, coordinators, sink, timing, beats: beats.clone() };
+                if count == 1 {
+                    executor::run(ctx, settings).await;
+                } else {
+                    for i in 1..=count {
+                        let ctx = NodeContext { name: format!("{}-{i}", ctx.name), ..ctx.clone() };
+                        tokio::spawn(executor::run(ctx, settings.clone()));
+                    }
+                    loop {
+                        ctx.clock.sleep(1_000).await;
+                        let (answered, unanswered) =
+                            (beats.answered.load(Ordering::Relaxed), beats.unanswered.load(Ordering::Relaxed));
+                        eprintln!("beats: {} answered={answered} unanswered={unanswered}", ctx.clock.wall_ms());
+                    }
+                }
             }
             Role::Sink { listen } => sink::run(ctx, listen).await,
         }
