@@ -369,8 +369,8 @@ fn the_leaders_zone_is_a_target() {
     let leader = o
         .history
         .iter()
-        .filter(|e| e.at_ms <= begin && matches!(e.kind, EventKind::LeaderElected { .. }))
-        .last()
+        .rev()
+        .find(|e| e.at_ms <= begin && matches!(e.kind, EventKind::LeaderElected { .. }))
         .map(|e| e.node.clone())
         .unwrap();
     let zone = |n: &str| (n.rsplit('-').next().unwrap().parse::<usize>().unwrap() - 1) % 3;

@@ -130,7 +130,8 @@ async fn beat(shared: &Shared, leaders: &mut LeaderCursor, timing: &Timing) -> b
             async move { client.heartbeat(beat).await }
         };
         let reply = rpc::call(&shared.ctx, &peer, timing.rpc_timeout_ms, call).await;
-        let counter = if reply.as_ref().is_ok_and(|r| !r.not_leader) { &shared.beats.answered } else { &shared.beats.unanswered };
+        let counter =
+            if reply.as_ref().is_ok_and(|r| !r.not_leader) { &shared.beats.answered } else { &shared.beats.unanswered };
         counter.fetch_add(1, Ordering::Relaxed);
         let hint = match reply {
             Ok(reply) if reply.not_leader => reply.leader_hint,

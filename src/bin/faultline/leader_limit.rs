@@ -41,21 +41,24 @@ pub struct Row {
     /// Every checker on the merged histories (the run was stopped after a short drain).
     pub verdict: String,
     pub kept_up: bool,
+    /// The leader's CPU per task once its beats are paid, µs (see [`Fit`]).
+    pub leader_us_per_task: Option<f64>,
 }
 
-/// The leader's CPU, ms per second, fitted as `per_beat * beats/s + per_task * tasks/s +
-/// idle` over the levels (least squares).
+/// The leader's CPU per beat, fitted over the levels without tasks that kept up (least squares,
+/// `ms/s = per_beat * beats/s + idle`), and per task at each level with tasks (what is left
+/// of its CPU once the beats are paid, per dispatch: it falls with the rate, as writes
+/// batch).
 #[derive(Debug, Serialize)]
 pub struct Fit {
     pub per_beat_us: f64,
-    pub per_task_us: f64,
     pub idle_ms_per_s: f64,
     /// Beats per second one core takes with no task.
     pub core_beats_per_s: f64,
-    /// Tasks per second one core takes besides 1,000 beats per second.
-    pub core_tasks_per_s_at_1000_beats: f64,
-    /// The largest relative error of the fit over the levels.
-    pub worst_error: f64,
+    /// The lowest per-task cost of any level, µs, and that level's tasks/s.
+    pub per_task_us: Option<(f64, f64)>,
+    /// Tasks per second one core would take besides 1,000 beats per second at that cost.
+    pub core_tasks_per_s_at_1000_beats: Option<f64>,
 }
 
 fn read_env(path: &Path) -> Result<BTreeMap<String, String>> {
@@ -165,58 +168,52 @@ fn level(dir: &Path) -> Result<Row> {
         cpu_percent,
         verdict,
         kept_up,
+        leader_us_per_task: None,
     })
 }
 
-/// Least squares for `y = a x1 + b x2 + c`, by the normal equations.
-fn fit3(points: &[(f64, f64, f64)]) -> Option<(f64, f64, f64)> {
-    if points.len() < 3 {
+/// Least squares for `y = a x + c`.
+fn line(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(sx, sy), (x, y)| (sx + x, sy + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    if points.len() < 2 || sxx < 1e-9 {
         return None;
     }
-    let mut m = [[0.0f64; 4]; 3];
-    for &(x1, x2, y) in points {
-        let row = [x1, x2, 1.0];
-        for i in 0..3 {
-            for j in 0..3 {
-                m[i][j] += row[i] * row[j];
-            }
-            m[i][3] += row[i] * y;
-        }
-    }
-    for col in 0..3 {
-        let pivot = (col..3).max_by(|&a, &b| m[a][col].abs().total_cmp(&m[b][col].abs()))?;
-        if m[pivot][col].abs() < 1e-9 {
-            return None;
-        }
-        m.swap(col, pivot);
-        for r in 0..3 {
-            if r != col {
-                let f = m[r][col] / m[col][col];
-                for c in col..4 {
-                    m[r][c] -= f * m[col][c];
-                }
-            }
-        }
-    }
-    Some((m[0][3] / m[0][0], m[1][3] / m[1][1], m[2][3] / m[2][2]))
+    let a = sxy / sxx;
+    Some((a, my - a * mx))
 }
 
-fn fit(rows: &[Row]) -> Option<Fit> {
-    let leader = |r: &Row| r.cpu_percent.get("coord").map(|p| p * 10.0); // ms per s
-    let points: Vec<(f64, f64, f64)> =
-        rows.iter().filter_map(|r| Some((r.beats_per_s, r.dispatches_per_s, leader(r)?))).collect();
-    let (a, b, c) = fit3(&points)?;
-    let worst_error = points
+/// The leader's CPU over the window, ms per second.
+fn leader_ms_per_s(r: &Row) -> Option<f64> {
+    r.cpu_percent.get("coord").map(|p| p * 10.0)
+}
+
+/// Fits the per-beat cost and fills each task level's per-task cost.
+fn fit(rows: &mut [Row]) -> Option<Fit> {
+    let beats_only: Vec<(f64, f64)> = rows
         .iter()
-        .map(|&(x1, x2, y)| ((a * x1 + b * x2 + c) - y).abs() / y.max(1.0))
-        .fold(0.0, f64::max);
+        .filter(|r| r.offered_tasks_per_s == 0 && r.kept_up)
+        .filter_map(|r| Some((r.beats_per_s, leader_ms_per_s(r)?)))
+        .collect();
+    let (a, c) = line(&beats_only)?;
+    for r in rows.iter_mut().filter(|r| r.dispatches_per_s > 0.0) {
+        let left = leader_ms_per_s(r).map(|ms| ms - a * r.beats_per_s - c);
+        r.leader_us_per_task = left.map(|ms| ms * 1000.0 / r.dispatches_per_s);
+    }
+    let per_task_us = rows
+        .iter()
+        .filter(|r| r.kept_up)
+        .filter_map(|r| Some((r.leader_us_per_task?, r.dispatches_per_s)))
+        .min_by(|x, y| x.0.total_cmp(&y.0));
     Some(Fit {
         per_beat_us: a * 1000.0,
-        per_task_us: b * 1000.0,
         idle_ms_per_s: c,
         core_beats_per_s: (1000.0 - c) / a,
-        core_tasks_per_s_at_1000_beats: (1000.0 - c - a * 1000.0) / b,
-        worst_error,
+        per_task_us,
+        core_tasks_per_s_at_1000_beats: per_task_us.map(|(us, _)| (1000.0 - c - a * 1000.0) * 1000.0 / us),
     })
 }
 
@@ -236,13 +233,13 @@ fn markdown(rows: &[Row], fit: Option<&Fit>, command: &str) -> String {
     );
     out.push_str(
         "| executors | offered tasks/s | beats/s answered | unanswered/s | dispatches/s | ack p50 / p99 ms | \
-         deaths | leader CPU | etcd CPU | fleet CPU | kept up | verdict |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         deaths | leader CPU | leader µs/task | etcd CPU | fleet CPU | all CPU | kept up | verdict |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let cpu = |r: &Row, n: &str| r.cpu_percent.get(n).map_or("-".into(), |p| format!("{p:.0}%"));
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {} / {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {} / {} | {} | {} | {} | {} | {} | {:.0}% | {} | {} |\n",
             r.executors,
             r.offered_tasks_per_s,
             r.beats_per_s,
@@ -252,29 +249,59 @@ fn markdown(rows: &[Row], fit: Option<&Fit>, command: &str) -> String {
             r.ack_ms.p99,
             r.executors_declared_dead,
             cpu(r, "coord"),
+            r.leader_us_per_task.map_or("-".into(), |us| format!("{us:.0}")),
             cpu(r, "etcd"),
             cpu(r, "fleet"),
+            r.cpu_percent.values().sum::<f64>(),
             if r.kept_up { "yes" } else { "**no**" },
             r.verdict,
         ));
     }
     match fit {
-        Some(f) => out.push_str(&format!(
-            "\nThe leader's CPU, fitted over the levels (least squares; worst level off by {:.0}%): \
-             **{:.1} µs per beat**, **{:.1} µs per task** (its submit, persist, dispatch and completion), \
-             {:.1} ms/s idle. One core therefore takes about **{:.0} beats/s** with no task, or \
-             **{:.0} tasks/s** besides 1,000 beats/s (100 executors at h = 100 ms). On this machine the \
-             levels share two cores with etcd, the fleet and the client, so the table's own ceiling \
-             (the last level that kept up) comes first from the machine; the per-beat and per-task \
-             costs are what carries to a machine where the leader has a core of its own.\n",
-            f.worst_error * 100.0,
-            f.per_beat_us,
-            f.per_task_us,
-            f.idle_ms_per_s,
-            f.core_beats_per_s,
-            f.core_tasks_per_s_at_1000_beats,
+        Some(f) => {
+            out.push_str(&format!(
+                "\nThe leader's CPU per beat, fitted over the levels without tasks that kept up (least squares): \
+                 **{:.0} µs per beat** ({:.0} ms/s besides), so one core takes about **{:.0} beats/s** \
+                 (h = 100 ms: {:.0} executors) with no task.",
+                f.per_beat_us,
+                f.idle_ms_per_s,
+                f.core_beats_per_s,
+                f.core_beats_per_s / 10.0,
+            ));
+            if let (Some((us, at)), Some(tasks)) = (f.per_task_us, f.core_tasks_per_s_at_1000_beats) {
+                out.push_str(&format!(
+                    " A task (its submit, persist, dispatch and completion) costs the leader what is left \
+                     of its CPU once the beats are paid: it falls as the rate grows, because writes batch; \
+                     at its lowest, **{us:.0} µs per task** at {at:.0} tasks/s, one core would take about \
+                     **{tasks:.0} tasks/s** besides 1,000 beats/s.",
+                ));
+            }
+            out.push('\n');
+        }
+        None => out.push_str("\nNo two levels without tasks: the leader's CPU per beat was not fitted.\n"),
+    }
+    let last_kept = rows.iter().filter(|r| r.kept_up).max_by(|a, b| a.dispatches_per_s.total_cmp(&b.dispatches_per_s));
+    let first_lost = rows.iter().find(|r| !r.kept_up);
+    if let Some(r) = last_kept {
+        out.push_str(&format!(
+            "\nThe busiest level that kept up: {} executors, {:.0} beats/s and {:.0} dispatches/s.",
+            r.executors, r.beats_per_s, r.dispatches_per_s
+        ));
+    }
+    match first_lost {
+        Some(r) => out.push_str(&format!(
+            " The first that did not: {} executors at {} tasks/s offered ({:.0} beats/s answered, {:.0} not; \
+             {} executors declared dead), the processes using {:.0}% of one core in all on this \
+             2-core machine, the leader {}.\n",
+            r.executors,
+            r.offered_tasks_per_s,
+            r.beats_per_s,
+            r.unanswered_beats_per_s,
+            r.executors_declared_dead,
+            r.cpu_percent.values().sum::<f64>(),
+            cpu(r, "coord"),
         )),
-        None => out.push_str("\nToo few levels (or too alike) to fit the leader's CPU per beat and per task.\n"),
+        None => out.push_str(" Every level kept up.\n"),
     }
     out.push_str(&format!("\nMade by `scripts/leader-limit` (default levels), which ends by running `{command}`.\n"));
     out
@@ -296,7 +323,7 @@ pub fn run(real: &Path, out: &Path, command: &str) -> Result<bool> {
         rows.push(level(dir).with_context(|| format!("level {}", dir.display()))?);
     }
     rows.sort_by_key(|r| (r.offered_tasks_per_s, r.executors));
-    let fit = fit(&rows);
+    let fit = fit(&mut rows);
     let md = markdown(&rows, fit.as_ref(), command);
     print!("{md}");
     if let Some(parent) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -316,13 +343,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_fit_recovers_a_known_cost() {
-        let cost = |b: f64, t: f64| 0.02 * b + 0.3 * t + 5.0;
-        let points = [(1000.0, 0.0), (3000.0, 0.0), (1000.0, 500.0), (1000.0, 2000.0)];
-        let points: Vec<_> = points.iter().map(|&(b, t)| (b, t, cost(b, t))).collect();
-        let (a, b, c) = fit3(&points).unwrap();
-        assert!((a - 0.02).abs() < 1e-9 && (b - 0.3).abs() < 1e-9 && (c - 5.0).abs() < 1e-6, "{a} {b} {c}");
-        assert!(fit3(&points[..2]).is_none(), "two levels fit nothing");
+    fn the_line_recovers_a_known_cost() {
+        let points: Vec<(f64, f64)> = [1000.0, 3000.0, 9000.0].iter().map(|&b| (b, 0.08 * b + 5.0)).collect();
+        let (a, c) = line(&points).unwrap();
+        assert!((a - 0.08).abs() < 1e-9 && (c - 5.0).abs() < 1e-6, "{a} {c}");
+        assert!(line(&points[..1]).is_none(), "one level fits nothing");
     }
 
     #[test]
