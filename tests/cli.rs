@@ -82,6 +82,50 @@ fn a_failure_goes_from_suite_to_replay_to_shrink_with_the_documented_exit_codes(
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 
+fn output(args: &[&str]) -> (i32, String, String) {
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_faultline")).args(args).env("CI", "true").output().expect("faultline runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().expect("an exit code"), text(&out.stdout), text(&out.stderr))
+}
+
+/// What CI relies on: a suite that ran no seed is an error (2), never a pass; a failing
+/// suite ends by naming each failing scenario with its reproduce commands; a command of the
+/// other build and a missing file say so plainly.
+#[test]
+fn ci_safe_exits_and_a_recap_that_names_the_failure() {
+    let scenario = "scenarios/faults/delay.toml";
+    for args in [vec!["--seeds", "0"], vec!["--seeds", "2", "--shard", "3/3"]] {
+        let mut all = vec!["suite", scenario];
+        all.extend(&args);
+        let (code, _, err) = output(&all);
+        assert_eq!(code, 2, "{args:?}: no seed ran, so the suite fails as an input error: {err}");
+        assert!(err.contains("no seed ran"), "{err}");
+    }
+    let tmp = std::env::temp_dir().join(format!("faultline-recap-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let buggy = tmp.join("unfenced.toml");
+    let text =
+        std::fs::read_to_string("scenarios/bugs/no-sink-fencing.toml").unwrap().replace("expect = ", "# expect = ");
+    std::fs::write(&buggy, text).unwrap();
+    let failures = tmp.join("failures").display().to_string();
+    let (code, out, _) =
+        output(&["suite", scenario, &buggy.display().to_string(), "--seeds", "3", "--failures", &failures]);
+    assert_eq!(code, 1);
+    let recap = &out[out.rfind("\nfailed (").expect("a recap") + 1..];
+    assert!(recap.starts_with("failed (1 of 2 scenarios):\n  unfenced ("), "{recap}");
+    assert!(recap.contains("duplicate_apply x"), "the violation kind is named: {recap}");
+    assert!(recap.contains("unfenced.toml --seed "), "with its reproduce command: {recap}");
+    assert!(!recap.contains("delay ("), "the passing scenario is not listed: {recap}");
+    let (code, _, err) = output(&["serve", "--name", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("exists in the real (plain tokio) build only"), "{err}");
+    let (code, _, err) = output(&["run", "nope.toml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope.toml: cannot read the scenario: no such file"), "{err}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
 /// A time budget runs seeds until it is spent (at least one), and passes.
 #[test]
 fn a_time_budget_runs_seeds_until_it_is_spent() {

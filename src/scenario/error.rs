@@ -2,13 +2,23 @@
 
 use std::path::{Path, PathBuf};
 
+/// `line` and `col` are 1-based; 0 when the error is about the whole file (it cannot be
+/// read) or a command-line setting, and then not printed.
 #[derive(Debug, thiserror::Error)]
-#[error("{}:{line}:{col}: {message}", path.display())]
 pub struct ScenarioError {
     pub path: PathBuf,
     pub line: usize,
     pub col: usize,
     pub message: String,
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            0 => write!(f, "{}: {}", self.path.display(), self.message),
+            _ => write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.col, self.message),
+        }
+    }
 }
 
 impl ScenarioError {
@@ -24,7 +34,12 @@ impl ScenarioError {
     }
 
     pub(crate) fn io(path: &Path, e: &std::io::Error) -> Self {
-        ScenarioError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read: {e}") }
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => e.to_string(),
+        };
+        ScenarioError { path: path.to_path_buf(), line: 0, col: 0, message: format!("cannot read the scenario: {why}") }
     }
 
     /// An error about a key found after parsing: points at the key's first occurrence.

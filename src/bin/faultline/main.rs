@@ -261,7 +261,24 @@ enum Cmd {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Commands of the other build, and how to reach them there.
+#[cfg(madsim)]
+const OTHER_BUILD: (&[&str], &str) = (
+    &["serve", "submit", "job", "store-bench"],
+    "runs real nodes and exists in the real (plain tokio) build only: \
+     cargo build --release --bin faultline && target/release/faultline",
+);
+#[cfg(not(madsim))]
+const OTHER_BUILD: (&[&str], &str) = (
+    &["run", "suite", "report", "compare", "bugs", "replay", "shrink", "calibrate", "bench"],
+    "runs the simulator and exists in the simulator build only: scripts/faultline",
+);
+
 fn main() {
+    if let Some(cmd) = std::env::args().nth(1).filter(|a| OTHER_BUILD.0.contains(&a.as_str())) {
+        eprintln!("error: `{cmd}` {} {cmd} ...", OTHER_BUILD.1);
+        std::process::exit(2);
+    }
     let cli = Cli::parse();
     // `replay` traces by default (FAULTLINE_LOG overrides); everything else only on request.
     #[cfg(madsim)]

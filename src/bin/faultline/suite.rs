@@ -59,7 +59,7 @@ pub fn compare(path: &Path, set: &[String], vs: &[String], opts: &SuiteOptions) 
     let a = Scenario::load_with(path, set)?;
     let b = Scenario::load_with(path, vs)?;
     let opts = SuiteOptions { compare: true, ..opts.clone() };
-    let (ra, rb) = (run_scenario(path, &a, &opts), run_scenario(path, &b, &opts));
+    let (ra, rb) = (run_scenario(path, &a, &opts, "A: "), run_scenario(path, &b, &opts, "B: "));
     let label = |s: &[String]| if s.is_empty() { "the scenario as written".to_string() } else { s.join(", ") };
     print!("{}", faultline::report::compare::render(&label(set), &ra.summary, &label(vs), &rb.summary));
     Ok(ra.summary.passed() && rb.summary.passed())
@@ -145,10 +145,20 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
     let scenarios = files.iter().map(|f| Scenario::load(f)).collect::<Result<Vec<_>, _>>()?;
     let opts = &SuiteOptions { budget: opts.budget.map(|b| b / files.len() as u32), ..opts.clone() };
     let mut reports = Vec::new();
-    for (file, scenario) in files.iter().zip(&scenarios) {
-        let report = run_scenario(file, scenario, opts);
+    for (i, (file, scenario)) in files.iter().zip(&scenarios).enumerate() {
+        let report = run_scenario(file, scenario, opts, &format!("[{}/{}] ", i + 1, files.len()));
         print!("{}", report.summary.render());
         reports.push(report);
+    }
+    let ran: u64 = reports.iter().map(|r| r.summary.seeds).sum();
+    if ran == 0 {
+        let shard = opts.shard.map_or(String::new(), |(i, n)| format!(" --shard {i}/{n}"));
+        anyhow::bail!(
+            "no seed ran in {} scenarios (--seeds {}{shard}{}): a suite that checks nothing does not pass",
+            reports.len(),
+            opts.seeds,
+            if opts.budget.is_some() { ", --for" } else { "" },
+        );
     }
     if let Some(dir) = &opts.report {
         write_report(dir, &suite_name(paths), &reports)?;
@@ -159,15 +169,56 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
         std::fs::write(json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
     }
     let failed = summaries.iter().filter(|s| !s.passed()).count();
+    print!("{}", recap(&summaries));
     println!("suite: {} scenarios, {} passed, {} failed", summaries.len(), summaries.len() - failed, failed);
     Ok(failed == 0)
 }
 
+/// Reproduce commands the recap lists per failing scenario (the summaries have them all).
+const RECAP_REPRODUCE: usize = 3;
+
+/// The end of a suite's output: each failing scenario by name, what failed, and how to
+/// reproduce it, so a long log need not be searched.
+fn recap(summaries: &[&ScenarioSummary]) -> String {
+    let failing: Vec<&&ScenarioSummary> = summaries.iter().filter(|s| !s.passed()).collect();
+    if failing.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("\nfailed ({} of {} scenarios):\n", failing.len(), summaries.len());
+    for s in failing {
+        let why = if let (Some(expect), Some(caught)) = (&s.expect, &s.caught_seeds) {
+            if caught.is_empty() {
+                format!("expected {expect}, not caught in {} seeds", s.seeds)
+            } else {
+                "nondeterministic".into()
+            }
+        } else {
+            let kinds: Vec<String> = s.violations.iter().map(|(k, n)| format!("{k} x{n}")).collect();
+            let seeds: Vec<String> = s.failed_seeds.iter().take(10).map(u64::to_string).collect();
+            let more = if s.failed_seeds.len() > 10 { ", ..." } else { "" };
+            format!("seeds {}{more} of {}; {}", seeds.join(", "), s.seeds, kinds.join(", "))
+        };
+        let why = if s.nondeterministic_seeds.is_empty() {
+            why
+        } else {
+            format!("{why}; nondeterministic seeds {:?}", s.nondeterministic_seeds)
+        };
+        out += &format!("  {} ({}): {why}\n", s.name, s.path);
+        for command in s.reproduce.iter().take(RECAP_REPRODUCE) {
+            out += &format!("    {command}\n");
+        }
+        if s.reproduce.len() > RECAP_REPRODUCE {
+            out += &format!("    ... {} more in the summary above\n", s.reproduce.len() - RECAP_REPRODUCE);
+        }
+    }
+    out
+}
+
 /// Runs one scenario's seeds; with `opts.metrics()`, also computes each seed's recovery
 /// metrics and the timeline of the seed with the slowest recovery (run again: a seed is
-/// deterministic).
-pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions) -> ScenarioReport {
-    let progress = Progress::new(&scenario.name, opts.seeds, opts.budget);
+/// deterministic). `place` prefixes its progress line (`[3/59] `).
+pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions, place: &str) -> ScenarioReport {
+    let progress = Progress::new(&format!("{place}{}", scenario.name), opts.seeds, opts.budget);
     let expect = scenario.expect;
     let deadline = opts.budget.map(|b| (Stopwatch::start(), b.as_millis() as u64));
     let results = run_seeds(scenario, opts.plan(), opts.jobs, deadline, |outcome| {
