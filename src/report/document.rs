@@ -45,6 +45,30 @@ const RECOVERY_HEADER: [&str; 9] = [
     "bound ms",
 ];
 
+/// What failed, one line per failed seed (its first violation), for a failing scenario.
+fn failure_lines(s: &ScenarioSummary) -> Vec<String> {
+    if s.passed() {
+        return Vec::new();
+    }
+    let mut lines: Vec<String> = s
+        .first_violations
+        .iter()
+        .map(|v| format!("seed {}: {} at {} ms: {}", v.seed, v.kind, v.at_ms, v.message))
+        .collect();
+    if s.failed_seeds.len() > s.first_violations.len() {
+        lines.push(format!("... {} more failed seeds", s.failed_seeds.len() - s.first_violations.len()));
+    }
+    if let (Some(expect), Some(caught)) = (&s.expect, &s.caught_seeds) {
+        if caught.is_empty() {
+            lines.push(format!("expected {expect}: not caught in {} seeds", s.seeds));
+        }
+    }
+    for seed in &s.nondeterministic_seeds {
+        lines.push(format!("seed {seed} gave two different histories (nondeterministic)"));
+    }
+    lines
+}
+
 fn tasks_line(s: &ScenarioSummary) -> String {
     format!(
         "{} acked, {} succeeded, {} dead-lettered, **{} lost**; **{} duplicate applies**, {} fenced rejections; \
@@ -104,6 +128,9 @@ pub fn markdown(suite: &str, reports: &[ScenarioReport]) -> String {
                 out += &format!("| {} |\n", row.join(" | "));
             }
             out += "\n";
+        }
+        for line in failure_lines(s) {
+            out += &format!("- **{line}**\n");
         }
         for cmd in &s.reproduce {
             out += &format!("- reproduce: `{cmd}`\n");
@@ -209,6 +236,14 @@ fn scenario_html(r: &ScenarioReport, svgs: &[(&'static str, String)]) -> String 
         }
         out += "</table>\n";
     }
+    let failures = failure_lines(s);
+    if !failures.is_empty() {
+        out += "<ul class=\"FAIL\">";
+        for line in failures {
+            out += &format!("<li>{}</li>", esc(&line));
+        }
+        out += "</ul>\n";
+    }
     for cmd in &s.reproduce {
         out += &format!("<p>reproduce: <code>{}</code></p>\n", esc(cmd));
     }
@@ -233,8 +268,7 @@ pub fn write(dir: &Path, suite: &str, reports: &[ScenarioReport]) -> std::io::Re
         Ok(())
     };
     let summaries: Vec<&ScenarioSummary> = reports.iter().map(|r| &r.summary).collect();
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "suite": suite, "scenarios": summaries }))
-        .expect("summaries serialize");
+    let json = serde_json::to_string_pretty(&super::summary_json(suite, &summaries)).expect("summaries serialize");
     put("summary.json".into(), &(json + "\n"))?;
     let mut plots = Vec::new();
     for r in reports {
@@ -284,6 +318,35 @@ mod tests {
         assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         assert!(md.contains("| crash | 3 | 1 | 300 | 350 | 400 | 800 | 800 | 359 |"), "{md}");
+        assert_eq!((json["schema"].as_u64(), json["passed"].as_bool()), (Some(2), Some(true)));
+        assert_eq!(json["scenarios"][0]["passed"], true);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_report_names_the_violation_and_the_seed_in_every_document() {
+        let mut r = report();
+        r.summary.failed_seeds = vec![2];
+        r.summary.violations.insert("lost_task".into(), 1);
+        r.summary.reproduce = vec!["scripts/faultline run scenarios/x.toml --seed 2".into()];
+        let message = "task t4-184 (key task-0000183) was acknowledged but never succeeded or dead-lettered";
+        let first =
+            crate::report::FirstViolation { seed: 2, kind: "lost_task".into(), at_ms: 1927, message: message.into() };
+        r.summary.first_violations = vec![first];
+        let line = format!("seed 2: lost_task at 1927 ms: {message}");
+        let md = markdown("faults", std::slice::from_ref(&r));
+        assert!(md.contains(&format!("- **{line}**")), "{md}");
+        let page = html("faults", std::slice::from_ref(&r), &[Vec::new()]);
+        assert!(page.contains(&esc(&line)), "{page}");
+        let json = crate::report::summary_json("faults", &[&r.summary]);
+        assert_eq!(json["passed"], false);
+        assert_eq!(json["totals"]["failed"], 1);
+        assert_eq!(json["scenarios"][0]["first_violations"][0]["message"], message);
+        // A known-bug scenario lists the seeds that caught its bug, not "failed" seeds.
+        r.summary.expect = Some("lost_task".into());
+        r.summary.caught_seeds = Some(vec![2]);
+        let json = crate::report::summary_json("bugs", &[&r.summary]);
+        assert_eq!((json["passed"].as_bool(), json["scenarios"][0]["caught_on"][0].as_u64()), (Some(true), Some(2)));
+        assert!(json["scenarios"][0].get("failed_seeds").is_none());
     }
 }

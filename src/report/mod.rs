@@ -112,6 +112,57 @@ pub struct ScenarioSummary {
     /// With `expect`: the seeds whose history shows the expected violation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub caught_seeds: Option<Vec<u64>>,
+    /// The first violation of each failed seed (at most [`FIRST_VIOLATIONS`] seeds), so a
+    /// report names what failed without any other file.
+    pub first_violations: Vec<FirstViolation>,
+}
+
+/// Failed seeds whose first violation a summary keeps.
+pub const FIRST_VIOLATIONS: usize = 20;
+
+/// One failed seed's first violation.
+#[derive(Clone, Debug, Serialize)]
+pub struct FirstViolation {
+    pub seed: u64,
+    pub kind: String,
+    pub at_ms: u64,
+    pub message: String,
+}
+
+/// The version of `summary.json`'s shape (`suite --json` and a report's summary.json).
+pub const SUMMARY_SCHEMA: u32 = 2;
+
+/// A suite's JSON summary: a schema version, the overall verdict and totals, then each
+/// scenario with its own `passed`; a known-bug scenario lists `caught_on` (the seeds that
+/// showed its bug) instead of `failed_seeds`.
+pub fn summary_json(suite: &str, summaries: &[&ScenarioSummary]) -> serde_json::Value {
+    let scenarios: Vec<serde_json::Value> = summaries
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).expect("summaries serialize");
+            let map = v.as_object_mut().expect("a summary is an object");
+            map.insert("passed".into(), s.passed().into());
+            if let Some(caught) = map.remove("caught_seeds") {
+                map.remove("failed_seeds");
+                map.insert("caught_on".into(), caught);
+            }
+            v
+        })
+        .collect();
+    let passed = summaries.iter().filter(|s| s.passed()).count();
+    serde_json::json!({
+        "schema": SUMMARY_SCHEMA,
+        "suite": suite,
+        "passed": passed == summaries.len(),
+        "totals": {
+            "scenarios": summaries.len(),
+            "passed": passed,
+            "failed": summaries.len() - passed,
+            "seeds": summaries.iter().map(|s| s.seeds).sum::<u64>(),
+            "failed_seeds": summaries.iter().filter(|s| s.expect.is_none()).map(|s| s.failed_seeds.len()).sum::<usize>(),
+        },
+        "scenarios": scenarios,
+    })
 }
 
 impl ScenarioSummary {
@@ -172,6 +223,11 @@ impl ScenarioSummary {
         if !r.passed {
             self.failed_seeds.push(r.seed);
             self.reproduce.push(reproduce);
+            let first = r.check.violations.first().map(|v| (v.kind.name().to_string(), v.at_ms, v.message.clone()));
+            let first = first.or_else(|| r.panic.as_ref().map(|p| ("panic".into(), r.sim_ms, p.clone())));
+            if let (Some((kind, at_ms, message)), true) = (first, self.first_violations.len() < FIRST_VIOLATIONS) {
+                self.first_violations.push(FirstViolation { seed: r.seed, kind, at_ms, message });
+            }
         }
         if let (Some(expect), Some(caught)) = (&self.expect, &mut self.caught_seeds) {
             if r.check.violations.iter().any(|v| v.kind.name() == expect) {

@@ -165,7 +165,7 @@ pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
     }
     let summaries: Vec<&ScenarioSummary> = reports.iter().map(|r| &r.summary).collect();
     if let Some(json) = &opts.json {
-        let text = serde_json::to_string_pretty(&serde_json::json!({ "scenarios": summaries }))?;
+        let text = serde_json::to_string_pretty(&faultline::report::summary_json(&suite_name(paths), &summaries))?;
         std::fs::write(json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
     }
     let failed = summaries.iter().filter(|s| !s.passed()).count();
