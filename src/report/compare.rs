@@ -37,9 +37,9 @@ pub fn render(a_label: &str, a: &ScenarioSummary, b_label: &str, b: &ScenarioSum
     for kind in &kinds {
         let (ra, rb) =
             (a.recovery.get(*kind).cloned().unwrap_or_default(), b.recovery.get(*kind).cloned().unwrap_or_default());
-        row(format!("{kind}: recovery p50 ms"), ra.p50 as f64, rb.p50 as f64);
-        row(format!("{kind}: recovery p90 ms"), ra.p90 as f64, rb.p90 as f64);
-        row(format!("{kind}: recovery p99 ms"), ra.p99 as f64, rb.p99 as f64);
+        row(format!("{kind}: recovery p50 ms"), ra.recovery.p50 as f64, rb.recovery.p50 as f64);
+        row(format!("{kind}: recovery p90 ms"), ra.recovery.p90 as f64, rb.recovery.p90 as f64);
+        row(format!("{kind}: recovery p99 ms"), ra.recovery.p99 as f64, rb.recovery.p99 as f64);
         row(format!("{kind}: detection p50 ms"), ra.detection.p50 as f64, rb.detection.p50 as f64);
         row(format!("{kind}: never recovered"), ra.never_recovered as f64, rb.never_recovered as f64);
     }
@@ -73,7 +73,7 @@ pub fn verdicts(a: &ScenarioSummary, b: &ScenarioSummary) -> Vec<String> {
     }
     for (kind, ra) in &a.recovery {
         let Some(rb) = b.recovery.get(kind) else { continue };
-        let (x, y) = (ra.p99 as f64, rb.p99 as f64);
+        let (x, y) = (ra.recovery.p99 as f64, rb.recovery.p99 as f64);
         let line = match change_percent(x, y) {
             Some(p) if p <= -5.0 => format!("{kind}: B recovers faster, p99 {y:.0} ms vs {x:.0} ms ({:.0}% less)", -p),
             Some(p) if p >= 5.0 => {
@@ -102,6 +102,7 @@ pub fn verdicts(a: &ScenarioSummary, b: &ScenarioSummary) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::metrics::Percentiles;
     use crate::report::suite::KindSummary;
 
     fn summary(p99: u64, succeeded: u64, lost: u64) -> ScenarioSummary {
@@ -110,7 +111,12 @@ mod tests {
         s.tasks.lost = lost;
         s.recovery.insert(
             "crash".into(),
-            KindSummary { count: 10, recovered: 10, p50: p99 / 2, p90: p99, p99, max: p99, ..Default::default() },
+            KindSummary {
+                count: 10,
+                recovered: 10,
+                recovery: Percentiles { count: 10, p50: p99 / 2, p90: p99, p99, max: p99 },
+                ..Default::default()
+            },
         );
         s
     }

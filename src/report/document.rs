@@ -14,7 +14,18 @@ fn status(s: &ScenarioSummary) -> &'static str {
     }
 }
 
-fn recovery_rows(s: &ScenarioSummary) -> Vec<[String; 9]> {
+/// A max over its bound is flagged in the cell.
+fn against(p: &crate::report::metrics::Percentiles, bound: u64) -> String {
+    match p.count {
+        0 => "-".into(),
+        _ if p.max > bound => format!("{} (over {bound})", p.max),
+        _ => p.max.to_string(),
+    }
+}
+
+fn recovery_rows(s: &ScenarioSummary) -> Vec<[String; 10]> {
+    let (death, failover) =
+        s.bounds.as_ref().map_or((u64::MAX, u64::MAX), |b| (b.executor_death_ms, b.leader_failover_ms));
     s.recovery
         .iter()
         .map(|(kind, r)| {
@@ -22,27 +33,31 @@ fn recovery_rows(s: &ScenarioSummary) -> Vec<[String; 9]> {
                 kind.clone(),
                 r.count.to_string(),
                 r.never_recovered.to_string(),
-                if r.detection.count > 0 { r.detection.p50.to_string() } else { "-".into() },
-                if r.failover.count > 0 { r.failover.p50.to_string() } else { "-".into() },
-                r.p50.to_string(),
-                r.p99.to_string(),
-                r.max.to_string(),
-                r.bound.to_string(),
+                r.detection.cell(|p| p.p50),
+                against(&r.detection, death),
+                r.failover.cell(|p| p.p50),
+                against(&r.failover, failover),
+                r.recovery.cell(|p| p.p50),
+                r.recovery.cell(|p| p.p99),
+                r.recovery.cell(|p| p.max),
             ]
         })
         .collect()
 }
 
-const RECOVERY_HEADER: [&str; 9] = [
+/// Detection is held to the executor-death bound, failover to the leader-failover bound;
+/// recovery (back to normal: the backlog drained too) to none.
+const RECOVERY_HEADER: [&str; 10] = [
     "fault kind",
     "firings",
     "never recovered",
     "detection p50 ms",
+    "detection max ms",
     "failover p50 ms",
+    "failover max ms",
     "recovery p50 ms",
     "recovery p99 ms",
     "recovery max ms",
-    "bound ms",
 ];
 
 /// What failed, one line per failed seed (its first violation), for a failing scenario.
@@ -118,7 +133,9 @@ pub fn markdown(suite: &str, reports: &[ScenarioReport]) -> String {
         out += &format!("\n## {} {}\n\n`{}`: {} seeds. {}\n\n", status(s), s.name, s.path, s.seeds, tasks_line(s));
         if let Some(b) = &s.bounds {
             out += &format!(
-                "Bounds from the scenario's settings ({}): executor death {} ms, leader failover {} ms.\n\n",
+                "Bounds from the scenario's settings ({}): executor death {} ms (detection), leader failover \
+                 {} ms (failover). Recovery, back to normal, also drains the backlog the outage built: no \
+                 bound.\n\n",
                 b.inputs, b.executor_death_ms, b.leader_failover_ms
             );
         }
@@ -215,7 +232,8 @@ fn scenario_html(r: &ScenarioReport, svgs: &[(&'static str, String)]) -> String 
     );
     if let Some(b) = &s.bounds {
         out += &format!(
-            "<p>Bounds from the scenario's settings ({}): executor death {} ms, leader failover {} ms.</p>\n",
+            "<p>Bounds from the scenario's settings ({}): executor death {} ms (detection), leader failover \
+             {} ms (failover). Recovery, back to normal, also drains the backlog the outage built: no bound.</p>\n",
             esc(&b.inputs),
             b.executor_death_ms,
             b.leader_failover_ms
@@ -317,10 +335,22 @@ mod tests {
         assert_eq!(html.matches("<figure").count(), 4);
         assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-        assert!(md.contains("| crash | 3 | 1 | 300 | 350 | 400 | 800 | 800 | 359 |"), "{md}");
+        assert!(md.contains("| crash | 3 | 1 | 300 | 300 | 350 | 350 | 400 | 800 | 800 |"), "{md}");
         assert_eq!((json["schema"].as_u64(), json["passed"].as_bool()), (Some(2), Some(true)));
         assert_eq!(json["scenarios"][0]["passed"], true);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn empty_samples_are_dashes_and_a_max_over_its_bound_says_so() {
+        use crate::report::metrics::Percentiles;
+        let p = Percentiles { count: 4, p50: 300, p90: 380, p99: 400, max: 400 };
+        assert_eq!(against(&p, 359), "400 (over 359)");
+        assert_eq!(against(&p, 400), "400");
+        assert_eq!(against(&Percentiles::default(), 359), "-");
+        assert_eq!(Percentiles::default().cell(|p| p.p50), "-");
+        let json = serde_json::to_value(Percentiles::default()).unwrap();
+        assert_eq!(json, serde_json::json!({ "count": 0, "p50": null, "p90": null, "p99": null, "max": null }));
     }
 
     #[test]

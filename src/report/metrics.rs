@@ -61,14 +61,41 @@ impl Default for RecoveryConfig {
     }
 }
 
-/// Nearest-rank percentiles of a sample, ms. An empty sample is all zeros with `count` 0.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+/// Nearest-rank percentiles of a sample, ms. An empty sample is all zeros with `count` 0 in
+/// memory, and `null` percentiles in JSON (`-` in tables): nothing was measured, which is
+/// not 0 ms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Percentiles {
     pub count: u64,
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
     pub max: u64,
+}
+
+impl Percentiles {
+    /// One value for a table cell: `-` for an empty sample.
+    pub fn cell(&self, value: impl Fn(&Percentiles) -> u64) -> String {
+        if self.count == 0 {
+            "-".into()
+        } else {
+            value(self).to_string()
+        }
+    }
+}
+
+impl Serialize for Percentiles {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let value = |v: u64| (self.count > 0).then_some(v);
+        let mut out = s.serialize_struct("Percentiles", 5)?;
+        out.serialize_field("count", &self.count)?;
+        out.serialize_field("p50", &value(self.p50))?;
+        out.serialize_field("p90", &value(self.p90))?;
+        out.serialize_field("p99", &value(self.p99))?;
+        out.serialize_field("max", &value(self.max))?;
+        out.end()
+    }
 }
 
 /// Task outcomes of one run. Counts come from `check::Counts`, so they agree with the

@@ -74,9 +74,10 @@ const INK: RGBColor = RGBColor(33, 33, 33);
 const EPOCH_COLOUR: RGBColor = RGBColor(90, 90, 90);
 const BACKLOG_COLOUR: RGBColor = RGBColor(84, 48, 140);
 
-/// Recovery times per fault kind as empirical CDFs, one line per kind, with each kind's
-/// recovery bound as a dashed vertical line. `series` is (kind, recovery times in ms),
-/// `bounds` is (kind, bound in ms). The x unit is ms, or s when the data reach 10 s.
+/// Recovery times per fault kind as empirical CDFs, one line per kind, with optional
+/// per-kind reference lines (dashed, labelled "{kind} bound"; reports draw none, as no bound
+/// covers the backlog a recovery drains). `series` is (kind, recovery times in ms), `bounds`
+/// is (kind, ms). The x unit is ms, or s when the data reach 10 s.
 pub fn recovery_cdf(series: &[(String, Vec<f64>)], bounds: &[(String, f64)]) -> String {
     let curves: Vec<(&str, Vec<f64>)> =
         series.iter().map(|(kind, ms)| (kind.as_str(), sorted_finite(ms))).filter(|(_, ms)| !ms.is_empty()).collect();
