@@ -310,9 +310,12 @@ impl ScenarioSummary {
                 b.executor_death_ms, b.leader_failover_ms, b.inputs
             );
         }
+        // A known-bug scenario's violations are its catches: named as such, not as failures.
+        let (seen, replay) =
+            if self.expect.is_some() { ("caught", "replay a catch") } else { ("violations", "reproduce") };
         if !self.violations.is_empty() {
             let list: Vec<String> = self.violations.iter().map(|(k, n)| format!("{k} x{n}")).collect();
-            out += &format!("  violations: {}\n", list.join(", "));
+            out += &format!("  {seen}: {}\n", list.join(", "));
         }
         if !self.tolerated.is_empty() {
             out += &format!("  tolerated by the scenario (do not fail a seed): {}\n", self.tolerated.join(", "));
@@ -321,7 +324,7 @@ impl ScenarioSummary {
             out += &format!("  NONDETERMINISTIC: seed {seed} gave two different histories\n");
         }
         for cmd in self.reproduce.iter().take(5) {
-            out += &format!("  reproduce: {cmd}\n");
+            out += &format!("  {replay}: {cmd}\n");
         }
         if self.reproduce.len() > 5 {
             out += &format!("  ... and {} more failed seeds\n", self.reproduce.len() - 5);
