@@ -8,7 +8,8 @@
 //! one) within `t ..= t + max_detection_ms`, the bound the harness writes in its
 //! [`CheckBounds`] event (`[checks] max_detection_ms`; default `k*h + h`: the dead-after
 //! window, one coordinator tick and one beat of slack). A crash is not judged when:
-//! - no leader is in office at `t`, the crash takes the leader down too, or leadership changes in `t - settle_ms ..= t + bound`
+//! - no leader is in office at `t` (none elected, or the last one stepped down or crashed
+//!   since), the crash takes the leader down too, or leadership changes in `t - settle_ms ..= t + bound`
 //!   (a new leader grants known executors a takeover grace);
 //! - another fault on E or on N is in progress at some moment of `t - settle_ms ..= t +
 //!   bound` (a paused leader cannot detect; an executor already partitioned may already be
@@ -88,13 +89,20 @@ fn executors(history: &[Event]) -> std::collections::BTreeSet<&str> {
         .collect()
 }
 
-/// The node in office just before event `index`: the last elected that has not stepped down.
+/// The node in office just before event `index`: the last elected that has not stepped down
+/// and has not crashed since (a crashed leader records no `leader_lost`; whoever it is after
+/// a restart holds no office until elected again: swarm seed 3458).
 fn leader_at(history: &[Event], index: usize) -> Option<&str> {
     let mut leader = None;
     for e in &history[..index] {
         match &e.kind {
             EventKind::LeaderElected { .. } => leader = Some(e.node.as_str()),
             EventKind::LeaderLost { .. } if leader == Some(e.node.as_str()) => leader = None,
+            EventKind::Fault { fault, phase: crate::trace::FaultPhase::Begin, target, .. }
+                if fault == "crash" && leader.is_some_and(|l| nodes(target).contains(&l)) =>
+            {
+                leader = None;
+            }
             _ => {}
         }
     }
@@ -188,5 +196,19 @@ mod tests {
         let mut with_the_leader = history(vec![]);
         with_the_leader[3] = fault(2_000, 7, "crash", FaultPhase::Begin, "coord-1,exec-1");
         assert!(crashes_detected(&with_the_leader).is_empty());
+    }
+
+    #[test]
+    fn a_crashed_leader_is_out_of_office_until_elected_again() {
+        // Swarm seed 3458: the leader crashed and restarted; an executor crashed while none
+        // was elected yet and was declared dead right after the next election.
+        let mut h = history(vec![ev(3_530, "coord-1", EventKind::LeaderElected { epoch: 227 }), dead(3_565)]);
+        h.insert(3, fault(1_000, 1, "crash", FaultPhase::Begin, "coord-1"));
+        h.insert(4, fault(1_035, 1, "crash", FaultPhase::End, "coord-1"));
+        assert!(crashes_detected(&h).is_empty(), "no leader was in office at the crash");
+        // A crash of another node leaves the leader in office: still judged.
+        h[3] = fault(1_000, 1, "crash", FaultPhase::Begin, "coord-2");
+        h[4] = fault(1_035, 1, "crash", FaultPhase::End, "coord-2");
+        assert_eq!(crashes_detected(&h).len(), 1);
     }
 }
