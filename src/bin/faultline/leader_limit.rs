@@ -5,8 +5,9 @@
 //! (`beats: ...` lines on its stderr) and every process's CPU ticks at the start and end of
 //! a steady window. This command reads those directories and writes the table: beats and
 //! dispatches per second the leader handled, how many beats went unanswered, ack latency,
-//! executors declared dead, the leader's CPU, and a least-squares fit of the leader's CPU
-//! per beat and per task, from which the limit of one core follows.
+//! executors declared dead, the leader's CPU, a least-squares fit of the leader's CPU per
+//! beat (levels without tasks) and the CPU left per task at each level with tasks, from
+//! which the limit of one core follows.
 
 use crate::check::judge;
 use anyhow::{bail, Context, Result};
