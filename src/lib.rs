@@ -14,6 +14,13 @@ pub mod settings;
 pub mod sim;
 pub mod trace;
 
+/// This build, as reproduction files record it: version, commit, and `simulator` for the
+/// `--cfg madsim` build or `real` otherwise.
+#[cfg(madsim)]
+pub const BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), " ", env!("FAULTLINE_COMMIT"), " simulator");
+#[cfg(not(madsim))]
+pub const BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), " ", env!("FAULTLINE_COMMIT"), " real");
+
 /// Generated gRPC code (real and simulated) for proto/faultline.proto.
 pub mod proto {
     #![allow(clippy::all, clippy::pedantic)]

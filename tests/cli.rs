@@ -71,10 +71,45 @@ fn a_failure_goes_from_suite_to_replay_to_shrink_with_the_documented_exit_codes(
     assert_eq!(saved.len(), 1, "--fail-fast stops at the first failing seed, which is saved: {saved:?}");
     let file = saved[0].display().to_string();
     let replays = tmp.join("replay").display().to_string();
-    assert_eq!(status(&["replay", &file, "--out", &replays]), 0, "the replay has the failing run's trace hash");
+    let (code, out, err) = output(&["replay", &file, "--out", &replays]);
+    assert_eq!(code, 0, "the replay has the failing run's trace hash: {out}");
+    assert!(out.contains("\nreproduced: trace hash "), "{out}");
+    assert!(err.is_empty(), "no logs without -v: {} bytes", err.len());
+    let (_, _, err) = output(&["replay", &file, "--out", &replays, "-v"]);
+    assert!(err.contains("DEBUG"), "-v logs the run");
     let minimal = tmp.join("minimal.toml").display().to_string();
     assert_eq!(status(&["shrink", &file, "--out", &minimal]), 0, "shrink writes a minimal failing file");
     assert_eq!(status(&["replay", &minimal, "--out", &replays]), 0, "the minimal file replays identically");
+    // Each input's outputs keep their own names: the minimal file's replay did not
+    // overwrite the first.
+    let stem = saved[0].file_stem().unwrap().to_string_lossy().into_owned();
+    let written: Vec<String> = std::fs::read_dir(tmp.join("replay"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".timeline.txt"))
+        .collect();
+    assert!(written.contains(&format!("{stem}.timeline.txt")), "{written:?}");
+    assert!(written.iter().any(|n| n.starts_with("minimal-seed-")), "{written:?}");
+    // A saved file whose run no longer matches says which of the three happened.
+    let saved_text = std::fs::read_to_string(&saved[0]).unwrap();
+    let hash = saved_text.lines().find_map(|l| l.strip_prefix("trace_hash = ")).unwrap().to_string();
+    let edited = tmp.join("edited.toml");
+    let stale = saved_text.replace(&hash, "\"0000000000000000\"");
+    std::fs::write(&edited, &stale).unwrap();
+    let (code, out, _) = output(&["replay", &edited.display().to_string(), "--out", &replays]);
+    assert_eq!(code, 1);
+    assert!(out.contains("\nnot reproduced: same build ("), "{out}");
+    let fixed = stale.replace("bugs = [\"no_sink_fencing\"]\n", "");
+    std::fs::write(&edited, &fixed).unwrap();
+    let (code, out, _) = output(&["replay", &edited.display().to_string(), "--out", &replays]);
+    assert_eq!(code, 1);
+    assert!(out.contains("\npasses now: same build ("), "{out}");
+    let build = fixed.lines().find_map(|l| l.strip_prefix("build = ")).unwrap().to_string();
+    std::fs::write(&edited, fixed.replace(&build, "\"0.0.1 000000000000 simulator\"")).unwrap();
+    let (code, out, _) = output(&["replay", &edited.display().to_string(), "--out", &replays]);
+    assert_eq!(code, 1);
+    assert!(out.contains("\ndifferent build: saved by 0.0.1 000000000000 simulator, this is "), "{out}");
+    assert!(out.contains("and now passes"), "{out}");
     // A bad scenario is an input error: 2.
     let bad = tmp.join("bad.toml");
     std::fs::write(&bad, "[topology]\nexecutor = 3\n").unwrap();

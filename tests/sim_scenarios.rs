@@ -282,6 +282,12 @@ mod reproduce_and_shrink {
         assert!(a.faults <= b.faults && a.tasks <= b.tasks && a.nodes <= b.nodes, "before {b}, after {a}");
         assert!(a.faults < b.faults && a.nodes < b.nodes, "before {b}, after {a}");
         assert!(shrunk.scenario.swarm.is_none(), "the swarm's draw became an explicit fault list");
+        assert!(a.sim_s < b.sim_s / 2.0, "the workload window and drain were cut: before {b}, after {a}");
+        // The file says what it is and writes only what differs from the defaults.
+        assert!(shrunk.text.contains("shrunk by faultline shrink: lost_task on seed"), "{}", shrunk.text);
+        for default in ["[retry]", "heartbeat_interval_ms", "[isolation]", "[store"] {
+            assert!(!shrunk.text.contains(default), "{default} is a default: {}", shrunk.text);
+        }
         // The minimal file fails on its own, with the same violation, and only with the bug.
         let minimal = Scenario::parse(&path, &shrunk.text).unwrap();
         let o = run_seed(&minimal, shrunk.seed);

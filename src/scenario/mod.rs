@@ -87,6 +87,10 @@ pub struct Reproduce {
     pub trace_hash: String,
     /// The scenario file the failure came from.
     pub source: String,
+    /// The build that saw it (`faultline::BUILD`: version, commit, kind); files saved
+    /// before builds were recorded have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
 }
 
 /// Bounds on the scheduler's false verdicts: executors declared dead or quarantined, and

@@ -1,9 +1,12 @@
 //! Shrinking a failing scenario to a minimal one that still fails the same way: fewer
 //! faults (delta debugging, Zeller's ddmin, over the fault schedule), shorter fault
 //! windows, fewer tasks (an earlier stop: a run ends once its tasks drain), fewer
-//! executors and coordinators. The drain deadline is never shortened: a run cut short
-//! "loses" tasks that were merely unfinished, which would fake the failure. With known
-//! bugs on, every kept candidate must also pass with the bugs off.
+//! executors and coordinators, then a shorter workload window and drain. Those two are
+//! cut only while the verdict stays exactly the same (the same violations on the same
+//! subjects): a run cut short "loses" tasks that were merely unfinished, which would fake
+//! the failure. With known bugs on, every kept candidate must also pass with the bugs off.
+//! The minimal file says what it is in its description and writes only the keys that
+//! differ from the defaults.
 //!
 //! A swarm scenario is first made explicit: the faults its seed drew become `[[faults]]`
 //! and the `[swarm]` section goes. That changes the seed's random stream (the draw no
@@ -59,7 +62,7 @@ struct Shrinker<'a> {
 impl Shrinker<'_> {
     /// The candidate's run on `seed` when it is valid and fails the same way.
     fn fails(&mut self, candidate: &Scenario, seed: u64) -> Option<(String, RunOutcome)> {
-        let text = to_text(candidate)?;
+        let text = to_text(self.path, candidate)?;
         let parsed = Scenario::parse(self.path, &text).ok()?;
         self.runs += 1;
         let outcome = run_seed(&parsed, seed);
@@ -161,6 +164,32 @@ impl Shrinker<'_> {
         }
     }
 
+    /// A shorter workload window and drain (halved, down to 1 s), while the verdict stays
+    /// the same: the same violations on the same subjects, none new.
+    fn stop(&mut self, best: &mut Scenario, seed: u64) {
+        let Some((_, outcome)) = self.fails(best, seed) else { return };
+        let before = verdict(&outcome);
+        type Get = fn(&mut Scenario) -> &mut u64;
+        let fields: [(&str, Get); 2] =
+            [("workload_s", |s| &mut s.limits.workload_s), ("drain_s", |s| &mut s.limits.drain_s)];
+        for (name, field) in fields {
+            loop {
+                let mut candidate = best.clone();
+                let value = *field(&mut candidate);
+                if value <= 1 {
+                    break;
+                }
+                *field(&mut candidate) = value / 2;
+                let same = self.fails(&candidate, seed).is_some_and(|(_, o)| verdict(&o) == before);
+                if !same {
+                    break;
+                }
+                (self.log)(&format!("  kept: {name} {value} -> {}", value / 2));
+                *best = candidate;
+            }
+        }
+    }
+
     /// Fewer tasks, executors and coordinators, while it fails.
     fn workload(&mut self, best: &mut Scenario, seed: u64) {
         while best.workload.tasks > 1 {
@@ -193,9 +222,41 @@ impl Shrinker<'_> {
     }
 }
 
-/// The scenario as a TOML file `faultline` parses back (`None` if it cannot be written).
-pub fn to_text(s: &Scenario) -> Option<String> {
-    toml::to_string(&Scenario { reproduce: None, ..s.clone() }).ok()
+/// A run's verdict as the stop-shortening compares it: each violation's kind and subject.
+fn verdict(o: &RunOutcome) -> Vec<(&'static str, String)> {
+    let mut v: Vec<_> = o.check.violations.iter().map(|v| (v.kind.name(), v.subject.clone())).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The scenario as a TOML file `faultline` parses back, with only the keys that differ
+/// from the defaults (`None` if it cannot be written). `path` names the file it is parsed
+/// as (its stem is the default name).
+pub fn to_text(path: &Path, s: &Scenario) -> Option<String> {
+    let s = Scenario { reproduce: None, ..s.clone() };
+    let full = toml::Table::try_from(&s).ok()?;
+    let defaults = Scenario::parse(path, "").ok().and_then(|d| toml::Table::try_from(&d).ok())?;
+    let text = toml::to_string(&without_defaults(full.clone(), &defaults)).ok()?;
+    // Keep the short form only if it parses back to the same scenario.
+    match Scenario::parse(path, &text) {
+        Ok(parsed) if parsed == s => Some(text),
+        _ => toml::to_string(&full).ok(),
+    }
+}
+
+/// `table` without the keys whose values equal `defaults`': top-level keys, and each
+/// section's keys (a nested table inside a section goes only when it equals as a whole).
+fn without_defaults(mut table: toml::Table, defaults: &toml::Table) -> toml::Table {
+    table.retain(|key, value| {
+        let Some(default) = defaults.get(key) else { return true };
+        if let (toml::Value::Table(section), toml::Value::Table(default)) = (&mut *value, default) {
+            section.retain(|k, v| default.get(k) != Some(v));
+            return !section.is_empty();
+        }
+        value != default
+    });
+    table
 }
 
 fn size(s: &Scenario, o: &RunOutcome) -> Size {
@@ -237,7 +298,13 @@ pub fn shrink(path: &Path, scenario: &Scenario, seed: u64, kind: &str, log: &mut
         sh.windows(&mut best, seed);
     }
     sh.workload(&mut best, seed);
-    let (text, outcome) = sh.fails(&best, seed).expect("the kept scenario fails");
+    sh.stop(&mut best, seed);
+    let (_, outcome) = sh.fails(&best, seed).expect("the kept scenario fails");
     let after = size(&best, &outcome);
+    best.description = format!(
+        "{} shrunk by faultline shrink: {kind} on seed {seed} with {after} (was {before})",
+        scenario.name
+    );
+    let text = to_text(path, &best).expect("the kept scenario was written before");
     Some(Shrunk { scenario: best, text, seed, outcome, before, after, runs: sh.runs })
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(
     name = "faultline",
-    version,
+    version = faultline::BUILD,
     about = "A fault-tolerant task scheduler and the deterministic chaos simulator that proves it"
 )]
 struct Cli {
@@ -87,18 +87,24 @@ enum Cmd {
         #[arg(long, value_name = "I/N", value_parser = parse_shard)]
         shard: Option<(u64, u64)>,
     },
-    /// Run a failure again with full tracing (simulator build): a reproduction file from
-    /// reports/failures/, or --seed N with a scenario. Writes the history (JSON Lines) and a
-    /// timeline of the events around the first violation, and checks the trace hash.
+    /// Run a failure again (simulator build): a reproduction file from reports/failures/, or
+    /// --seed N with a scenario. Writes the history (JSON Lines) and a timeline of the first
+    /// violation (its task's whole life with every fault, election and executor death
+    /// overlapping it), and says whether the failure was reproduced (same trace hash),
+    /// passes now, or was saved by a different build.
     Replay {
         /// A reproduction file (its [reproduce] table names the seed), or any scenario.
         file: PathBuf,
         /// The seed (default: the reproduction file's).
         #[arg(long)]
         seed: Option<u64>,
-        /// Where to write <stem>-seed-<N>.jsonl and .timeline.txt.
+        /// Where to write <file stem>[-seed-<N>].jsonl and .timeline.txt.
         #[arg(long, default_value = "reports/replay")]
         out: PathBuf,
+        /// Log the run (info, and debug for faultline) on stderr; FAULTLINE_LOG sets any
+        /// filter instead.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Minimise a failing reproduction file (simulator build): fewer faults, shorter fault
     /// windows, fewer tasks and nodes, an earlier stop, keeping the same violation kind.
@@ -280,9 +286,9 @@ fn main() {
         std::process::exit(2);
     }
     let cli = Cli::parse();
-    // `replay` traces by default (FAULTLINE_LOG overrides); everything else only on request.
+    // Logs only on request: `replay -v`, or any filter in FAULTLINE_LOG.
     #[cfg(madsim)]
-    let default = if matches!(cli.cmd, Cmd::Replay { .. }) { "info,faultline=debug" } else { "" };
+    let default = if matches!(cli.cmd, Cmd::Replay { verbose: true, .. }) { "info,faultline=debug" } else { "" };
     #[cfg(not(madsim))]
     let default = "";
     let filter = std::env::var("FAULTLINE_LOG").unwrap_or_else(|_| default.to_string());
@@ -326,7 +332,7 @@ fn run(cli: Cli) -> Result<bool> {
             suite::suite(&paths, &opts)
         }
         #[cfg(madsim)]
-        Cmd::Replay { file, seed, out } => replay::replay(&file, seed, &out),
+        Cmd::Replay { file, seed, out, .. } => replay::replay(&file, seed, &out),
         #[cfg(madsim)]
         Cmd::Shrink { file, out } => replay::shrink(&file, out.as_deref()),
         #[cfg(madsim)]

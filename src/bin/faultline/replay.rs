@@ -19,18 +19,18 @@ pub fn replay(file: &Path, seed: Option<u64>, out: &Path) -> Result<bool> {
     let Some(seed) = seed.or(recorded.as_ref().map(|r| r.seed)) else {
         bail!("{}: no [reproduce] table: give the seed with --seed N", file.display());
     };
-    println!("replaying {} on seed {seed} (logs on stderr; FAULTLINE_LOG sets the filter)", file.display());
+    println!("replaying {} on seed {seed} (-v logs the run on stderr)", file.display());
     let outcome = run_seed(&scenario, seed);
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let stem = repro::stem(file);
-    let jsonl = out.join(format!("{stem}-seed-{seed}.jsonl"));
+    let name = output_name(file, seed);
+    let jsonl = out.join(format!("{name}.jsonl"));
     let mut w = std::io::BufWriter::new(
         std::fs::File::create(&jsonl).with_context(|| format!("creating {}", jsonl.display()))?,
     );
     faultline::record::write_jsonl(&outcome.history, &mut w).with_context(|| format!("writing {}", jsonl.display()))?;
     println!("history: {} ({} events)", jsonl.display(), outcome.history.len());
     if let Some(v) = outcome.check.violations.first() {
-        let path = out.join(format!("{stem}-seed-{seed}.timeline.txt"));
+        let path = out.join(format!("{name}.timeline.txt"));
         let text = timeline(&outcome.history, v, BEFORE, AFTER);
         std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
         print!("{text}");
@@ -41,19 +41,50 @@ pub fn replay(file: &Path, seed: Option<u64>, out: &Path) -> Result<bool> {
     }
     print!("{}", faultline::report::render_violations(&outcome.check.violations));
     let hash = format!("{:016x}", outcome.hash);
-    match recorded.filter(|r| r.seed == seed) {
-        Some(r) if r.trace_hash == hash => {
-            println!("trace hash {hash}: identical to the failing run ({})", r.violation);
-            Ok(true)
-        }
-        Some(r) => {
-            println!("trace hash {hash} differs from the failing run's {} (another build?)", r.trace_hash);
-            Ok(false)
-        }
-        None => {
-            println!("trace hash {hash}");
-            Ok(outcome.passed())
-        }
+    let now = match (outcome.check.violations.first(), &outcome.panic) {
+        (Some(v), _) => format!("fails with {}", v.kind.name()),
+        (None, Some(_)) => "panics".to_string(),
+        (None, None) => "passes".to_string(),
+    };
+    let Some(r) = recorded.filter(|r| r.seed == seed) else {
+        println!("{now} (trace hash {hash})");
+        return Ok(outcome.passed());
+    };
+    let saved_by = r.build.as_deref().unwrap_or("an unrecorded build");
+    if r.trace_hash == hash {
+        println!("reproduced: trace hash {hash} is the failing run's ({}: {})", r.violation, r.message);
+        return Ok(true);
+    }
+    if saved_by != faultline::BUILD {
+        println!(
+            "different build: saved by {saved_by}, this is {}; the run differs (trace hash {hash}, saved {}) and now {now}",
+            faultline::BUILD,
+            r.trace_hash
+        );
+    } else if outcome.passed() {
+        println!(
+            "passes now: same build ({saved_by}) but the run differs (trace hash {hash}, saved {}): was the file edited after it was saved?",
+            r.trace_hash
+        );
+    } else {
+        println!(
+            "not reproduced: same build ({saved_by}), the run {now} but differs (trace hash {hash}, saved {}): was the file edited after it was saved?",
+            r.trace_hash
+        );
+    }
+    Ok(false)
+}
+
+/// The name a replay's outputs take: the file's stem, with `-seed-N` added unless the stem
+/// already names that seed (a reproduction file, or a shrunk one: `X-seed-3-min`), so
+/// replaying two files never overwrites one's outputs with the other's.
+fn output_name(file: &Path, seed: u64) -> String {
+    let stem = file.file_stem().map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let tag = format!("-seed-{seed}");
+    if stem.ends_with(&tag) || stem.contains(&format!("{tag}-")) {
+        stem
+    } else {
+        stem + &tag
     }
 }
 
