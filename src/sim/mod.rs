@@ -1,7 +1,8 @@
 //! The simulator (`cfg(madsim)` only): builds a cluster from a scenario, runs the workload
 //! and the faults from one seed in a fresh OS thread, then drains and hands the history to
-//! the checkers.
+//! the checkers. `Simulation` (api.rs) is the entry point for tests outside the CLI.
 
+pub mod api;
 pub mod cluster;
 pub mod nemesis;
 pub mod repro;
@@ -11,6 +12,7 @@ pub mod shrink;
 pub mod store_latency;
 pub mod swarm;
 
+pub use api::{Failure, Passed, Simulation};
 pub use runner::{run_seed, RunOutcome};
 pub use seeds::{run_seeds, SeedPlan};
 
