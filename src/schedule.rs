@@ -127,6 +127,15 @@ pub enum ScheduleError {
 
 fn parse_cron(cron: &str) -> Result<croner::Cron, ScheduleError> {
     use croner::parser::{CronParser, Seconds};
+    // croner also takes a 7th (year) field; the documented form is 5 fields, or 6 with
+    // seconds first (or an `@daily`-style alias).
+    let fields = cron.split_whitespace().count();
+    if !cron.trim_start().starts_with('@') && !(5..=6).contains(&fields) {
+        let why = format!(
+            "expected 5 fields (minute hour day-of-month month day-of-week) or 6 (seconds first), got {fields}"
+        );
+        return Err(ScheduleError::Cron { cron: cron.to_string(), why });
+    }
     CronParser::builder()
         .seconds(Seconds::Optional)
         .build()
@@ -369,6 +378,26 @@ mod tests {
         assert_eq!(every_second.next_after(at("2026-01-01T00:00:00Z")), Some(at("2026-01-01T00:00:01Z")));
         let every_minute = cron("* * * * *", "UTC");
         assert_eq!(every_minute.next_after(at("2026-01-01T00:00:00.500Z")), Some(at("2026-01-01T00:01:00Z")));
+    }
+
+    #[test]
+    fn cron_takes_five_or_six_fields_as_documented() {
+        let spec = |c: &str| JobSpec {
+            name: "j".into(),
+            schedule: cron(c, "UTC"),
+            misfire: Misfire::FireOnce,
+            misfire_after_ms: 1000,
+            overlap: Overlap::Allow,
+            payload: Vec::new(),
+            max_attempts: 1,
+            timeout_ms: 1000,
+        };
+        assert!(spec("*/5 * * * *").validate().is_ok());
+        assert!(spec("0 */5 * * * *").validate().is_ok());
+        for bad in ["0 0 * * * * 2027", "* * * *"] {
+            let err = spec(bad).validate().unwrap_err().to_string();
+            assert!(err.contains("expected 5 fields (minute hour day-of-month month day-of-week) or 6"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -158,6 +158,21 @@ fn ci_safe_exits_and_a_recap_that_names_the_failure() {
     let (code, _, err) = output(&["run", "nope.toml"]);
     assert_eq!(code, 2);
     assert!(err.contains("nope.toml: cannot read the scenario: no such file"), "{err}");
+    // `--report` without a directory writes reports/<suite name>/ under the working directory.
+    let scenario_abs = std::fs::canonicalize(scenario).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["suite", &scenario_abs.display().to_string(), "--seeds", "1", "--report"])
+        .current_dir(&tmp)
+        .output()
+        .expect("faultline runs");
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(tmp.join("reports/delay/index.html").exists(), "the default report folder");
+    // Settings that cannot meet their own bounds run, with a warning naming the file.
+    let slow = tmp.join("slow-beats.toml");
+    std::fs::write(&slow, "[scheduler]\nheartbeat_interval_ms = 5000\n[workload]\ntasks = 10\n").unwrap();
+    let (code, _, err) = output(&["run", &slow.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("slow-beats.toml: heartbeat_interval_ms x missed_beats = 15000 ms is not below"), "{err}");
     std::fs::remove_dir_all(&tmp).unwrap();
 }
 

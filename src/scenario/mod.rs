@@ -481,6 +481,34 @@ impl Scenario {
         Ok(())
     }
 
+    /// Settings that parse but cannot meet the bounds they imply, each a sentence naming
+    /// the keys: shown as warnings by the commands that run scenarios.
+    pub fn warnings(&self) -> Vec<String> {
+        let s = &self.scheduler;
+        let (h, k, lease_ms) = (s.heartbeat_interval_ms, s.missed_beats, s.lease_ttl_s * 1000);
+        let mut out = Vec::new();
+        if h * k >= lease_ms {
+            out.push(format!(
+                "heartbeat_interval_ms x missed_beats = {} ms is not below the leader's lease \
+                 (lease_ttl_s = {} s): the executor-death bound ({} ms) exceeds a whole leader \
+                 failover, so tasks on a dead executor wait longer than a lost leader does",
+                h * k,
+                s.lease_ttl_s,
+                self.default_detection_bound_ms()
+            ));
+        }
+        if s.rpc_timeout_ms >= h * k {
+            out.push(format!(
+                "rpc_timeout_ms = {} ms is not below heartbeat_interval_ms x missed_beats = {} ms: \
+                 one slow heartbeat call outlasts the death window, so a live executor can be \
+                 declared dead",
+                s.rpc_timeout_ms,
+                h * k
+            ));
+        }
+        out
+    }
+
     /// The detection bound when `[checks] max_detection_ms` is not set: `k*h + h` (the
     /// dead-after window, one coordinator tick of `h/2`, and half a beat of slack for the
     /// last beat's latency).

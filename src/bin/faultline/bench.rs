@@ -1,11 +1,11 @@
 //! `faultline bench`: the simulator's speed, in the release build it runs in. For two
 //! scenarios, `smoke-1k` (scenarios/smoke/three-coordinators-1k.toml) and `reference`
-//! (scenarios/bench/reference.toml: 3 coordinators, 8 executors, the store, the sink, 10k
+//! (perf/reference.toml: 3 coordinators, 8 executors, the store, the sink, 10k
 //! tasks, swarm faults), it measures the simulated-to-wall time ratio and seeds per second
 //! on one core and on all cores; then how one seed's cost grows with tasks (1k, 10k, 100k)
 //! and with nodes (5, 20, 50), with each run's peak memory.
 //!
-//! `bench --scale` measures load instead: `scenarios/scale/executors-200.toml` (10,000 tasks
+//! `bench --scale` measures load instead: `perf/executors-200.toml` (10,000 tasks
 //! submitted at 2,000/s) with 64, 200 and 1,000 executors, one seed each; per row, whether
 //! it passed, how long the 10,000 tasks took to drain, and the busiest simulated second's
 //! dispatches (the leader's assignments) and sink calls, beside the heartbeats the leader
@@ -148,8 +148,8 @@ fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: us
 }
 
 const SMOKE: &str = "scenarios/smoke/three-coordinators-1k.toml";
-const REFERENCE: &str = "scenarios/bench/reference.toml";
-const SCALE: &str = "scenarios/scale/executors-200.toml";
+const REFERENCE: &str = "perf/reference.toml";
+const SCALE: &str = "perf/executors-200.toml";
 
 /// Every row: what it measures, its scenario file, its adjustment, seeds, threads.
 type Plan = Vec<(String, &'static str, Box<dyn Fn(&mut Scenario)>, u64, usize)>;

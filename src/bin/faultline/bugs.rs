@@ -255,7 +255,8 @@ fn markdown(table: &Table) -> String {
     out
 }
 
-/// The path `reports/bug-catalog` (the default output, without extension).
+/// The default output, without extension: `reports/out/bug-catalog`, untracked (the
+/// checked-in table is rewritten only when asked: `--out reports/bug-catalog`).
 pub fn default_out() -> PathBuf {
-    Path::new("reports").join("bug-catalog")
+    Path::new(crate::GENERATED).join("bug-catalog")
 }

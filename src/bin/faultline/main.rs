@@ -20,9 +20,13 @@ struct Cli {
 /// Which seeds to run, and on how many threads.
 #[derive(clap::Args)]
 struct SeedRange {
-    /// Seeds per scenario (default 20; with --for, no cap).
+    /// Seeds per scenario (default 20; `suite --for` lifts the default cap).
     #[arg(long)]
     seeds: Option<u64>,
+    /// The quick suite: 5 seeds per scenario (`suite scenarios --quick` takes under a
+    /// minute on 2 cores once built); --seeds overrides it.
+    #[arg(long)]
+    quick: bool,
     #[arg(long, default_value_t = 1)]
     first_seed: u64,
     /// Worker threads (default: one per core).
@@ -70,8 +74,8 @@ enum Cmd {
         check_determinism: Option<u64>,
         /// Write the report (summary.json/md, index.html, SVG plots, junit.xml) to DIR;
         /// without DIR, to reports/<suite name>/.
-        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-        report: Option<PathBuf>,
+        #[arg(long, value_name = "DIR", num_args = 0..=1)]
+        report: Option<Option<PathBuf>>,
         /// Stop each scenario at its first failing seed (default: keep going).
         #[arg(long)]
         fail_fast: bool,
@@ -157,12 +161,13 @@ enum Cmd {
         #[arg(long, default_value_t = 5)]
         starts: u64,
         /// Only these entries (repeatable; default: the whole catalog).
-        #[arg(long, value_parser = parse_bug)]
+        #[arg(long, value_parser = bug_parser())]
         only: Vec<faultline::bugs::Bug>,
         /// Worker threads (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Output path without extension (default: reports/bug-catalog).
+        /// Output path without extension (default: reports/out/bug-catalog; the checked-in
+        /// table is reports/bug-catalog).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -181,8 +186,8 @@ enum Cmd {
         /// Worker threads (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Output path without extension.
-        #[arg(long, default_value = "reports/calibration")]
+        /// Output path without extension (the checked-in table is reports/calibration).
+        #[arg(long, default_value = "reports/out/calibration")]
         out: PathBuf,
         /// Only these rows, comma-separated (default: all of scenarios/calibration/).
         #[arg(long, value_delimiter = ',')]
@@ -198,15 +203,16 @@ enum Cmd {
         /// Worker threads for the all-cores rows (default: one per core).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Output path without extension (default: reports/bench, or reports/scale with --scale).
+        /// Output path without extension (default: reports/out/bench, or reports/out/scale with
+        /// --scale; the checked-in tables are reports/bench and reports/scale).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Internal: measure one row in this process and print it as JSON.
         #[arg(long, hide = true)]
         row: Option<usize>,
         /// Measure load instead of speed: 10,000 tasks with 64, 200 and 1,000 executors
-        /// (scenarios/scale/executors-200.toml), the leader's and the sink's busiest second.
-        /// Writes reports/scale.md unless --out says otherwise.
+        /// (perf/executors-200.toml), the leader's and the sink's busiest second.
+        /// Writes reports/out/scale.md unless --out says otherwise.
         #[arg(long)]
         scale: bool,
     },
@@ -257,7 +263,7 @@ enum Cmd {
         #[arg(long)]
         real: PathBuf,
         /// Output path without extension.
-        #[arg(long, default_value = "reports/leader-limit")]
+        #[arg(long, default_value = "reports/out/leader-limit")]
         out: PathBuf,
     },
 }
@@ -316,7 +322,7 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(madsim)]
         Cmd::Suite { paths, range, json, check_determinism, report, fail_fast, budget, failures, shard } => {
             let report =
-                report.map(|dir| if dir.as_os_str().is_empty() { suite::default_report_dir(&paths) } else { dir });
+                report.map(|dir| dir.unwrap_or_else(|| suite::default_report_dir(&paths)));
             let seeds = range.seeds.or(budget.map(|_| u64::MAX));
             let range = SeedRange { seeds, ..range };
             let opts = suite::SuiteOptions {
@@ -368,7 +374,7 @@ fn run(cli: Cli) -> Result<bool> {
         }
         #[cfg(madsim)]
         Cmd::Bench { seeds, jobs, out, row, scale } => {
-            let out = out.unwrap_or_else(|| PathBuf::from(if scale { "reports/scale" } else { "reports/bench" }));
+            let out = out.unwrap_or_else(|| PathBuf::from(GENERATED).join(if scale { "scale" } else { "bench" }));
             let opts = bench::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row, scale };
             let command: Vec<String> = std::env::args().skip(1).collect();
             bench::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
@@ -411,9 +417,16 @@ fn parse_seed_count(text: &str) -> Result<u64, String> {
 /// The simulator's run options for `range`, everything else off; worker threads default
 /// to one per core. Callers name what they switch on.
 #[cfg(madsim)]
+/// Where generated tables go unless `--out` says otherwise: untracked (.gitignore), so a
+/// run never rewrites the checked-in measurements under reports/ without being asked.
+const GENERATED: &str = "reports/out";
+
+/// Seeds per scenario of `--quick`.
+const QUICK_SEEDS: u64 = 5;
+
 fn options(range: SeedRange) -> suite::SuiteOptions {
     suite::SuiteOptions {
-        seeds: range.seeds.unwrap_or(20),
+        seeds: range.seeds.unwrap_or(if range.quick { QUICK_SEEDS } else { 20 }),
         first_seed: range.first_seed,
         jobs: range.jobs.unwrap_or_else(default_jobs).max(1),
         json: None,
@@ -444,14 +457,13 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
     Ok((i, n))
 }
 
-/// A catalog entry by its scenario name.
-fn parse_bug(name: &str) -> Result<faultline::bugs::Bug, String> {
-    let names: Vec<&str> = faultline::bugs::CATALOG.iter().map(|e| e.bug.name()).collect();
-    faultline::bugs::CATALOG
-        .iter()
-        .map(|e| e.bug)
-        .find(|b| b.name() == name)
-        .ok_or_else(|| format!("unknown bug `{name}`, expected one of: {}", names.join(", ")))
+/// `--only`'s parser: one of the catalog's names, listed by `bugs --help`.
+fn bug_parser() -> impl clap::builder::TypedValueParser<Value = faultline::bugs::Bug> {
+    use clap::builder::TypedValueParser as _;
+    let names = faultline::bugs::CATALOG.iter().map(|e| e.bug.name());
+    clap::builder::PossibleValuesParser::new(names).map(|name| {
+        faultline::bugs::CATALOG.iter().map(|e| e.bug).find(|b| b.name() == name).expect("a listed name")
+    })
 }
 
 #[cfg(madsim)]

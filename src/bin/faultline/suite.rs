@@ -56,8 +56,8 @@ impl SuiteOptions {
 /// `faultline compare`: setting A (`set`) against setting B (`vs`) on the same seeds.
 pub fn compare(path: &Path, set: &[String], vs: &[String], opts: &SuiteOptions) -> Result<bool> {
     anyhow::ensure!(!set.is_empty() || !vs.is_empty(), "give --set and/or --vs settings (section.key=value)");
-    let a = Scenario::load_with(path, set)?;
-    let b = Scenario::load_with(path, vs)?;
+    let a = warn(path, Scenario::load_with(path, set)?);
+    let b = warn(path, Scenario::load_with(path, vs)?);
     let opts = SuiteOptions { compare: true, ..opts.clone() };
     let (ra, rb) = (run_scenario(path, &a, &opts, "A: "), run_scenario(path, &b, &opts, "B: "));
     let label = |s: &[String]| if s.is_empty() { "the scenario as written".to_string() } else { s.join(", ") };
@@ -101,9 +101,17 @@ fn seed_result(o: &RunOutcome) -> SeedResult {
     }
 }
 
+/// `scenario`, after printing its `warnings()` on stderr (`warning: FILE: ...`).
+fn warn(path: &Path, scenario: Scenario) -> Scenario {
+    for w in scenario.warnings() {
+        eprintln!("warning: {}: {w}", path.display());
+    }
+    scenario
+}
+
 /// `faultline run`: one seed, its verdict, its trace hash.
 pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
-    let scenario = Scenario::load(path)?;
+    let scenario = warn(path, Scenario::load(path)?);
     let outcome = run_seed(&scenario, seed);
     if let Some(file) = trace {
         let mut out = std::io::BufWriter::new(
@@ -142,7 +150,7 @@ pub fn run_one(path: &Path, seed: u64, trace: Option<&Path>) -> Result<bool> {
 pub fn suite(paths: &[PathBuf], opts: &SuiteOptions) -> Result<bool> {
     let files = collect_files(paths)?;
     anyhow::ensure!(!files.is_empty(), "no scenario files (*.toml) under the given paths");
-    let scenarios = files.iter().map(|f| Scenario::load(f)).collect::<Result<Vec<_>, _>>()?;
+    let scenarios = files.iter().map(|f| Ok(warn(f, Scenario::load(f)?))).collect::<Result<Vec<_>>>()?;
     let opts = &SuiteOptions { budget: opts.budget.map(|b| b / files.len() as u32), ..opts.clone() };
     let mut reports = Vec::new();
     for (i, (file, scenario)) in files.iter().zip(&scenarios).enumerate() {
