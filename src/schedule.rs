@@ -396,7 +396,10 @@ mod tests {
         assert!(spec("0 */5 * * * *").validate().is_ok());
         for bad in ["0 0 * * * * 2027", "* * * *"] {
             let err = spec(bad).validate().unwrap_err().to_string();
-            assert!(err.contains("expected 5 fields (minute hour day-of-month month day-of-week) or 6"), "{bad}: {err}");
+            assert!(
+                err.contains("expected 5 fields (minute hour day-of-month month day-of-week) or 6"),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -198,7 +198,10 @@ fn settings_that_cannot_meet_their_bounds_are_warned_about() {
     assert_eq!(parse("").unwrap().warnings(), Vec::<String>::new(), "the defaults are consistent");
     let slow_beats = parse("[scheduler]\nheartbeat_interval_ms = 5000\n").unwrap().warnings();
     assert_eq!(slow_beats.len(), 1, "{slow_beats:?}");
-    assert!(slow_beats[0].starts_with("heartbeat_interval_ms x missed_beats = 15000 ms is not below"), "{slow_beats:?}");
+    assert!(
+        slow_beats[0].starts_with("heartbeat_interval_ms x missed_beats = 15000 ms is not below"),
+        "{slow_beats:?}"
+    );
     let slow_rpc = parse("[scheduler]\nrpc_timeout_ms = 300\n").unwrap().warnings();
     assert_eq!(slow_rpc.len(), 1, "{slow_rpc:?}");
     assert!(slow_rpc[0].starts_with("rpc_timeout_ms = 300 ms is not below"), "{slow_rpc:?}");

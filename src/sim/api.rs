@@ -85,7 +85,7 @@ impl Simulation {
     /// Runs `seeds` on one thread per core, in order, and stops at the first seed that
     /// fails (or, for a scenario with `expect`, at the first that shows the expected
     /// violation). The result does not depend on the number of cores.
-    pub fn check(&self, seeds: RangeInclusive<u64>) -> Result<Passed, Failure> {
+    pub fn check(&self, seeds: RangeInclusive<u64>) -> Result<Passed, Box<Failure>> {
         let count = (seeds.end() + 1).saturating_sub(*seeds.start());
         let plan = SeedPlan::range(*seeds.start(), count);
         let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -101,7 +101,7 @@ impl Simulation {
         let stopped = results.into_iter().find(|(_, (stop, _))| *stop).map(|(_, (_, o))| o);
         match (expect, stopped) {
             (Some(_), Some(o)) => Ok(Passed { seeds_run, caught_on: Some(o.seed) }),
-            (Some(kind), None) => Err(Failure {
+            (Some(kind), None) => Err(Box::new(Failure {
                 scenario: self.scenario.name.clone(),
                 seed: None,
                 violations: Vec::new(),
@@ -109,9 +109,9 @@ impl Simulation {
                 saved: None,
                 seeds_run,
                 not_caught: Some(kind),
-            }),
+            })),
             (None, None) => Ok(Passed { seeds_run, caught_on: None }),
-            (None, Some(o)) => Err(self.failure(o, seeds_run)),
+            (None, Some(o)) => Err(Box::new(self.failure(o, seeds_run))),
         }
     }
 
@@ -121,7 +121,8 @@ impl Simulation {
     }
 
     fn failure(&self, o: RunOutcome, seeds_run: u64) -> Failure {
-        let dir = std::env::var_os("FAULTLINE_FAILURES").map_or_else(|| PathBuf::from("target/faultline-failures"), PathBuf::from);
+        let dir = std::env::var_os("FAULTLINE_FAILURES")
+            .map_or_else(|| PathBuf::from("target/faultline-failures"), PathBuf::from);
         let saved = repro::reproduce_of(&self.source, &o)
             .and_then(|record| repro::write_failure(&dir, &self.source, &self.text, &record).ok());
         Failure {

@@ -94,9 +94,7 @@ pub fn timeline(history: &[Event], violation: &Violation, before: usize, after: 
     );
     let life = life_of(history, &violation.subject);
     let (from_ms, to_ms) = match (life.first(), life.last()) {
-        (Some(&first), Some(&last)) => {
-            (history[first].at_ms, history[last].at_ms.max(violation.at_ms))
-        }
+        (Some(&first), Some(&last)) => (history[first].at_ms, history[last].at_ms.max(violation.at_ms)),
         _ => (history.get(start).map_or(0, |e| e.at_ms), violation.at_ms),
     };
     let context = overlapping_context(history, from_ms, to_ms);
@@ -207,7 +205,8 @@ mod tests {
     }
 
     fn fault(id: u64, at_ms: u64, phase: FaultPhase) -> Event {
-        let kind = EventKind::Fault { id, fault: format!("fault-{id}"), phase, target: "x".into(), detail: String::new() };
+        let kind =
+            EventKind::Fault { id, fault: format!("fault-{id}"), phase, target: "x".into(), detail: String::new() };
         event(at_ms, kind)
     }
 

@@ -301,10 +301,8 @@ pub fn shrink(path: &Path, scenario: &Scenario, seed: u64, kind: &str, log: &mut
     sh.stop(&mut best, seed);
     let (_, outcome) = sh.fails(&best, seed).expect("the kept scenario fails");
     let after = size(&best, &outcome);
-    best.description = format!(
-        "{} shrunk by faultline shrink: {kind} on seed {seed} with {after} (was {before})",
-        scenario.name
-    );
+    best.description =
+        format!("{} shrunk by faultline shrink: {kind} on seed {seed} with {after} (was {before})", scenario.name);
     let text = to_text(path, &best).expect("the kept scenario was written before");
     Some(Shrunk { scenario: best, text, seed, outcome, before, after, runs: sh.runs })
 }

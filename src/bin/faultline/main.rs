@@ -321,8 +321,7 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Run { scenario, seed, trace } => suite::run_one(&scenario, seed, trace.as_deref()),
         #[cfg(madsim)]
         Cmd::Suite { paths, range, json, check_determinism, report, fail_fast, budget, failures, shard } => {
-            let report =
-                report.map(|dir| dir.unwrap_or_else(|| suite::default_report_dir(&paths)));
+            let report = report.map(|dir| dir.unwrap_or_else(|| suite::default_report_dir(&paths)));
             let seeds = range.seeds.or(budget.map(|_| u64::MAX));
             let range = SeedRange { seeds, ..range };
             let opts = suite::SuiteOptions {
@@ -414,16 +413,18 @@ fn parse_seed_count(text: &str) -> Result<u64, String> {
     }
 }
 
-/// The simulator's run options for `range`, everything else off; worker threads default
-/// to one per core. Callers name what they switch on.
-#[cfg(madsim)]
 /// Where generated tables go unless `--out` says otherwise: untracked (.gitignore), so a
 /// run never rewrites the checked-in measurements under reports/ without being asked.
+#[cfg(madsim)]
 const GENERATED: &str = "reports/out";
 
 /// Seeds per scenario of `--quick`.
+#[cfg(madsim)]
 const QUICK_SEEDS: u64 = 5;
 
+/// The simulator's run options for `range`, everything else off; worker threads default
+/// to one per core. Callers name what they switch on.
+#[cfg(madsim)]
 fn options(range: SeedRange) -> suite::SuiteOptions {
     suite::SuiteOptions {
         seeds: range.seeds.unwrap_or(if range.quick { QUICK_SEEDS } else { 20 }),
@@ -461,9 +462,8 @@ fn parse_shard(text: &str) -> Result<(u64, u64), String> {
 fn bug_parser() -> impl clap::builder::TypedValueParser<Value = faultline::bugs::Bug> {
     use clap::builder::TypedValueParser as _;
     let names = faultline::bugs::CATALOG.iter().map(|e| e.bug.name());
-    clap::builder::PossibleValuesParser::new(names).map(|name| {
-        faultline::bugs::CATALOG.iter().map(|e| e.bug).find(|b| b.name() == name).expect("a listed name")
-    })
+    clap::builder::PossibleValuesParser::new(names)
+        .map(|name| faultline::bugs::CATALOG.iter().map(|e| e.bug).find(|b| b.name() == name).expect("a listed name"))
 }
 
 #[cfg(madsim)]
