@@ -311,3 +311,16 @@ fn the_seed_loop_gives_the_same_results_on_any_number_of_threads_and_stops_at_th
     let stopped = run_seeds(&scenario, plan, 2, None, |o| (o.seed, o.seed == 7));
     assert_eq!(stopped, vec![(5, 5), (7, 7)], "nothing past the first stop is kept");
 }
+
+/// A job that never comes due in the run fails it, as a fault that never fires does: the
+/// scenario would otherwise pass having tested nothing (issue: "jobs that never fire").
+#[test]
+fn a_job_that_never_comes_due_fails_the_run() {
+    let text = "[workload]\ntasks = 10\n[schedule]\nrun_s = 10\n\
+                [[jobs]]\nname = \"yearly\"\ncron = \"0 0 1 1 *\"\n\
+                [[jobs]]\nname = \"every-second\"\nevery_ms = 1000\n";
+    let scenario = Scenario::parse(Path::new("yearly.toml"), text).unwrap();
+    let o = run_seed(&scenario, 1);
+    let kinds: Vec<(&str, &str)> = o.check.violations.iter().map(|v| (v.kind.name(), v.subject.as_str())).collect();
+    assert_eq!(kinds, [("job_not_fired", "job yearly")]);
+}

@@ -26,7 +26,7 @@ pub use convergence::converges;
 pub use counts::Counts;
 pub use detection::{crashes_detected, WALL_CLOCK_FAULTS};
 pub use duplicates::no_duplicate_applies;
-pub use faults::every_fault_fired;
+pub use faults::{every_fault_fired, every_job_fired};
 pub use fires::no_fire_violations;
 pub use goodput::{enough_goodput, DEFAULT_MIN_GOODPUT_PERCENT};
 pub use leaders::one_leader_per_epoch;
@@ -64,6 +64,9 @@ pub enum ViolationKind {
     StaleLeader,
     /// A fault the run planned never fired (or fired fewer times than planned).
     FaultNotFired,
+    /// A job the run created neither fired nor skipped an instant before the run ended (its
+    /// schedule never came due, or it was paused or deleted first): it tested nothing.
+    JobNotFired,
     /// A job's instant was neither fired nor skipped as its misfire or overlap policy allows,
     /// or a fire record never ran to a terminal state.
     FireLost,
@@ -108,6 +111,7 @@ impl ViolationKind {
             ViolationKind::Unacknowledged => "unacknowledged",
             ViolationKind::StaleLeader => "stale_leader",
             ViolationKind::FaultNotFired => "fault_not_fired",
+            ViolationKind::JobNotFired => "job_not_fired",
             ViolationKind::FireLost => "fire_lost",
             ViolationKind::FireTwice => "fire_twice",
             ViolationKind::FireEarly => "fire_early",
@@ -180,6 +184,7 @@ pub fn check_all(history: &[Event]) -> CheckResult {
     violations.extend(converges(history));
     violations.extend(every_submit_acknowledged(history));
     violations.extend(every_fault_fired(history));
+    violations.extend(every_job_fired(history));
     violations.extend(no_fire_violations(history));
     let (verdicts, bounded) = false_verdicts(history);
     violations.extend(bounded);
