@@ -240,3 +240,35 @@ fn calibrate_gives_a_verdict_per_metric_and_fails_when_the_simulator_is_off() {
     assert_eq!(verdicts(3_000), (false, vec![Value::Bool(false), Value::Null]));
     std::fs::remove_dir_all(&tmp).ok();
 }
+
+/// A failing report says what failed without any other file: the violation and seed on the
+/// page, the timeline of the first failing seed with its violation marked, and the saved
+/// reproduction files (`report` saves them like `suite`).
+#[test]
+fn a_failing_report_names_the_violation_the_seed_and_the_saved_file() {
+    let tmp = std::env::temp_dir().join(format!("faultline-failing-report-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let buggy = tmp.join("unfenced.toml");
+    let text =
+        std::fs::read_to_string("scenarios/bugs/no-sink-fencing.toml").unwrap().replace("expect = ", "# expect = ");
+    std::fs::write(&buggy, text).unwrap();
+    let (out, failures) = (tmp.join("report"), tmp.join("failures"));
+    let (out_s, failures_s) = (out.display().to_string(), failures.display().to_string());
+    let args = ["report", &buggy.display().to_string(), "--seeds", "2", "--out", &out_s, "--failures", &failures_s];
+    assert_eq!(status(&args), 1, "a failing report exits 1");
+    let saved = failures.join("unfenced-seed-1.toml");
+    assert!(saved.exists(), "report saves failures like suite");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(html.contains("seed 1: duplicate_apply at "), "the violation and seed are on the page");
+    assert!(
+        html.contains("The timeline shows seed 1, the first failing seed: its first violation, duplicate_apply on ")
+    );
+    assert!(html.contains(&format!("saved: <code>{}</code>", saved.display())), "the saved file is named");
+    let svg = std::fs::read_to_string(out.join("unfenced-timeline.svg")).unwrap();
+    assert!(svg.contains("#C81E1E"), "the violation is marked on the timeline");
+    let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(md.contains(&format!("- saved: `{}`", saved.display())), "{md}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["scenarios"][0]["saved"][0], saved.display().to_string());
+    std::fs::remove_dir_all(&tmp).unwrap();
+}

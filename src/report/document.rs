@@ -152,6 +152,9 @@ pub fn markdown(suite: &str, reports: &[ScenarioReport]) -> String {
         for cmd in &s.reproduce {
             out += &format!("- reproduce: `{cmd}`\n");
         }
+        for file in &s.saved {
+            out += &format!("- saved: `{file}` (replay: `scripts/faultline replay {file}`)\n");
+        }
         let stem = slug(&s.name);
         out += &format!(
             "Plots: [recovery CDF]({stem}-recovery-cdf.svg), [timeline]({stem}-timeline.svg), \
@@ -265,8 +268,19 @@ fn scenario_html(r: &ScenarioReport, svgs: &[(&'static str, String)]) -> String 
     for cmd in &s.reproduce {
         out += &format!("<p>reproduce: <code>{}</code></p>\n", esc(cmd));
     }
+    for file in &s.saved {
+        out +=
+            &format!("<p>saved: <code>{0}</code> (replay: <code>scripts/faultline replay {0}</code>)</p>\n", esc(file));
+    }
     if let Some(t) = &r.timeline {
-        out += &format!("<p>The timeline shows seed {}, the seed with the slowest recovery.</p>\n", t.seed);
+        out += &match &t.violation {
+            Some((at, what)) => format!(
+                "<p>The timeline shows seed {}, the first failing seed: its first violation, {} at {at:.3} s, is the red line.</p>\n",
+                t.seed,
+                esc(what)
+            ),
+            None => format!("<p>The timeline shows seed {}, the seed with the slowest recovery.</p>\n", t.seed),
+        };
     }
     for (name, svg) in svgs {
         out += &format!("<figure id=\"{}-{name}\">{}</figure>\n", slug(&s.name), inline_svg(svg));

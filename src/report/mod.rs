@@ -103,6 +103,10 @@ pub struct ScenarioSummary {
     pub nondeterministic_seeds: Vec<u64>,
     /// The one-line command that reproduces each failed seed.
     pub reproduce: Vec<String>,
+    /// The reproduction files saved for failed seeds (`suite` and `report` save them under
+    /// `--failures DIR`); `faultline replay FILE` runs one again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saved: Vec<String>,
     /// Each seed's history hash (16 hex digits): equal hashes, equal histories.
     pub trace_hashes: BTreeMap<u64, String>,
     /// The violation the scenario expects (a known-bug scenario): it passes only if some

@@ -72,6 +72,8 @@ const PALETTE: [RGBColor; 10] = [
 ];
 const INK: RGBColor = RGBColor(33, 33, 33);
 const EPOCH_COLOUR: RGBColor = RGBColor(90, 90, 90);
+/// The first violation of a failing seed on the timeline.
+const VIOLATION_COLOUR: RGBColor = RGBColor(200, 30, 30);
 const BACKLOG_COLOUR: RGBColor = RGBColor(84, 48, 140);
 
 /// Recovery times per fault kind as empirical CDFs, one line per kind, with optional
@@ -94,11 +96,19 @@ pub fn recovery_cdf(series: &[(String, Vec<f64>)], bounds: &[(String, f64)]) -> 
 }
 
 /// Throughput and backlog over time in two stacked panels sharing the time axis, with
-/// fault windows shaded per kind and leader epoch changes as labelled dashed lines.
-/// `points` is (t in s, throughput in tasks/s, backlog in tasks), `faults` is
-/// (kind, start s, end s; an infinite end means never healed), `epochs` is (t in s, epoch).
-pub fn timeline(points: &[(f64, f64, f64)], faults: &[(String, f64, f64)], epochs: &[(f64, u64)]) -> String {
-    let data = TimelineData::new(points, faults, epochs);
+/// fault windows shaded per kind, leader epoch changes as labelled dashed lines, and a
+/// failing seed's first violation as a labelled solid red line. `points` is (t in s,
+/// throughput in tasks/s, backlog in tasks), `faults` is (kind, start s, end s; an
+/// infinite end means never healed), `epochs` is (t in s, epoch), `violation` is (t in s,
+/// label).
+pub fn timeline(
+    points: &[(f64, f64, f64)],
+    faults: &[(String, f64, f64)],
+    epochs: &[(f64, u64)],
+    violation: Option<&(f64, String)>,
+) -> String {
+    let violation = violation.filter(|v| usable(v.0)).cloned();
+    let data = TimelineData::new(points, faults, epochs).map(|d| d.with_violation(violation));
     render(TIMELINE_SIZE, "Throughput and backlog over time", |area| match &data {
         Some(data) => draw_timeline(area, data),
         None => draw_no_data(area, "time (s)", "throughput (tasks/s)"),
@@ -199,6 +209,8 @@ struct TimelineData {
     /// (kind, start s, end s), start <= end, within `t`.
     faults: Vec<(String, f64, f64)>,
     epochs: Vec<(f64, u64)>,
+    /// (t s, label), within `t`.
+    violation: Option<(f64, String)>,
     t: Range<f64>,
 }
 
@@ -227,7 +239,16 @@ impl TimelineData {
         let hi = times.iter().copied().fold(f64::MIN, f64::max);
         let t = padded_range(lo, hi, 0.0, 0.0);
         let faults = faults.into_iter().map(|(kind, start, end)| (kind, start.max(t.start), end.min(t.end))).collect();
-        Some(TimelineData { throughput, backlog, faults, epochs, t })
+        Some(TimelineData { throughput, backlog, faults, epochs, violation: None, t })
+    }
+
+    /// Marks `violation`, widening the time range to reach it.
+    fn with_violation(mut self, violation: Option<(f64, String)>) -> Self {
+        if let Some((at, _)) = &violation {
+            self.t = self.t.start.min(*at)..self.t.end.max(*at);
+        }
+        self.violation = violation;
+        self
     }
 }
 
@@ -244,7 +265,7 @@ fn draw_timeline(area: &Area, data: &TimelineData) -> DrawResult {
 /// has no tick labels: it shares the lower panel's.
 fn draw_throughput_panel(area: &Area, data: &TimelineData, colours: &KindColours) -> DrawResult {
     let fault_rows = if data.faults.is_empty() { 0 } else { 3 };
-    let y_top = headroom_range(data.throughput.iter().map(|p| p.1), fault_rows);
+    let y_top = headroom_range(data.throughput.iter().map(|p| p.1), fault_rows.max(data.violation.is_some() as usize));
     let mut chart = build_chart(area, data.t.clone(), y_top.clone(), 8)?;
     chart
         .configure_mesh()
@@ -258,14 +279,16 @@ fn draw_throughput_panel(area: &Area, data: &TimelineData, colours: &KindColours
         .bold_line_style(BLACK.mix(0.08))
         .draw()?;
     draw_fault_windows(&mut chart, &data.faults, colours, y_top.clone())?;
-    draw_epoch_lines(&mut chart, &data.epochs, y_top)?;
+    draw_epoch_lines(&mut chart, &data.epochs, y_top.clone())?;
+    draw_violation_line(&mut chart, data.violation.as_ref(), y_top)?;
     chart.draw_series(LineSeries::new(data.throughput.clone(), INK.stroke_width(2)))?;
-    let notes: Vec<Note> = data
+    let mut notes: Vec<Note> = data
         .faults
         .iter()
         .map(|(kind, start, _)| Note { x: *start, text: kind.clone(), colour: darken(colours.get(kind)) })
         .collect();
-    draw_notes(&mut chart, &notes, Edge::Top, fault_rows)
+    notes.extend(data.violation.iter().map(|(at, text)| Note { x: *at, text: text.clone(), colour: VIOLATION_COLOUR }));
+    draw_notes(&mut chart, &notes, Edge::Top, fault_rows.max(data.violation.is_some() as usize))
 }
 
 /// The lower panel: backlog, fault windows, epoch lines labelled "epoch N", the time axis.
@@ -275,7 +298,8 @@ fn draw_backlog_panel(area: &Area, data: &TimelineData, colours: &KindColours) -
     let mut chart = build_chart(area, data.t.clone(), y_bottom.clone(), X_LABEL_AREA_PX)?;
     draw_mesh(&mut chart, "time (s)", "backlog (tasks)", 10, 5)?;
     draw_fault_windows(&mut chart, &data.faults, colours, y_bottom.clone())?;
-    draw_epoch_lines(&mut chart, &data.epochs, y_bottom)?;
+    draw_epoch_lines(&mut chart, &data.epochs, y_bottom.clone())?;
+    draw_violation_line(&mut chart, data.violation.as_ref(), y_bottom)?;
     let backlog = AreaSeries::new(data.backlog.clone(), 0.0, BACKLOG_COLOUR.mix(0.2));
     chart.draw_series(backlog.border_style(BACKLOG_COLOUR.stroke_width(2)))?;
     let notes: Vec<Note> = data
@@ -293,6 +317,9 @@ fn timeline_legend(data: &TimelineData, colours: &KindColours) -> Vec<LegendEntr
     ];
     if !data.epochs.is_empty() {
         entries.push(LegendEntry::dashed("leader epoch".to_string(), EPOCH_COLOUR));
+    }
+    if data.violation.is_some() {
+        entries.push(LegendEntry::line("first violation".to_string(), VIOLATION_COLOUR));
     }
     if !colours.0.is_empty() {
         entries.push(LegendEntry::heading("fault windows:".to_string()));
@@ -326,6 +353,18 @@ where
 {
     for (t, _) in epochs {
         draw_vline(chart, *t, y.clone(), EPOCH_COLOUR)?;
+    }
+    Ok(())
+}
+
+/// A solid red line at a failing seed's first violation.
+fn draw_violation_line<X, Y>(chart: &mut Chart<X, Y>, violation: Option<&(f64, String)>, y: Range<f64>) -> DrawResult
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    if let Some((at, _)) = violation {
+        chart.draw_series(LineSeries::new([(*at, y.start), (*at, y.end)], VIOLATION_COLOUR.stroke_width(3)))?;
     }
     Ok(())
 }
@@ -926,7 +965,20 @@ mod tests {
             ("partition".to_string(), 30.0, f64::INFINITY),
             ("skew".to_string(), f64::NAN, 5.0),
         ];
-        timeline(&points, &faults, &[(0.0, 1), (15.0, 3)])
+        timeline(&points, &faults, &[(0.0, 1), (15.0, 3)], None)
+    }
+
+    #[test]
+    fn a_failing_seed_has_its_first_violation_marked() {
+        let points: Vec<_> = (0..60).map(|i| (f64::from(i), 100.0, f64::from(i))).collect();
+        let violation = (42.5, "lost_task on t1-188".to_string());
+        let svg = timeline(&points, &[], &[(0.0, 1)], Some(&violation));
+        assert_well_formed(&svg);
+        assert!(has_text(&svg, "lost_task on t1-188"), "the violation is labelled");
+        assert!(has_text(&svg, "first violation"), "and in the legend");
+        // A solid red line in each panel, besides the legend's sample.
+        assert_eq!(svg.matches("stroke=\"#C81E1E\"").count(), 3, "{svg}");
+        assert!(!timeline(&points, &[], &[], None).contains("#C81E1E"));
     }
 
     #[test]
@@ -1001,8 +1053,8 @@ mod tests {
         let svgs = [
             recovery_cdf(&[], &[]),
             recovery_cdf(&[("crash".to_string(), vec![nan])], &[("crash".to_string(), 5.0)]),
-            timeline(&[], &[], &[]),
-            timeline(&[(nan, 1.0, 1.0)], &[("crash".to_string(), nan, nan)], &[(nan, 1)]),
+            timeline(&[], &[], &[], None),
+            timeline(&[(nan, 1.0, 1.0)], &[("crash".to_string(), nan, nan)], &[(nan, 1)], Some(&(nan, "x".into()))),
             latency_histogram(&[]),
             latency_histogram(&[nan, f64::INFINITY]),
             recovery_per_seed(&[]),
@@ -1019,7 +1071,7 @@ mod tests {
     fn extreme_values_do_not_panic_or_hang() {
         for big in [f64::MAX, MAX_PLOT_VALUE] {
             assert!(recovery_cdf(&[("a".to_string(), vec![-big, big])], &[]).starts_with("<svg"));
-            assert!(timeline(&[(0.0, big, -big), (big, 0.0, 0.0)], &[], &[(big, u64::MAX)]).starts_with("<svg"));
+            assert!(timeline(&[(0.0, big, -big), (big, 0.0, 0.0)], &[], &[(big, u64::MAX)], None).starts_with("<svg"));
             assert!(latency_histogram(&[f64::MIN_POSITIVE, big]).starts_with("<svg"));
             assert!(latency_histogram(&[7.0; 50]).starts_with("<svg"));
             assert!(

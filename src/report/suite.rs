@@ -35,13 +35,16 @@ pub struct RunTimeline {
     pub faults: Vec<(String, f64, f64)>,
     /// (t s, epoch)
     pub epochs: Vec<(f64, u64)>,
+    /// A failing seed's first violation: (t s, "kind on subject"), marked on the plot.
+    pub violation: Option<(f64, String)>,
 }
 
 /// Width of a timeline bucket, ms.
 pub const TIMELINE_BUCKET_MS: u64 = 250;
 
 impl RunTimeline {
-    pub fn of(seed: u64, history: &[crate::trace::Event]) -> Self {
+    /// `violation` is the seed's first, when it failed.
+    pub fn of(seed: u64, history: &[crate::trace::Event], violation: Option<&crate::check::Violation>) -> Self {
         let per_s = 1000.0 / TIMELINE_BUCKET_MS as f64;
         let points = metrics::throughput_timeline(history, TIMELINE_BUCKET_MS)
             .into_iter()
@@ -53,7 +56,8 @@ impl RunTimeline {
             .collect();
         let epochs =
             metrics::leader_epochs(history).into_iter().map(|(at, epoch, _)| (at as f64 / 1000.0, epoch)).collect();
-        RunTimeline { seed, points, faults, epochs }
+        let violation = violation.map(|v| (v.at_ms as f64 / 1000.0, format!("{} on {}", v.kind.name(), v.subject)));
+        RunTimeline { seed, points, faults, epochs, violation }
     }
 }
 
@@ -133,6 +137,13 @@ impl ScenarioReport {
 
     /// The seed whose slowest recovery (a never-recovered firing counts as slowest) is the
     /// largest: the run worth a timeline. Ties go to the lower seed.
+    /// The seed the timeline plots: the first failing seed when there is one (a scenario
+    /// that expects a violation has none), else the worst.
+    pub fn timeline_seed(&self) -> Option<u64> {
+        let failing = self.summary.expect.is_none().then(|| self.summary.failed_seeds.first().copied()).flatten();
+        failing.or_else(|| self.worst_seed())
+    }
+
     pub fn worst_seed(&self) -> Option<u64> {
         let cost = |r: &FaultRecovery| r.recovery_ms.unwrap_or(u64::MAX);
         let worst = |rs: &[FaultRecovery]| rs.iter().map(cost).max();
@@ -194,7 +205,7 @@ impl ScenarioReport {
             // No bound lines: recovery includes draining the backlog, which no detection or
             // failover bound covers (the table sets those beside their own measurements).
             ("recovery-cdf", plots::recovery_cdf(&series, &[])),
-            ("timeline", plots::timeline(&t.points, &t.faults, &t.epochs)),
+            ("timeline", plots::timeline(&t.points, &t.faults, &t.epochs, t.violation.as_ref())),
             ("latency", plots::latency_histogram(&latencies)),
             ("recovery-per-seed", plots::recovery_per_seed(&per_seed)),
         ]

@@ -132,6 +132,9 @@ enum Cmd {
         /// Where to write (default: reports/<suite name>/).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Where each failing seed is saved as a reproduction file.
+        #[arg(long, value_name = "DIR", default_value = "reports/failures")]
+        failures: PathBuf,
     },
     /// Run two settings of one scenario on the same seeds and compare recovery, safety and
     /// throughput (simulator build). Settings are `section.key=value`, e.g.
@@ -343,9 +346,9 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(madsim)]
         Cmd::Report { merge: Some(ReportCmd::Merge { dirs, out }), .. } => suite::merge(&dirs, &out),
         #[cfg(madsim)]
-        Cmd::Report { paths, range, out, .. } => {
+        Cmd::Report { paths, range, out, failures, .. } => {
             let report = Some(out.unwrap_or_else(|| suite::default_report_dir(&paths)));
-            suite::suite(&paths, &suite::SuiteOptions { report, ..options(range) })
+            suite::suite(&paths, &suite::SuiteOptions { report, failures: Some(failures), ..options(range) })
         }
         #[cfg(madsim)]
         Cmd::Compare { scenario, set, vs, range } => {

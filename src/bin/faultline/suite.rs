@@ -240,8 +240,8 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions, place
         (SeedRun { result: seed_result(&outcome), same, metrics, repro }, stop)
     });
     progress.finish();
-    save_failures(file, opts, &results);
-    let mut summary = ScenarioSummary::new(scenario, &file.display().to_string());
+    let saved = save_failures(file, opts, &results);
+    let mut summary = ScenarioSummary { saved, ..ScenarioSummary::new(scenario, &file.display().to_string()) };
     for (_, run) in &results {
         summary.add(&run.result, reproduce(file, run.result.seed));
         if run.same == Some(false) {
@@ -266,10 +266,18 @@ pub fn run_scenario(file: &Path, scenario: &Scenario, opts: &SuiteOptions, place
         report.add(seed, run.metrics);
     }
     report.finish();
-    if let Some(seed) = report.worst_seed() {
-        report.timeline = Some(RunTimeline::of(seed, &run_seed(scenario, seed).history));
-    }
+    plot_timeline(&mut report, scenario);
     report
+}
+
+/// Runs the report's timeline seed again (a seed is deterministic) for its timeline: the
+/// first failing seed with its first violation marked, or the slowest recovery.
+fn plot_timeline(report: &mut ScenarioReport, scenario: &Scenario) {
+    if let Some(seed) = report.timeline_seed() {
+        let outcome = run_seed(scenario, seed);
+        let violation = outcome.check.violations.first().filter(|_| !outcome.passed());
+        report.timeline = Some(RunTimeline::of(seed, &outcome.history, violation));
+    }
 }
 
 /// One seed of a scenario run.
@@ -282,23 +290,31 @@ struct SeedRun {
     repro: Option<Reproduce>,
 }
 
-/// Saves each failing seed kept in `results` as a reproduction file.
-fn save_failures(file: &Path, opts: &SuiteOptions, results: &[(u64, SeedRun)]) {
-    let Some(dir) = &opts.failures else { return };
+/// Saves each failing seed kept in `results` as a reproduction file; returns their paths.
+fn save_failures(file: &Path, opts: &SuiteOptions, results: &[(u64, SeedRun)]) -> Vec<String> {
+    let Some(dir) = &opts.failures else { return Vec::new() };
     let failing: Vec<&Reproduce> = results.iter().filter_map(|(_, run)| run.repro.as_ref()).collect();
     if failing.is_empty() {
-        return;
+        return Vec::new();
     }
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
-        Err(e) => return eprintln!("cannot save reproductions of {}: {e}", file.display()),
+        Err(e) => {
+            eprintln!("cannot save reproductions of {}: {e}", file.display());
+            return Vec::new();
+        }
     };
+    let mut saved = Vec::new();
     for r in failing {
         match faultline::sim::repro::write_failure(dir, file, &text, r) {
-            Ok(path) => println!("  saved: {} (replay: scripts/faultline replay {})", path.display(), path.display()),
+            Ok(path) => {
+                println!("  saved: {} (replay: scripts/faultline replay {})", path.display(), path.display());
+                saved.push(path.display().to_string());
+            }
             Err(e) => eprintln!("cannot save a reproduction of {} under {}: {e}", file.display(), dir.display()),
         }
     }
+    saved
 }
 
 /// Progress of one scenario's seeds: an indicatif bar on a terminal; plain lines every
@@ -450,9 +466,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<bool> {
         }
         report.records = records;
         report.finish();
-        if let Some(seed) = report.worst_seed() {
-            report.timeline = Some(RunTimeline::of(seed, &run_seed(&scenario, seed).history));
-        }
+        plot_timeline(&mut report, &scenario);
         print!("{}", report.summary.render());
         reports.push(report);
     }
