@@ -538,7 +538,7 @@ impl Coordinator {
         }
         self.register(now_ms, &beat);
         self.release_quarantines(now_ms);
-        self.reconcile_held(now_ms, &beat, &mut reply);
+        self.reconcile_held(&beat, &mut reply);
         self.assign(now_ms, &beat);
         self.deliver(&beat, &mut reply);
         let holding = &self.executors[&beat.executor].holding;
@@ -666,7 +666,7 @@ impl Coordinator {
 
     /// Compares what the executor says it holds with what this leader gave it: cancels
     /// what it should not hold, takes back delivered assignments it does not hold.
-    fn reconcile_held(&mut self, now_ms: u64, beat: &Beat, reply: &mut BeatReply) {
+    fn reconcile_held(&mut self, beat: &Beat, reply: &mut BeatReply) {
         let me = Holder { executor: beat.executor.clone(), incarnation: beat.incarnation };
         for (task, token) in &beat.held {
             match self.tasks.get_mut(task) {
@@ -688,7 +688,7 @@ impl Coordinator {
             let delivered_before = entry.delivered_at_seq.is_some_and(|s| s < beat.seq);
             let reported = beat.held.iter().any(|(t, _)| *t == task) || beat.completed.iter().any(|c| c.task == task);
             if delivered_before && !reported {
-                self.take_back(now_ms, &beat.executor, &task, "assignment lost");
+                self.take_back(&beat.executor, &task, "assignment lost");
             }
         }
     }
@@ -784,7 +784,7 @@ impl Coordinator {
             if self.buggy_drop_unconfirmed(name, task) {
                 continue;
             }
-            self.take_back(now_ms, name, task, reason);
+            self.take_back(name, task, reason);
         }
         for _ in &holding {
             self.note_attempt(now_ms, name, true);
@@ -793,7 +793,7 @@ impl Coordinator {
 
     /// Takes an assignment back and queues the task again. Not written to the store: a
     /// new leader re-derives it from the holder's silence or its heartbeat.
-    fn take_back(&mut self, now_ms: u64, executor: &str, task: &TaskId, why: &str) {
+    fn take_back(&mut self, executor: &str, task: &TaskId, why: &str) {
         if let Some(ex) = self.executors.get_mut(executor) {
             ex.holding.remove(task);
             ex.outbox.retain(|t| t != task);
@@ -811,7 +811,10 @@ impl Coordinator {
             let reason = format!("taken back {} times (last: {why})", entry.record.redispatches);
             self.dead_letter(task, reason);
         } else {
-            self.push_ready(now_ms, task);
+            // It keeps its place in line: at the front of its lane, not behind the backlog
+            // that built up while its holder was silent.
+            let fire = entry.record.spec.is_fire();
+            self.queue(0, task, fire);
         }
     }
 

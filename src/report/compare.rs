@@ -3,6 +3,7 @@
 //! recovers faster, loses or duplicates less, and serves more, and by how much.
 
 use super::ScenarioSummary;
+use crate::report::metrics::Percentiles;
 
 /// `new` against `old` in percent (negative: smaller), or `None` when `old` is 0.
 fn change_percent(old: f64, new: f64) -> Option<f64> {
@@ -30,25 +31,37 @@ fn throughput(s: &ScenarioSummary) -> f64 {
 pub fn render(a_label: &str, a: &ScenarioSummary, b_label: &str, b: &ScenarioSummary) -> String {
     let mut out = format!("compare on {} paired seeds\n  A: {a_label}\n  B: {b_label}\n\n", a.seeds.min(b.seeds));
     out += &format!("  {:<34} {:>10} {:>10} {:>8}\n", "metric", "A", "B", "B vs A");
-    let mut row = |name: String, x: f64, y: f64| {
-        out += &format!("  {name:<34} {x:>10.0} {y:>10.0} {:>8}\n", describe(x, y));
+    // A value not measured (an empty sample) prints `-`, never 0.
+    let mut row = |name: String, x: Option<f64>, y: Option<f64>| {
+        let cell = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.0}"));
+        let change = match (x, y) {
+            (Some(x), Some(y)) => describe(x, y),
+            _ => "-".into(),
+        };
+        out += &format!("  {name:<34} {:>10} {:>10} {change:>8}\n", cell(x), cell(y));
     };
+    let ms = |p: &Percentiles, value: fn(&Percentiles) -> u64| p.get(value).map(|v| v as f64);
     let kinds: std::collections::BTreeSet<&String> = a.recovery.keys().chain(b.recovery.keys()).collect();
     for kind in &kinds {
         let (ra, rb) =
             (a.recovery.get(*kind).cloned().unwrap_or_default(), b.recovery.get(*kind).cloned().unwrap_or_default());
-        row(format!("{kind}: recovery p50 ms"), ra.recovery.p50 as f64, rb.recovery.p50 as f64);
-        row(format!("{kind}: recovery p90 ms"), ra.recovery.p90 as f64, rb.recovery.p90 as f64);
-        row(format!("{kind}: recovery p99 ms"), ra.recovery.p99 as f64, rb.recovery.p99 as f64);
-        row(format!("{kind}: detection p50 ms"), ra.detection.p50 as f64, rb.detection.p50 as f64);
-        row(format!("{kind}: never recovered"), ra.never_recovered as f64, rb.never_recovered as f64);
+        row(format!("{kind}: recovery p50 ms"), ms(&ra.recovery, |p| p.p50), ms(&rb.recovery, |p| p.p50));
+        row(format!("{kind}: recovery p90 ms"), ms(&ra.recovery, |p| p.p90), ms(&rb.recovery, |p| p.p90));
+        row(format!("{kind}: recovery p99 ms"), ms(&ra.recovery, |p| p.p99), ms(&rb.recovery, |p| p.p99));
+        row(format!("{kind}: detection p50 ms"), ms(&ra.detection, |p| p.p50), ms(&rb.detection, |p| p.p50));
+        row(format!("{kind}: never recovered"), Some(ra.never_recovered as f64), Some(rb.never_recovered as f64));
     }
-    row("lost tasks".into(), a.tasks.lost as f64, b.tasks.lost as f64);
-    row("duplicate applies".into(), a.duplicate_applies as f64, b.duplicate_applies as f64);
-    row("fenced rejections".into(), a.fenced_rejections as f64, b.fenced_rejections as f64);
-    row("executors declared dead".into(), a.executors_declared_dead as f64, b.executors_declared_dead as f64);
-    row("throughput, tasks per simulated s".into(), throughput(a), throughput(b));
-    row("latency p99 ms".into(), a.latency.p99 as f64, b.latency.p99 as f64);
+    let count = |x: u64, y: u64| (Some(x as f64), Some(y as f64));
+    let (x, y) = count(a.tasks.lost, b.tasks.lost);
+    row("lost tasks".into(), x, y);
+    let (x, y) = count(a.duplicate_applies, b.duplicate_applies);
+    row("duplicate applies".into(), x, y);
+    let (x, y) = count(a.fenced_rejections, b.fenced_rejections);
+    row("fenced rejections".into(), x, y);
+    let (x, y) = count(a.executors_declared_dead, b.executors_declared_dead);
+    row("executors declared dead".into(), x, y);
+    row("throughput, tasks per simulated s".into(), Some(throughput(a)), Some(throughput(b)));
+    row("latency p99 ms".into(), ms(&a.latency, |p| p.p99), ms(&b.latency, |p| p.p99));
     out += "\n";
     out += &verdicts(a, b).join("\n");
     out += "\n";
@@ -73,7 +86,18 @@ pub fn verdicts(a: &ScenarioSummary, b: &ScenarioSummary) -> Vec<String> {
     }
     for (kind, ra) in &a.recovery {
         let Some(rb) = b.recovery.get(kind) else { continue };
-        let (x, y) = (ra.recovery.p99 as f64, rb.recovery.p99 as f64);
+        let (Some(x), Some(y)) = (ra.recovery.get(|p| p.p99), rb.recovery.get(|p| p.p99)) else {
+            let state = |r: &crate::report::suite::KindSummary| {
+                if r.recovery.count == 0 {
+                    "never recovered"
+                } else {
+                    "recovered"
+                }
+            };
+            lines.push(format!("{kind}: recovery not comparable: A {}, B {}", state(ra), state(rb)));
+            continue;
+        };
+        let (x, y) = (x as f64, y as f64);
         let line = match change_percent(x, y) {
             Some(p) if p <= -5.0 => format!("{kind}: B recovers faster, p99 {y:.0} ms vs {x:.0} ms ({:.0}% less)", -p),
             Some(p) if p >= 5.0 => {
@@ -139,5 +163,17 @@ mod tests {
         assert!(text.contains("compare on 10 paired seeds"), "{text}");
         assert!(text.contains("crash: recovery p99 ms"), "{text}");
         assert!(text.contains("+300%"), "{text}");
+    }
+
+    /// A kind with no firing that recovered is `-`, never 0, and its verdict says so.
+    #[test]
+    fn a_kind_that_never_recovered_shows_dash_not_zero() {
+        let mut never = summary(1000, 500, 0);
+        let crash = never.recovery.get_mut("crash").unwrap();
+        (crash.recovered, crash.never_recovered, crash.recovery) = (0, 10, Percentiles::default());
+        let text = render("A", &summary(1000, 500, 0), "B", &never);
+        let line = text.lines().find(|l| l.contains("crash: recovery p99 ms")).unwrap();
+        assert_eq!(line.split_whitespace().collect::<Vec<_>>()[4..], ["1000", "-", "-"], "{line}");
+        assert!(text.contains("crash: recovery not comparable: A recovered, B never recovered"), "{text}");
     }
 }

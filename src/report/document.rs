@@ -15,17 +15,15 @@ fn status(s: &ScenarioSummary) -> &'static str {
 }
 
 /// A max over its bound is flagged in the cell.
-fn against(p: &crate::report::metrics::Percentiles, bound: u64) -> String {
-    match p.count {
-        0 => "-".into(),
-        _ if p.max > bound => format!("{} (over {bound})", p.max),
+fn against(p: &crate::report::metrics::Percentiles, bound: Option<u64>) -> String {
+    match (p.count, bound) {
+        (0, _) => "-".into(),
+        (_, Some(bound)) if p.max > bound => format!("{} (over {bound})", p.max),
         _ => p.max.to_string(),
     }
 }
 
 fn recovery_rows(s: &ScenarioSummary) -> Vec<[String; 10]> {
-    let (death, failover) =
-        s.bounds.as_ref().map_or((u64::MAX, u64::MAX), |b| (b.executor_death_ms, b.leader_failover_ms));
     s.recovery
         .iter()
         .map(|(kind, r)| {
@@ -34,9 +32,9 @@ fn recovery_rows(s: &ScenarioSummary) -> Vec<[String; 10]> {
                 r.count.to_string(),
                 r.never_recovered.to_string(),
                 r.detection.cell(|p| p.p50),
-                against(&r.detection, death),
+                against(&r.detection, r.detection_bound),
                 r.failover.cell(|p| p.p50),
-                against(&r.failover, failover),
+                against(&r.failover, r.failover_bound),
                 r.recovery.cell(|p| p.p50),
                 r.recovery.cell(|p| p.p99),
                 r.recovery.cell(|p| p.max),
@@ -45,7 +43,8 @@ fn recovery_rows(s: &ScenarioSummary) -> Vec<[String; 10]> {
         .collect()
 }
 
-/// Detection is held to the executor-death bound, failover to the leader-failover bound;
+/// One row per fault kind and what it hit (`crash (leader)`, `crash (executors)`):
+/// detection and failover are held to that hit's bounds (`RecoveryBounds::for_hit`),
 /// recovery (back to normal: the backlog drained too) to none.
 const RECOVERY_HEADER: [&str; 10] = [
     "fault kind",
@@ -132,12 +131,7 @@ pub fn markdown(suite: &str, reports: &[ScenarioReport]) -> String {
         let s = &r.summary;
         out += &format!("\n## {} {}\n\n`{}`: {} seeds. {}\n\n", status(s), s.name, s.path, s.seeds, tasks_line(s));
         if let Some(b) = &s.bounds {
-            out += &format!(
-                "Bounds from the scenario's settings ({}): executor death {} ms (detection), leader failover \
-                 {} ms (failover). Recovery, back to normal, also drains the backlog the outage built: no \
-                 bound.\n\n",
-                b.inputs, b.executor_death_ms, b.leader_failover_ms
-            );
+            out += &format!("{}\n\n", b.sentence());
         }
         if !s.recovery.is_empty() {
             out += &format!("| {} |\n|{}\n", RECOVERY_HEADER.join(" | "), "---|".repeat(RECOVERY_HEADER.len()));
@@ -234,13 +228,7 @@ fn scenario_html(r: &ScenarioReport, svgs: &[(&'static str, String)]) -> String 
         esc(&tasks_line(s).replace("**", ""))
     );
     if let Some(b) = &s.bounds {
-        out += &format!(
-            "<p>Bounds from the scenario's settings ({}): executor death {} ms (detection), leader failover \
-             {} ms (failover). Recovery, back to normal, also drains the backlog the outage built: no bound.</p>\n",
-            esc(&b.inputs),
-            b.executor_death_ms,
-            b.leader_failover_ms
-        );
+        out += &format!("<p>{}</p>\n", esc(&b.sentence()));
     }
     if !s.recovery.is_empty() {
         out += "<table><tr>";
@@ -343,14 +331,18 @@ mod tests {
         }
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-        assert_eq!(json["scenarios"][0]["recovery"]["crash"]["bound"], 359);
+        let crash = &json["scenarios"][0]["recovery"]["crash (executors)"];
+        assert_eq!(
+            (&crash["detection_bound"], &crash["failover_bound"]),
+            (&serde_json::json!(359), &serde_json::json!(1_289))
+        );
         assert_eq!(json["scenarios"][0]["latency"]["p99"], 30);
         let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
         assert_eq!(html.matches("<figure").count(), 4);
         assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-        assert!(md.contains("| crash | 3 | 1 | 300 | 300 | 350 | 350 | 400 | 800 | 800 |"), "{md}");
-        assert_eq!((json["schema"].as_u64(), json["passed"].as_bool()), (Some(2), Some(true)));
+        assert!(md.contains("| crash (executors) | 3 | 1 | 300 | 300 | 350 | 350 | 400 | 800 | 800 |"), "{md}");
+        assert_eq!((json["schema"].as_u64(), json["passed"].as_bool()), (Some(3), Some(true)));
         assert_eq!(json["scenarios"][0]["passed"], true);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -359,9 +351,10 @@ mod tests {
     fn empty_samples_are_dashes_and_a_max_over_its_bound_says_so() {
         use crate::report::metrics::Percentiles;
         let p = Percentiles { count: 4, p50: 300, p90: 380, p99: 400, max: 400 };
-        assert_eq!(against(&p, 359), "400 (over 359)");
-        assert_eq!(against(&p, 400), "400");
-        assert_eq!(against(&Percentiles::default(), 359), "-");
+        assert_eq!(against(&p, Some(359)), "400 (over 359)");
+        assert_eq!(against(&p, Some(400)), "400");
+        assert_eq!(against(&p, None), "400", "no bound, no flag");
+        assert_eq!(against(&Percentiles::default(), Some(359)), "-");
         assert_eq!(Percentiles::default().cell(|p| p.p50), "-");
         let json = serde_json::to_value(Percentiles::default()).unwrap();
         assert_eq!(json, serde_json::json!({ "count": 0, "p50": null, "p90": null, "p99": null, "max": null }));

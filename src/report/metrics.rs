@@ -11,6 +11,34 @@ use crate::trace::{Event, EventKind, FaultPhase};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What a firing hit, which decides the bounds its detection and failover are held to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hit {
+    /// One or more executors (nodes that ran or were sent a task), not the leader.
+    Executors,
+    /// The leader at the begin, no executor.
+    Leader,
+    /// The leader and executors (a split, a zone).
+    Both,
+    /// Neither: a standby, the store, the sink, the client, task and message faults.
+    #[default]
+    Other,
+}
+
+impl Hit {
+    /// The report row of a firing of `kind` that hit this: `crash (executors)`, or the
+    /// bare kind for `Other`.
+    pub fn row(self, kind: &str) -> String {
+        match self {
+            Hit::Executors => format!("{kind} (executors)"),
+            Hit::Leader => format!("{kind} (leader)"),
+            Hit::Both => format!("{kind} (leader and executors)"),
+            Hit::Other => kind.to_string(),
+        }
+    }
+}
+
 /// What one firing of a fault cost and how the scheduler answered it. Durations are ms
 /// from `begin_ms`; `None` means the signal never came (see reports/METRICS.md).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -32,6 +60,9 @@ pub struct FaultRecovery {
     pub recovery_ms: Option<u64>,
     /// `recovery_ms.is_some()`: false counts a firing that never recovered.
     pub recovered: bool,
+    /// What it hit (histories measured before this field: `Other`).
+    #[serde(default)]
+    pub hit: Hit,
 }
 
 /// The recovery test's constants. [`Default`] is what reports use and METRICS.md states.
@@ -76,11 +107,12 @@ pub struct Percentiles {
 impl Percentiles {
     /// One value for a table cell: `-` for an empty sample.
     pub fn cell(&self, value: impl Fn(&Percentiles) -> u64) -> String {
-        if self.count == 0 {
-            "-".into()
-        } else {
-            value(self).to_string()
-        }
+        self.get(value).map_or_else(|| "-".into(), |v| v.to_string())
+    }
+
+    /// One value, `None` for an empty sample (never a 0 that was not measured).
+    pub fn get(&self, value: impl Fn(&Percentiles) -> u64) -> Option<u64> {
+        (self.count > 0).then(|| value(self))
     }
 }
 
@@ -141,6 +173,7 @@ pub struct FaultSpan {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KindRecovery {
     pub kind: String,
+    pub hit: Hit,
     /// Firings of this kind.
     pub count: u64,
     pub recovered: u64,
@@ -238,13 +271,27 @@ pub fn fault_recoveries(history: &[Event]) -> Vec<FaultRecovery> {
 pub fn fault_recoveries_with(history: &[Event], config: &RecoveryConfig) -> Vec<FaultRecovery> {
     let load = Load::of(history);
     let movers = leadership_movers(history);
-    firings(history).iter().map(|firing| measure(history, &load, &movers, firing, config)).collect()
+    let executors = executor_names(history);
+    firings(history).iter().map(|firing| measure(history, &load, &movers, &executors, firing, config)).collect()
+}
+
+/// Every node that ran a task or was sent one, or was declared dead as an executor.
+fn executor_names(history: &[Event]) -> BTreeSet<&str> {
+    history
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::Dispatch { executor, .. } | EventKind::ExecutorDead { executor, .. } => Some(executor.as_str()),
+            EventKind::Start { .. } => Some(event.node.as_str()),
+            _ => None,
+        })
+        .collect()
 }
 
 fn measure(
     history: &[Event],
     load: &Load,
     movers: &BTreeSet<&str>,
+    executors: &BTreeSet<&str>,
     firing: &Firing<'_>,
     config: &RecoveryConfig,
 ) -> FaultRecovery {
@@ -258,6 +305,12 @@ fn measure(
     let failover_ms = first_failover(after, &held, leader_hit.is_some()).map(since_begin);
     let from_ms = begin_ms + detection_ms.unwrap_or(0).max(failover_ms.unwrap_or(0));
     let recovery_ms = recovery_at(load, begin_ms, from_ms, config).map(since_begin);
+    let hit = match (leader_hit.is_some(), targets.iter().any(|node| executors.contains(node))) {
+        (true, true) => Hit::Both,
+        (true, false) => Hit::Leader,
+        (false, true) => Hit::Executors,
+        (false, false) => Hit::Other,
+    };
     FaultRecovery {
         id: firing.id,
         kind: firing.kind.to_string(),
@@ -268,6 +321,7 @@ fn measure(
         failover_ms,
         recovery_ms,
         recovered: recovery_ms.is_some(),
+        hit,
     }
 }
 
@@ -561,22 +615,24 @@ pub fn fault_spans(history: &[Event]) -> Vec<FaultSpan> {
         .collect()
 }
 
-/// Groups the firings of a suite's runs by fault kind.
+/// Groups the firings of a suite's runs by fault kind and what they hit, keyed by the row
+/// name (`Hit::row`: `crash (leader)`, `crash (executors)`, `store_slow`).
 pub fn by_kind(runs: &[Vec<FaultRecovery>]) -> BTreeMap<String, KindRecovery> {
-    let mut grouped: BTreeMap<&str, Vec<&FaultRecovery>> = BTreeMap::new();
+    let mut grouped: BTreeMap<(&str, Hit), Vec<&FaultRecovery>> = BTreeMap::new();
     for firing in runs.iter().flatten() {
-        grouped.entry(&firing.kind).or_default().push(firing);
+        grouped.entry((&firing.kind, firing.hit)).or_default().push(firing);
     }
-    grouped.into_iter().map(|(kind, firings)| (kind.to_string(), kind_recovery(kind, &firings))).collect()
+    grouped.into_iter().map(|((kind, hit), firings)| (hit.row(kind), kind_recovery(kind, hit, &firings))).collect()
 }
 
-fn kind_recovery(kind: &str, firings: &[&FaultRecovery]) -> KindRecovery {
+fn kind_recovery(kind: &str, hit: Hit, firings: &[&FaultRecovery]) -> KindRecovery {
     let of = |field: fn(&FaultRecovery) -> Option<u64>| {
         percentiles(&firings.iter().filter_map(|firing| field(firing)).collect::<Vec<u64>>())
     };
     let recovered = firings.iter().filter(|firing| firing.recovered).count() as u64;
     KindRecovery {
         kind: kind.to_string(),
+        hit,
         count: firings.len() as u64,
         recovered,
         never_recovered: firings.len() as u64 - recovered,

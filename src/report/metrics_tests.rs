@@ -80,6 +80,12 @@ fn recovery(
         failover_ms,
         recovery_ms,
         recovered: recovery_ms.is_some(),
+        hit: match (target.contains("exec-"), target.contains("coord-")) {
+            (true, true) => Hit::Both,
+            (true, false) => Hit::Executors,
+            (false, true) => Hit::Leader,
+            (false, false) => Hit::Other,
+        },
     }
 }
 
@@ -204,8 +210,12 @@ fn a_fault_that_caused_nothing_recovers_at_once() {
     assert_eq!(
         fault_recoveries(&h),
         vec![
-            recovery((0, "crash", "coord-2"), (5000, Some(6000)), None, None, Some(0)),
-            recovery((1, "pause", "exec-3"), (5000, None), None, None, Some(0)),
+            // Neither hit the leader or an executor that ever ran work.
+            FaultRecovery {
+                hit: Hit::Other,
+                ..recovery((0, "crash", "coord-2"), (5000, Some(6000)), None, None, Some(0))
+            },
+            FaultRecovery { hit: Hit::Other, ..recovery((1, "pause", "exec-3"), (5000, None), None, None, Some(0)) },
         ]
     );
 }
@@ -475,9 +485,10 @@ fn by_kind_counts_never_recovered_and_takes_percentiles_of_what_was_seen() {
     let kinds = by_kind(&runs);
     let p = |count, p50, p90, max| Percentiles { count, p50, p90, p99: max, max };
     assert_eq!(
-        kinds["crash"],
+        kinds["crash (executors)"],
         KindRecovery {
             kind: "crash".into(),
+            hit: Hit::Executors,
             count: 3,
             recovered: 2,
             never_recovered: 1,
@@ -486,7 +497,8 @@ fn by_kind_counts_never_recovered_and_takes_percentiles_of_what_was_seen() {
             recovery: p(2, 700, 900, 900),
         }
     );
-    assert_eq!((kinds["pause"].count, kinds["pause"].recovered, kinds["pause"].recovery.max), (1, 1, 0));
-    assert_eq!(kinds["pause"].detection, p(0, 0, 0, 0));
+    let pause = &kinds["pause (leader)"];
+    assert_eq!((pause.count, pause.recovered, pause.recovery.max), (1, 1, 0));
+    assert_eq!(pause.detection, p(0, 0, 0, 0));
     assert_eq!(kinds.len(), 2);
 }

@@ -18,9 +18,12 @@ pub struct KindSummary {
     /// Fault begin to back to normal, over the firings that recovered: it includes draining
     /// the backlog the outage built, so no detection or failover bound applies to it.
     pub recovery: Percentiles,
-    /// The bound on this kind's detection (executor-only kinds: the executor-death bound)
-    /// or failover (else: the leader-failover bound), from the scenario's settings.
-    pub bound: u64,
+    /// What the row's firings hit (`RecoveryBounds::for_hit` picks the bounds from it).
+    pub hit: metrics::Hit,
+    /// The bounds its detection and failover are held to, from the scenario's settings
+    /// (null for a fault that hit neither the leader nor an executor).
+    pub detection_bound: Option<u64>,
+    pub failover_bound: Option<u64>,
     pub detection: Percentiles,
     pub failover: Percentiles,
 }
@@ -162,23 +165,20 @@ impl ScenarioReport {
     pub fn finish(&mut self) {
         let all: Vec<Vec<FaultRecovery>> = self.runs.iter().map(|(_, rs)| rs.clone()).collect();
         let mut recovery = BTreeMap::new();
-        for (kind, k) in metrics::by_kind(&all) {
-            let executors_only = all
-                .iter()
-                .flatten()
-                .filter(|r| r.kind == kind)
-                .all(|r| r.target.split(',').all(|n| n.starts_with("exec-")));
-            let bound = if executors_only { self.bounds.executor_death_ms } else { self.bounds.leader_failover_ms };
+        for (row_name, k) in metrics::by_kind(&all) {
+            let (detection_bound, failover_bound) = self.bounds.for_hit(k.hit);
             let row = KindSummary {
                 count: k.count,
                 recovered: k.recovered,
                 never_recovered: k.never_recovered,
                 recovery: k.recovery,
-                bound,
+                hit: k.hit,
+                detection_bound,
+                failover_bound,
                 detection: k.detection,
                 failover: k.failover,
             };
-            recovery.insert(kind, row);
+            recovery.insert(row_name, row);
         }
         self.summary.recovery = recovery;
         self.summary.latency = metrics::percentiles(&self.latencies_ms);
@@ -233,6 +233,7 @@ pub(super) mod tests {
             failover_ms: Some(350),
             recovery_ms,
             recovered: recovery_ms.is_some(),
+            hit: if target.starts_with("exec-") { metrics::Hit::Executors } else { metrics::Hit::Leader },
         }
     }
 
@@ -240,7 +241,12 @@ pub(super) mod tests {
     pub(in crate::report) fn report() -> ScenarioReport {
         let summary =
             ScenarioSummary { name: "s/x".into(), path: "scenarios/x.toml".into(), seeds: 3, ..Default::default() };
-        let bounds = RecoveryBounds { executor_death_ms: 359, leader_failover_ms: 2051, inputs: "h=100".into() };
+        let bounds = RecoveryBounds {
+            executor_death_ms: 359,
+            executor_failover_ms: 1_289,
+            leader_failover_ms: 2051,
+            inputs: "h=100".into(),
+        };
         let mut r = ScenarioReport::new(summary, bounds);
         let seed = |recoveries, latencies_ms: Vec<u64>| SeedMetrics {
             recoveries,
@@ -261,14 +267,16 @@ pub(super) mod tests {
     #[test]
     fn recovery_rows_carry_percentiles_never_recovered_and_the_right_bound() {
         let r = report();
-        let crash = &r.summary.recovery["crash"];
+        let crash = &r.summary.recovery["crash (executors)"];
         assert_eq!((crash.count, crash.recovered, crash.never_recovered), (3, 2, 1));
+        assert_eq!((crash.recovery.p50, crash.recovery.max), (400, 800));
         assert_eq!(
-            (crash.recovery.p50, crash.recovery.max, crash.bound),
-            (400, 800, 359),
-            "executor-only kinds get the executor bound"
+            (crash.detection_bound, crash.failover_bound),
+            (Some(359), Some(1_289)),
+            "executor firings are held to the executor bounds"
         );
-        assert_eq!(r.summary.recovery["pause"].bound, 2051, "a coordinator fault gets the failover bound");
+        let pause = &r.summary.recovery["pause (leader)"];
+        assert_eq!((pause.detection_bound, pause.failover_bound), (Some(2051), Some(2051)), "a leader fault's");
         assert_eq!((r.summary.latency.count, r.summary.latency.max), (3, 30));
         assert_eq!((r.summary.retries, r.summary.unavailable_ms.p50), (6, 600));
         assert_eq!(r.worst_seed(), Some(3), "a firing that never recovered is the worst");
