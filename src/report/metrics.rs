@@ -11,17 +11,23 @@ use crate::trace::{Event, EventKind, FaultPhase};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Fault kinds that silence whole nodes: the ones whose firings are classed by what they
+/// hit (the others are `Hit::Other`).
+pub const SILENCING_KINDS: [&str; 5] = ["crash", "pause", "isolate", "split", "bridge"];
+
 /// What a firing hit, which decides the bounds its detection and failover are held to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Hit {
-    /// One or more executors (nodes that ran or were sent a task), not the leader.
+    /// One or more executors (nodes that ran or were sent a task), not the leader, by a
+    /// fault of `SILENCING_KINDS`.
     Executors,
     /// The leader at the begin, no executor.
     Leader,
     /// The leader and executors (a split, a zone).
     Both,
-    /// Neither: a standby, the store, the sink, the client, task and message faults.
+    /// Neither, or a fault outside `SILENCING_KINDS`: a standby, the store, the sink, the
+    /// client, task, message, clock and store faults.
     #[default]
     Other,
 }
@@ -305,7 +311,12 @@ fn measure(
     let failover_ms = first_failover(after, &held, leader_hit.is_some()).map(since_begin);
     let from_ms = begin_ms + detection_ms.unwrap_or(0).max(failover_ms.unwrap_or(0));
     let recovery_ms = recovery_at(load, begin_ms, from_ms, config).map(since_begin);
-    let hit = match (leader_hit.is_some(), targets.iter().any(|node| executors.contains(node))) {
+    // Only faults that silence whole nodes are held to the detection and failover bounds:
+    // message, clock, task and store faults have their own timing (retry backoff, lost
+    // beats by chance) that those bounds do not model.
+    let silences = SILENCING_KINDS.contains(&firing.kind);
+    let hit = match (silences && leader_hit.is_some(), silences && targets.iter().any(|node| executors.contains(node)))
+    {
         (true, true) => Hit::Both,
         (true, false) => Hit::Leader,
         (false, true) => Hit::Executors,

@@ -502,3 +502,19 @@ fn by_kind_counts_never_recovered_and_takes_percentiles_of_what_was_seen() {
     assert_eq!(pause.detection, p(0, 0, 0, 0));
     assert_eq!(kinds.len(), 2);
 }
+
+#[test]
+fn only_faults_that_silence_nodes_are_classed_by_what_they_hit() {
+    let crash = executor_crash_history();
+    assert_eq!(fault_recoveries(&crash)[0].hit, Hit::Executors);
+    let task_fail: Vec<Event> = crash
+        .into_iter()
+        .map(|mut e| {
+            if let EventKind::Fault { fault, .. } = &mut e.kind {
+                *fault = "task_fail".into();
+            }
+            e
+        })
+        .collect();
+    assert_eq!(fault_recoveries(&task_fail)[0].hit, Hit::Other, "a task fault's timing is retry backoff");
+}

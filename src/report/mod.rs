@@ -396,15 +396,19 @@ impl RecoveryBounds {
 
     /// The detection and failover bounds a firing that hit `hit` is held to (none for a
     /// firing that hit neither the leader nor an executor). Detection of a leader's loss is
-    /// held to the failover bound, which contains it.
+    /// held to the failover bound, which contains it. The bounds assume one fault at a
+    /// time: a firing overlapped by another (a leader cut while an executor crashes) may
+    /// read over them, and the table says so.
     pub fn for_hit(&self, hit: metrics::Hit) -> (Option<u64>, Option<u64>) {
         use metrics::Hit;
         match hit {
             Hit::Executors => (Some(self.executor_death_ms), Some(self.executor_failover_ms)),
             Hit::Leader => (Some(self.leader_failover_ms), Some(self.leader_failover_ms)),
+            // A new leader must be in office before it declares the cut executors dead and
+            // re-dispatches their tasks: the two failovers in sequence.
             Hit::Both => (
                 Some(self.executor_death_ms.max(self.leader_failover_ms)),
-                Some(self.executor_failover_ms.max(self.leader_failover_ms)),
+                Some(self.executor_failover_ms + self.leader_failover_ms),
             ),
             Hit::Other => (None, None),
         }
