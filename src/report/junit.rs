@@ -1,47 +1,20 @@
-//! `junit.xml` for CI systems: one test case per scenario; a failing scenario carries its
-//! violations and the command that reproduces each failed seed.
+//! `junit.xml` for CI systems, written with quick-junit (nextest's JUnit writer, which
+//! escapes and drops what XML cannot hold): one test case per scenario; a failing scenario
+//! carries its violations and the command that reproduces each failed seed.
 
 use super::ScenarioSummary;
-
-/// Escapes text for an XML attribute or element.
-fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use std::time::Duration;
 
 /// The JUnit XML of a suite named `suite`.
 pub fn render(suite: &str, scenarios: &[ScenarioSummary]) -> String {
-    let failures = scenarios.iter().filter(|s| !s.passed()).count();
-    let time: f64 = scenarios.iter().map(|s| s.wall_seconds).sum();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out += &format!(
-        "<testsuites name=\"faultline\" tests=\"{}\" failures=\"{failures}\" time=\"{time:.3}\">\n",
-        scenarios.len()
-    );
-    out += &format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{time:.3}\">\n",
-        xml(suite),
-        scenarios.len()
-    );
+    let time = Duration::from_secs_f64(scenarios.iter().map(|s| s.wall_seconds).sum::<f64>().max(0.0));
+    let mut test_suite = TestSuite::new(suite);
+    test_suite.set_time(time);
     for s in scenarios {
-        out += &format!(
-            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">\n",
-            xml(&s.path),
-            xml(&s.name),
-            s.wall_seconds
-        );
-        if !s.passed() {
+        let status = if s.passed() {
+            TestCaseStatus::success()
+        } else {
             let violations: Vec<String> = s.violations.iter().map(|(k, n)| format!("{k} x{n}")).collect();
             let message = format!(
                 "{} of {} seeds failed: {}",
@@ -53,14 +26,19 @@ pub fn render(suite: &str, scenarios: &[ScenarioSummary]) -> String {
             for seed in &s.nondeterministic_seeds {
                 body += &format!("\nseed {seed} gave two different histories");
             }
-            out +=
-                &format!("      <failure message=\"{}\" type=\"invariant\">{}</failure>\n", xml(&message), xml(&body));
-        }
-        out += &format!("      <system-out>{}</system-out>\n", xml(&s.render()));
-        out += "    </testcase>\n";
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status.set_message(message).set_type("invariant").set_description(body);
+            status
+        };
+        let mut case = TestCase::new(s.name.as_str(), status);
+        case.set_classname(s.path.as_str())
+            .set_time(Duration::from_secs_f64(s.wall_seconds.max(0.0)))
+            .set_system_out(s.render());
+        test_suite.add_test_case(case);
     }
-    out += "  </testsuite>\n</testsuites>\n";
-    out
+    let mut report = Report::new("faultline");
+    report.set_time(time).add_test_suite(test_suite);
+    report.to_string().expect("a JUnit report of strings serializes")
 }
 
 #[cfg(test)]
@@ -85,8 +63,8 @@ mod tests {
     #[test]
     fn one_case_per_scenario_and_failures_carry_the_reproduce_command() {
         let xml = render("faults", &[summary("a<b", &[]), summary("c", &[7])]);
-        assert!(xml.contains("<testsuites name=\"faultline\" tests=\"2\" failures=\"1\""), "{xml}");
-        assert!(xml.contains("<testcase classname=\"scenarios/a&lt;b.toml\" name=\"a&lt;b\""), "{xml}");
+        assert!(xml.contains("<testsuites name=\"faultline\" tests=\"2\" skipped=\"0\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("name=\"a&lt;b\" classname=\"scenarios/a&lt;b.toml\""), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 2);
         assert_eq!(xml.matches("<failure ").count(), 1);
         assert!(xml.contains("message=\"1 of 3 seeds failed: lost_task x1\""), "{xml}");
