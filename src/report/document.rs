@@ -4,6 +4,7 @@
 
 use super::suite::{slug, ScenarioReport};
 use super::ScenarioSummary;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::path::{Path, PathBuf};
 
 fn status(s: &ScenarioSummary) -> &'static str {
@@ -158,10 +159,6 @@ pub fn markdown(suite: &str, reports: &[ScenarioReport]) -> String {
     out
 }
 
-fn esc(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// Drops an SVG's XML declaration, so it can sit inline in HTML.
 fn inline_svg(svg: &str) -> &str {
     match svg.find("<svg") {
@@ -182,99 +179,91 @@ var bad=0;f.forEach(function(x){var s=x.querySelector('svg');if(!s||s.getBBox().
 document.querySelectorAll('img').forEach(function(i){if(!i.complete||i.naturalWidth===0){bad++;}});\
 document.body.setAttribute('data-check',bad===0?'ok '+f.length+' plots':'broken '+bad);});";
 
-/// `index.html`: `plots[i]` are the SVGs of `reports[i]`.
+/// `index.html`: `plots[i]` are the SVGs of `reports[i]`. Written with maud, which
+/// escapes every interpolated string; only the SVGs, the style and the self-check script
+/// go in unescaped (`PreEscaped`), as they are ours.
 pub fn html(suite: &str, reports: &[ScenarioReport], plots: &[Vec<(&'static str, String)>]) -> String {
-    let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>faultline report: {}</title>\
-         <style>{STYLE}</style></head><body>\n<h1>faultline report: {}</h1>\n",
-        esc(suite),
-        esc(suite)
-    );
-    out += "<table><tr><th>scenario</th><th>status</th><th>seeds</th><th>failed</th><th>lost</th>\
-            <th>duplicate applies</th><th>latency p99 ms</th></tr>\n";
-    for r in reports {
-        let s = &r.summary;
-        out += &format!(
-            "<tr><td><a href=\"#{}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            slug(&s.name),
-            esc(&s.name),
-            status(s),
-            status(s),
-            s.seeds,
-            s.failed_seeds.len(),
-            s.tasks.lost,
-            s.duplicate_applies,
-            s.latency.p99
-        );
-    }
-    out += "</table>\n<p>Metrics are defined in <code>reports/METRICS.md</code>.</p>\n";
-    for (r, svgs) in reports.iter().zip(plots) {
-        out += &scenario_html(r, svgs);
-    }
-    out += &format!("<script>{SELF_CHECK}</script>\n</body></html>\n");
-    out
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "faultline report: " (suite) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { "faultline report: " (suite) }
+                table {
+                    tr {
+                        @for h in ["scenario", "status", "seeds", "failed", "lost", "duplicate applies", "latency p99 ms"] {
+                            th { (h) }
+                        }
+                    }
+                    @for r in reports {
+                        @let s = &r.summary;
+                        tr {
+                            td { a href={ "#" (slug(&s.name)) } { (s.name) } }
+                            td class=(status(s)) { (status(s)) }
+                            td { (s.seeds) }
+                            td { (s.failed_seeds.len()) }
+                            td { (s.tasks.lost) }
+                            td { (s.duplicate_applies) }
+                            td { (s.latency.cell(|p| p.p99)) }
+                        }
+                    }
+                }
+                p { "Metrics are defined in " code { "reports/METRICS.md" } "." }
+                @for (r, svgs) in reports.iter().zip(plots) {
+                    (scenario_html(r, svgs))
+                }
+                script { (PreEscaped(SELF_CHECK)) }
+            }
+        }
+    };
+    page.into_string() + "\n"
 }
 
-fn scenario_html(r: &ScenarioReport, svgs: &[(&'static str, String)]) -> String {
+fn scenario_html(r: &ScenarioReport, svgs: &[(&'static str, String)]) -> Markup {
     let s = &r.summary;
-    let mut out = format!(
-        "<section id=\"{}\"><h2><span class=\"{}\">{}</span> {}</h2>\n<p><code>{}</code>: {} seeds. {}</p>\n",
-        slug(&s.name),
-        status(s),
-        status(s),
-        esc(&s.name),
-        esc(&s.path),
-        s.seeds,
-        esc(&tasks_line(s).replace("**", ""))
-    );
-    if let Some(b) = &s.bounds {
-        out += &format!("<p>{}</p>\n", esc(&b.sentence()));
-    }
-    if !s.recovery.is_empty() {
-        out += "<table><tr>";
-        for h in RECOVERY_HEADER {
-            out += &format!("<th>{h}</th>");
-        }
-        out += "</tr>\n";
-        for row in recovery_rows(s) {
-            out += "<tr>";
-            for cell in row {
-                out += &format!("<td>{}</td>", esc(&cell));
+    html! {
+        section id=(slug(&s.name)) {
+            h2 { span class=(status(s)) { (status(s)) } " " (s.name) }
+            p { code { (s.path) } ": " (s.seeds) " seeds. " (tasks_line(s).replace("**", "")) }
+            @if let Some(b) = &s.bounds {
+                p { (b.sentence()) }
             }
-            out += "</tr>\n";
+            @if !s.recovery.is_empty() {
+                table {
+                    tr { @for h in RECOVERY_HEADER { th { (h) } } }
+                    @for row in recovery_rows(s) {
+                        tr { @for cell in row { td { (cell) } } }
+                    }
+                }
+            }
+            @let failures = failure_lines(s);
+            @if !failures.is_empty() {
+                ul class="FAIL" { @for line in failures { li { (line) } } }
+            }
+            @for cmd in &s.reproduce {
+                p { "reproduce: " code { (cmd) } }
+            }
+            @for file in &s.saved {
+                p { "saved: " code { (file) } " (replay: " code { "scripts/faultline replay " (file) } ")" }
+            }
+            @if let Some(t) = &r.timeline {
+                @match &t.violation {
+                    Some((at, what)) => p {
+                        "The timeline shows seed " (t.seed) ", the first failing seed: its first violation, "
+                        (what) " at " (format!("{at:.3}")) " s, is the red line."
+                    },
+                    None => p { "The timeline shows seed " (t.seed) ", the seed with the slowest recovery." },
+                }
+            }
+            @for (name, svg) in svgs {
+                figure id={ (slug(&s.name)) "-" (name) } { (PreEscaped(inline_svg(svg))) }
+            }
         }
-        out += "</table>\n";
     }
-    let failures = failure_lines(s);
-    if !failures.is_empty() {
-        out += "<ul class=\"FAIL\">";
-        for line in failures {
-            out += &format!("<li>{}</li>", esc(&line));
-        }
-        out += "</ul>\n";
-    }
-    for cmd in &s.reproduce {
-        out += &format!("<p>reproduce: <code>{}</code></p>\n", esc(cmd));
-    }
-    for file in &s.saved {
-        out +=
-            &format!("<p>saved: <code>{0}</code> (replay: <code>scripts/faultline replay {0}</code>)</p>\n", esc(file));
-    }
-    if let Some(t) = &r.timeline {
-        out += &match &t.violation {
-            Some((at, what)) => format!(
-                "<p>The timeline shows seed {}, the first failing seed: its first violation, {} at {at:.3} s, is the red line.</p>\n",
-                t.seed,
-                esc(what)
-            ),
-            None => format!("<p>The timeline shows seed {}, the seed with the slowest recovery.</p>\n", t.seed),
-        };
-    }
-    for (name, svg) in svgs {
-        out += &format!("<figure id=\"{}-{name}\">{}</figure>\n", slug(&s.name), inline_svg(svg));
-    }
-    out += "</section>\n";
-    out
 }
 
 /// Writes every report file under `dir`; returns the paths written.
@@ -374,7 +363,11 @@ mod tests {
         let md = markdown("faults", std::slice::from_ref(&r));
         assert!(md.contains(&format!("- **{line}**")), "{md}");
         let page = html("faults", std::slice::from_ref(&r), &[Vec::new()]);
-        assert!(page.contains(&esc(&line)), "{page}");
+        assert!(page.contains(&format!("<li>{line}</li>")), "{page}");
+        // Interpolated text is escaped: a scenario named like markup stays text.
+        r.summary.name = "<script>x</script>".into();
+        let page = html("faults", std::slice::from_ref(&r), &[Vec::new()]);
+        assert!(page.contains("&lt;script&gt;x&lt;/script&gt;") && !page.contains("<script>x"), "{page}");
         let json = crate::report::summary_json("faults", &[&r.summary]);
         assert_eq!(json["passed"], false);
         assert_eq!(json["totals"]["failed"], 1);
