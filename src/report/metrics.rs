@@ -69,6 +69,9 @@ pub struct FaultRecovery {
     /// What it hit (histories measured before this field: `Other`).
     #[serde(default)]
     pub hit: Hit,
+    /// How many executors it hit (0 unless `hit` names executors).
+    #[serde(default)]
+    pub executors_hit: u64,
 }
 
 /// The recovery test's constants. [`Default`] is what reports use and METRICS.md states.
@@ -180,6 +183,8 @@ pub struct FaultSpan {
 pub struct KindRecovery {
     pub kind: String,
     pub hit: Hit,
+    /// The most executors one firing hit.
+    pub executors_hit: u64,
     /// Firings of this kind.
     pub count: u64,
     pub recovered: u64,
@@ -315,8 +320,9 @@ fn measure(
     // message, clock, task and store faults have their own timing (retry backoff, lost
     // beats by chance) that those bounds do not model.
     let silences = SILENCING_KINDS.contains(&firing.kind);
-    let hit = match (silences && leader_hit.is_some(), silences && targets.iter().any(|node| executors.contains(node)))
-    {
+    let executors_hit =
+        if silences { targets.iter().filter(|node| executors.contains(*node)).count() as u64 } else { 0 };
+    let hit = match (silences && leader_hit.is_some(), executors_hit > 0) {
         (true, true) => Hit::Both,
         (true, false) => Hit::Leader,
         (false, true) => Hit::Executors,
@@ -333,6 +339,7 @@ fn measure(
         recovery_ms,
         recovered: recovery_ms.is_some(),
         hit,
+        executors_hit,
     }
 }
 
@@ -644,6 +651,7 @@ fn kind_recovery(kind: &str, hit: Hit, firings: &[&FaultRecovery]) -> KindRecove
     KindRecovery {
         kind: kind.to_string(),
         hit,
+        executors_hit: firings.iter().map(|firing| firing.executors_hit).max().unwrap_or(0),
         count: firings.len() as u64,
         recovered,
         never_recovered: firings.len() as u64 - recovered,

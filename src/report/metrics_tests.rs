@@ -86,6 +86,7 @@ fn recovery(
             (false, true) => Hit::Leader,
             (false, false) => Hit::Other,
         },
+        executors_hit: target.split(',').filter(|n| n.starts_with("exec-")).count() as u64,
     }
 }
 
@@ -215,7 +216,11 @@ fn a_fault_that_caused_nothing_recovers_at_once() {
                 hit: Hit::Other,
                 ..recovery((0, "crash", "coord-2"), (5000, Some(6000)), None, None, Some(0))
             },
-            FaultRecovery { hit: Hit::Other, ..recovery((1, "pause", "exec-3"), (5000, None), None, None, Some(0)) },
+            FaultRecovery {
+                hit: Hit::Other,
+                executors_hit: 0,
+                ..recovery((1, "pause", "exec-3"), (5000, None), None, None, Some(0))
+            },
         ]
     );
 }
@@ -489,6 +494,7 @@ fn by_kind_counts_never_recovered_and_takes_percentiles_of_what_was_seen() {
         KindRecovery {
             kind: "crash".into(),
             hit: Hit::Executors,
+            executors_hit: 1,
             count: 3,
             recovered: 2,
             never_recovered: 1,

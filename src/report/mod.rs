@@ -354,7 +354,6 @@ pub struct RecoveryBounds {
     /// frees within the longest task, D), the assignment's store write (RTT + S), and the
     /// dispatch reaching it (d). Taken-back tasks go to the front of the queue, so the
     /// backlog does not add to it.
-    #[serde(default)]
     pub executor_failover_ms: u64,
     /// L/(1-rho) + R + 2*RTT + 2d + 3S: from a leader's death to a successor elected and
     /// loaded. The last keep-alive may reach etcd up to d + S after the death and renew the
@@ -364,6 +363,26 @@ pub struct RecoveryBounds {
     pub leader_failover_ms: u64,
     /// The inputs, e.g. `h=100 k=3 L=2000 rho=0.01 d=10 R=500 S=600`.
     pub inputs: String,
+    /// The recovery model's load: arrivals (`arrival_rate_per_s`) and the dispatch
+    /// capacity E*c / (mean task + h/2 + 4d), tasks/s (see `recovery_ms`).
+    pub arrivals_per_s: f64,
+    pub capacity_per_s: f64,
+    /// Executors, the longest task, h and S (ms): a running task still counts in the
+    /// backlog until its outcome is reported and written.
+    pub executors: u64,
+    pub longest_task_ms: u64,
+    pub heartbeat_ms: u64,
+    pub stall_ms: u64,
+}
+
+/// What a firing that hit something is held to (`RecoveryBounds::for_hit`); `None`: no
+/// bound applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HitBounds {
+    pub detection_ms: Option<u64>,
+    pub failover_ms: Option<u64>,
+    /// Back to normal: see `RecoveryBounds::recovery_ms`.
+    pub recovery_ms: Option<u64>,
 }
 
 impl RecoveryBounds {
@@ -385,13 +404,42 @@ impl RecoveryBounds {
         let r = Self::LEASE_REVOKE_SCAN_MS as f64;
         let stall = s.store.stalls.iter().map(|c| c.ms.max).max().unwrap_or(0) as f64;
         let longest_task = s.workload.duration_ms.max as f64;
+        let mean_task = (s.workload.duration_ms.min + s.workload.duration_ms.max) as f64 / 2.0;
         let executor_death = (k * h + 2.0 * rtt + d + 3.0 * rho * k * h).ceil();
+        let slots = (s.topology.executors * s.topology.executor_capacity) as f64;
         RecoveryBounds {
             executor_death_ms: executor_death as u64,
             executor_failover_ms: (executor_death + h + longest_task + rtt + stall + d).ceil() as u64,
             leader_failover_ms: (l / (1.0 - rho) + r + 2.0 * rtt + 2.0 * d + 3.0 * stall).ceil() as u64,
             inputs: format!("h={h} k={k} L={l} rho={rho} d={d} R={r} S={stall} D={longest_task}"),
+            arrivals_per_s: s.workload.arrival_rate_per_s as f64,
+            // A slot's cycle: the task runs, its end is reported at an early beat (within
+            // h/4), the next assignment's write and its delivery at the next early beat
+            // (h/4), two round trips (2d each).
+            capacity_per_s: slots * 1000.0 / (mean_task + h / 2.0 + 4.0 * d),
+            executors: s.topology.executors,
+            longest_task_ms: longest_task as u64,
+            heartbeat_ms: h as u64,
+            stall_ms: stall as u64,
         }
+    }
+
+    /// The recovery model (reports/METRICS.md, "Recovery bound"): an outage of `outage_ms`
+    /// during which the cluster dispatches at `during_per_s` builds a backlog of
+    /// (arrivals - during) * outage; after it, the spare capacity (`after_per_s` - arrivals)
+    /// drains it; the measurement adds its window (1 s), a task still running (D), and
+    /// the outcome's report (h/2) and store write (S). `None`
+    /// when nothing spare is left after the outage: the backlog drains only when the
+    /// workload ends, which no setting bounds.
+    fn recovery_ms(&self, outage_ms: u64, during_per_s: f64, after_per_s: f64) -> Option<u64> {
+        let spare = after_per_s - self.arrivals_per_s;
+        if spare <= 0.0 {
+            return None;
+        }
+        let backlog = (self.arrivals_per_s - during_per_s).max(0.0) * outage_ms as f64 / 1000.0;
+        let window = metrics::RecoveryConfig::default().window_ms as f64;
+        let last_task = (self.longest_task_ms + self.heartbeat_ms / 2 + self.stall_ms) as f64;
+        Some((outage_ms as f64 + backlog / spare * 1000.0 + window + last_task).ceil() as u64)
     }
 
     /// The detection and failover bounds a firing that hit `hit` is held to (none for a
@@ -399,18 +447,33 @@ impl RecoveryBounds {
     /// held to the failover bound, which contains it. The bounds assume one fault at a
     /// time: a firing overlapped by another (a leader cut while an executor crashes) may
     /// read over them, and the table says so.
-    pub fn for_hit(&self, hit: metrics::Hit) -> (Option<u64>, Option<u64>) {
+    pub fn for_hit(&self, hit: metrics::Hit, executors_hit: u64) -> HitBounds {
         use metrics::Hit;
+        // Without the executors hit (they may not come back within the run).
+        let left = self.executors.saturating_sub(executors_hit.max(1));
+        let fewer = self.capacity_per_s * left as f64 / self.executors.max(1) as f64;
         match hit {
-            Hit::Executors => (Some(self.executor_death_ms), Some(self.executor_failover_ms)),
-            Hit::Leader => (Some(self.leader_failover_ms), Some(self.leader_failover_ms)),
+            Hit::Executors => HitBounds {
+                detection_ms: Some(self.executor_death_ms),
+                failover_ms: Some(self.executor_failover_ms),
+                recovery_ms: self.recovery_ms(self.executor_failover_ms, fewer, fewer),
+            },
+            Hit::Leader => HitBounds {
+                detection_ms: Some(self.leader_failover_ms),
+                failover_ms: Some(self.leader_failover_ms),
+                recovery_ms: self.recovery_ms(self.leader_failover_ms, 0.0, self.capacity_per_s),
+            },
             // A new leader must be in office before it declares the cut executors dead and
             // re-dispatches their tasks: the two failovers in sequence.
-            Hit::Both => (
-                Some(self.executor_death_ms.max(self.leader_failover_ms)),
-                Some(self.executor_failover_ms + self.leader_failover_ms),
-            ),
-            Hit::Other => (None, None),
+            Hit::Both => {
+                let failover = self.executor_failover_ms + self.leader_failover_ms;
+                HitBounds {
+                    detection_ms: Some(self.executor_death_ms.max(self.leader_failover_ms)),
+                    failover_ms: Some(failover),
+                    recovery_ms: self.recovery_ms(failover, 0.0, fewer),
+                }
+            }
+            Hit::Other => HitBounds::default(),
         }
     }
 
@@ -420,8 +483,14 @@ impl RecoveryBounds {
             "Bounds from the scenario's settings ({}): executor death {} ms (detection of an executor \
              fault) and executor failover {} ms (its tasks re-dispatched), leader failover {} ms \
              (detection and failover of a leader fault). Recovery, back to normal, also drains the \
-             backlog the outage built: no bound.",
-            self.inputs, self.executor_death_ms, self.executor_failover_ms, self.leader_failover_ms
+             backlog the outage built: modelled from {:.0} arrivals/s against a capacity of {:.0} \
+             tasks/s (none when nothing is spare).",
+            self.inputs,
+            self.executor_death_ms,
+            self.executor_failover_ms,
+            self.leader_failover_ms,
+            self.arrivals_per_s,
+            self.capacity_per_s
         )
     }
 }

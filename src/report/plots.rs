@@ -77,8 +77,8 @@ const VIOLATION_COLOUR: RGBColor = RGBColor(200, 30, 30);
 const BACKLOG_COLOUR: RGBColor = RGBColor(84, 48, 140);
 
 /// Recovery times per fault kind as empirical CDFs, one line per kind, with optional
-/// per-kind reference lines (dashed, labelled "{kind} bound"; reports draw none, as no bound
-/// covers the backlog a recovery drains). `series` is (kind, recovery times in ms), `bounds`
+/// per-kind reference lines (dashed, labelled "{kind} bound": reports draw each row's
+/// recovery bound, the backlog model). `series` is (kind, recovery times in ms), `bounds`
 /// is (kind, ms). The x unit is ms, or s when the data reach 10 s.
 pub fn recovery_cdf(series: &[(String, Vec<f64>)], bounds: &[(String, f64)]) -> String {
     let curves: Vec<(&str, Vec<f64>)> =

@@ -16,7 +16,7 @@ pub struct KindSummary {
     pub recovered: u64,
     pub never_recovered: u64,
     /// Fault begin to back to normal, over the firings that recovered: it includes draining
-    /// the backlog the outage built, so no detection or failover bound applies to it.
+    /// the backlog the outage built (held to `recovery_bound`, not to detection or failover).
     pub recovery: Percentiles,
     /// What the row's firings hit (`RecoveryBounds::for_hit` picks the bounds from it).
     pub hit: metrics::Hit,
@@ -24,6 +24,9 @@ pub struct KindSummary {
     /// (null for a fault that hit neither the leader nor an executor).
     pub detection_bound: Option<u64>,
     pub failover_bound: Option<u64>,
+    /// The recovery model's bound (null: it hit neither, or nothing is spare to drain the
+    /// backlog: reports/METRICS.md, "Recovery bound").
+    pub recovery_bound: Option<u64>,
     pub detection: Percentiles,
     pub failover: Percentiles,
 }
@@ -166,15 +169,16 @@ impl ScenarioReport {
         let all: Vec<Vec<FaultRecovery>> = self.runs.iter().map(|(_, rs)| rs.clone()).collect();
         let mut recovery = BTreeMap::new();
         for (row_name, k) in metrics::by_kind(&all) {
-            let (detection_bound, failover_bound) = self.bounds.for_hit(k.hit);
+            let bounds = self.bounds.for_hit(k.hit, k.executors_hit);
             let row = KindSummary {
                 count: k.count,
                 recovered: k.recovered,
                 never_recovered: k.never_recovered,
                 recovery: k.recovery,
                 hit: k.hit,
-                detection_bound,
-                failover_bound,
+                detection_bound: bounds.detection_ms,
+                failover_bound: bounds.failover_ms,
+                recovery_bound: bounds.recovery_ms,
                 detection: k.detection,
                 failover: k.failover,
             };
@@ -188,23 +192,27 @@ impl ScenarioReport {
 
     /// The four plots as (file stem, SVG).
     pub fn plots(&self) -> Vec<(&'static str, String)> {
-        let mut series: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        // One curve per table row (kind and what it hit), with the row's recovery bound.
+        let mut series: BTreeMap<String, Vec<f64>> = BTreeMap::new();
         let mut per_seed = Vec::new();
         for (seed, rs) in &self.runs {
             for r in rs {
                 if let Some(ms) = r.recovery_ms {
-                    series.entry(&r.kind).or_default().push(ms as f64);
-                    per_seed.push((r.kind.clone(), *seed, ms as f64));
+                    let row = r.hit.row(&r.kind);
+                    series.entry(row.clone()).or_default().push(ms as f64);
+                    per_seed.push((row, *seed, ms as f64));
                 }
             }
         }
-        let series: Vec<(String, Vec<f64>)> = series.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let bounds: Vec<(String, f64)> = series
+            .keys()
+            .filter_map(|row| Some((row.clone(), self.summary.recovery.get(row)?.recovery_bound? as f64)))
+            .collect();
+        let series: Vec<(String, Vec<f64>)> = series.into_iter().collect();
         let latencies: Vec<f64> = self.latencies_ms.iter().map(|&ms| ms as f64).collect();
         let t = self.timeline.clone().unwrap_or_default();
         vec![
-            // No bound lines: recovery includes draining the backlog, which no detection or
-            // failover bound covers (the table sets those beside their own measurements).
-            ("recovery-cdf", plots::recovery_cdf(&series, &[])),
+            ("recovery-cdf", plots::recovery_cdf(&series, &bounds)),
             ("timeline", plots::timeline(&t.points, &t.faults, &t.epochs, t.violation.as_ref())),
             ("latency", plots::latency_histogram(&latencies)),
             ("recovery-per-seed", plots::recovery_per_seed(&per_seed)),
@@ -234,6 +242,7 @@ pub(super) mod tests {
             recovery_ms,
             recovered: recovery_ms.is_some(),
             hit: if target.starts_with("exec-") { metrics::Hit::Executors } else { metrics::Hit::Leader },
+            executors_hit: target.split(',').filter(|n| n.starts_with("exec-")).count() as u64,
         }
     }
 
@@ -246,6 +255,12 @@ pub(super) mod tests {
             executor_failover_ms: 1_289,
             leader_failover_ms: 2051,
             inputs: "h=100".into(),
+            arrivals_per_s: 10.0,
+            capacity_per_s: 20.0,
+            executors: 4,
+            longest_task_ms: 100,
+            heartbeat_ms: 100,
+            stall_ms: 600,
         };
         let mut r = ScenarioReport::new(summary, bounds);
         let seed = |recoveries, latencies_ms: Vec<u64>| SeedMetrics {
@@ -277,6 +292,15 @@ pub(super) mod tests {
         );
         let pause = &r.summary.recovery["pause (leader)"];
         assert_eq!((pause.detection_bound, pause.failover_bound), (Some(2051), Some(2051)), "a leader fault's");
+        // Recovery: the last task (longest 100, its report h/2 = 50, its write S = 600), the
+        // 1 s window, and the drain. Two of 4 executors hit (exec-2,exec-4) leave 10 of 20
+        // tasks/s: nothing spare against 10 arriving, so no bound. A leader outage stops
+        // dispatch: 10/s x 2.051 s of backlog drained at 10/s spare.
+        assert_eq!(crash.recovery_bound, None, "two executors down leave nothing spare");
+        let last = 1_000 + 100 + 50 + 600;
+        assert_eq!(pause.recovery_bound, Some(2_051 + 2_051 + last));
+        let one = r.bounds.for_hit(metrics::Hit::Executors, 1);
+        assert_eq!(one.recovery_ms, Some(1_289 + last), "15/s outrun 10/s: no backlog builds");
         assert_eq!((r.summary.latency.count, r.summary.latency.max), (3, 30));
         assert_eq!((r.summary.retries, r.summary.unavailable_ms.p50), (6, 600));
         assert_eq!(r.worst_seed(), Some(3), "a firing that never recovered is the worst");
