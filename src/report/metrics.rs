@@ -662,5 +662,4 @@ fn kind_recovery(kind: &str, hit: Hit, firings: &[&FaultRecovery]) -> KindRecove
 }
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 mod tests;

@@ -503,5 +503,4 @@ impl Coordinator {
 }
 
 #[cfg(test)]
-#[path = "jobs_tests.rs"]
 mod tests;

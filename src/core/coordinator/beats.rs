@@ -1,0 +1,226 @@
+//! Heartbeats (a part of [`Coordinator`]): an executor registers or restarts, reports what
+//! finished, and is handed the assignments written for it.
+
+use super::*;
+
+impl Coordinator {
+    /// An executor's heartbeat. Returns `None` when not leading.
+    pub fn heartbeat(&mut self, now: Now, beat: Beat) -> Option<BeatReply> {
+        let now_ms = now.mono_ms;
+        let epoch = self.epoch?;
+        let mut reply = BeatReply { epoch, ..BeatReply::default() };
+        self.take_completions(now_ms, &beat, &mut reply);
+        if self.retired.contains(&(beat.executor.clone(), beat.incarnation)) {
+            reply.cancel = beat.held.iter().map(|(t, _)| t.clone()).collect();
+            return Some(reply);
+        }
+        let seen = self.executors.get(&beat.executor).filter(|e| e.incarnation == beat.incarnation);
+        if seen.is_some_and(|e| beat.seq <= e.last_seq) {
+            // A duplicated or overtaken beat: its view of what the executor holds is not the
+            // newest, and whatever its reply carried would likely never be read.
+            return Some(reply);
+        }
+        self.register(now_ms, &beat);
+        self.release_quarantines(now_ms);
+        self.reconcile_held(&beat, &mut reply);
+        self.assign(now_ms, &beat);
+        self.deliver(&beat, &mut reply);
+        let holding = &self.executors[&beat.executor].holding;
+        reply.pending = holding.iter().filter(|t| self.tasks[*t].delivered_at_seq.is_none()).count() as u32;
+        Some(reply)
+    }
+
+    pub(super) fn register(&mut self, now_ms: u64, beat: &Beat) {
+        let known = self.executors.get(&beat.executor).map(|e| (e.incarnation, e.alive));
+        let restarted = known.filter(|(old, _)| *old != beat.incarnation);
+        if let Some((old, alive)) = restarted {
+            if alive {
+                self.declare_dead(now_ms, &beat.executor, "restarted with a new incarnation");
+            }
+            self.retired.insert((beat.executor.clone(), old));
+            self.executors.remove(&beat.executor);
+        }
+        let ex = self.executors.entry(beat.executor.clone()).or_insert_with(|| ExecutorEntry {
+            incarnation: beat.incarnation,
+            last_seen_ms: now_ms,
+            alive: true,
+            holding: BTreeSet::new(),
+            outbox: Vec::new(),
+            zone: String::new(),
+            capacity: 0,
+            last_seq: 0,
+        });
+        ex.alive = true;
+        ex.last_seq = beat.seq;
+        ex.last_seen_ms = now_ms;
+        ex.zone.clone_from(&beat.zone);
+        ex.capacity = beat.capacity;
+        if restarted.is_some() {
+            self.note_restart(now_ms, &beat.executor);
+        }
+    }
+
+    /// Records the beat's live completions; the beat's zone is where they ran.
+    pub(super) fn take_completions(&mut self, now_ms: u64, beat: &Beat, reply: &mut BeatReply) {
+        for c in &beat.completed {
+            let Some(entry) = self.tasks.get(&c.task) else {
+                reply.done.push(c.task.clone());
+                continue;
+            };
+            if entry.writing.is_some() {
+                // Not durable yet: the executor must keep reporting it, or a leader crash
+                // now would lose the outcome.
+                continue;
+            }
+            let live = entry.record.token == Some(c.token)
+                && matches!(entry.record.state, TaskState::Assigned | TaskState::Running);
+            if live {
+                self.finish_attempt(now_ms, c, &beat.zone);
+            } else {
+                reply.done.push(c.task.clone()); // recorded already, or stale
+            }
+        }
+    }
+
+    pub(super) fn finish_attempt(&mut self, now_ms: u64, c: &Completion, zone: &str) {
+        let entry = self.tasks.get_mut(&c.task).expect("completion of a known task");
+        let holder = entry.record.holder.take().expect("live attempts have a holder");
+        entry.record.token = None;
+        let (event, ready_at_ms) = match &c.outcome {
+            Outcome::Succeeded => {
+                entry.record.state = TaskState::Succeeded;
+                entry.record.reason = None;
+                (EventKind::Succeeded { task: c.task.clone(), epoch: c.token.epoch, attempt: c.token.attempt }, 0)
+            }
+            failed => {
+                let attempt = c.token.attempt;
+                let reason = match failed {
+                    Outcome::Failed(why) => format!("attempt {attempt} failed: {why}"),
+                    Outcome::Unknown(why) => format!("attempt {attempt} has no verdict from the sink: {why}"),
+                    _ => format!("attempt {attempt} timed out after {} ms", entry.record.spec.timeout_ms),
+                };
+                // An unknown outcome is not a failure of the task: its effect may have landed.
+                // Any other outcome of an attempt told to check first settles it: the sink
+                // answered that no effect had landed, and fenced every older attempt.
+                #[allow(unused_mut)]
+                let mut unknown = matches!(failed, Outcome::Unknown(_));
+                #[cfg(madsim)]
+                if self.cfg.bugs.on(crate::bugs::Bug::DeadLetterUnknownOutcome) {
+                    unknown = false;
+                }
+                entry.record.effect_unknown = unknown;
+                if !unknown {
+                    entry.record.failures += 1;
+                }
+                entry.record.reason = Some(reason.clone());
+                if entry.record.failures >= entry.record.spec.max_attempts {
+                    entry.record.state = TaskState::DeadLettered;
+                    let reason = format!(
+                        "{} of {} attempts failed; last: {reason}",
+                        entry.record.failures, entry.record.spec.max_attempts
+                    );
+                    entry.record.reason = Some(reason.clone());
+                    (EventKind::DeadLettered { task: c.task.clone(), reason }, 0)
+                } else {
+                    entry.record.state = TaskState::Pending;
+                    let unit: f64 = self.rng.gen_range(0.0..1.0);
+                    // Retries of unknown outcomes back off by attempts, so they slow down too.
+                    let tries = if unknown { entry.record.attempt } else { entry.record.failures };
+                    let backoff_ms = self.cfg.retry.backoff_ms(tries, unit);
+                    let failures = entry.record.failures;
+                    (EventKind::Retry { task: c.task.clone(), failures, backoff_ms, reason }, now_ms + backoff_ms)
+                }
+            }
+        };
+        if entry.record.state.is_terminal() {
+            self.open -= 1;
+        }
+        if let Some(ex) = self.executors.get_mut(&holder.executor) {
+            ex.holding.remove(&c.task);
+        }
+        let record = entry.record.clone();
+        let op = self.write(record, false, Pending::Outcome { task: c.task.clone(), event, ready_at_ms });
+        self.tasks.get_mut(&c.task).expect("known task").writing = Some(op);
+        let failed = c.outcome != Outcome::Succeeded;
+        if failed {
+            self.avoid_zone(&c.task, zone);
+        }
+        self.note_attempt(now_ms, &holder.executor, failed);
+    }
+
+    /// Compares what the executor says it holds with what this leader gave it: cancels
+    /// what it should not hold, takes back delivered assignments it does not hold.
+    pub(super) fn reconcile_held(&mut self, beat: &Beat, reply: &mut BeatReply) {
+        let me = Holder { executor: beat.executor.clone(), incarnation: beat.incarnation };
+        for (task, token) in &beat.held {
+            match self.tasks.get_mut(task) {
+                Some(e) if e.record.holder.as_ref() == Some(&me) && e.record.token == Some(*token) => {
+                    if e.record.state == TaskState::Assigned {
+                        e.record.state = TaskState::Running;
+                    }
+                }
+                _ => reply.cancel.push(task.clone()),
+            }
+        }
+        #[cfg(madsim)]
+        if self.cfg.bugs.on(crate::bugs::Bug::LostReplyHoldsTask) {
+            return; // a beating executor is trusted to hold what it was given
+        }
+        let holding: Vec<TaskId> = self.executors[&beat.executor].holding.iter().cloned().collect();
+        for task in holding {
+            let entry = &self.tasks[&task];
+            let delivered_before = entry.delivered_at_seq.is_some_and(|s| s < beat.seq);
+            let reported = beat.held.iter().any(|(t, _)| *t == task) || beat.completed.iter().any(|c| c.task == task);
+            if delivered_before && !reported {
+                self.take_back(&beat.executor, &task, "assignment lost");
+            }
+        }
+    }
+
+    /// Fills the beating executor's free slots from the ready queue, unless it is quarantined
+    /// or its zone just lost an executor and another zone has room (see [`IsolationConfig`]).
+    pub(super) fn assign(&mut self, now_ms: u64, beat: &Beat) {
+        let epoch = self.epoch.expect("assigning while leading");
+        if self.is_quarantined(&beat.executor) || self.zone_recently_lost(now_ms, &beat.zone) {
+            return;
+        }
+        let ex = &self.executors[&beat.executor];
+        let busy = ex.holding.len();
+        let free = (beat.capacity as usize).saturating_sub(busy).min(self.cfg.max_assignments_per_beat as usize);
+        #[cfg(madsim)]
+        self.buggy_misfires(now_ms);
+        for first in self.pick_ready(now_ms, &beat.zone, free) {
+            self.ready.remove(&first);
+            let task = first.task;
+            let entry = self.tasks.get_mut(&task).expect("ready task is known");
+            entry.record.attempt += 1;
+            let token = Token { epoch, attempt: entry.record.attempt };
+            entry.record.state = TaskState::Assigned;
+            entry.record.token = Some(token);
+            entry.record.holder = Some(Holder { executor: beat.executor.clone(), incarnation: beat.incarnation });
+            entry.delivered_at_seq = None;
+            let record = entry.record.clone();
+            self.executors.get_mut(&beat.executor).expect("registered").holding.insert(task.clone());
+            let op = self.write(record, false, Pending::Assign { task: task.clone(), token });
+            self.tasks.get_mut(&task).expect("known task").writing = Some(op);
+        }
+    }
+
+    pub(super) fn deliver(&mut self, beat: &Beat, reply: &mut BeatReply) {
+        let outbox = std::mem::take(&mut self.executors.get_mut(&beat.executor).expect("registered").outbox);
+        for task in outbox {
+            let entry = self.tasks.get_mut(&task).expect("outbox task is known");
+            let token = entry.record.token.expect("outbox tasks are assigned");
+            entry.delivered_at_seq = Some(beat.seq);
+            let (spec, check_first) = (entry.record.spec.clone(), entry.record.effect_unknown);
+            reply.assignments.push(Assignment { task: task.clone(), token, spec, check_first });
+            self.record(EventKind::Dispatch {
+                task,
+                executor: beat.executor.clone(),
+                incarnation: beat.incarnation,
+                epoch: token.epoch,
+                attempt: token.attempt,
+            });
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Detection and take-back (a part of [`Coordinator`]): time passes, silent executors are
+//! declared dead, and what they held goes back to the front of the queue or is
+//! dead-lettered.
+
+use super::*;
+
+impl Coordinator {
+    /// Time passes: declares silent executors dead and lifts quarantines that ended.
+    pub fn tick(&mut self, now: Now) {
+        let now_ms = now.mono_ms;
+        if self.epoch.is_none() {
+            return;
+        }
+        let dead_after = self.cfg.dead_after_ms();
+        let silent: Vec<String> = self
+            .executors
+            .iter()
+            .filter(|(_, e)| e.alive && now_ms.saturating_sub(e.last_seen_ms) > dead_after)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in silent {
+            let reason = format!("missed {} heartbeats", self.cfg.missed_beats);
+            self.declare_dead(now_ms, &name, &reason);
+            let zone = &self.executors[&name].zone;
+            if self.cfg.isolation.enabled && !zone.is_empty() {
+                self.zone_lost_ms.insert(zone.clone(), now_ms);
+            }
+        }
+        self.release_quarantines(now_ms);
+        self.fire_due(now.wall_ms);
+    }
+
+    pub(super) fn declare_dead(&mut self, now_ms: u64, name: &str, reason: &str) {
+        let ex = self.executors.get_mut(name).expect("declaring a known executor dead");
+        ex.alive = false;
+        ex.outbox.clear();
+        let incarnation = ex.incarnation;
+        let zone = ex.zone.clone();
+        let holding: Vec<TaskId> = ex.holding.iter().cloned().collect();
+        self.record(EventKind::ExecutorDead {
+            executor: name.to_string(),
+            incarnation,
+            reason: reason.to_string(),
+            tasks: holding.len() as u32,
+        });
+        for task in &holding {
+            self.avoid_zone(task, &zone);
+            #[cfg(madsim)]
+            if self.buggy_drop_unconfirmed(name, task) {
+                continue;
+            }
+            self.take_back(name, task, reason);
+        }
+        for _ in &holding {
+            self.note_attempt(now_ms, name, true);
+        }
+    }
+
+    /// Takes an assignment back and queues the task again. Not written to the store: a
+    /// new leader re-derives it from the holder's silence or its heartbeat.
+    pub(super) fn take_back(&mut self, executor: &str, task: &TaskId, why: &str) {
+        if let Some(ex) = self.executors.get_mut(executor) {
+            ex.holding.remove(task);
+            ex.outbox.retain(|t| t != task);
+        }
+        let entry = self.tasks.get_mut(task).expect("taking back a known task");
+        Self::clear_assignment(&mut entry.record);
+        // The holder may have applied the effect before it fell silent.
+        entry.record.effect_unknown = true;
+        #[cfg(madsim)]
+        if self.cfg.bugs.on(crate::bugs::Bug::DeadLetterUnknownOutcome) {
+            entry.record.effect_unknown = false;
+        }
+        entry.record.redispatches += 1;
+        if entry.record.redispatches > self.cfg.max_redispatches {
+            let reason = format!("taken back {} times (last: {why})", entry.record.redispatches);
+            self.dead_letter(task, reason);
+        } else {
+            // It keeps its place in line: at the front of its lane, not behind the backlog
+            // that built up while its holder was silent.
+            let fire = entry.record.spec.is_fire();
+            self.queue(0, task, fire);
+        }
+    }
+
+    /// Dead-letters an open task (its assignment already cleared) and writes it.
+    pub(super) fn dead_letter(&mut self, task: &TaskId, reason: String) {
+        let entry = self.tasks.get_mut(task).expect("dead-lettering a known task");
+        entry.record.state = TaskState::DeadLettered;
+        entry.record.reason = Some(reason.clone());
+        self.open -= 1;
+        let record = entry.record.clone();
+        let event = EventKind::DeadLettered { task: task.clone(), reason };
+        let op = self.write(record, false, Pending::Outcome { task: task.clone(), event, ready_at_ms: 0 });
+        self.tasks.get_mut(task).expect("known task").writing = Some(op);
+    }
+
+    pub(super) fn clear_assignment(record: &mut TaskRecord) {
+        record.state = TaskState::Pending;
+        record.token = None;
+        record.holder = None;
+    }
+
+    pub(super) fn push_ready(&mut self, at_ms: u64, task: &TaskId) {
+        let fire = self.tasks[task].record.spec.is_fire();
+        self.queue(at_ms, task, fire);
+    }
+}
