@@ -518,6 +518,11 @@ pub fn unavailability_windows(history: &[Event], min_gap_ms: u64) -> Vec<(u64, u
     windows
 }
 
+/// Failed attempts scheduled again (`retry` events).
+pub fn retries(history: &[Event]) -> u64 {
+    history.iter().filter(|event| matches!(event.kind, EventKind::Retry { .. })).count() as u64
+}
+
 /// Task counts and submit-to-success latency of one run.
 pub fn run_metrics(history: &[Event]) -> RunMetrics {
     let counts = crate::check::check_all(history).counts;
@@ -528,7 +533,6 @@ pub fn run_metrics(history: &[Event]) -> RunMetrics {
             _ => None,
         })
         .collect();
-    let retries = history.iter().filter(|event| matches!(event.kind, EventKind::Retry { .. })).count();
     RunMetrics {
         submitted: submitted.len() as u64,
         acked: counts.acked,
@@ -537,7 +541,7 @@ pub fn run_metrics(history: &[Event]) -> RunMetrics {
         lost: counts.lost,
         duplicate_applies: counts.duplicate_applies,
         fenced_rejections: counts.fenced_rejections,
-        retries: retries as u64,
+        retries: retries(history),
         latency: percentiles(&latencies_ms(history)),
     }
 }

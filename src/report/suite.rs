@@ -88,7 +88,7 @@ impl SeedMetrics {
         SeedMetrics {
             recoveries: metrics::fault_recoveries(history),
             latencies_ms: metrics::latencies_ms(history),
-            retries: metrics::run_metrics(history).retries,
+            retries: metrics::retries(history),
             unavailable_ms: windows.iter().map(|(start, end)| end - start).sum(),
         }
     }

@@ -379,21 +379,38 @@ impl Fault {
         zones: &[String],
         names: &[&str],
     ) -> Result<(), ScenarioError> {
-        let err = |key: &str, message: String| Err(ScenarioError::in_fault(path, text, index, key, &message));
+        self.check_keys()
+            .and_then(|()| self.check_when(names))
+            .and_then(|()| self.check_values())
+            .and_then(|()| self.check_targets(nodes, zones, names))
+            .map_err(|(key, message)| ScenarioError::in_fault(path, text, index, &key, &message))
+    }
+
+    /// Every key set applies to the kind, and every key it needs is set.
+    fn check_keys(&self) -> Result<(), (String, String)> {
         let kind = self.kind.name();
         let (required, optional) = self.kind.keys();
         let set = self.keys_set();
         for key in &set {
             if !COMMON.contains(key) && !required.contains(key) && !optional.contains(key) {
                 let takes: Vec<&str> = required.iter().chain(optional).copied().collect();
-                return err(key, format!("`{key}` does not apply to kind `{kind}`, which takes: {}", takes.join(", ")));
+                let message = format!("`{key}` does not apply to kind `{kind}`, which takes: {}", takes.join(", "));
+                return Err((key.to_string(), message));
             }
         }
         for key in required {
             if !set.contains(key) {
-                return err("kind", format!("kind `{kind}` needs `{key}`"));
+                return Err(("kind".into(), format!("kind `{kind}` needs `{key}`")));
             }
         }
+        Ok(())
+    }
+
+    /// When it fires: `at_ms` or a trigger on a known event, a name of its own, a repeat
+    /// that heals before it fires again.
+    fn check_when(&self, names: &[&str]) -> Result<(), (String, String)> {
+        let kind = self.kind.name();
+        let err = |key: &str, message: String| Err((key.to_string(), message));
         if self.at_ms.is_none() && self.trigger.is_none() {
             return err("kind", format!("fault `{kind}` needs `at_ms` or `trigger` to say when it fires"));
         }
@@ -402,18 +419,6 @@ impl Fault {
                 return err("name", format!("expected a fault name of letters, digits, - and _, found `{name}`"));
             }
         }
-        // Another fault's name: a fault cannot wait for its own firing.
-        let other_fault = |name: &str| -> Result<(), String> {
-            if self.name.as_deref() == Some(name) {
-                return Err(format!("fault `{name}` cannot refer to itself"));
-            }
-            if !names.contains(&name) {
-                let known =
-                    if names.is_empty() { "none (give a fault `name = \"...\"`)".into() } else { names.join(", ") };
-                return Err(format!("no fault is named `{name}`; named faults: {known}"));
-            }
-            Ok(())
-        };
         if let Some(trigger) = &self.trigger {
             if !TRIGGER_EVENTS.contains(&trigger.event.as_str()) {
                 return err(
@@ -435,7 +440,7 @@ impl Fault {
                 if !of_fault {
                     return err("event", format!("`fault` applies to {} only", FAULT_EVENTS.join(" and ")));
                 }
-                other_fault(name).or_else(|message| err("event", message))?;
+                self.other_fault(name, names).map_err(|message| ("event".to_string(), message))?;
             }
             if trigger.after_ms > MAX_WAIT_MS {
                 return err("after_ms", format!("expected after_ms <= {MAX_WAIT_MS}"));
@@ -453,6 +458,24 @@ impl Fault {
                 return err("repeat", format!("expected every_ms > {busy}: a firing must heal before the next"));
             }
         }
+        Ok(())
+    }
+
+    /// Another fault's name: a fault cannot wait for (or hit what was hit by) itself.
+    fn other_fault(&self, name: &str, names: &[&str]) -> Result<(), String> {
+        if self.name.as_deref() == Some(name) {
+            return Err(format!("fault `{name}` cannot refer to itself"));
+        }
+        if !names.contains(&name) {
+            let known = if names.is_empty() { "none (give a fault `name = \"...\"`)".into() } else { names.join(", ") };
+            return Err(format!("no fault is named `{name}`; named faults: {known}"));
+        }
+        Ok(())
+    }
+
+    /// Durations, probabilities, clock rates and offsets in range.
+    fn check_values(&self) -> Result<(), (String, String)> {
+        let err = |key: &str, message: String| Err((key.to_string(), message));
         if matches!(self.duration_ms, Some(0)) {
             return err("duration_ms", "expected duration_ms >= 1".into());
         }
@@ -468,16 +491,23 @@ impl Fault {
         if self.offset_ms.is_some_and(|o| o.unsigned_abs() > 3_600_000) {
             return err("offset_ms", "expected |offset_ms| <= 3600000".into());
         }
+        Ok(())
+    }
+
+    /// Targets, peers, groups and a trigger's node name nodes that exist and can take the
+    /// kind.
+    fn check_targets(&self, nodes: &[String], zones: &[String], names: &[&str]) -> Result<(), (String, String)> {
+        let err = |key: &str, message: String| Err((key.to_string(), message));
         // The client may only lose, duplicate or delay its calls: a crash would resubmit.
         let client_ok = self.kind.is_message();
         let targets = self.target.iter().chain(&self.peer).chain(self.groups.iter().flatten().flatten());
         let trigger_node = self.trigger.as_ref().and_then(|t| t.node.as_ref());
         for (t, client_ok) in targets.map(|t| (t, client_ok)).chain(trigger_node.map(|t| (t, false))) {
             let check = match t {
-                Target::Hit(name) => other_fault(name),
+                Target::Hit(name) => self.other_fault(name, names),
                 _ => check_target(t, nodes, zones, client_ok),
             };
-            check.or_else(|message| err(&t.to_string(), message))?;
+            check.map_err(|message| (t.to_string(), message))?;
         }
         if self.kind == FaultKind::Crash && matches!(&self.target, Some(Target::Sink)) {
             return err("sink", "the sink is not a crash target: its ledger stands for the user's durable database, and this version keeps it in memory".into());

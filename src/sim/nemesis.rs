@@ -143,19 +143,7 @@ impl Nemesis {
 
     /// One firing: resolve the targets, inject, wait, heal, recording each step.
     async fn fire_once(&self, id: u64, fault: &Fault) {
-        let clock = self.clock();
-        let deadline = clock.mono_ms() + RESOLVE_PATIENCE_MS;
-        let hit = loop {
-            if let Some(hit) = self.shape(fault) {
-                break hit;
-            }
-            if clock.mono_ms() >= deadline {
-                let target = fault.target.as_ref().map_or("-".into(), |t| t.to_string());
-                self.record(id, fault, FaultPhase::End, target, format!("{NOT_FIRED}: no node matched the target"));
-                return;
-            }
-            clock.sleep(100).await;
-        };
+        let Some(hit) = self.await_targets(id, fault).await else { return };
         if let Some(name) = &fault.name {
             let nodes = if hit.targets.is_empty() { &hit.nodes } else { &hit.targets };
             if let Some(named) = self.named().get_mut(name) {
@@ -163,6 +151,34 @@ impl Nemesis {
             }
         }
         let target = hit.nodes.join(",");
+        let detail = self.inject(id, fault, &hit).await;
+        self.record(id, fault, FaultPhase::Begin, target.clone(), detail);
+        let Some(wait_ms) = lasts_ms(fault) else { return }; // stays until the run ends
+        self.clock().sleep(wait_ms).await;
+        let what = self.heal(id, fault, &hit);
+        self.record(id, fault, FaultPhase::End, target, what);
+    }
+
+    /// The firing's targets, waiting up to `RESOLVE_PATIENCE_MS` for a node to match;
+    /// `None` (recorded as not fired) if none did.
+    async fn await_targets(&self, id: u64, fault: &Fault) -> Option<Hit> {
+        let clock = self.clock();
+        let deadline = clock.mono_ms() + RESOLVE_PATIENCE_MS;
+        loop {
+            if let Some(hit) = self.shape(fault) {
+                return Some(hit);
+            }
+            if clock.mono_ms() >= deadline {
+                let target = fault.target.as_ref().map_or("-".into(), |t| t.to_string());
+                self.record(id, fault, FaultPhase::End, target, format!("{NOT_FIRED}: no node matched the target"));
+                return None;
+            }
+            clock.sleep(100).await;
+        }
+    }
+
+    /// Begins the fault on the nodes and links `hit`; returns the begin event's detail.
+    async fn inject(&self, id: u64, fault: &Fault, hit: &Hit) -> String {
         let handle = Handle::current();
         let c = &self.cluster;
         match fault.kind {
@@ -176,30 +192,13 @@ impl Nemesis {
                         handle.kill(node.handle.id());
                     }
                 }
-                self.record(id, fault, FaultPhase::Begin, target.clone(), hit.detail);
-                let Some(after_ms) = fault.restart_after_ms else { return };
-                clock.sleep(after_ms).await;
-                for name in &hit.nodes {
-                    let node = c.node(name).expect("resolved targets exist");
-                    if node.role == Role::Store {
-                        c.restart_store(&handle);
-                    } else {
-                        handle.restart(node.handle.id());
-                    }
-                    self.down.lock().expect("nemesis poisoned").remove(name);
-                }
-                self.record(id, fault, FaultPhase::End, target, "restarted".into());
+                hit.detail.clone()
             }
             FaultKind::Pause => {
                 for name in &hit.nodes {
                     handle.pause(c.node(name).expect("resolved").handle.id());
                 }
-                self.record(id, fault, FaultPhase::Begin, target.clone(), hit.detail);
-                clock.sleep(fault.duration_ms.unwrap_or(0)).await;
-                for name in &hit.nodes {
-                    handle.resume(c.node(name).expect("resolved").handle.id());
-                }
-                self.record(id, fault, FaultPhase::End, target, "resumed".into());
+                hit.detail.clone()
             }
             FaultKind::Isolate
             | FaultKind::Split
@@ -208,11 +207,7 @@ impl Nemesis {
             | FaultKind::StoreCut
             | FaultKind::StoreUnavailable => {
                 c.set_links(&hit.links, true);
-                let detail = format!("{}; {} directed links cut", hit.detail, hit.links.len());
-                self.record(id, fault, FaultPhase::Begin, target.clone(), detail);
-                clock.sleep(fault.duration_ms.unwrap_or(0)).await;
-                c.set_links(&hit.links, false);
-                self.record(id, fault, FaultPhase::End, target, "healed".into());
+                format!("{}; {} directed links cut", hit.detail, hit.links.len())
             }
             FaultKind::DropRequest
             | FaultKind::DropResponse
@@ -230,60 +225,97 @@ impl Nemesis {
                         None => faults.add_link(id, link_rule(fault, peers.clone())),
                     }
                 }
-                self.record(id, fault, FaultPhase::Begin, target.clone(), hit.detail);
-                clock.sleep(fault.duration_ms.unwrap_or(0)).await;
+                hit.detail.clone()
+            }
+            FaultKind::ClockOffset | FaultKind::ClockDrift | FaultKind::ClockStep | FaultKind::ClockSlew => {
+                let offset = fault.offset_ms.unwrap_or(0);
+                let slew = fault.slew_rate.unwrap_or(0.01);
+                let clocks = self.clocks(hit);
+                for clock in &clocks {
+                    match fault.kind {
+                        FaultKind::ClockOffset => clock.set_offset(offset),
+                        FaultKind::ClockDrift => clock.set_rate(fault.rate.unwrap_or(1.0)),
+                        FaultKind::ClockStep => clock.step(offset),
+                        FaultKind::ClockSlew => {
+                            // The error is found, then slewed away: a slow (or fast) clock
+                            // until it reads true time again.
+                            clock.step(offset);
+                            clock.set_rate(1.0 - offset.signum() as f64 * slew);
+                        }
+                        _ => unreachable!("clock kinds only"),
+                    }
+                }
+                let readings: Vec<String> = hit
+                    .nodes
+                    .iter()
+                    .zip(&clocks)
+                    .map(|(n, c)| format!("{n} reads {:+} ms at rate {}", c.offset_ms(), c.rate()))
+                    .collect();
+                format!("{}; {}", hit.detail, readings.join(", "))
+            }
+        }
+    }
+
+    /// Ends the fault `inject` began; returns the end event's detail (what it did).
+    fn heal(&self, id: u64, fault: &Fault, hit: &Hit) -> String {
+        let handle = Handle::current();
+        let c = &self.cluster;
+        match fault.kind {
+            FaultKind::Crash => {
+                for name in &hit.nodes {
+                    let node = c.node(name).expect("resolved targets exist");
+                    if node.role == Role::Store {
+                        c.restart_store(&handle);
+                    } else {
+                        handle.restart(node.handle.id());
+                    }
+                    self.down.lock().expect("nemesis poisoned").remove(name);
+                }
+                "restarted".into()
+            }
+            FaultKind::Pause => {
+                for name in &hit.nodes {
+                    handle.resume(c.node(name).expect("resolved").handle.id());
+                }
+                "resumed".into()
+            }
+            FaultKind::Isolate
+            | FaultKind::Split
+            | FaultKind::OneWay
+            | FaultKind::Bridge
+            | FaultKind::StoreCut
+            | FaultKind::StoreUnavailable => {
+                c.set_links(&hit.links, false);
+                "healed".into()
+            }
+            FaultKind::DropRequest
+            | FaultKind::DropResponse
+            | FaultKind::DuplicateRequest
+            | FaultKind::Delay
+            | FaultKind::StoreSlow
+            | FaultKind::TaskPanic
+            | FaultKind::TaskFail
+            | FaultKind::TaskHang => {
                 let effects: Vec<String> = hit
                     .nodes
                     .iter()
                     .map(|name| format!("{name}: {}", c.node(name).expect("resolved").ctx.faults.remove(id)))
                     .collect();
-                self.record(id, fault, FaultPhase::End, target, format!("healed; {}", effects.join("; ")));
+                format!("healed; {}", effects.join("; "))
             }
             FaultKind::ClockOffset | FaultKind::ClockDrift | FaultKind::ClockStep | FaultKind::ClockSlew => {
-                self.clock_fault(id, fault, &hit).await;
+                for clock in self.clocks(hit) {
+                    clock.set_rate(1.0);
+                    clock.set_offset(0);
+                }
+                "back to true time".into()
             }
         }
     }
 
-    async fn clock_fault(&self, id: u64, fault: &Fault, hit: &Hit) {
-        let clocks: Vec<_> =
-            hit.nodes.iter().map(|n| self.cluster.node(n).expect("resolved").ctx.clock.clone()).collect();
-        let offset = fault.offset_ms.unwrap_or(0);
-        let slew = fault.slew_rate.unwrap_or(0.01);
-        for clock in &clocks {
-            match fault.kind {
-                FaultKind::ClockOffset => clock.set_offset(offset),
-                FaultKind::ClockDrift => clock.set_rate(fault.rate.unwrap_or(1.0)),
-                FaultKind::ClockStep => clock.step(offset),
-                FaultKind::ClockSlew => {
-                    // The error is found, then slewed away: a slow (or fast) clock until
-                    // it reads true time again.
-                    clock.step(offset);
-                    clock.set_rate(1.0 - offset.signum() as f64 * slew);
-                }
-                _ => unreachable!("clock kinds only"),
-            }
-        }
-        let readings: Vec<String> = hit
-            .nodes
-            .iter()
-            .zip(&clocks)
-            .map(|(n, c)| format!("{n} reads {:+} ms at rate {}", c.offset_ms(), c.rate()))
-            .collect();
-        let target = hit.nodes.join(",");
-        let detail = format!("{}; {}", hit.detail, readings.join(", "));
-        self.record(id, fault, FaultPhase::Begin, target.clone(), detail);
-        let wait_ms = match fault.kind {
-            FaultKind::ClockSlew => Some((offset.unsigned_abs() as f64 / slew).ceil() as u64),
-            _ => fault.duration_ms,
-        };
-        let Some(wait_ms) = wait_ms else { return }; // the clock stays off until the run ends
-        self.clock().sleep(wait_ms).await;
-        for clock in &clocks {
-            clock.set_rate(1.0);
-            clock.set_offset(0);
-        }
-        self.record(id, fault, FaultPhase::End, target, "back to true time".into());
+    /// The clocks of the nodes `hit`.
+    fn clocks(&self, hit: &Hit) -> Vec<crate::node::NodeClock> {
+        hit.nodes.iter().map(|n| self.cluster.node(n).expect("resolved").ctx.clock.clone()).collect()
     }
 
     /// The nodes and links one firing hits, or `None` while a target cannot be resolved.
@@ -512,4 +544,20 @@ pub fn current_leader(history: &[Event], down: &BTreeSet<String>) -> Option<Stri
         }
     }
     leading.into_iter().filter(|(n, _)| !down.contains(*n)).max_by_key(|(_, epoch)| *epoch).map(|(n, _)| n.to_string())
+}
+
+/// How long a firing lasts before it heals, ms; `None`: it stays until the run ends (a
+/// crash without a restart, a clock error without a duration). A slewed clock lasts until
+/// the slew has worked its error off.
+fn lasts_ms(fault: &Fault) -> Option<u64> {
+    match fault.kind {
+        FaultKind::Crash => fault.restart_after_ms,
+        FaultKind::ClockSlew => {
+            let offset = fault.offset_ms.unwrap_or(0);
+            let slew = fault.slew_rate.unwrap_or(0.01);
+            Some((offset.unsigned_abs() as f64 / slew).ceil() as u64)
+        }
+        FaultKind::ClockOffset | FaultKind::ClockDrift | FaultKind::ClockStep => fault.duration_ms,
+        _ => Some(fault.duration_ms.unwrap_or(0)),
+    }
 }
