@@ -13,6 +13,7 @@ pub mod settings;
 #[cfg(madsim)]
 pub mod sim;
 pub mod trace;
+pub mod verdict;
 
 /// This build, as reproduction files record it: version, commit, and `simulator` for the
 /// `--cfg madsim` build or `real` otherwise.

@@ -64,12 +64,12 @@ pub struct Scenario {
     pub bugs: Vec<crate::bugs::Bug>,
     /// The violation this scenario must find: the suite fails unless some seed shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect: Option<crate::check::ViolationKind>,
+    pub expect: Option<crate::verdict::ViolationKind>,
     /// Violation kinds that do not fail a seed; they are still counted and shown. A scenario
     /// that switches a lease bug on to show that fencing alone keeps the run safe tolerates
     /// `stale_leader` and nothing else.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tolerate: Vec<crate::check::ViolationKind>,
+    pub tolerate: Vec<crate::verdict::ViolationKind>,
     /// Set in a reproduction file (`reports/failures/`): the failing seed and what it showed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reproduce: Option<Reproduce>,
