@@ -74,6 +74,21 @@ pub fn write_failure(dir: &Path, source: &Path, text: &str, reproduce: &Reproduc
     Ok(path)
 }
 
+/// Saves each of `records` (failed runs of the scenario file `source`) as a reproduction
+/// file under `dir`; returns the paths written. Stops at the first file it cannot write.
+pub fn save_failures<'a>(
+    dir: &Path,
+    source: &Path,
+    records: impl IntoIterator<Item = &'a Reproduce>,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut records = records.into_iter().peekable();
+    if records.peek().is_none() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(source)?;
+    records.map(|r| write_failure(dir, source, &text, r)).collect()
+}
+
 /// A reader's view of a violation, one event per line, the violating event marked `>>`:
 /// the life of its subject (every event naming the task, from its submit to its last
 /// word) with every fault, election, leader loss and executor death that overlaps that

@@ -293,28 +293,20 @@ struct SeedRun {
 /// Saves each failing seed kept in `results` as a reproduction file; returns their paths.
 fn save_failures(file: &Path, opts: &SuiteOptions, results: &[(u64, SeedRun)]) -> Vec<String> {
     let Some(dir) = &opts.failures else { return Vec::new() };
-    let failing: Vec<&Reproduce> = results.iter().filter_map(|(_, run)| run.repro.as_ref()).collect();
-    if failing.is_empty() {
-        return Vec::new();
-    }
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("cannot save reproductions of {}: {e}", file.display());
-            return Vec::new();
-        }
-    };
-    let mut saved = Vec::new();
-    for r in failing {
-        match faultline::sim::repro::write_failure(dir, file, &text, r) {
-            Ok(path) => {
+    let records = results.iter().filter_map(|(_, run)| run.repro.as_ref());
+    match faultline::sim::repro::save_failures(dir, file, records) {
+        Ok(paths) => paths
+            .into_iter()
+            .map(|path| {
                 println!("  saved: {} (replay: scripts/faultline replay {})", path.display(), path.display());
-                saved.push(path.display().to_string());
-            }
-            Err(e) => eprintln!("cannot save a reproduction of {} under {}: {e}", file.display(), dir.display()),
+                path.display().to_string()
+            })
+            .collect(),
+        Err(e) => {
+            eprintln!("cannot save reproductions of {} under {}: {e}", file.display(), dir.display());
+            Vec::new()
         }
     }
-    saved
 }
 
 /// Progress of one scenario's seeds: an indicatif bar on a terminal; plain lines every
