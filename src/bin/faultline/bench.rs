@@ -32,6 +32,8 @@ pub struct BenchOptions {
     pub row: Option<usize>,
     /// Measure load at scale (64, 200, 1,000 executors) instead of speed.
     pub scale: bool,
+    /// Another build whose rows run beside this one's (`bench --baseline BINARY`).
+    pub baseline: Option<PathBuf>,
 }
 
 #[derive(Serialize, serde::Deserialize)]
@@ -266,16 +268,15 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
     println!("faultline bench ({all} cores; release simulator build; one child process per row)");
     let exe = std::env::current_exe().context("finding this binary")?;
     let mut rows = Vec::new();
+    let mut baseline_rows = Vec::new();
     for k in 0..plan.len() {
-        let mut child = std::process::Command::new(&exe);
-        child.args(["bench", "--row", &k.to_string(), "--jobs", &all.to_string(), "--seeds", &opts.seeds.to_string()]);
-        if opts.scale {
-            child.arg("--scale");
+        if let Some(baseline) = &opts.baseline {
+            let row = run_row(baseline, k, opts).with_context(|| format!("the baseline {}", baseline.display()))?;
+            print!("  baseline");
+            print_row(&row);
+            baseline_rows.push(row);
         }
-        let out = child.stderr(std::process::Stdio::null()).output().context("running a bench row")?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().last().unwrap_or_default();
-        let row: Row = serde_json::from_str(line).with_context(|| format!("bench row {k} printed `{line}`"))?;
+        let row = run_row(&exe, k, opts)?;
         if opts.scale {
             print_load(&row);
         } else {
@@ -283,8 +284,14 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
         }
         rows.push(row);
     }
-    let md = if opts.scale { scale_markdown(&rows, command) } else { markdown(&rows, command, all) };
-    let json = serde_json::to_string_pretty(&serde_json::json!({ "command": command, "cores": all, "rows": rows }))?;
+    let md = match &opts.baseline {
+        Some(baseline) => versus_markdown(&rows, &baseline_rows, &baseline.display().to_string(), command, all),
+        None if opts.scale => scale_markdown(&rows, command),
+        None => markdown(&rows, command, all),
+    };
+    let json = serde_json::to_string_pretty(
+        &serde_json::json!({ "command": command, "cores": all, "rows": rows, "baseline_rows": baseline_rows }),
+    )?;
     if let Some(dir) = opts.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -293,6 +300,71 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
     std::fs::write(&json_path, json + "\n").with_context(|| format!("writing {}", json_path.display()))?;
     println!("wrote {} and {}", md_path.display(), json_path.display());
     Ok(true)
+}
+
+/// Measures row `k` in a child process of `exe` (this build or a baseline).
+fn run_row(exe: &Path, k: usize, opts: &BenchOptions) -> Result<Row> {
+    let mut child = std::process::Command::new(exe);
+    child.args([
+        "bench",
+        "--row",
+        &k.to_string(),
+        "--jobs",
+        &opts.jobs.to_string(),
+        "--seeds",
+        &opts.seeds.to_string(),
+    ]);
+    if opts.scale {
+        child.arg("--scale");
+    }
+    let out =
+        child.stderr(std::process::Stdio::null()).output().with_context(|| format!("running {}", exe.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("bench row {k} of {} printed `{line}`", exe.display()))
+}
+
+/// This build's rows beside the baseline's, as ratios: speed (x per core) and peak memory.
+fn versus_markdown(rows: &[Row], baseline: &[Row], baseline_name: &str, command: &str, cores: usize) -> String {
+    let mut out = format!(
+        "# Simulator benchmark against a baseline\n\nMade by `{command}` on {cores} cores (release simulator \
+         builds). Each row ran the baseline (`{baseline_name}`) and then this build, each in its own \
+         process, so both saw the same machine at nearly the same time. `speed` is this build's \
+         simulated-to-wall ratio per core over the baseline's; `memory` its peak resident memory over \
+         the baseline's.\n\n\
+         | measurement | threads | baseline x per core | this x per core | speed | baseline peak MB | this peak MB | memory | events per seed (baseline, this) |\n\
+         |---|---|---|---|---|---|---|---|---|\n"
+    );
+    let mb = |r: &Row| r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0}"));
+    for (r, b) in rows.iter().zip(baseline) {
+        let memory = match (r.peak_rss_mb, b.peak_rss_mb) {
+            (Some(x), Some(y)) if y > 0.0 => format!("{:.2}x", x / y),
+            _ => "-".into(),
+        };
+        out += &format!(
+            "| {} | {} | {:.0}x | {:.0}x | {} | {} | {} | {} | {:.0}, {:.0} |\n",
+            r.what,
+            r.threads,
+            b.sim_per_wall_per_core,
+            r.sim_per_wall_per_core,
+            ratio(r.sim_per_wall_per_core, b.sim_per_wall_per_core),
+            mb(b),
+            mb(r),
+            memory,
+            b.events_per_seed,
+            r.events_per_seed
+        );
+    }
+    out
+}
+
+/// `this / baseline` as `1.23x`, or `-` without a baseline value.
+fn ratio(this: f64, baseline: f64) -> String {
+    if baseline > 0.0 && this.is_finite() {
+        format!("{:.2}x", this / baseline)
+    } else {
+        "-".into()
+    }
 }
 
 fn markdown(rows: &[Row], command: &str, cores: usize) -> String {
@@ -319,4 +391,36 @@ fn markdown(rows: &[Row], command: &str, cores: usize) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(x_per_core: f64, peak_mb: Option<f64>) -> Row {
+        Row {
+            what: "smoke-1k, one core".into(),
+            scenario: SMOKE.into(),
+            threads: 1,
+            seeds: 4,
+            wall_s: 1.0,
+            seeds_per_s: 4.0,
+            sim_per_wall_per_core: x_per_core,
+            simulated_s_per_seed: 5.0,
+            events_per_seed: 1_000.0,
+            passed: 4,
+            peak_rss_mb: peak_mb,
+            load: Load::default(),
+        }
+    }
+
+    /// Side by side, the table gives this build over the baseline: speed and memory ratios.
+    #[test]
+    fn a_baseline_row_gives_speed_and_memory_as_ratios() {
+        let md = versus_markdown(&[row(450.0, Some(50.0))], &[row(90.0, Some(100.0))], "old", "bench", 2);
+        assert!(md.contains("| smoke-1k, one core | 1 | 90x | 450x | 5.00x | 100 | 50 | 0.50x | 1000, 1000 |"), "{md}");
+        assert_eq!(ratio(1.0, 0.0), "-");
+        let md = versus_markdown(&[row(90.0, None)], &[row(90.0, Some(100.0))], "old", "bench", 2);
+        assert!(md.contains("| 1.00x | 100 | - | - |"), "{md}");
+    }
 }

@@ -218,6 +218,12 @@ enum Cmd {
         /// Writes reports/out/scale.md unless --out says otherwise.
         #[arg(long)]
         scale: bool,
+        /// Another simulator build to measure side by side, row by row (baseline first, then
+        /// this one, each in its own process): the table gives this build's speed and memory
+        /// as ratios of the baseline's, robust to a noisy machine. It must know the same rows
+        /// and find their scenario files from the current directory.
+        #[arg(long, value_name = "BINARY", conflicts_with = "scale")]
+        baseline: Option<PathBuf>,
     },
     /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
     Check {
@@ -375,9 +381,10 @@ fn run(cli: Cli) -> Result<bool> {
             calibrate::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
         #[cfg(madsim)]
-        Cmd::Bench { seeds, jobs, out, row, scale } => {
+        Cmd::Bench { seeds, jobs, out, row, scale, baseline } => {
             let out = out.unwrap_or_else(|| PathBuf::from(GENERATED).join(if scale { "scale" } else { "bench" }));
-            let opts = bench::BenchOptions { seeds, jobs: jobs.unwrap_or_else(default_jobs).max(1), out, row, scale };
+            let jobs = jobs.unwrap_or_else(default_jobs).max(1);
+            let opts = bench::BenchOptions { seeds, jobs, out, row, scale, baseline };
             let command: Vec<String> = std::env::args().skip(1).collect();
             bench::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
