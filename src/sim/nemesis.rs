@@ -181,8 +181,8 @@ impl Nemesis {
     async fn inject(&self, id: u64, fault: &Fault, hit: &Hit) -> String {
         let handle = Handle::current();
         let c = &self.cluster;
-        match fault.kind {
-            FaultKind::Crash => {
+        match Mechanism::of(fault.kind) {
+            Mechanism::Crash => {
                 self.down.lock().expect("nemesis poisoned").extend(hit.nodes.iter().cloned());
                 for name in &hit.nodes {
                     let node = c.node(name).expect("resolved targets exist");
@@ -194,29 +194,17 @@ impl Nemesis {
                 }
                 hit.detail.clone()
             }
-            FaultKind::Pause => {
+            Mechanism::Pause => {
                 for name in &hit.nodes {
                     handle.pause(c.node(name).expect("resolved").handle.id());
                 }
                 hit.detail.clone()
             }
-            FaultKind::Isolate
-            | FaultKind::Split
-            | FaultKind::OneWay
-            | FaultKind::Bridge
-            | FaultKind::StoreCut
-            | FaultKind::StoreUnavailable => {
+            Mechanism::Links => {
                 c.set_links(&hit.links, true);
                 format!("{}; {} directed links cut", hit.detail, hit.links.len())
             }
-            FaultKind::DropRequest
-            | FaultKind::DropResponse
-            | FaultKind::DuplicateRequest
-            | FaultKind::Delay
-            | FaultKind::StoreSlow
-            | FaultKind::TaskPanic
-            | FaultKind::TaskFail
-            | FaultKind::TaskHang => {
+            Mechanism::Rules => {
                 let peers = self.peers(fault);
                 for name in &hit.nodes {
                     let faults = &c.node(name).expect("resolved").ctx.faults;
@@ -227,7 +215,7 @@ impl Nemesis {
                 }
                 hit.detail.clone()
             }
-            FaultKind::ClockOffset | FaultKind::ClockDrift | FaultKind::ClockStep | FaultKind::ClockSlew => {
+            Mechanism::Clock => {
                 let offset = fault.offset_ms.unwrap_or(0);
                 let slew = fault.slew_rate.unwrap_or(0.01);
                 let clocks = self.clocks(hit);
@@ -260,8 +248,8 @@ impl Nemesis {
     fn heal(&self, id: u64, fault: &Fault, hit: &Hit) -> String {
         let handle = Handle::current();
         let c = &self.cluster;
-        match fault.kind {
-            FaultKind::Crash => {
+        match Mechanism::of(fault.kind) {
+            Mechanism::Crash => {
                 for name in &hit.nodes {
                     let node = c.node(name).expect("resolved targets exist");
                     if node.role == Role::Store {
@@ -273,29 +261,17 @@ impl Nemesis {
                 }
                 "restarted".into()
             }
-            FaultKind::Pause => {
+            Mechanism::Pause => {
                 for name in &hit.nodes {
                     handle.resume(c.node(name).expect("resolved").handle.id());
                 }
                 "resumed".into()
             }
-            FaultKind::Isolate
-            | FaultKind::Split
-            | FaultKind::OneWay
-            | FaultKind::Bridge
-            | FaultKind::StoreCut
-            | FaultKind::StoreUnavailable => {
+            Mechanism::Links => {
                 c.set_links(&hit.links, false);
                 "healed".into()
             }
-            FaultKind::DropRequest
-            | FaultKind::DropResponse
-            | FaultKind::DuplicateRequest
-            | FaultKind::Delay
-            | FaultKind::StoreSlow
-            | FaultKind::TaskPanic
-            | FaultKind::TaskFail
-            | FaultKind::TaskHang => {
+            Mechanism::Rules => {
                 let effects: Vec<String> = hit
                     .nodes
                     .iter()
@@ -303,7 +279,7 @@ impl Nemesis {
                     .collect();
                 format!("healed; {}", effects.join("; "))
             }
-            FaultKind::ClockOffset | FaultKind::ClockDrift | FaultKind::ClockStep | FaultKind::ClockSlew => {
+            Mechanism::Clock => {
                 for clock in self.clocks(hit) {
                     clock.set_rate(1.0);
                     clock.set_offset(0);
@@ -559,5 +535,45 @@ fn lasts_ms(fault: &Fault) -> Option<u64> {
         }
         FaultKind::ClockOffset | FaultKind::ClockDrift | FaultKind::ClockStep => fault.duration_ms,
         _ => Some(fault.duration_ms.unwrap_or(0)),
+    }
+}
+
+/// How the nemesis brings a fault kind about: what `inject` does and `heal` undoes.
+enum Mechanism {
+    /// Kill the nodes (the store dumps its state first); restart them.
+    Crash,
+    /// Stop polling the nodes' tasks; resume them.
+    Pause,
+    /// Cut directed links; restore them.
+    Links,
+    /// Add a rule to the nodes' fault layer (messages or task bodies); remove it.
+    Rules,
+    /// Set the nodes' clocks off; set them back to true time.
+    Clock,
+}
+
+impl Mechanism {
+    fn of(kind: FaultKind) -> Self {
+        match kind {
+            FaultKind::Crash => Mechanism::Crash,
+            FaultKind::Pause => Mechanism::Pause,
+            FaultKind::Isolate
+            | FaultKind::Split
+            | FaultKind::OneWay
+            | FaultKind::Bridge
+            | FaultKind::StoreCut
+            | FaultKind::StoreUnavailable => Mechanism::Links,
+            FaultKind::DropRequest
+            | FaultKind::DropResponse
+            | FaultKind::DuplicateRequest
+            | FaultKind::Delay
+            | FaultKind::StoreSlow
+            | FaultKind::TaskPanic
+            | FaultKind::TaskFail
+            | FaultKind::TaskHang => Mechanism::Rules,
+            FaultKind::ClockOffset | FaultKind::ClockDrift | FaultKind::ClockStep | FaultKind::ClockSlew => {
+                Mechanism::Clock
+            }
+        }
     }
 }

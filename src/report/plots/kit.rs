@@ -96,13 +96,34 @@ where
     X: Ranged<ValueType = f64> + ValueFormatter<f64>,
     Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
 {
-    chart
-        .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(y_desc)
-        .x_labels(x_labels)
-        .y_labels(y_labels)
-        .x_label_formatter(&|v| fmt_num(*v))
+    let axes = Axes { x_desc: Some(x_desc), y_desc, x_labels, y_labels, x_label: &|v| fmt_num(*v) };
+    draw_axes(chart, &axes)
+}
+
+/// What `draw_axes` draws: the descriptions (none on an x axis another panel shares), the
+/// number of tick labels, and how an x tick reads.
+pub(super) struct Axes<'a> {
+    pub(super) x_desc: Option<&'a str>,
+    pub(super) y_desc: &'a str,
+    pub(super) x_labels: usize,
+    pub(super) y_labels: usize,
+    pub(super) x_label: &'a dyn Fn(&f64) -> String,
+}
+
+/// The one mesh style of every plot: fonts, faint grid lines, numbers formatted alike.
+pub(super) fn draw_axes<X, Y>(chart: &mut Chart<X, Y>, axes: &Axes) -> DrawResult
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let mut mesh = chart.configure_mesh();
+    if let Some(x_desc) = axes.x_desc {
+        mesh.x_desc(x_desc);
+    }
+    mesh.y_desc(axes.y_desc)
+        .x_labels(axes.x_labels)
+        .y_labels(axes.y_labels)
+        .x_label_formatter(axes.x_label)
         .y_label_formatter(&|v| fmt_num(*v))
         .axis_desc_style((FONT, AXIS_DESC_SIZE))
         .label_style((FONT, TICK_SIZE))

@@ -28,19 +28,9 @@ pub(super) fn draw_recovery_per_seed(area: &Area, points: &[(&str, u64, f64)]) -
     let label_px = text_width_px(&seed_hi.to_string(), TICK_SIZE) + 24;
     let plot_px = (SIZE.0 - LEGEND_WIDTH_PX - Y_LABEL_AREA_PX) as i32;
     let x_labels = (plot_px / label_px).clamp(2, 10) as usize;
-    chart
-        .configure_mesh()
-        .x_desc("seed")
-        .y_desc(format!("recovery time ({})", unit.name))
-        .x_labels(x_labels)
-        .y_labels(6)
-        .x_label_formatter(&seed_label)
-        .y_label_formatter(&|v| fmt_num(*v))
-        .axis_desc_style((FONT, AXIS_DESC_SIZE))
-        .label_style((FONT, TICK_SIZE))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.08))
-        .draw()?;
+    let y_desc = format!("recovery time ({})", unit.name);
+    let axes = Axes { x_desc: Some("seed"), y_desc: &y_desc, x_labels, y_labels: 6, x_label: &seed_label };
+    draw_axes(&mut chart, &axes)?;
 
     let kinds = colours.0.len();
     let mut entries = Vec::new();

@@ -72,17 +72,10 @@ pub(super) fn draw_throughput_panel(area: &Area, data: &TimelineData, colours: &
     let fault_rows = if data.faults.is_empty() { 0 } else { 3 };
     let y_top = headroom_range(data.throughput.iter().map(|p| p.1), fault_rows.max(data.violation.is_some() as usize));
     let mut chart = build_chart(area, data.t.clone(), y_top.clone(), 8)?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&|_| String::new())
-        .y_desc("throughput (tasks/s)")
-        .y_labels(5)
-        .y_label_formatter(&|v| fmt_num(*v))
-        .axis_desc_style((FONT, AXIS_DESC_SIZE))
-        .label_style((FONT, TICK_SIZE))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.08))
-        .draw()?;
+    // No x descriptions or tick labels: it shares the lower panel's time axis.
+    let axes =
+        Axes { x_desc: None, y_desc: "throughput (tasks/s)", x_labels: 10, y_labels: 5, x_label: &|_| String::new() };
+    draw_axes(&mut chart, &axes)?;
     draw_fault_windows(&mut chart, &data.faults, colours, y_top.clone())?;
     draw_epoch_lines(&mut chart, &data.epochs, y_top.clone())?;
     draw_violation_line(&mut chart, data.violation.as_ref(), y_top)?;
