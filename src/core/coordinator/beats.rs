@@ -40,16 +40,8 @@ impl Coordinator {
             self.retired.insert((beat.executor.clone(), old));
             self.executors.remove(&beat.executor);
         }
-        let ex = self.executors.entry(beat.executor.clone()).or_insert_with(|| ExecutorEntry {
-            incarnation: beat.incarnation,
-            last_seen_ms: now_ms,
-            alive: true,
-            holding: BTreeSet::new(),
-            outbox: Vec::new(),
-            zone: String::new(),
-            capacity: 0,
-            last_seq: 0,
-        });
+        let ex =
+            self.executors.entry(beat.executor.clone()).or_insert_with(|| ExecutorEntry::new(beat.incarnation, now_ms));
         ex.alive = true;
         ex.last_seq = beat.seq;
         ex.last_seen_ms = now_ms;

@@ -199,6 +199,22 @@ struct ExecutorEntry {
     last_seq: u64,
 }
 
+impl ExecutorEntry {
+    /// A live incarnation last heard of at `last_seen_ms`, holding nothing yet.
+    fn new(incarnation: u64, last_seen_ms: u64) -> Self {
+        ExecutorEntry {
+            incarnation,
+            last_seen_ms,
+            alive: true,
+            holding: BTreeSet::new(),
+            outbox: Vec::new(),
+            zone: String::new(),
+            capacity: 0,
+            last_seq: 0,
+        }
+    }
+}
+
 /// What the leader knows of one executor name's health, across its incarnations.
 #[derive(Clone, Debug, Default)]
 struct Health {
@@ -299,16 +315,11 @@ impl Coordinator {
             match (entry.record.state, entry.record.holder.clone()) {
                 (TaskState::Assigned | TaskState::Running, Some(holder)) => {
                     entry.delivered_at_seq = Some(0);
-                    let ex = self.executors.entry(holder.executor.clone()).or_insert(ExecutorEntry {
-                        incarnation: holder.incarnation,
-                        last_seen_ms: now_ms + self.cfg.heartbeat_interval_ms + self.cfg.takeover_grace_ms,
-                        alive: true,
-                        holding: BTreeSet::new(),
-                        outbox: Vec::new(),
-                        zone: String::new(),
-                        capacity: 0,
-                        last_seq: 0,
-                    });
+                    let grace_ms = now_ms + self.cfg.heartbeat_interval_ms + self.cfg.takeover_grace_ms;
+                    let ex = self
+                        .executors
+                        .entry(holder.executor.clone())
+                        .or_insert(ExecutorEntry::new(holder.incarnation, grace_ms));
                     if ex.incarnation == holder.incarnation {
                         ex.holding.insert(id.clone());
                     } else {
