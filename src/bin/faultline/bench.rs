@@ -34,6 +34,8 @@ pub struct BenchOptions {
     pub scale: bool,
     /// Another build whose rows run beside this one's (`bench --baseline BINARY`).
     pub baseline: Option<PathBuf>,
+    /// Runs per row and build with a baseline, alternating; each side keeps its median.
+    pub repeat: u32,
 }
 
 #[derive(Serialize, serde::Deserialize)]
@@ -271,10 +273,20 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
     let mut baseline_rows = Vec::new();
     for k in 0..plan.len() {
         if let Some(baseline) = &opts.baseline {
-            let row = run_row(baseline, k, opts).with_context(|| format!("the baseline {}", baseline.display()))?;
+            let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+            for _ in 0..opts.repeat {
+                theirs
+                    .push(run_row(baseline, k, opts).with_context(|| format!("the baseline {}", baseline.display()))?);
+                ours.push(run_row(&exe, k, opts)?);
+            }
+            let row = median(theirs);
             print!("  baseline");
             print_row(&row);
             baseline_rows.push(row);
+            let row = median(ours);
+            print_row(&row);
+            rows.push(row);
+            continue;
         }
         let row = run_row(&exe, k, opts)?;
         if opts.scale {
@@ -300,6 +312,13 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
     std::fs::write(&json_path, json + "\n").with_context(|| format!("writing {}", json_path.display()))?;
     println!("wrote {} and {}", md_path.display(), json_path.display());
     Ok(true)
+}
+
+/// The run with the median simulated-to-wall ratio (the lower middle of an even count).
+fn median(mut runs: Vec<Row>) -> Row {
+    runs.sort_by(|a, b| a.sim_per_wall_per_core.total_cmp(&b.sim_per_wall_per_core));
+    let middle = (runs.len() - 1) / 2;
+    runs.swap_remove(middle)
 }
 
 /// Measures row `k` in a child process of `exe` (this build or a baseline).
@@ -329,7 +348,8 @@ fn versus_markdown(rows: &[Row], baseline: &[Row], baseline_name: &str, command:
     let mut out = format!(
         "# Simulator benchmark against a baseline\n\nMade by `{command}` on {cores} cores (release simulator \
          builds). Each row ran the baseline (`{baseline_name}`) and then this build, each in its own \
-         process, so both saw the same machine at nearly the same time. `speed` is this build's \
+         process, so both saw the same machine at nearly the same time (with `--repeat N`, N times \
+         alternating, keeping each side's median run). `speed` is this build's \
          simulated-to-wall ratio per core over the baseline's; `memory` its peak resident memory over \
          the baseline's.\n\n\
          | measurement | threads | baseline x per core | this x per core | speed | baseline peak MB | this peak MB | memory | events per seed (baseline, this) |\n\
@@ -422,5 +442,12 @@ mod tests {
         assert_eq!(ratio(1.0, 0.0), "-");
         let md = versus_markdown(&[row(90.0, None)], &[row(90.0, Some(100.0))], "old", "bench", 2);
         assert!(md.contains("| 1.00x | 100 | - | - |"), "{md}");
+    }
+
+    #[test]
+    fn repeated_runs_keep_the_median() {
+        let runs = vec![row(90.0, None), row(30.0, None), row(60.0, None)];
+        assert_eq!(median(runs).sim_per_wall_per_core, 60.0);
+        assert_eq!(median(vec![row(10.0, None), row(20.0, None)]).sim_per_wall_per_core, 10.0);
     }
 }

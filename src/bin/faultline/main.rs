@@ -224,6 +224,10 @@ enum Cmd {
         /// and find their scenario files from the current directory.
         #[arg(long, value_name = "BINARY", conflicts_with = "scale")]
         baseline: Option<PathBuf>,
+        /// With --baseline: run each row this many times on each build, alternating, and
+        /// keep each side's median (by simulated-to-wall ratio).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20), requires = "baseline")]
+        repeat: u32,
     },
     /// Check recorded histories (JSON Lines, e.g. one per real process) as one run.
     Check {
@@ -381,10 +385,10 @@ fn run(cli: Cli) -> Result<bool> {
             calibrate::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
         #[cfg(madsim)]
-        Cmd::Bench { seeds, jobs, out, row, scale, baseline } => {
+        Cmd::Bench { seeds, jobs, out, row, scale, baseline, repeat } => {
             let out = out.unwrap_or_else(|| PathBuf::from(GENERATED).join(if scale { "scale" } else { "bench" }));
             let jobs = jobs.unwrap_or_else(default_jobs).max(1);
-            let opts = bench::BenchOptions { seeds, jobs, out, row, scale, baseline };
+            let opts = bench::BenchOptions { seeds, jobs, out, row, scale, baseline, repeat };
             let command: Vec<String> = std::env::args().skip(1).collect();
             bench::run(&opts, &format!("scripts/faultline {}", command.join(" ")))
         }
