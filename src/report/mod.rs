@@ -525,14 +525,14 @@ pub fn render_violations(violations: &[Violation]) -> String {
 mod tests {
     use super::*;
     use crate::check::check_all;
-    use crate::check::tests::{ack, ev, run_end, submit};
+    use faultline_model::fixtures::{ack, ev, run_end, submit};
 
     fn seed(seed: u64, lost: bool) -> SeedResult {
         let mut history = vec![ev(0, "client", submit("k")), ev(1, "client", ack("k", "t1"))];
         if !lost {
-            let applied = crate::check::tests::apply("t1", "exec-1", 1, 1, crate::trace::Verdict::Accepted);
+            let applied = faultline_model::fixtures::apply("t1", "exec-1", 1, 1, crate::trace::Verdict::Accepted);
             history.push(ev(2, "sink", applied));
-            history.push(ev(2, "coord-1", crate::check::tests::succeeded("t1")));
+            history.push(ev(2, "coord-1", faultline_model::fixtures::succeeded("t1")));
         }
         history.push(ev(3, "harness", run_end(true)));
         let check = check_all(&history);

@@ -3,7 +3,7 @@
 //! or deletes at given times). Documented in scenarios/README.md.
 
 use super::bounds::{in_range, probability};
-use crate::schedule::{parse_instant, JobCommand, JobSpec, Misfire, Overlap, Schedule};
+use crate::schedule::{parse_instant, JobCommand, JobSpec, Misfire, Overlap, Schedule, ValidJob as _};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

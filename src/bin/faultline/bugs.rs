@@ -208,7 +208,7 @@ fn markdown(table: &Table) -> String {
     let (all, fast) = targets(table);
     let mut out = String::from("# The known-bug catch table\n\n");
     out += &format!(
-        "Every entry of the known-bug catalog (`src/bugs.rs`) switched on, one at a time, in the \
+        "Every entry of the known-bug catalog (`crates/core/src/bugs.rs`) switched on, one at a time, in the \
          generic swarm scenario `{}`: how many seeds until a checker flags a seed, the median over \
          {} starting seeds (start k tries seeds `1 + k*{}` onward, at most {} seeds each), and the \
          wall seconds that took on this machine. Made by:\n\n```sh\n{}\n```\n\n",

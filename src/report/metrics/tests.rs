@@ -2,8 +2,8 @@
 //! arithmetic). Every test pins exact numbers, so a wrong definition fails it.
 
 use super::*;
-use crate::check::tests::{ack, dead_lettered, ev, run_end, submit, succeeded};
 use crate::trace::Verdict;
+use faultline_model::fixtures::{ack, dead_lettered, ev, run_end, submit, succeeded};
 
 fn dispatch_to(task: &str, executor: &str) -> EventKind {
     EventKind::Dispatch { task: task.into(), executor: executor.into(), incarnation: 1, epoch: 1, attempt: 1 }
@@ -416,9 +416,9 @@ fn run_metrics_count_outcomes_and_submit_to_success_latency() {
         ev(35, "client", ack("k4", "t4")),
         ev(40, "client", submit("k5")),
         ev(40, "coord-1", succeeded("t2")),
-        ev(41, "sink", crate::check::tests::apply("t2", "exec-1", 1, 1, Verdict::Accepted)),
-        ev(42, "sink", crate::check::tests::apply("t2", "exec-2", 1, 2, Verdict::Accepted)),
-        ev(43, "sink", crate::check::tests::apply("t1", "exec-2", 1, 1, Verdict::Stale)),
+        ev(41, "sink", faultline_model::fixtures::apply("t2", "exec-1", 1, 1, Verdict::Accepted)),
+        ev(42, "sink", faultline_model::fixtures::apply("t2", "exec-2", 1, 2, Verdict::Accepted)),
+        ev(43, "sink", faultline_model::fixtures::apply("t1", "exec-2", 1, 1, Verdict::Stale)),
         ev(50, "client", submit("k1")),
         ev(60, "coord-1", retry.clone()),
         ev(70, "coord-1", retry),

@@ -1,0 +1,149 @@
+//! The effect sink's ledger: where "ran twice" is decided. It fences by token and keeps
+//! one effect per task.
+
+use crate::Token;
+pub use faultline_model::trace::Checked;
+use faultline_model::trace::Verdict;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Default)]
+struct KeyState {
+    highest: Token,
+    applied: Option<Token>,
+}
+
+/// Per idempotency key: the highest token seen and the token whose effect landed.
+/// An apply is accepted only if its token is not older than any seen for the key and no
+/// effect has landed yet; every apply is judged, none is silently dropped.
+#[derive(Clone, Debug, Default)]
+pub struct SinkLedger {
+    keys: BTreeMap<String, KeyState>,
+    /// Known bugs switched on (simulation only; see `crate::bugs`).
+    #[cfg_attr(not(madsim), allow(dead_code))]
+    bugs: crate::bugs::BugSet,
+}
+
+impl SinkLedger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A ledger with known bugs switched on.
+    pub fn with_bugs(bugs: crate::bugs::BugSet) -> Self {
+        SinkLedger { bugs, ..Self::default() }
+    }
+
+    /// Judges one apply of `key`'s effect under `token`.
+    pub fn apply(&mut self, key: &str, token: Token) -> Verdict {
+        let state = self.keys.entry(key.to_string()).or_default();
+        #[cfg(madsim)]
+        if let Some(verdict) = buggy_apply(self.bugs, state, token) {
+            return verdict;
+        }
+        if token < state.highest {
+            return Verdict::Stale;
+        }
+        state.highest = token;
+        if state.applied.is_some() {
+            // Either another attempt's effect landed, or this attempt retried after a lost
+            // reply: in both cases the effect must not land a second time.
+            return Verdict::Duplicate;
+        }
+        state.applied = Some(token);
+        Verdict::Accepted
+    }
+
+    /// Whether `key`'s effect landed, asked under `token`: like an apply that lands nothing,
+    /// it fences every older token, so once it answers `Absent` no earlier attempt's apply
+    /// can land any more.
+    pub fn check(&mut self, key: &str, token: Token) -> Checked {
+        let state = self.keys.entry(key.to_string()).or_default();
+        if token < state.highest {
+            return Checked::Stale;
+        }
+        state.highest = token;
+        if state.applied.is_some() {
+            Checked::Landed
+        } else {
+            Checked::Absent
+        }
+    }
+
+    /// Effects that landed.
+    pub fn applied_count(&self) -> usize {
+        self.keys.values().filter(|s| s.applied.is_some()).count()
+    }
+}
+
+/// The catalog's sink bugs (simulation builds only): `None` when none is switched on.
+#[cfg(madsim)]
+fn buggy_apply(bugs: crate::bugs::BugSet, state: &mut KeyState, token: Token) -> Option<Verdict> {
+    use crate::bugs::Bug;
+    let on = |bug| bugs.on(bug);
+    if on(Bug::NoSinkFencing) {
+        state.applied = Some(token);
+        return Some(Verdict::Accepted);
+    }
+    if on(Bug::IdempotencyPerAttempt) {
+        if state.applied == Some(token) {
+            return Some(Verdict::Duplicate);
+        }
+        state.applied = Some(token);
+        return Some(Verdict::Accepted);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(epoch: u64, attempt: u32) -> Token {
+        Token { epoch, attempt }
+    }
+
+    #[test]
+    fn first_apply_lands_and_later_ones_are_fenced() {
+        let mut sink = SinkLedger::new();
+        assert_eq!(sink.apply("k", t(2, 1)), Verdict::Accepted);
+        assert_eq!(sink.apply("k", t(2, 2)), Verdict::Duplicate);
+        assert_eq!(sink.apply("k", t(2, 1)), Verdict::Stale);
+        assert_eq!(sink.apply("k", t(1, 9)), Verdict::Stale);
+        assert_eq!(sink.applied_count(), 1);
+    }
+
+    #[test]
+    fn a_newer_epoch_beats_a_higher_attempt() {
+        let mut sink = SinkLedger::new();
+        assert_eq!(sink.apply("k", t(3, 1)), Verdict::Accepted);
+        assert_eq!(sink.apply("k", t(2, 7)), Verdict::Stale);
+    }
+
+    #[test]
+    fn an_attempt_retrying_its_apply_hears_duplicate_not_stale() {
+        let mut sink = SinkLedger::new();
+        assert_eq!(sink.apply("k", t(2, 1)), Verdict::Accepted);
+        assert_eq!(sink.apply("k", t(2, 1)), Verdict::Duplicate, "the same token again: its reply was lost");
+    }
+
+    #[test]
+    fn a_check_says_whether_the_effect_landed_and_fences_older_tokens() {
+        let mut sink = SinkLedger::new();
+        assert_eq!(sink.check("k", t(2, 2)), Checked::Absent);
+        assert_eq!(sink.check("k", t(2, 2)), Checked::Absent, "the same token may ask again");
+        // The older attempt wakes up after the check: it must not land any more.
+        assert_eq!(sink.apply("k", t(2, 1)), Verdict::Stale);
+        assert_eq!(sink.check("k", t(2, 1)), Checked::Stale);
+        assert_eq!(sink.apply("k", t(2, 2)), Verdict::Accepted);
+        assert_eq!(sink.check("k", t(2, 3)), Checked::Landed);
+        assert_eq!(sink.applied_count(), 1);
+    }
+
+    #[test]
+    fn keys_are_independent() {
+        let mut sink = SinkLedger::new();
+        assert_eq!(sink.apply("a", t(1, 1)), Verdict::Accepted);
+        assert_eq!(sink.apply("b", t(1, 1)), Verdict::Accepted);
+        assert_eq!(sink.applied_count(), 2);
+    }
+}

@@ -1,0 +1,244 @@
+//! The history: the event type shared by the simulator, the checkers and the reports.
+//!
+//! Nodes append events through the drivers' `record::Recorder`; checkers and reports read only the recorded
+//! `Vec<Event>`, never the scheduler's internals. Events are appended in execution order,
+//! which madsim makes deterministic, so the history of a seed is stable bit for bit.
+
+use serde::{Deserialize, Serialize};
+
+/// One recorded event: when (true simulated time, ms since the run started), where, what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub at_ms: u64,
+    pub node: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// How a `DeadLettered` reason starts when overlap `replace` cancelled a running fire. Its
+/// executor learns of the cancel at its next beat, so the body may still apply its effect:
+/// the ledger checker counts such a task as `replaced_with_effect`, not as a violation.
+pub const REPLACED_REASON_PREFIX: &str = "replaced by the job's fire";
+
+/// What the sink decided about one apply of a task's effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The effect landed.
+    Accepted,
+    /// Another attempt's effect already landed; this one was refused (fenced).
+    Duplicate,
+    /// The token is older than one the sink has seen for this task (fenced).
+    Stale,
+}
+
+/// What the sink's check of a key found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checked {
+    /// An effect of the key landed.
+    Landed,
+    /// None landed; older tokens are fenced from now on.
+    Absent,
+    /// The asking token is older than one the sink has seen (fenced).
+    Stale,
+}
+
+/// Where a fault is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultPhase {
+    Begin,
+    End,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The client sent a task for the first time.
+    Submit { key: String },
+    /// The client received the durable acknowledgement for `key`, naming its task.
+    Ack { key: String, task: String },
+    /// The store confirmed a write of this task's state.
+    Persist { task: String, state: String, epoch: u64 },
+    /// The leader handed an attempt of the task to an executor.
+    Dispatch { task: String, executor: String, incarnation: u64, epoch: u64, attempt: u32 },
+    /// An executor began running an attempt.
+    Start { task: String, incarnation: u64, epoch: u64, attempt: u32 },
+    /// An executor refused an assignment (stale epoch).
+    Reject { task: String, epoch: u64, attempt: u32, reason: String },
+    /// The sink judged an apply of the task's effect.
+    Apply { task: String, key: String, executor: String, epoch: u64, attempt: u32, verdict: Verdict },
+    /// The sink answered an attempt's check of whether its key's effect landed (asked
+    /// before the body when an earlier attempt's outcome is unknown).
+    SinkCheck { task: String, key: String, executor: String, epoch: u64, attempt: u32, found: Checked },
+    /// An executor finished an attempt's body.
+    Complete { task: String, epoch: u64, attempt: u32, outcome: String },
+    /// The leader scheduled a retry after a failed attempt.
+    Retry { task: String, failures: u32, backoff_ms: u64, reason: String },
+    /// The leader recorded the task as succeeded (terminal).
+    Succeeded { task: String, epoch: u64, attempt: u32 },
+    /// The leader recorded the task as dead-lettered (terminal).
+    DeadLettered { task: String, reason: String },
+    /// A new leader found this task terminal in the store (its predecessor may have died
+    /// between the durable write and recording it). `state` is `succeeded` or `dead_lettered`.
+    Recovered {
+        task: String,
+        state: String,
+        /// Why it was dead-lettered, as its record says (absent for a success).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// The leader declared an executor incarnation dead and re-queued its tasks.
+    ExecutorDead { executor: String, incarnation: u64, reason: String, tasks: u32 },
+    /// The leader stopped giving new work to an executor name for `backoff_ms`: it
+    /// crash-loops or most of its recent attempts failed. It keeps its held attempts.
+    ExecutorQuarantined { executor: String, reason: String, backoff_ms: u64 },
+    /// A quarantined executor name may get new work again (its quarantine ended, or too few
+    /// executors were left usable without it).
+    ExecutorReleased { executor: String },
+    /// An attempt of the task failed, timed out or was lost in `zone`: while another zone
+    /// can run it, the leader will not place it there again.
+    ZoneAvoided { task: String, zone: String },
+    /// A node became leader with this epoch (from the store).
+    LeaderElected { epoch: u64 },
+    /// The leader of `epoch` sent a lease keep-alive to the store (its reply, when it comes,
+    /// proves the lease from this moment).
+    KeepAliveSent { epoch: u64 },
+    /// A node stopped acting as leader of this epoch.
+    LeaderLost { epoch: u64, reason: String },
+    /// A node (re)started; executors carry their fresh incarnation.
+    NodeStart { incarnation: u64 },
+    /// A fault the run will inject (`id` numbers the scenario's faults, then the swarm's):
+    /// `firings` times, at `at_ms` or on its trigger. Every planned fault must fire.
+    FaultPlanned { id: u64, fault: String, firings: u32, detail: String },
+    /// The options swarm mode drew from the seed: the kinds enabled, their rates, sizes.
+    SwarmDrawn { options: String },
+    /// One firing of fault `id` began or ended (`target`: the nodes hit; `detail`: the
+    /// parameters at the begin, what the fault did at the end).
+    Fault { id: u64, fault: String, phase: FaultPhase, target: String, detail: String },
+    /// The leader persisted a new job (its schedule resolved: `spec` is the JSON of a
+    /// `schedule::JobSpec`). Scheduler instants are `unix - base_unix_ms`, the history's time
+    /// line. While the cluster is healthy (no fault in progress, none ended within
+    /// `settle_ms`), every fire must start within `late_bound_ms` of its instant. The job's
+    /// instants are those after `from_ms`.
+    JobCreated { job: String, spec: String, from_ms: u64, base_unix_ms: u64, late_bound_ms: u64, settle_ms: u64 },
+    /// The leader persisted a pause: no fire of the job is decided until it resumes.
+    JobPaused { job: String },
+    /// The leader persisted a resume: instants up to now never fire; the next is `next_ms`.
+    JobResumed { job: String, next_ms: Option<u64> },
+    /// The leader persisted a delete: the job never fires again.
+    JobDeleted { job: String },
+    /// The store confirmed a fire record, in one txn with the job's cursor: the job's instant
+    /// `scheduled_ms` runs as `task`. Under misfire `fire_once` one fire stands for every
+    /// missed instant from `covers_from_ms` to `scheduled_ms`; otherwise the two are equal.
+    Fire { job: String, scheduled_ms: u64, covers_from_ms: u64, task: String, epoch: u64 },
+    /// The store confirmed that the job's `count` instants in `from_ms..=to_ms` will not fire.
+    /// `reason`: `misfire` (policy skip), `catch_up_bound` (policy catch_up, older than its
+    /// bound), or `overlap` (policy forbid: the previous fire was still running).
+    FireSkipped { job: String, from_ms: u64, to_ms: u64, count: u32, reason: String, epoch: u64 },
+    /// The bounds the run's false verdicts are judged against (the scenario's `[checks]`):
+    /// executors declared dead or quarantined, and leaders stepping down, with no fault on
+    /// them in the `settle_ms` before (none: counted, not bounded).
+    CheckBounds {
+        max_false_deaths: Option<u64>,
+        max_false_quarantines: Option<u64>,
+        max_unforced_failovers: Option<u64>,
+        settle_ms: u64,
+        /// The least share of acknowledged tasks that must succeed, percent (none: counted,
+        /// not bounded).
+        #[serde(default)]
+        min_goodput_percent: Option<u64>,
+        /// How long after an executor crash it must be declared dead, ms (none: not judged).
+        #[serde(default)]
+        max_detection_ms: Option<u64>,
+    },
+    /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
+    DrainStart { deadline_ms: u64 },
+    /// The run ended, either drained (every acknowledged task terminal) or at its time limit.
+    RunEnd { drained: bool },
+}
+
+impl EventKind {
+    /// The task this event shows terminal (succeeded or dead-lettered), if any.
+    pub fn terminal_task(&self) -> Option<&str> {
+        match self {
+            EventKind::Succeeded { task, .. }
+            | EventKind::DeadLettered { task, .. }
+            | EventKind::Recovered { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+
+    /// The task this event is about, if any.
+    pub fn task(&self) -> Option<&str> {
+        match self {
+            EventKind::Ack { task, .. }
+            | EventKind::Persist { task, .. }
+            | EventKind::Dispatch { task, .. }
+            | EventKind::Start { task, .. }
+            | EventKind::Reject { task, .. }
+            | EventKind::Apply { task, .. }
+            | EventKind::SinkCheck { task, .. }
+            | EventKind::Complete { task, .. }
+            | EventKind::Retry { task, .. }
+            | EventKind::Succeeded { task, .. }
+            | EventKind::DeadLettered { task, .. }
+            | EventKind::Recovered { task, .. }
+            | EventKind::ZoneAvoided { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+}
+
+/// A stable 64-bit hash (FNV-1a) of the history's JSON Lines form: equal histories give
+/// equal hashes on every platform and build. Each event is serialized straight into the
+/// hash, with no string in between (the same bytes `write_jsonl` writes).
+pub fn history_hash(events: &[Event]) -> u64 {
+    let mut hash = Fnv1a(0xcbf2_9ce4_8422_2325);
+    for event in events {
+        serde_json::to_writer(&mut hash, event).expect("event serializes");
+        std::io::Write::write_all(&mut hash, b"\n").expect("hashing cannot fail");
+    }
+    hash.0
+}
+
+/// FNV-1a over every byte written.
+struct Fnv1a(u64);
+
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash is FNV-1a of exactly the JSON Lines bytes, computed here the plain way.
+    #[test]
+    fn the_hash_is_fnv1a_of_the_json_lines() {
+        let events = vec![
+            Event { at_ms: 0, node: "client".into(), kind: EventKind::Submit { key: "k\"1".into() } },
+            Event { at_ms: 7, node: "coord-1".into(), kind: EventKind::LeaderElected { epoch: 3 } },
+        ];
+        let mut text = String::new();
+        for event in &events {
+            text += &serde_json::to_string(event).unwrap();
+            text.push('\n');
+        }
+        let expected =
+            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        assert_eq!(history_hash(&events), expected);
+        assert_eq!(history_hash(&[]), 0xcbf2_9ce4_8422_2325);
+    }
+}
