@@ -228,14 +228,16 @@ fn ack_latencies(o: &RunOutcome) -> Vec<u64> {
 }
 
 /// The healthy store's stalls (`[store]`) hold store calls: with stalls of exactly 400 ms
-/// some acks wait that long, and with a store that never stalls none does.
+/// some acks wait out most of one, and with a store that never stalls none does. (A call
+/// arriving d ms into a stall waits 400 - d: "most" is at least 300 ms, since whether a
+/// submit's txn arrives within the stall's first few ms depends on the seed's timing.)
 #[test]
 fn store_stalls_hold_store_calls_and_none_means_none() {
-    let slow = |o: &RunOutcome| ack_latencies(o).into_iter().filter(|ms| *ms >= 400).count();
+    let slow = |o: &RunOutcome| ack_latencies(o).into_iter().filter(|ms| *ms >= 300).count();
     let stalled = run("[store]\nstalls = [{ rate_per_s = 1.0, ms = { min = 400, max = 400 } }]\n", 1);
-    assert!(slow(&stalled) > 0, "no ack waited out a 400 ms stall");
+    assert!(slow(&stalled) > 0, "no ack waited out most of a 400 ms stall");
     let calm = run("[store]\nstalls = []\n", 1);
-    assert_eq!(slow(&calm), 0, "an ack waited 400 ms with a store that never stalls");
+    assert_eq!(slow(&calm), 0, "an ack waited 300 ms with a store that never stalls");
 }
 
 /// How many calls fault `id` delayed, from its end event ("healed; exec-1: delayed 12, ...").

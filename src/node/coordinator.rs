@@ -103,7 +103,10 @@ async fn actor(
     tx: mpsc::UnboundedSender<Msg>,
     resign: watch::Sender<u64>,
 ) {
-    let tick_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
+    // A wall-clock deadline (a job's instant) is slept on the monotonic clock: a wall clock
+    // stepped forward during the sleep is noticed within this (half a beat interval, the
+    // blind tick this loop had before the core said when to wake it).
+    let wall_recheck_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
     let core = Coordinator::new(CoordinatorConfig { bugs: ctx.bugs, ..settings.config }, settings.seed);
     let mut a = Actor {
         ctx,
@@ -116,19 +119,18 @@ async fn actor(
         resign,
         lease: None,
     };
-    let mut next_tick = a.ctx.clock.mono_ms() + tick_ms;
     loop {
-        let wait = next_tick.saturating_sub(a.ctx.clock.mono_ms());
+        let wait = a.wait_ms(wall_recheck_ms);
         let msg = tokio::select! {
             biased;
             msg = rx.recv() => match msg {
                 Some(msg) => Some(msg),
                 None => return,
             },
-            () = a.ctx.clock.sleep(wait) => None,
+            () = a.ctx.clock.sleep(wait.unwrap_or(0)), if wait.is_some() => None,
         };
         // A leader that was paused (GC, VM freeze) wakes up to a backlog of messages and
-        // an overdue tick: it checks its lease by its own clock before acting on either.
+        // an overdue deadline: it checks its lease by its own clock before acting on either.
         #[cfg(madsim)]
         let check = !a.ctx.bugs.on(crate::bugs::Bug::NoLeaseCheck);
         #[cfg(not(madsim))]
@@ -140,15 +142,26 @@ async fn actor(
             a.handle(msg);
         }
         let now = a.ctx.clock.now();
-        if now.mono_ms >= next_tick {
+        if a.core.poll_timeout().is_due(now) {
             a.core.tick(now);
-            next_tick = now.mono_ms + tick_ms;
         }
         a.drain();
     }
 }
 
 impl Actor {
+    /// How long the core may sleep before its next deadline (`None`: until a message).
+    fn wait_ms(&self, wall_recheck_ms: u64) -> Option<u64> {
+        let now = self.ctx.clock.now();
+        let wake = self.core.poll_timeout();
+        let mono = wake.mono_ms.map(|t| t.saturating_sub(now.mono_ms));
+        let wall = wake.wall_ms.map(|t| t.saturating_sub(now.wall_ms).min(wall_recheck_ms));
+        match (mono, wall) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn handle(&mut self, msg: Msg) {
         let now = self.ctx.clock.now();
         match msg {

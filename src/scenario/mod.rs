@@ -110,7 +110,7 @@ pub struct Checks {
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 100>")]
     pub min_goodput_percent: Option<u64>,
     /// How long after an executor crash the leader must have declared it dead, ms (default
-    /// `k*h + h`: the dead-after window, one tick and one beat of slack; 0 turns it off).
+    /// `k*h + h`: the dead-after window and one beat of slack; 0 turns it off).
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 3_600_000>")]
     pub max_detection_ms: Option<u64>,
     /// How long after a fault ends it still explains a verdict (default 2000).
@@ -510,8 +510,8 @@ impl Scenario {
     }
 
     /// The detection bound when `[checks] max_detection_ms` is not set: `k*h + h` (the
-    /// dead-after window, one coordinator tick of `h/2`, and half a beat of slack for the
-    /// last beat's latency).
+    /// dead-after window, at whose end the leader wakes, and a beat of slack for the last
+    /// beat's latency and a busy leader).
     pub fn default_detection_bound_ms(&self) -> u64 {
         (self.scheduler.missed_beats + 1) * self.scheduler.heartbeat_interval_ms
     }

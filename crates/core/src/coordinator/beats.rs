@@ -47,6 +47,8 @@ impl Coordinator {
         ex.last_seen_ms = now_ms;
         ex.zone.clone_from(&beat.zone);
         ex.capacity = beat.capacity;
+        let dead_at = now_ms + self.cfg.dead_after_ms() + 1;
+        self.wake_mono(dead_at);
         if restarted.is_some() {
             self.note_restart(now_ms, &beat.executor);
         }

@@ -28,6 +28,13 @@ impl Coordinator {
         }
         self.release_quarantines(now_ms);
         self.fire_due(now.wall_ms);
+        self.plan_wake();
+    }
+
+    /// When the first live executor's silence will exceed the dead-after window.
+    pub(super) fn next_death_ms(&self) -> Option<u64> {
+        let dead_after = self.cfg.dead_after_ms();
+        self.executors.values().filter(|e| e.alive).map(|e| e.last_seen_ms + dead_after + 1).min()
     }
 
     pub(super) fn declare_dead(&mut self, now_ms: u64, name: &str, reason: &str) {
@@ -37,6 +44,8 @@ impl Coordinator {
         let incarnation = ex.incarnation;
         let zone = ex.zone.clone();
         let holding: Vec<TaskId> = ex.holding.iter().cloned().collect();
+        // One fewer live name may leave too few usable (isolation's cap): tick at once.
+        self.wake_mono(now_ms);
         self.record(EventKind::ExecutorDead {
             executor: name.to_string(),
             incarnation,

@@ -183,6 +183,7 @@ impl Coordinator {
         let backoff_ms = iso.quarantine_base_ms.saturating_mul(doubling).min(iso.quarantine_max_ms);
         h.quarantines = h.quarantines.saturating_add(1);
         h.quarantined_until_ms = Some(now_ms.saturating_add(backoff_ms));
+        self.wake_mono(now_ms.saturating_add(backoff_ms));
         self.record(EventKind::ExecutorQuarantined { executor: name.to_string(), reason, backoff_ms });
         true
     }
@@ -222,6 +223,14 @@ impl Coordinator {
             let name = soonest.expect("below the cap, some live name is quarantined").clone();
             self.release(&name);
         }
+    }
+
+    /// When the first quarantine ends.
+    pub(super) fn next_release_ms(&self) -> Option<u64> {
+        if !self.cfg.isolation.enabled {
+            return None;
+        }
+        self.health.values().filter_map(|h| h.quarantined_until_ms).min()
     }
 
     /// Ends `name`'s quarantine with a fresh failure window.

@@ -115,6 +115,15 @@ pub(super) struct JobEntry {
     pub(super) waiters: Vec<u64>,
 }
 
+impl JobEntry {
+    /// The instant (scheduler ms) at which this job's cursor falls due, while the job may
+    /// fire: not paused, deleted or waiting for a write.
+    fn next_fire_ms(&self) -> Option<u64> {
+        let idle = !self.record.paused && !self.record.deleted && self.writing.is_none();
+        self.record.next_ms.filter(|_| idle)
+    }
+}
+
 /// What the leader does about a job whose cursor is due.
 enum Decision {
     /// Fire `scheduled_ms`, standing for every instant from `covers_from_ms`.
@@ -304,6 +313,14 @@ impl Coordinator {
             entry.writing = None;
         }
         self.fire_due(wall_ms);
+        if let Some(next) = self.jobs.get(job).and_then(|j| j.next_fire_ms()) {
+            self.wake_wall(next);
+        }
+    }
+
+    /// When the first job's next instant is due.
+    pub(super) fn next_fire_ms(&self) -> Option<u64> {
+        self.jobs.values().filter_map(JobEntry::next_fire_ms).min()
     }
 
     /// The store confirmed a fire (its task record and its job's cursor).
@@ -323,8 +340,7 @@ impl Coordinator {
         let due: Vec<String> = self
             .jobs
             .iter()
-            .filter(|(_, j)| !j.record.paused && !j.record.deleted && j.writing.is_none())
-            .filter(|(_, j)| j.record.next_ms.is_some_and(|t| t <= wall_ms))
+            .filter(|(_, j)| j.next_fire_ms().is_some_and(|t| t <= wall_ms))
             .map(|(name, _)| name.clone())
             .collect();
         for name in due {

@@ -14,6 +14,7 @@
 //! skipped task stays first in line for the next executor that may take it.
 
 pub use jobs::{JobRecord, JobReply, JobsConfig};
+pub use wake::Wake;
 
 use crate::executor::{Assignment, Beat, BeatReply, Completion};
 use crate::retry::RetryPolicy;
@@ -249,6 +250,8 @@ pub struct Coordinator {
     rng: SmallRng,
     /// Scheduled jobs by name (deleted ones stay as tombstones).
     jobs: BTreeMap<String, jobs::JobEntry>,
+    /// The earliest pending deadline by each clock (see [`Coordinator::poll_timeout`]).
+    wake: Wake,
 }
 
 impl Coordinator {
@@ -272,6 +275,7 @@ impl Coordinator {
             out: VecDeque::new(),
             rng: SmallRng::seed_from_u64(seed),
             jobs: BTreeMap::new(),
+            wake: Wake::default(),
         }
     }
 
@@ -342,6 +346,7 @@ impl Coordinator {
         }
         // After the terminal tasks' `recovered`: a fire may have replaced one of them.
         self.recover_fires(epoch);
+        self.plan_wake();
     }
 
     /// Stops acting as leader: forgets everything (the store is the truth) and refuses
@@ -514,6 +519,7 @@ mod buggy;
 mod detection;
 mod isolation;
 mod jobs;
+mod wake;
 
 #[cfg(test)]
 mod tests;
