@@ -6,6 +6,7 @@ pub mod document;
 pub mod junit;
 pub mod metrics;
 pub mod plots;
+pub mod shards;
 pub mod suite;
 
 use crate::check::{CheckResult, Violation};

@@ -134,7 +134,7 @@ enum Step {
 }
 
 mod model;
-use model::{run, run_with};
+use model::run;
 
 fn setup() -> impl Strategy<Value = Setup> {
     let tasks = prop_oneof![
@@ -247,6 +247,7 @@ fn resubmit_during_an_assignment_write_is_acknowledged() {
 #[cfg(madsim)]
 mod known_bugs {
     use super::*;
+    use crate::model::run_with;
     use faultline::bugs::Bug;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
     use std::cell::Cell;

@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use faultline::node::clock::Stopwatch;
+use faultline::report::shards;
 use faultline::report::suite::{RunTimeline, ScenarioReport, SeedMetrics, SeedRecord};
 use faultline::report::{RecoveryBounds, ScenarioSummary, SeedResult};
 use faultline::scenario::{collect_files, Reproduce, Scenario};
@@ -395,21 +396,12 @@ impl Progress {
     }
 }
 
-/// `seeds.json` of a report folder.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SeedsFile {
-    suite: String,
-    seeds: Vec<SeedRecord>,
-}
-
 /// Writes the report files and `seeds.json` (what `report merge` reads).
 fn write_report(dir: &Path, suite: &str, reports: &[ScenarioReport]) -> Result<()> {
     let written = faultline::report::document::write(dir, suite, reports)
         .with_context(|| format!("writing the report under {}", dir.display()))?;
-    let seeds = SeedsFile { suite: suite.to_string(), seeds: reports.iter().flat_map(|r| r.records.clone()).collect() };
-    let path = dir.join("seeds.json");
-    std::fs::write(&path, serde_json::to_string(&seeds)? + "\n")
-        .with_context(|| format!("writing {}", path.display()))?;
+    shards::write_seeds(dir, suite, reports)
+        .with_context(|| format!("writing {}", dir.join("seeds.json").display()))?;
     println!("report: {} files under {} (open {})", written.len() + 1, dir.display(), dir.join("index.html").display());
     Ok(())
 }
@@ -418,31 +410,9 @@ fn write_report(dir: &Path, suite: &str, reports: &[ScenarioReport]) -> Result<(
 /// run on one machine. Each scenario file is read again (names, bounds, the slowest seed's
 /// timeline, which is re-run).
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<bool> {
-    let mut suite = None;
-    let mut by_scenario: std::collections::BTreeMap<String, Vec<SeedRecord>> = std::collections::BTreeMap::new();
-    for dir in dirs {
-        let path = dir.join("seeds.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {} (written by suite --report)", path.display()))?;
-        let file: SeedsFile = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        anyhow::ensure!(
-            suite.as_ref().is_none_or(|s| *s == file.suite),
-            "{} is a report of suite `{}`, not `{}`",
-            dir.display(),
-            file.suite,
-            suite.as_deref().unwrap_or_default()
-        );
-        suite = Some(file.suite);
-        for record in file.seeds {
-            by_scenario.entry(record.scenario.clone()).or_default().push(record);
-        }
-    }
-    let suite = suite.context("give at least one report folder")?;
+    let shards::Shards { suite, by_scenario } = shards::read_shards(dirs)?;
     let mut reports = Vec::new();
-    for (path, mut records) in by_scenario {
-        records.sort_by_key(|r| r.result.seed);
-        let seeds: Vec<u64> = records.iter().map(|r| r.result.seed).collect();
-        anyhow::ensure!(seeds.windows(2).all(|w| w[0] < w[1]), "{path}: a seed appears in two shards");
+    for (path, records) in by_scenario {
         let file = PathBuf::from(&path);
         let scenario = Scenario::load(&file)?;
         let mut summary = ScenarioSummary::new(&scenario, &path);
