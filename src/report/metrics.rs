@@ -139,23 +139,6 @@ impl Serialize for Percentiles {
     }
 }
 
-/// Task outcomes of one run. Counts come from `check::Counts`, so they agree with the
-/// checker; `latency` is submit to success per task.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RunMetrics {
-    /// Distinct keys the client submitted.
-    pub submitted: u64,
-    pub acked: u64,
-    pub succeeded: u64,
-    pub dead_lettered: u64,
-    pub lost: u64,
-    pub duplicate_applies: u64,
-    pub fenced_rejections: u64,
-    /// `Retry` events: failed attempts the leader scheduled again.
-    pub retries: u64,
-    pub latency: Percentiles,
-}
-
 /// One bucket `[t_ms, t_ms + bucket_ms)` of [`throughput_timeline`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TimelinePoint {
@@ -521,29 +504,6 @@ pub fn unavailability_windows(history: &[Event], min_gap_ms: u64) -> Vec<(u64, u
 /// Failed attempts scheduled again (`retry` events).
 pub fn retries(history: &[Event]) -> u64 {
     history.iter().filter(|event| matches!(event.kind, EventKind::Retry { .. })).count() as u64
-}
-
-/// Task counts and submit-to-success latency of one run.
-pub fn run_metrics(history: &[Event]) -> RunMetrics {
-    let counts = crate::check::check_all(history).counts;
-    let submitted: BTreeSet<&str> = history
-        .iter()
-        .filter_map(|event| match &event.kind {
-            EventKind::Submit { key } => Some(key.as_str()),
-            _ => None,
-        })
-        .collect();
-    RunMetrics {
-        submitted: submitted.len() as u64,
-        acked: counts.acked,
-        succeeded: counts.succeeded,
-        dead_lettered: counts.dead_lettered,
-        lost: counts.lost,
-        duplicate_applies: counts.duplicate_applies,
-        fenced_rejections: counts.fenced_rejections,
-        retries: retries(history),
-        latency: percentiles(&latencies_ms(history)),
-    }
 }
 
 /// Submit-to-success latency, ms, per task with a `Succeeded`: its first `Succeeded` minus
