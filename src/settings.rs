@@ -3,8 +3,8 @@
 //! scenario. The simulator builds every node with these; the real-mode commands (`serve`,
 //! `submit`) read the same scenario file through them.
 
+use crate::node::body::{Body, StandIn};
 use crate::node::client::{ClientSettings, JobsSettings};
-use crate::node::executor::TaskBody;
 use crate::node::faults::MsRange;
 use crate::node::Timing;
 use crate::scenario::{DurationRange, Scenario};
@@ -46,8 +46,8 @@ pub fn client(s: &Scenario, coordinators: Vec<(String, String)>) -> ClientSettin
 pub fn jobs(s: &Scenario, coordinators: Vec<(String, String)>) -> JobsSettings {
     let jobs = (s.jobs.iter())
         .map(|j| {
-            let body = TaskBody { duration_ms: j.duration_ms, fail_probability: j.fail_probability };
-            j.spec(serde_json::to_vec(&body).expect("body serializes")).expect("validated when parsed")
+            let body = Body::StandIn(StandIn { duration_ms: j.duration_ms, fail_probability: j.fail_probability });
+            j.spec(body.payload()).expect("validated when parsed")
         })
         .collect();
     let mut ops: Vec<(u64, JobCommand)> = s.job_ops.iter().map(|op| (op.at_ms, op.command())).collect();

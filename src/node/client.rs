@@ -1,9 +1,9 @@
 //! The workload client: submits tasks at a steady rate with bounded concurrency, retrying
 //! each submit (same idempotency key) until the leader acknowledges it durably.
 
-use crate::node::executor::TaskBody;
+use crate::node::body::{Body, StandIn};
 use crate::node::faults::MsRange;
-use crate::node::rpc::{self, spec_to_wire, LeaderCursor};
+use crate::node::rpc::{self, spec_to_wire, LeaderCursor, RpcError};
 use crate::node::NodeContext;
 use crate::proto;
 use crate::schedule::{JobCommand, JobSpec};
@@ -46,10 +46,10 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
         let permit = permits.clone().acquire_owned().await.expect("semaphore open");
         let span = settings.body_ms.max - settings.body_ms.min;
         let duration_ms = settings.body_ms.min + if span == 0 { 0 } else { madsim::rand::random::<u64>() % (span + 1) };
-        let body = TaskBody { duration_ms, fail_probability: settings.fail_probability };
+        let body = Body::StandIn(StandIn { duration_ms, fail_probability: settings.fail_probability });
         let spec = crate::core::TaskSpec {
             key: format!("task-{i:07}"),
-            payload: serde_json::to_vec(&body).expect("body serializes"),
+            payload: body.payload(),
             max_attempts: settings.max_attempts,
             timeout_ms: settings.task_timeout_ms,
             not_before_ms: 0,
@@ -65,7 +65,22 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
 
 async fn submit(ctx: &NodeContext, leaders: &Mutex<LeaderCursor>, spec: crate::core::TaskSpec, timeout_ms: u64) {
     ctx.record(EventKind::Submit { key: spec.key.clone() });
-    let request = proto::SubmitRequest { spec: Some(spec_to_wire(&spec)) };
+    match send_task(ctx, leaders, &spec, timeout_ms).await {
+        Ok(task) => ctx.record(EventKind::Ack { key: spec.key.clone(), task }),
+        Err(why) => tracing::warn!(key = %spec.key, "submit refused: {why}"),
+    }
+}
+
+/// Sends one task until a leader acknowledges it (its task id, once durable) or refuses it
+/// as invalid (the reason: final, resending cannot help). No leader, an overloaded leader or
+/// no reply: it tries again, following the leader hints.
+pub async fn send_task(
+    ctx: &NodeContext,
+    leaders: &Mutex<LeaderCursor>,
+    spec: &crate::core::TaskSpec,
+    timeout_ms: u64,
+) -> Result<String, String> {
+    let request = proto::SubmitRequest { spec: Some(spec_to_wire(spec)) };
     loop {
         let (peer, client) = leaders.lock().expect("cursor poisoned").client();
         let call = || {
@@ -74,12 +89,12 @@ async fn submit(ctx: &NodeContext, leaders: &Mutex<LeaderCursor>, spec: crate::c
         };
         // A submit waits for a store write, so it gets a few RPC deadlines.
         match rpc::call(ctx, &peer, timeout_ms * 5, call).await {
-            Ok(reply) if !reply.task_id.is_empty() => {
-                ctx.record(EventKind::Ack { key: spec.key.clone(), task: reply.task_id });
-                return;
-            }
+            Ok(reply) if !reply.task_id.is_empty() => return Ok(reply.task_id),
             Ok(reply) if reply.not_leader => leaders.lock().expect("cursor poisoned").redirect(&reply.leader_hint),
             Ok(_) => {} // overloaded: back off and retry
+            Err(RpcError::Status(status)) if status.code() == tonic::Code::InvalidArgument => {
+                return Err(status.message().to_string());
+            }
             Err(_) => leaders.lock().expect("cursor poisoned").redirect(""),
         }
         ctx.clock.sleep(50).await;

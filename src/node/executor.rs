@@ -6,6 +6,7 @@ use crate::core::executor::{Action, Assignment, Executor};
 use crate::core::retry::RetryPolicy;
 use crate::core::sink::Checked;
 use crate::core::{Outcome, TaskId};
+use crate::node::body::{Body, Work as _};
 use crate::node::faults::BodyFault;
 use crate::node::rpc::{
     beat_to_wire, checked_from_wire, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient,
@@ -14,20 +15,11 @@ use crate::node::{rpc, NodeContext, Timing};
 use crate::proto;
 use crate::trace::{EventKind, Verdict};
 use futures_util::FutureExt as _;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-
-/// The built-in task body the simulated workload submits (JSON payload): it works for
-/// `duration_ms`, fails with `fail_probability`, then applies its effect at the sink.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct TaskBody {
-    pub duration_ms: u64,
-    pub fail_probability: f64,
-}
 
 #[derive(Clone)]
 pub struct ExecutorSettings {
@@ -183,7 +175,7 @@ async fn run_attempt(shared: Shared, a: Assignment) {
         ctx.clock.sleep(early_ms).await;
     }
     ctx.record(EventKind::Start { task: a.task.clone(), incarnation, epoch, attempt });
-    let body: TaskBody = serde_json::from_slice(&a.spec.payload).unwrap_or_default();
+    let body = Body::of(&a.spec.payload);
     let fault = ctx.faults.plan_body(madsim::rand::random::<f64>);
     let applying = AtomicBool::new(false);
     let body = attempt_body(ctx, &shared.sink, shared.rpc_timeout_ms, &a, &body, fault, &applying);
@@ -208,7 +200,7 @@ async fn attempt_body(
     sink: &SinkClient,
     rpc_timeout_ms: u64,
     a: &Assignment,
-    body: &TaskBody,
+    body: &Body,
     fault: Option<BodyFault>,
     applying: &AtomicBool,
 ) -> Outcome {
@@ -227,15 +219,15 @@ async fn attempt_body(
             Checked::Absent => applying.store(false, Ordering::Relaxed),
         }
     }
-    ctx.clock.sleep(body.duration_ms).await;
+    let ran = body.run(ctx).await;
     match fault {
         Some(BodyFault::Panic) => std::panic::panic_any(INJECTED_PANIC),
         Some(BodyFault::Fail) => return Outcome::Failed("task body failed (injected)".into()),
         Some(BodyFault::Hang) => std::future::pending::<()>().await,
         None => {}
     }
-    if madsim::rand::random::<f64>() < body.fail_probability {
-        return Outcome::Failed("task body failed".into());
+    if let Err(reason) = ran {
+        return Outcome::Failed(reason);
     }
     let call = || {
         let (mut client, request) = (sink.clone(), request.clone());

@@ -2,6 +2,7 @@
 //! transport, the etcd store client, the per-node clock. The same code runs on real tokio
 //! without `--cfg madsim`. Drivers do I/O and timing; every decision is in `core`.
 
+pub mod body;
 pub mod client;
 pub mod clock;
 pub mod coordinator;

@@ -251,6 +251,11 @@ enum Cmd {
         #[command(flatten)]
         common: serve::Common,
     },
+    /// Submit one task that runs a command (`-- PROGRAM ARGS`) to a real cluster; prints its
+    /// task id once a leader made it durable. The executor runs it in its own process group,
+    /// at least once: see the README's "Real task bodies".
+    #[cfg(not(madsim))]
+    Task(serve::TaskArgs),
     /// Create, pause, resume or delete scheduled jobs on a real cluster (the same gRPC call
     /// the simulator's client makes); returns once the leader made the command durable.
     #[cfg(not(madsim))]
@@ -410,6 +415,8 @@ fn run(cli: Cli) -> Result<bool> {
         Cmd::Submit { coordinators, common } => serve::submit(coordinators, common),
         #[cfg(not(madsim))]
         Cmd::Job { coordinators, timeout, op } => serve::job(coordinators, timeout, op),
+        #[cfg(not(madsim))]
+        Cmd::Task(args) => serve::task(args),
         #[cfg(not(madsim))]
         Cmd::StoreBench(args) => store_bench::run(args),
         Cmd::LeaderLimit { real, out } => {

@@ -177,6 +177,91 @@ pub fn submit(coordinators: Vec<(String, String)>, common: Common) -> Result<boo
     Ok(true)
 }
 
+/// `faultline task`: one task with a command body, as `faultline task ... -- PROGRAM ARGS`.
+#[derive(clap::Args)]
+pub struct TaskArgs {
+    /// Coordinators as name=host:port, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_peer)]
+    coordinators: Vec<(String, String)>,
+    /// The task's idempotency key (1-256 bytes): sending the same key again names the same
+    /// task, so a submit that timed out can be repeated safely.
+    #[arg(long)]
+    key: String,
+    /// Attempts (failed or timed out) before the task is dead-lettered, 1-100.
+    #[arg(long, default_value_t = 3)]
+    max_attempts: u32,
+    /// Each attempt's limit; the command's whole process group is killed then.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    attempt_timeout: std::time::Duration,
+    /// `NAME=VALUE` added to the command's environment (repeatable).
+    #[arg(long = "env", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// The command's working directory (the executor's own if absent).
+    #[arg(long)]
+    dir: Option<String>,
+    /// Give up if no leader acknowledged the task within this long.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// The program and its arguments, after `--` (no shell: write `-- sh -c '...'` for one).
+    #[arg(required = true, last = true)]
+    command: Vec<String>,
+}
+
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
+        _ => Err(format!("expected NAME=VALUE, found `{text}`")),
+    }
+}
+
+/// `faultline task`: submits one command task; returns once a leader made it durable (the
+/// task id is printed) or refused it.
+pub fn task(args: TaskArgs) -> Result<bool> {
+    use faultline::node::body::{Body, CommandBody};
+    let (program, rest) = args.command.split_first().context("give the program to run after --")?;
+    let body = CommandBody {
+        program: program.clone(),
+        args: rest.to_vec(),
+        env: args.env.into_iter().collect(),
+        dir: args.dir,
+    };
+    let spec = faultline::core::TaskSpec {
+        key: args.key,
+        payload: Body::Command { command: body }.payload(),
+        max_attempts: args.max_attempts,
+        timeout_ms: u64::try_from(args.attempt_timeout.as_millis()).unwrap_or(u64::MAX),
+        not_before_ms: 0,
+    };
+    spec.validate_submit().map_err(|why| anyhow::anyhow!("the task is not valid: {why}"))?;
+    let ctx = NodeContext {
+        name: "cli".into(),
+        clock: NodeClock::real(),
+        faults: NodeFaults::default(),
+        recorder: Recorder::new(),
+        bugs: BugSet::none(),
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    rt.block_on(async move {
+        let leaders = std::sync::Mutex::new(faultline::node::rpc::LeaderCursor::new(&args.coordinators)?);
+        let send = client::send_task(&ctx, &leaders, &spec, 1_000);
+        match ctx.clock.timeout(u64::try_from(args.timeout.as_millis()).unwrap_or(u64::MAX), send).await {
+            Ok(Ok(task)) => {
+                println!("task: {}: acknowledged as {task}", spec.key);
+                Ok(true)
+            }
+            Ok(Err(why)) => {
+                eprintln!("task: {}: refused: {why}", spec.key);
+                Ok(false)
+            }
+            Err(_) => bail!(
+                "task: {}: no leader acknowledged it within {}",
+                spec.key,
+                humantime::format_duration(args.timeout)
+            ),
+        }
+    })
+}
+
 /// What `faultline job` does.
 #[derive(clap::Subcommand)]
 pub enum JobOp {

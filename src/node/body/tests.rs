@@ -1,0 +1,85 @@
+use super::*;
+
+#[test]
+fn a_payload_names_its_body_and_the_stand_in_keeps_its_bytes() {
+    let stand_in = Body::StandIn(StandIn { duration_ms: 100, fail_probability: 0.5 });
+    // The simulated workload's payloads (and so every trace) are what they were.
+    assert_eq!(String::from_utf8(stand_in.payload()).unwrap(), r#"{"duration_ms":100,"fail_probability":0.5}"#);
+    assert_eq!(Body::of(&stand_in.payload()), stand_in);
+    let command = br#"{"command": {"program": "/bin/echo", "args": ["hi"]}}"#;
+    let Body::Command { command } = Body::of(command) else { panic!("a command body") };
+    assert_eq!((command.program.as_str(), command.args.as_slice()), ("/bin/echo", &["hi".to_string()][..]));
+    assert_eq!(Body::of(b"not json"), Body::StandIn(StandIn::default()));
+}
+
+#[cfg(not(madsim))]
+mod real {
+    use super::*;
+    use crate::node::clock::NodeClock;
+
+    fn ctx() -> NodeContext {
+        NodeContext {
+            name: "exec-test".into(),
+            clock: NodeClock::real(),
+            faults: Default::default(),
+            recorder: crate::record::Recorder::new(),
+            bugs: crate::bugs::BugSet::none(),
+        }
+    }
+
+    fn sh(script: &str) -> CommandBody {
+        CommandBody { program: "/bin/sh".into(), args: vec!["-c".into(), script.into()], ..Default::default() }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+    }
+
+    #[test]
+    fn a_command_succeeds_on_status_0_and_fails_with_its_status_and_stderr_tail() {
+        assert_eq!(block_on(sh("exit 0").run(&ctx())), Ok(()));
+        let err = block_on(sh("echo starting; echo 'disk full' >&2; exit 3").run(&ctx())).unwrap_err();
+        assert_eq!(err, "`/bin/sh` exited with status 3; stderr: disk full");
+        let long = block_on(sh("head -c 5000 /dev/zero | tr '\\0' x >&2; exit 1").run(&ctx())).unwrap_err();
+        assert!(long.ends_with(&"x".repeat(TAIL_BYTES)) && !long.contains(&"x".repeat(TAIL_BYTES + 1)), "{long}");
+        let missing = CommandBody { program: "/no/such/program".into(), ..Default::default() };
+        assert!(block_on(missing.run(&ctx())).unwrap_err().starts_with("cannot start `/no/such/program`"));
+    }
+
+    #[test]
+    fn a_command_sees_its_env_and_dir() {
+        let mut body = sh("test \"$GREETING\" = hello && test \"$(pwd)\" = /tmp");
+        body.env.insert("GREETING".into(), "hello".into());
+        body.dir = Some("/tmp".into());
+        assert_eq!(block_on(body.run(&ctx())), Ok(()));
+    }
+
+    /// Dropping the attempt (a timeout, an abort) kills the command's whole process group:
+    /// a background child of the shell dies too.
+    #[test]
+    fn a_dropped_attempt_kills_the_whole_process_group() {
+        let dir = std::env::temp_dir().join(format!("faultline-body-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("child.pid");
+        let script = format!("sleep 300 & echo $! > {}; wait", pid_file.display());
+        // Alive: in /proc and not a zombie (killed, and waiting for whoever reaps orphans).
+        let alive = |pid: i32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'))
+        };
+        block_on(async {
+            let (body, ctx) = (sh(&script), ctx());
+            let run = body.run(&ctx);
+            let timed_out = ctx.clock.timeout(500, run).await;
+            assert!(timed_out.is_err(), "the command was still running");
+        });
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        // The group got SIGKILL; give the kernel a moment to deliver it.
+        let gone = (0..50).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            !alive(pid)
+        });
+        assert!(gone, "the background child {pid} outlived its attempt");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
