@@ -3,7 +3,7 @@
 //! scenario. The simulator builds every node with these; the real-mode commands (`serve`,
 //! `submit`) read the same scenario file through them.
 
-use crate::node::body::{Body, StandIn};
+use crate::node::body::{Body, CommandBody, StandIn};
 use crate::node::client::{ClientSettings, JobsSettings};
 use crate::node::faults::MsRange;
 use crate::node::Timing;
@@ -46,7 +46,12 @@ pub fn client(s: &Scenario, coordinators: Vec<(String, String)>) -> ClientSettin
 pub fn jobs(s: &Scenario, coordinators: Vec<(String, String)>) -> JobsSettings {
     let jobs = (s.jobs.iter())
         .map(|j| {
-            let body = Body::StandIn(StandIn { duration_ms: j.duration_ms, fail_probability: j.fail_probability });
+            let body = match j.command.as_deref() {
+                Some([program, args @ ..]) => Body::Command {
+                    command: CommandBody { program: program.clone(), args: args.to_vec(), ..CommandBody::default() },
+                },
+                _ => Body::StandIn(StandIn { duration_ms: j.duration_ms, fail_probability: j.fail_probability }),
+            };
             j.spec(body.payload()).expect("validated when parsed")
         })
         .collect();

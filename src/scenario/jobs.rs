@@ -79,6 +79,10 @@ pub struct JobText {
     pub max_attempts: u64,
     #[serde(default = "five_s", deserialize_with = "in_range::<_, 1, 3_600_000>")]
     pub timeout_ms: u64,
+    /// Each fire runs this program with these arguments (real build; without it, the
+    /// stand-in body of `duration_ms` and `fail_probability`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
 }
 
 fn utc() -> String {
@@ -141,6 +145,9 @@ impl JobText {
             (None, None, None, Some(after_ms)) => Schedule::After { after_ms },
             _ => return Err("expected exactly one of `cron`, `every_ms`, `at`, `after_ms`".into()),
         };
+        if self.command.as_ref().is_some_and(|c| c.first().is_none_or(String::is_empty)) {
+            return Err("`command` must start with the program to run, as in [\"/usr/bin/backup\", \"--full\"]".into());
+        }
         let misfire = match self.misfire {
             MisfireText::FireOnce => Misfire::FireOnce,
             MisfireText::Skip => Misfire::Skip,

@@ -206,3 +206,13 @@ fn settings_that_cannot_meet_their_bounds_are_warned_about() {
     assert_eq!(slow_rpc.len(), 1, "{slow_rpc:?}");
     assert!(slow_rpc[0].starts_with("rpc_timeout_ms = 300 ms is not below"), "{slow_rpc:?}");
 }
+
+#[test]
+fn a_job_may_name_a_command_and_an_empty_one_is_an_error_at_its_line() {
+    let s =
+        parse("[[jobs]]\nname = \"report\"\nevery_ms = 60000\ncommand = [\"/usr/bin/report\", \"--daily\"]\n").unwrap();
+    assert_eq!(s.jobs[0].command.as_deref(), Some(&["/usr/bin/report".to_string(), "--daily".to_string()][..]));
+    let err = parse("[[jobs]]\nname = \"report\"\nevery_ms = 60000\ncommand = []\n").unwrap_err();
+    assert_eq!(err.line, 2, "at the job's name: {err}");
+    assert!(err.message.contains("`command` must start with the program to run"), "{}", err.message);
+}
