@@ -63,8 +63,12 @@ enum Msg {
     },
 }
 
-/// Runs a coordinator until the node is killed.
-pub async fn run(ctx: NodeContext, settings: CoordinatorSettings) {
+/// Runs a coordinator until the node is killed, or until `stop` completes (a planned
+/// shutdown: SIGTERM in real mode; the simulator passes a future that never completes).
+/// Stopping ends the term the way a refused write does, with the lease revoked, so a
+/// standby is elected at once instead of after the lease's TTL; the node then campaigns no
+/// more and `run` returns (within two store deadlines, whatever the store does).
+pub async fn run(ctx: NodeContext, settings: CoordinatorSettings, stop: impl std::future::Future<Output = ()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let hint = Arc::new(Mutex::new(String::new()));
     // The highest epoch the actor has asked the election loop to resign. Tagged with the
@@ -79,8 +83,39 @@ pub async fn run(ctx: NodeContext, settings: CoordinatorSettings) {
             tracing::error!("coordinator server stopped: {e}");
         }
     });
-    tokio::spawn(elect(ctx.clone(), settings.clone(), tx.clone(), hint, resign_rx));
-    actor(ctx, settings, rx, tx, resign).await;
+    let (stopping, stopping_rx) = watch::channel(false);
+    let terms = Terms { resign: resign_rx, stopping: stopping_rx };
+    let election = tokio::spawn(elect(ctx.clone(), settings.clone(), tx.clone(), hint, terms));
+    let (clock, limit_ms) = (ctx.clock.clone(), settings.timing.store_timeout_ms * 2);
+    let actor = actor(ctx, settings, rx, tx, resign);
+    tokio::pin!(actor);
+    tokio::select! {
+        biased;
+        () = &mut actor => return,
+        () = stop => {}
+    }
+    let _ = stopping.send(true);
+    // The actor goes on while the term ends: it records the deposition the election loop
+    // sends, and refuses what waits for a write.
+    tokio::select! {
+        biased;
+        _ = election => {}
+        () = &mut actor => {}
+        () = clock.sleep(limit_ms) => tracing::warn!("the store did not confirm the lease's revoke in time"),
+    }
+}
+
+/// What ends a term early: the actor's resign requests (by epoch), and a planned shutdown.
+#[derive(Clone)]
+struct Terms {
+    resign: watch::Receiver<u64>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Terms {
+    fn stopping(&self) -> bool {
+        *self.stopping.borrow()
+    }
 }
 
 struct Actor {
@@ -362,7 +397,7 @@ async fn elect(
     settings: CoordinatorSettings,
     tx: mpsc::UnboundedSender<Msg>,
     hint: Arc<Mutex<String>>,
-    resign: watch::Receiver<u64>,
+    terms_end: Terms,
 ) {
     #[allow(unused_mut)]
     let mut timeout_ms = settings.timing.store_timeout_ms;
@@ -372,16 +407,18 @@ async fn elect(
     }
     tokio::spawn(watch_leader(ctx.clone(), settings.clone(), hint));
     let mut terms = 0;
-    loop {
+    while !terms_end.stopping() {
         match Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await {
             Ok(store) => {
-                if let Err(e) = term(&ctx, &settings, &store, &tx, resign.clone(), &mut terms).await {
+                if let Err(e) = term(&ctx, &settings, &store, &tx, terms_end.clone(), &mut terms).await {
                     tracing::debug!(node = %ctx.name, "election round ended: {e}");
                 }
             }
             Err(e) => tracing::debug!(node = %ctx.name, "store unreachable: {e}"),
         }
-        ctx.clock.sleep(settings.timing.rpc_timeout_ms).await;
+        if !terms_end.stopping() {
+            ctx.clock.sleep(settings.timing.rpc_timeout_ms).await;
+        }
     }
 }
 
@@ -399,7 +436,7 @@ async fn term(
     settings: &CoordinatorSettings,
     store: &Store,
     tx: &mpsc::UnboundedSender<Msg>,
-    resign: watch::Receiver<u64>,
+    terms_end: Terms,
     terms: &mut u64,
 ) -> Result<(), StoreError> {
     let timeout_ms = settings.timing.store_timeout_ms;
@@ -424,7 +461,7 @@ async fn term(
         leading.clone(),
     ));
     let held = HeldLease { id: lease, valid_until: valid_until.clone(), leading };
-    let result = lead(ctx, store, tx, resign, &held, terms).await;
+    let result = lead(ctx, store, tx, terms_end, &held, terms).await;
     keeper.abort();
     let revoke = || {
         let mut leases = leases.clone();
@@ -438,11 +475,12 @@ async fn lead(
     ctx: &NodeContext,
     store: &Store,
     tx: &mpsc::UnboundedSender<Msg>,
-    mut resign: watch::Receiver<u64>,
+    terms_end: Terms,
     held: &HeldLease,
     terms: &mut u64,
 ) -> Result<(), StoreError> {
     let (lease, valid_until, leading) = (held.id, &held.valid_until, &held.leading);
+    let Terms { mut resign, mut stopping } = terms_end;
     let mut election = store.client().election_client();
     // The campaign waits without a deadline for its turn, so of the fault layer only delays
     // apply to it (a `delay` or `store_slow` toward the store, either way).
@@ -466,6 +504,7 @@ async fn lead(
             won.leader().map(|k| k.rev() as u64).ok_or_else(|| StoreError::Etcd("campaign gave no leader key".into()))?
         }
         () = lease_lapsed(ctx, valid_until) => return Err(StoreError::Etcd("lease lapsed while campaigning".into())),
+        _ = stopping.wait_for(|s| *s) => return Ok(()),
     };
     *terms += 1;
     #[cfg(madsim)]
@@ -489,6 +528,7 @@ async fn lead(
         biased;
         () = lease_lapsed(ctx, valid_until) => "lease lapsed by the local clock".to_string(),
         _ = resign.wait_for(|asked| *asked >= epoch) => "a store write was refused, or the lease lapsed".to_string(),
+        _ = stopping.wait_for(|s| *s) => "shutting down: the lease is revoked for a successor".to_string(),
     };
     let _ = tx.send(Msg::Deposed { epoch, reason });
     Ok(())

@@ -113,7 +113,7 @@ impl Cluster {
                 .create_node()
                 .name(name.clone())
                 .ip(ip(1, i as u8 + 1))
-                .init(move || coordinator::run(init.clone(), settings.clone()))
+                .init(move || coordinator::run(init.clone(), settings.clone(), std::future::pending()))
                 .build();
             nodes.push(node(name, Role::Coordinator, h, c));
         }

@@ -110,12 +110,24 @@ fn context(common: &Common) -> Result<NodeContext> {
     })
 }
 
-/// `faultline serve ROLE`: runs one node until it is killed.
+/// Completes on SIGTERM or SIGINT (a planned stop).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// `faultline serve ROLE`: runs one node until it is killed; a coordinator stops cleanly on
+/// SIGTERM or SIGINT (it ends its term and revokes its lease, so a standby takes over at
+/// once).
 pub fn serve(role: Role, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
     let ctx = context(&common)?;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    rt.block_on(async move {
+    let stopped = rt.block_on(async move {
         match role {
             Role::Coordinator { listen, etcd } => {
                 let seed = madsim::rand::random::<u64>();
@@ -123,7 +135,10 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 config.jobs.base_unix_ms = 0; // real clocks read UNIX time: no simulated start
                 let settings =
                     CoordinatorSettings { listen, store_endpoints: etcd, config, timing: settings::timing(&s), seed };
-                coordinator::run(ctx, settings).await;
+                let name = ctx.name.clone();
+                coordinator::run(ctx, settings, shutdown_signal()).await;
+                eprintln!("{name}: stopped (its term ended, its lease revoked)");
+                true
             }
             Role::Executor { coordinators, sink, zone, count } => {
                 let capacity = s.topology.executor_capacity as u32;
@@ -132,6 +147,7 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 let settings = ExecutorSettings { capacity, zone, coordinators, sink, timing, beats: beats.clone() };
                 if count == 1 {
                     executor::run(ctx, settings).await;
+                    false
                 } else {
                     for i in 1..=count {
                         let ctx = NodeContext { name: format!("{}-{i}", ctx.name), ..ctx.clone() };
@@ -145,9 +161,15 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                     }
                 }
             }
-            Role::Sink { listen } => sink::run(ctx, listen).await,
+            Role::Sink { listen } => {
+                sink::run(ctx, listen).await;
+                false
+            }
         }
     });
+    if stopped {
+        return Ok(true);
+    }
     bail!("the node stopped")
 }
 
