@@ -441,6 +441,6 @@ mod tests {
         assert!(refused(JobSpec { max_attempts: 0, ..ok.clone() }).starts_with("`max_attempts` must be 1..=100"));
         assert!(refused(JobSpec { timeout_ms: 0, ..ok.clone() }).starts_with("`timeout_ms` must be 1..="));
         let payload = vec![0; crate::task::MAX_PAYLOAD_BYTES + 1];
-        assert!(refused(JobSpec { payload, ..ok.clone() }).starts_with("`payload bytes` must be 0..=524288"));
+        assert!(refused(JobSpec { payload, ..ok.clone() }).starts_with("`payload bytes` must be 0..=131072"));
     }
 }

@@ -38,8 +38,11 @@ pub struct TaskSpec {
 pub const FIRE_KEY_PREFIX: &str = "fire/";
 /// The longest idempotency key a client may submit, bytes.
 pub const MAX_KEY_BYTES: usize = 256;
-/// The largest payload a client may submit, bytes (it lives in the store's record).
-pub const MAX_PAYLOAD_BYTES: usize = 512 * 1024;
+/// The largest payload a client may submit, bytes. It lives in the store's record as a JSON
+/// array of numbers, up to 4 bytes each, so 128 KiB is at most 512 KiB in one txn: well under
+/// etcd's request limit (1.5 MiB by default), which a 0.6 MB payload once broke, deposing the
+/// leader on every resend.
+pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 /// The most attempts a task may ask for.
 pub const MAX_ATTEMPTS: u32 = 100;
 /// The longest per-attempt timeout, ms (one day).

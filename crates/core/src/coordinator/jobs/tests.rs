@@ -299,7 +299,7 @@ fn a_client_submit_is_checked_against_the_limits() {
     assert_eq!(ok.validate_submit(), Ok(()));
     let largest = crate::TaskSpec {
         key: "k".repeat(256),
-        payload: vec![0; 512 * 1024],
+        payload: vec![0; crate::task::MAX_PAYLOAD_BYTES],
         max_attempts: 100,
         timeout_ms: 86_400_000,
         ..ok.clone()
@@ -309,7 +309,7 @@ fn a_client_submit_is_checked_against_the_limits() {
         crate::TaskSpec { key: String::new(), ..ok.clone() },
         crate::TaskSpec { key: "k".repeat(257), ..ok.clone() },
         crate::TaskSpec { key: "fire/j/1000".into(), ..ok.clone() },
-        crate::TaskSpec { payload: vec![0; 512 * 1024 + 1], ..ok.clone() },
+        crate::TaskSpec { payload: vec![0; crate::task::MAX_PAYLOAD_BYTES + 1], ..ok.clone() },
         crate::TaskSpec { max_attempts: 0, ..ok.clone() },
         crate::TaskSpec { max_attempts: 101, ..ok.clone() },
         crate::TaskSpec { timeout_ms: 86_400_001, ..ok.clone() },
