@@ -31,6 +31,8 @@ pub struct ExecutorSettings {
     pub timing: Timing,
     /// Counts this executor's heartbeats (shared by a fleet of executors in one process).
     pub beats: Arc<BeatCount>,
+    /// After a planned stop, how long held attempts may take to finish, ms.
+    pub drain_ms: u64,
 }
 
 /// Heartbeats sent, by how they ended: answered by the leader, or not (timed out, refused,
@@ -75,8 +77,14 @@ struct Shared {
     beats: Arc<BeatCount>,
 }
 
-/// Runs an executor until the node is killed.
-pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
+/// A planned stop's signal (SIGTERM in real mode).
+pub type Stop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Runs an executor until the node is killed, or, once `stop` completes, until it drained:
+/// it asks for no more work, lets what it holds finish, reports it, and returns when the
+/// leader acknowledged every completion, or after `drain_ms` whatever is left (the leader
+/// takes that back as from a dead executor). The simulator passes no `stop`.
+pub async fn run(ctx: NodeContext, settings: ExecutorSettings, stop: Option<Stop>) {
     let incarnation = madsim::rand::random::<u64>() | 1;
     ctx.record(EventKind::NodeStart { incarnation });
     let shared = Shared {
@@ -90,11 +98,32 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings) {
         beats: settings.beats.clone(),
         ctx,
     };
+    if let Some(stop) = stop {
+        let (core, finished) = (shared.core.clone(), shared.finished.clone());
+        tokio::spawn(async move {
+            stop.await;
+            core.lock().expect("executor poisoned").drain();
+            finished.notify_one();
+        });
+    }
     let mut leaders = LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
     let (ctx, timing) = (shared.ctx.clone(), settings.timing);
     let early_ms = (timing.heartbeat_interval_ms / EARLY_BEAT_DIVISOR).max(1);
+    let mut drain_until: Option<u64> = None;
     loop {
         let soon = beat(&shared, &mut leaders, &timing).await;
+        let (draining, drained) = {
+            let core = shared.core.lock().expect("executor poisoned");
+            (core.draining(), core.drained())
+        };
+        if draining {
+            let until = *drain_until.get_or_insert(ctx.clock.mono_ms() + settings.drain_ms);
+            if drained || ctx.clock.mono_ms() >= until {
+                let left = shared.core.lock().expect("executor poisoned").held_count();
+                tracing::info!(node = %ctx.name, left, "stopping after a drain");
+                return;
+            }
+        }
         ctx.clock.sleep(early_ms).await;
         if !soon {
             let rest_ms = timing.heartbeat_interval_ms - early_ms;

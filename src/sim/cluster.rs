@@ -126,6 +126,7 @@ impl Cluster {
                 sink: sink_addr.to_string(),
                 timing: timing.clone(),
                 beats: Default::default(),
+                drain_ms: 0, // no planned stops in the simulator
             };
             let c = ctx(&name);
             let init = c.clone();
@@ -133,7 +134,7 @@ impl Cluster {
                 .create_node()
                 .name(name.clone())
                 .ip(executor_ip(i))
-                .init(move || executor::run(init.clone(), settings.clone()))
+                .init(move || executor::run(init.clone(), settings.clone(), None))
                 .build();
             nodes.push(node(&name, Role::Executor, h, c));
         }

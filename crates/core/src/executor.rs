@@ -66,6 +66,8 @@ pub struct Executor {
     max_epoch: u64,
     held: BTreeMap<TaskId, Token>,
     completed: BTreeMap<TaskId, Completion>,
+    /// A planned stop: no new work; done once what it holds finished and was acknowledged.
+    draining: bool,
 }
 
 impl Executor {
@@ -81,6 +83,7 @@ impl Executor {
             max_epoch: 0,
             held: BTreeMap::new(),
             completed: BTreeMap::new(),
+            draining: false,
         }
     }
 
@@ -105,7 +108,7 @@ impl Executor {
             executor: self.name.clone(),
             incarnation: self.incarnation,
             seq: self.seq,
-            capacity: self.capacity,
+            capacity: if self.draining { 0 } else { self.capacity },
             held: self.held.iter().map(|(t, k)| (t.clone(), *k)).collect(),
             completed: self.completed.values().cloned().collect(),
             zone: self.zone.clone(),
@@ -143,6 +146,8 @@ impl Executor {
             Some("stale epoch")
         } else if self.held.contains_key(&assignment.task) {
             Some("already held")
+        } else if self.draining {
+            Some("draining")
         } else if self.held.len() >= self.capacity as usize {
             Some("over capacity")
         } else {
@@ -170,6 +175,22 @@ impl Executor {
 
     pub fn held_count(&self) -> usize {
         self.held.len()
+    }
+
+    /// A planned stop: from the next beat on, the executor asks for no work (capacity 0) and
+    /// refuses assignments; what it holds runs to its end and is reported as usual.
+    pub fn drain(&mut self) {
+        self.draining = true;
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Draining, and nothing left: every attempt it held finished and the leader
+    /// acknowledged its completion, so stopping now hands nothing back.
+    pub fn drained(&self) -> bool {
+        self.draining && self.held.is_empty() && self.completed.is_empty()
     }
 }
 
@@ -202,6 +223,25 @@ mod tests {
         assert_eq!(ex.beat().completed.len(), 1);
         ex.on_reply(BeatReply { epoch: 5, done: vec!["t5-1".into()], ..Default::default() });
         assert!(ex.beat().completed.is_empty());
+    }
+
+    #[test]
+    fn a_draining_executor_takes_no_work_and_is_drained_once_its_completion_is_durable() {
+        let mut ex = Executor::new("ex-1".into(), 7, 2);
+        ex.beat();
+        ex.on_reply(BeatReply { epoch: 5, assignments: vec![assign("t5-1", 5, 1)], ..Default::default() });
+        ex.drain();
+        let beat = ex.beat();
+        assert_eq!((beat.capacity, beat.held.len()), (0, 1), "asks for nothing, still holds its attempt");
+        let refused =
+            ex.on_reply(BeatReply { epoch: 5, assignments: vec![assign("t5-2", 5, 1)], ..Default::default() });
+        assert_eq!(refused, vec![Action::Reject { assignment: assign("t5-2", 5, 1), reason: "draining".into() }]);
+        assert!(!ex.drained(), "its attempt still runs");
+        assert!(ex.finished(&"t5-1".into(), Token { epoch: 5, attempt: 1 }, Outcome::Succeeded));
+        assert!(!ex.drained(), "its completion is not yet durable");
+        ex.beat();
+        ex.on_reply(BeatReply { epoch: 5, done: vec!["t5-1".into()], ..Default::default() });
+        assert!(ex.drained());
     }
 
     #[test]

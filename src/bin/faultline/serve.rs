@@ -43,6 +43,11 @@ pub enum Role {
         /// `beats: UNIX_MS answered=A unanswered=U` to stderr, counted over the fleet.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         count: u32,
+        /// On SIGTERM or SIGINT the executor takes no new work and lets its attempts finish
+        /// and be reported, for at most this long; then it exits (what is left, the leader
+        /// takes back).
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        drain_timeout: std::time::Duration,
     },
     /// The effect sink.
     Sink {
@@ -120,9 +125,9 @@ async fn shutdown_signal() {
     }
 }
 
-/// `faultline serve ROLE`: runs one node until it is killed; a coordinator stops cleanly on
-/// SIGTERM or SIGINT (it ends its term and revokes its lease, so a standby takes over at
-/// once).
+/// `faultline serve ROLE`: runs one node until it is killed; on SIGTERM or SIGINT a
+/// coordinator ends its term and revokes its lease (a standby takes over at once), and an
+/// executor drains (no new work; its attempts finish and are reported) before it exits.
 pub fn serve(role: Role, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
     let ctx = context(&common)?;
@@ -140,18 +145,22 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 eprintln!("{name}: stopped (its term ended, its lease revoked)");
                 true
             }
-            Role::Executor { coordinators, sink, zone, count } => {
+            Role::Executor { coordinators, sink, zone, count, drain_timeout } => {
                 let capacity = s.topology.executor_capacity as u32;
                 let timing = settings::timing(&s);
                 let beats = Arc::new(executor::BeatCount::default());
-                let settings = ExecutorSettings { capacity, zone, coordinators, sink, timing, beats: beats.clone() };
+                let drain_ms = u64::try_from(drain_timeout.as_millis()).unwrap_or(u64::MAX);
+                let settings =
+                    ExecutorSettings { capacity, zone, coordinators, sink, timing, beats: beats.clone(), drain_ms };
                 if count == 1 {
-                    executor::run(ctx, settings).await;
-                    false
+                    let name = ctx.name.clone();
+                    executor::run(ctx, settings, Some(Box::pin(shutdown_signal()))).await;
+                    eprintln!("{name}: stopped (drained)");
+                    true
                 } else {
                     for i in 1..=count {
                         let ctx = NodeContext { name: format!("{}-{i}", ctx.name), ..ctx.clone() };
-                        tokio::spawn(executor::run(ctx, settings.clone()));
+                        tokio::spawn(executor::run(ctx, settings.clone(), None));
                     }
                     loop {
                         ctx.clock.sleep(1_000).await;
