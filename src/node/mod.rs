@@ -32,7 +32,22 @@ pub struct NodeContext {
 impl NodeContext {
     /// Records an event stamped with true (simulated) time.
     pub fn record(&self, kind: EventKind) {
-        tracing::debug!(target: "faultline::history", "{kind:?}");
+        // What an operator wants in the log; the rest of the history only at debug.
+        let notable = matches!(
+            kind,
+            EventKind::LeaderElected { .. }
+                | EventKind::LeaderLost { .. }
+                | EventKind::NodeStart { .. }
+                | EventKind::ExecutorDead { .. }
+                | EventKind::ExecutorQuarantined { .. }
+                | EventKind::ExecutorReleased { .. }
+                | EventKind::DeadLettered { .. }
+        );
+        if notable {
+            tracing::info!(target: "faultline::history", node = %self.name, "{kind:?}");
+        } else {
+            tracing::debug!(target: "faultline::history", "{kind:?}");
+        }
         self.recorder.record(self.clock.true_now_ms(), &self.name, kind);
     }
 }

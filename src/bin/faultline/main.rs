@@ -310,11 +310,13 @@ fn main() {
         std::process::exit(2);
     }
     let cli = Cli::parse();
-    // Logs only on request: `replay -v`, or any filter in FAULTLINE_LOG.
+    // Logs only on request (`replay -v`, any filter in FAULTLINE_LOG), and from `serve`.
     #[cfg(madsim)]
     let default = if matches!(cli.cmd, Cmd::Replay { verbose: true, .. }) { "info,faultline=debug" } else { "" };
+    // A real node logs what an operator needs (elections, deaths, quarantines, dead letters,
+    // stops) at info; FAULTLINE_LOG=debug shows every history event, FAULTLINE_LOG=warn less.
     #[cfg(not(madsim))]
-    let default = "";
+    let default = if matches!(cli.cmd, Cmd::Serve { .. }) { "info" } else { "" };
     let filter = std::env::var("FAULTLINE_LOG").unwrap_or_else(|_| default.to_string());
     let logs = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter));
     #[cfg(madsim)]
