@@ -271,13 +271,7 @@ pub fn task(args: TaskArgs) -> Result<bool> {
         not_before_ms: 0,
     };
     spec.validate_submit().map_err(|why| anyhow::anyhow!("the task is not valid: {why}"))?;
-    let ctx = NodeContext {
-        name: "cli".into(),
-        clock: NodeClock::real(),
-        faults: NodeFaults::default(),
-        recorder: Recorder::new(),
-        bugs: BugSet::none(),
-    };
+    let ctx = cli_context();
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
         let leaders = std::sync::Mutex::new(faultline::node::rpc::LeaderCursor::new(&args.coordinators)?);
@@ -298,6 +292,17 @@ pub fn task(args: TaskArgs) -> Result<bool> {
             ),
         }
     })
+}
+
+/// The context of a one-shot client command (`task`, `job`): real clock, no faults, no history.
+fn cli_context() -> NodeContext {
+    NodeContext {
+        name: "cli".into(),
+        clock: NodeClock::real(),
+        faults: NodeFaults::default(),
+        recorder: Recorder::streaming(Box::new(std::io::sink())),
+        bugs: BugSet::none(),
+    }
 }
 
 /// What `faultline job` does.
@@ -329,13 +334,7 @@ pub fn job(coordinators: Vec<(String, String)>, timeout: std::time::Duration, op
         JobOp::Resume { name } => vec![JobCommand::Resume { name }],
         JobOp::Delete { name } => vec![JobCommand::Delete { name }],
     };
-    let ctx = NodeContext {
-        name: "cli".into(),
-        clock: NodeClock::real(),
-        faults: NodeFaults::default(),
-        recorder: Recorder::new(),
-        bugs: BugSet::none(),
-    };
+    let ctx = cli_context();
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
         let mut leaders = faultline::node::rpc::LeaderCursor::new(&coordinators)?;
