@@ -8,6 +8,8 @@ pub mod clock;
 pub mod coordinator;
 pub mod executor;
 pub mod faults;
+#[cfg(not(madsim))]
+pub mod metrics;
 pub mod rpc;
 pub mod sink;
 pub mod store;

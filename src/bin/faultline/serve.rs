@@ -79,6 +79,10 @@ pub struct Common {
     /// (keys: panic, fail, hang).
     #[arg(long = "task-fault", value_name = "RULE")]
     pub task_fault: Option<TaskRule>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (counted from this node's history:
+    /// leadership, dispatches, outcomes, executor verdicts, attempts, sink verdicts).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 pub fn parse_peer(s: &str) -> Result<(String, String), String> {
@@ -140,6 +144,14 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
     let ctx = context(&common)?;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     let stopped = rt.block_on(async move {
+        if let Some(addr) = common.metrics {
+            let exporter = faultline::node::metrics::Exporter::start(&ctx.recorder);
+            tokio::spawn(async move {
+                if let Err(e) = exporter.serve(addr).await {
+                    tracing::error!("metrics endpoint on {addr}: {e}");
+                }
+            });
+        }
         match role {
             Role::Coordinator { listen, etcd } => {
                 let seed = madsim::rand::random::<u64>();
