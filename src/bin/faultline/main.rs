@@ -309,7 +309,14 @@ fn main() {
         eprintln!("error: `{cmd}` {} {cmd} ...", OTHER_BUILD.1);
         std::process::exit(2);
     }
-    let cli = Cli::parse();
+    let args = match config::expand(std::env::args().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     // Logs only on request (`replay -v`, any filter in FAULTLINE_LOG), and from `serve`.
     #[cfg(madsim)]
     let default = if matches!(cli.cmd, Cmd::Replay { verbose: true, .. }) { "info,faultline=debug" } else { "" };
@@ -496,6 +503,7 @@ mod bugs;
 #[cfg(madsim)]
 mod calibrate;
 mod check;
+mod config;
 mod leader_limit;
 #[cfg(madsim)]
 mod replay;
