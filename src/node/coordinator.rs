@@ -155,7 +155,7 @@ async fn actor(
         lease: None,
     };
     loop {
-        let wait = a.wait_ms(wall_recheck_ms);
+        let wait = a.core.poll_timeout().wait_ms(a.ctx.clock.now(), wall_recheck_ms);
         let msg = tokio::select! {
             biased;
             msg = rx.recv() => match msg {
@@ -185,18 +185,6 @@ async fn actor(
 }
 
 impl Actor {
-    /// How long the core may sleep before its next deadline (`None`: until a message).
-    fn wait_ms(&self, wall_recheck_ms: u64) -> Option<u64> {
-        let now = self.ctx.clock.now();
-        let wake = self.core.poll_timeout();
-        let mono = wake.mono_ms.map(|t| t.saturating_sub(now.mono_ms));
-        let wall = wake.wall_ms.map(|t| t.saturating_sub(now.wall_ms).min(wall_recheck_ms));
-        match (mono, wall) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
     fn handle(&mut self, msg: Msg) {
         let now = self.ctx.clock.now();
         match msg {

@@ -112,14 +112,13 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings, stop: Option<Stop
     let mut drain_until: Option<u64> = None;
     loop {
         let soon = beat(&shared, &mut leaders, &timing).await;
-        let (draining, drained) = {
+        let (draining, drained, left) = {
             let core = shared.core.lock().expect("executor poisoned");
-            (core.draining(), core.drained())
+            (core.draining(), core.drained(), core.held_count())
         };
         if draining {
             let until = *drain_until.get_or_insert(ctx.clock.mono_ms() + settings.drain_ms);
             if drained || ctx.clock.mono_ms() >= until {
-                let left = shared.core.lock().expect("executor poisoned").held_count();
                 tracing::info!(node = %ctx.name, left, "stopping after a drain");
                 return;
             }

@@ -92,8 +92,7 @@ impl Metrics {
                 self.attempts.get_or_create(&label("outcome", outcome)).inc();
             }
             EventKind::Apply { verdict, .. } => {
-                let verdict = serde_json::to_value(verdict).ok().and_then(|v| v.as_str().map(String::from));
-                self.applies.get_or_create(&label("verdict", &verdict.unwrap_or_default())).inc();
+                self.applies.get_or_create(&label("verdict", verdict.name())).inc();
             }
             _ => {}
         }

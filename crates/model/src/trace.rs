@@ -32,6 +32,17 @@ pub enum Verdict {
     Stale,
 }
 
+impl Verdict {
+    /// The verdict as the history writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Duplicate => "duplicate",
+            Verdict::Stale => "stale",
+        }
+    }
+}
+
 /// What the sink's check of a key found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -223,6 +234,13 @@ impl std::io::Write for Fnv1a {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verdicts_name_is_how_the_history_writes_it() {
+        for v in [Verdict::Accepted, Verdict::Duplicate, Verdict::Stale] {
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.name()));
+        }
+    }
 
     /// The hash is FNV-1a of exactly the JSON Lines bytes, computed here the plain way.
     #[test]

@@ -168,7 +168,7 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 let capacity = s.topology.executor_capacity as u32;
                 let timing = settings::timing(&s);
                 let beats = Arc::new(executor::BeatCount::default());
-                let drain_ms = u64::try_from(drain_timeout.as_millis()).unwrap_or(u64::MAX);
+                let drain_ms = millis(drain_timeout);
                 let settings =
                     ExecutorSettings { capacity, zone, coordinators, sink, timing, beats: beats.clone(), drain_ms };
                 if count == 1 {
@@ -257,6 +257,11 @@ pub struct TaskArgs {
     command: Vec<String>,
 }
 
+/// A flag's duration in ms (a duration too long for u64 ms is as good as forever).
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((name, value)) if !name.is_empty() => Ok((name.to_string(), value.to_string())),
@@ -279,7 +284,7 @@ pub fn task(args: TaskArgs) -> Result<bool> {
         key: args.key,
         payload: Body::Command { command: body }.payload(),
         max_attempts: args.max_attempts,
-        timeout_ms: u64::try_from(args.attempt_timeout.as_millis()).unwrap_or(u64::MAX),
+        timeout_ms: millis(args.attempt_timeout),
         not_before_ms: 0,
     };
     spec.validate_submit().map_err(|why| anyhow::anyhow!("the task is not valid: {why}"))?;
@@ -288,7 +293,7 @@ pub fn task(args: TaskArgs) -> Result<bool> {
     rt.block_on(async move {
         let leaders = std::sync::Mutex::new(faultline::node::rpc::LeaderCursor::new(&args.coordinators)?);
         let send = client::send_task(&ctx, &leaders, &spec, 1_000);
-        match ctx.clock.timeout(u64::try_from(args.timeout.as_millis()).unwrap_or(u64::MAX), send).await {
+        match ctx.clock.timeout(millis(args.timeout), send).await {
             Ok(Ok(task)) => {
                 println!("task: {}: acknowledged as {task}", spec.key);
                 Ok(true)
@@ -354,7 +359,7 @@ pub fn job(coordinators: Vec<(String, String)>, timeout: std::time::Duration, op
         for command in commands {
             let what = format!("{} {}", command.op_name(), command.job());
             let send = client::send_job(&ctx, &mut leaders, command, 1_000);
-            match ctx.clock.timeout(timeout.as_millis() as u64, send).await {
+            match ctx.clock.timeout(millis(timeout), send).await {
                 Ok(Ok(())) => println!("job: {what}: done"),
                 Ok(Err(why)) => {
                     eprintln!("job: {what}: refused: {why}");

@@ -25,6 +25,15 @@ impl Wake {
     pub fn is_due(&self, now: crate::Now) -> bool {
         self.mono_ms.is_some_and(|t| t <= now.mono_ms) || self.wall_ms.is_some_and(|t| t <= now.wall_ms)
     }
+
+    /// How long a driver may sleep on its monotonic clock from `now` (`None`: until a
+    /// message). A wall-clock deadline is looked at again within `wall_recheck_ms`, since
+    /// the wall clock may be stepped forward during the sleep.
+    pub fn wait_ms(&self, now: crate::Now, wall_recheck_ms: u64) -> Option<u64> {
+        let mono = self.mono_ms.map(|t| t.saturating_sub(now.mono_ms));
+        let wall = self.wall_ms.map(|t| t.saturating_sub(now.wall_ms).min(wall_recheck_ms));
+        earliest(mono, wall)
+    }
 }
 
 fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
