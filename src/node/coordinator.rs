@@ -123,6 +123,7 @@ struct Actor {
     core: Coordinator,
     submits: BTreeMap<u64, oneshot::Sender<SubmitReply>>,
     job_replies: BTreeMap<u64, oneshot::Sender<JobReply>>,
+    beats: BTreeMap<u64, oneshot::Sender<Option<BeatReply>>>,
     next_req: u64,
     writer: Option<mpsc::UnboundedSender<Write>>,
     tx: mpsc::UnboundedSender<Msg>,
@@ -148,6 +149,7 @@ async fn actor(
         core,
         submits: BTreeMap::new(),
         job_replies: BTreeMap::new(),
+        beats: BTreeMap::new(),
         next_req: 1,
         writer: None,
         tx,
@@ -195,7 +197,10 @@ impl Actor {
                 self.core.submit(req, spec);
             }
             Msg::Beat { beat, reply } => {
-                let _ = reply.send(self.core.heartbeat(now, beat));
+                let req = self.next_req;
+                self.next_req += 1;
+                self.beats.insert(req, reply);
+                self.core.heartbeat(now, req, beat);
             }
             Msg::Job { command, reply } => {
                 let req = self.next_req;
@@ -281,6 +286,11 @@ impl Actor {
                 }
                 Output::Reply { req, reply } => {
                     if let Some(tx) = self.submits.remove(&req) {
+                        let _ = tx.send(reply);
+                    }
+                }
+                Output::BeatReply { req, reply } => {
+                    if let Some(tx) = self.beats.remove(&req) {
                         let _ = tx.send(reply);
                     }
                 }

@@ -157,7 +157,11 @@ async fn beat(shared: &Shared, leaders: &mut LeaderCursor, timing: &Timing) -> b
             Ok(reply) if reply.not_leader => reply.leader_hint,
             Ok(reply) => {
                 let soon = reply.pending > 0;
-                let actions = shared.core.lock().expect("executor poisoned").on_reply(reply_from_wire(reply));
+                let actions: Vec<Action> = {
+                    let mut core = shared.core.lock().expect("executor poisoned");
+                    core.on_reply(reply_from_wire(reply));
+                    std::iter::from_fn(|| core.poll_output()).collect()
+                };
                 for action in actions {
                     act(shared, action);
                 }

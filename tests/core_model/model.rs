@@ -231,6 +231,7 @@ impl Model {
             match out {
                 Output::Write(w) => self.leader.as_mut().expect("leading").writes.push_back(w),
                 Output::Reply { req, reply } => self.client_reply(req, reply),
+                Output::BeatReply { req, reply } => self.executors[req as usize].inflight = reply,
                 Output::Record(kind) => self.record(&node, kind),
                 Output::JobReply { .. } => unreachable!("the model sends no job commands"),
             }
@@ -317,11 +318,9 @@ impl Model {
         if !reach || slot.partitioned {
             return;
         }
-        let reply = match self.leader.as_mut() {
-            Some(leader) => leader.coord.heartbeat(Now::at(self.now_ms), beat),
-            None => None,
-        };
-        self.executors[ex].inflight = reply;
+        if let Some(leader) = self.leader.as_mut() {
+            leader.coord.heartbeat(Now::at(self.now_ms), ex as u64, beat);
+        }
         self.drain();
     }
 
@@ -335,7 +334,8 @@ impl Model {
         if lose {
             return;
         }
-        for action in self.executors[ex].ex.on_reply(reply) {
+        self.executors[ex].ex.on_reply(reply);
+        while let Some(action) = self.executors[ex].ex.poll_output() {
             self.act(ex, action);
         }
     }

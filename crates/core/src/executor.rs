@@ -1,9 +1,12 @@
 //! The executor state machine: which attempts this process holds, what it has finished
 //! and not yet had acknowledged, and the highest leader epoch it has seen (to reject
 //! stale leaders). The driver runs task bodies and the heartbeat loop around it.
+//!
+//! Like the coordinator, it answers through a queue: `on_reply` queues [`Action`]s and
+//! the driver takes them with [`Executor::poll_output`], in order.
 
 use crate::{Outcome, TaskId, TaskSpec, Token};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// An attempt handed to this executor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,6 +71,7 @@ pub struct Executor {
     completed: BTreeMap<TaskId, Completion>,
     /// A planned stop: no new work; done once what it holds finished and was acknowledged.
     draining: bool,
+    out: VecDeque<Action>,
 }
 
 impl Executor {
@@ -84,6 +88,7 @@ impl Executor {
             held: BTreeMap::new(),
             completed: BTreeMap::new(),
             draining: false,
+            out: VecDeque::new(),
         }
     }
 
@@ -115,30 +120,32 @@ impl Executor {
         }
     }
 
-    /// Applies the leader's reply to the beat just sent.
-    pub fn on_reply(&mut self, reply: BeatReply) -> Vec<Action> {
+    /// Applies the leader's reply to the beat just sent; what to do about it is queued.
+    pub fn on_reply(&mut self, reply: BeatReply) {
         if reply.epoch < self.max_epoch {
             // A deposed leader answered: nothing it says may act on us.
-            return reply
-                .assignments
-                .into_iter()
-                .map(|assignment| Action::Reject { assignment, reason: "stale epoch".into() })
-                .collect();
+            let refused = reply.assignments.into_iter();
+            self.out.extend(refused.map(|assignment| Action::Reject { assignment, reason: "stale epoch".into() }));
+            return;
         }
         self.max_epoch = reply.epoch;
-        let mut actions = Vec::new();
         for task in reply.done {
             self.completed.remove(&task);
         }
         for task in reply.cancel {
             if self.held.remove(&task).is_some() {
-                actions.push(Action::Abort(task));
+                self.out.push_back(Action::Abort(task));
             }
         }
         for assignment in reply.assignments {
-            actions.push(self.accept(assignment));
+            let action = self.accept(assignment);
+            self.out.push_back(action);
         }
-        actions
+    }
+
+    /// The next thing the driver must do, in order.
+    pub fn poll_output(&mut self) -> Option<Action> {
+        self.out.pop_front()
     }
 
     fn accept(&mut self, assignment: Assignment) -> Action {
@@ -198,6 +205,12 @@ impl Executor {
 mod tests {
     use super::*;
 
+    /// Test shorthand: applies a reply and takes every action it queued.
+    fn answer(ex: &mut Executor, reply: BeatReply) -> Vec<Action> {
+        ex.on_reply(reply);
+        std::iter::from_fn(|| ex.poll_output()).collect()
+    }
+
     fn spec() -> TaskSpec {
         TaskSpec { key: "k".into(), payload: vec![], max_attempts: 3, timeout_ms: 1_000, not_before_ms: 0 }
     }
@@ -212,16 +225,16 @@ mod tests {
         let beat = ex.beat();
         assert_eq!((beat.seq, beat.incarnation, beat.held.len()), (1, 7, 0));
         let reply = BeatReply { epoch: 5, assignments: vec![assign("t5-1", 5, 1)], ..Default::default() };
-        assert_eq!(ex.on_reply(reply), vec![Action::Run(assign("t5-1", 5, 1))]);
+        assert_eq!(answer(&mut ex, reply), vec![Action::Run(assign("t5-1", 5, 1))]);
         assert_eq!(ex.beat().held, vec![("t5-1".to_string(), Token { epoch: 5, attempt: 1 })]);
         assert!(ex.finished(&"t5-1".into(), Token { epoch: 5, attempt: 1 }, Outcome::Succeeded));
         let beat = ex.beat();
         assert!(beat.held.is_empty());
         assert_eq!(beat.completed.len(), 1);
         // Still reported until the leader says it is durable.
-        ex.on_reply(BeatReply { epoch: 5, ..Default::default() });
+        answer(&mut ex, BeatReply { epoch: 5, ..Default::default() });
         assert_eq!(ex.beat().completed.len(), 1);
-        ex.on_reply(BeatReply { epoch: 5, done: vec!["t5-1".into()], ..Default::default() });
+        answer(&mut ex, BeatReply { epoch: 5, done: vec!["t5-1".into()], ..Default::default() });
         assert!(ex.beat().completed.is_empty());
     }
 
@@ -229,26 +242,26 @@ mod tests {
     fn a_draining_executor_takes_no_work_and_is_drained_once_its_completion_is_durable() {
         let mut ex = Executor::new("ex-1".into(), 7, 2);
         ex.beat();
-        ex.on_reply(BeatReply { epoch: 5, assignments: vec![assign("t5-1", 5, 1)], ..Default::default() });
+        answer(&mut ex, BeatReply { epoch: 5, assignments: vec![assign("t5-1", 5, 1)], ..Default::default() });
         ex.drain();
         let beat = ex.beat();
         assert_eq!((beat.capacity, beat.held.len()), (0, 1), "asks for nothing, still holds its attempt");
         let refused =
-            ex.on_reply(BeatReply { epoch: 5, assignments: vec![assign("t5-2", 5, 1)], ..Default::default() });
+            answer(&mut ex, BeatReply { epoch: 5, assignments: vec![assign("t5-2", 5, 1)], ..Default::default() });
         assert_eq!(refused, vec![Action::Reject { assignment: assign("t5-2", 5, 1), reason: "draining".into() }]);
         assert!(!ex.drained(), "its attempt still runs");
         assert!(ex.finished(&"t5-1".into(), Token { epoch: 5, attempt: 1 }, Outcome::Succeeded));
         assert!(!ex.drained(), "its completion is not yet durable");
         ex.beat();
-        ex.on_reply(BeatReply { epoch: 5, done: vec!["t5-1".into()], ..Default::default() });
+        answer(&mut ex, BeatReply { epoch: 5, done: vec!["t5-1".into()], ..Default::default() });
         assert!(ex.drained());
     }
 
     #[test]
     fn rejects_stale_epochs_and_excess_work() {
         let mut ex = Executor::new("ex-1".into(), 1, 1);
-        ex.on_reply(BeatReply { epoch: 9, ..Default::default() });
-        let actions = ex.on_reply(BeatReply {
+        answer(&mut ex, BeatReply { epoch: 9, ..Default::default() });
+        let actions = answer(&mut ex, BeatReply {
             epoch: 9,
             assignments: vec![assign("a", 8, 1), assign("b", 9, 1), assign("c", 9, 1)],
             ..Default::default()
@@ -262,7 +275,7 @@ mod tests {
             ]
         );
         // A deposed leader's whole reply is refused.
-        let actions = ex.on_reply(BeatReply { epoch: 8, cancel: vec!["b".into()], ..Default::default() });
+        let actions = answer(&mut ex, BeatReply { epoch: 8, cancel: vec!["b".into()], ..Default::default() });
         assert!(actions.is_empty());
         assert_eq!(ex.held_count(), 1);
     }
@@ -270,8 +283,8 @@ mod tests {
     #[test]
     fn cancelled_attempts_report_nothing() {
         let mut ex = Executor::new("ex-1".into(), 1, 4);
-        ex.on_reply(BeatReply { epoch: 1, assignments: vec![assign("a", 1, 1)], ..Default::default() });
-        let actions = ex.on_reply(BeatReply { epoch: 1, cancel: vec!["a".into()], ..Default::default() });
+        answer(&mut ex, BeatReply { epoch: 1, assignments: vec![assign("a", 1, 1)], ..Default::default() });
+        let actions = answer(&mut ex, BeatReply { epoch: 1, cancel: vec!["a".into()], ..Default::default() });
         assert_eq!(actions, vec![Action::Abort("a".into())]);
         assert!(!ex.finished(&"a".into(), Token { epoch: 1, attempt: 1 }, Outcome::Succeeded));
         assert!(ex.beat().completed.is_empty());

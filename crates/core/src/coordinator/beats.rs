@@ -4,8 +4,17 @@
 use super::*;
 
 impl Coordinator {
-    /// An executor's heartbeat. Returns `None` when not leading.
-    pub fn heartbeat(&mut self, now: Now, beat: Beat) -> Option<BeatReply> {
+    /// An executor's heartbeat. Its answer comes as an [`Output::BeatReply`] (`None` when
+    /// not leading) at the head of the queue, ahead of every output not yet carried out:
+    /// it promises nothing a queued write would make durable (an assignment is delivered
+    /// only once its write was confirmed, a completion acknowledged only once recorded), so
+    /// an executor's liveness never waits behind the store or other clients' replies.
+    pub fn heartbeat(&mut self, now: Now, req: u64, beat: Beat) {
+        let reply = self.reply_to(now, beat);
+        self.out.push_front(Output::BeatReply { req, reply });
+    }
+
+    fn reply_to(&mut self, now: Now, beat: Beat) -> Option<BeatReply> {
         let now_ms = now.mono_ms;
         let epoch = self.epoch?;
         let mut reply = BeatReply { epoch, ..BeatReply::default() };

@@ -134,11 +134,20 @@ impl Write {
     }
 }
 
+/// What the core asks its driver to do, in order: the one way anything leaves the core.
+/// Every request that expects an answer (`submit`, `heartbeat`, `job_command`) names a
+/// `req` that the matching reply carries back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
+    /// Make this store write, fenced by the epoch; confirm it with `persisted`.
     Write(Write),
+    /// Answer submit `req`.
     Reply { req: u64, reply: SubmitReply },
+    /// Answer heartbeat `req`; `None` when not leading.
+    BeatReply { req: u64, reply: Option<BeatReply> },
+    /// Answer job command `req`.
     JobReply { req: u64, reply: JobReply },
+    /// Record this event in the history.
     Record(EventKind),
 }
 

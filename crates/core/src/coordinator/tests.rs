@@ -15,6 +15,17 @@ fn leader() -> Coordinator {
     c
 }
 
+impl Coordinator {
+    /// Test shorthand: a heartbeat's answer, taken out of the output queue (the outputs the
+    /// beat caused stay queued, in order).
+    pub(in crate::coordinator) fn beat_reply(&mut self, now: Now, beat: Beat) -> Option<BeatReply> {
+        self.heartbeat(now, 0, beat);
+        let at = self.out.iter().position(|o| matches!(o, Output::BeatReply { .. })).expect("every beat is answered");
+        let Some(Output::BeatReply { reply, .. }) = self.out.remove(at) else { unreachable!() };
+        reply
+    }
+}
+
 fn drain(c: &mut Coordinator) -> Vec<Output> {
     std::iter::from_fn(|| c.poll_output()).collect()
 }
@@ -58,10 +69,10 @@ fn submitted(c: &mut Coordinator, key: &str) -> TaskId {
 /// Submits one task and delivers it to ex-1 (incarnation 1) in reply to beat 2.
 fn delivered(c: &mut Coordinator) -> TaskId {
     let task = submitted(c, "k");
-    c.heartbeat(Now::at(10), beat("ex-1", 1, 1, vec![], vec![]));
+    c.beat_reply(Now::at(10), beat("ex-1", 1, 1, vec![], vec![]));
     let out = drain(c);
     persist_all(c, 10, &out);
-    let reply = c.heartbeat(Now::at(20), beat("ex-1", 1, 2, vec![], vec![])).unwrap();
+    let reply = c.beat_reply(Now::at(20), beat("ex-1", 1, 2, vec![], vec![])).unwrap();
     assert_eq!(reply.assignments.len(), 1);
     drain(c);
     task
@@ -108,7 +119,7 @@ fn resubmitting_a_key_names_the_same_task() {
 fn a_resubmit_while_the_task_is_being_written_is_answered_at_once() {
     let mut c = leader();
     let task = submitted(&mut c, "k");
-    c.heartbeat(Now::at(10), beat("ex-1", 1, 1, vec![], vec![]));
+    c.beat_reply(Now::at(10), beat("ex-1", 1, 1, vec![], vec![]));
     let assign = drain(&mut c);
     assert_eq!(writes(&assign).len(), 1, "an assignment write is in flight");
     c.submit(2, spec("k"));
@@ -120,7 +131,7 @@ fn standbys_refuse_and_full_leaders_shed_load() {
     let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
     c.submit(1, spec("k"));
     assert_eq!(drain(&mut c), vec![Output::Reply { req: 1, reply: SubmitReply::NotLeader }]);
-    assert_eq!(c.heartbeat(Now::at(0), beat("ex-1", 1, 1, vec![], vec![])), None);
+    assert_eq!(c.beat_reply(Now::at(0), beat("ex-1", 1, 1, vec![], vec![])), None);
     let mut c = Coordinator::new(CoordinatorConfig { max_open_tasks: 1, ..Default::default() }, 1);
     c.become_leader(Now::at(0), EPOCH, vec![], vec![]);
     c.submit(1, spec("a"));
@@ -129,23 +140,33 @@ fn standbys_refuse_and_full_leaders_shed_load() {
 }
 
 #[test]
+fn a_beat_is_answered_ahead_of_queued_writes_and_the_writes_it_caused() {
+    let mut c = leader();
+    c.submit(1, spec("k"));
+    c.heartbeat(Now::at(10), 9, beat("ex-1", 1, 1, vec![], vec![]));
+    let out = drain(&mut c);
+    assert_eq!(out[0], Output::BeatReply { req: 9, reply: Some(BeatReply { epoch: EPOCH, ..Default::default() }) });
+    assert!(matches!(out[1], Output::Write(_)), "the submit's create write comes after: {out:?}");
+}
+
+#[test]
 fn a_duplicated_or_overtaken_beat_changes_nothing_and_carries_nothing() {
     let mut c = leader();
     let first = delivered(&mut c);
     // A second task is assigned on beat 3 and its write confirmed.
     let second = submitted(&mut c, "k2");
-    c.heartbeat(Now::at(30), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
+    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
     let out = drain(&mut c);
     persist_all(&mut c, 30, &out);
     // The network duplicates beat 3. The executor reads only the first reply, so the copy
     // must not carry the now-deliverable assignment (it would be lost with the copy's reply).
-    let dup = c.heartbeat(Now::at(40), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![])).unwrap();
+    let dup = c.beat_reply(Now::at(40), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![])).unwrap();
     assert_eq!((dup.assignments.len(), dup.cancel.len(), dup.pending), (0, 0, 0));
     assert!(drain(&mut c).is_empty(), "no event, no write");
     // An older beat, overtaken, reports nothing held: not a lost assignment either.
-    c.heartbeat(Now::at(45), beat("ex-1", 1, 2, vec![], vec![]));
+    c.beat_reply(Now::at(45), beat("ex-1", 1, 2, vec![], vec![]));
     assert!(drain(&mut c).is_empty());
-    let reply = c.heartbeat(Now::at(50), beat("ex-1", 1, 4, vec![(first.as_str(), tok(1))], vec![])).unwrap();
+    let reply = c.beat_reply(Now::at(50), beat("ex-1", 1, 4, vec![(first.as_str(), tok(1))], vec![])).unwrap();
     assert_eq!(reply.assignments.iter().map(|a| a.task.clone()).collect::<Vec<_>>(), [second]);
     assert!(reply.cancel.is_empty(), "the executor keeps its first task");
 }
@@ -154,13 +175,13 @@ fn a_duplicated_or_overtaken_beat_changes_nothing_and_carries_nothing() {
 fn assignments_are_persisted_before_delivery_and_carry_fresh_tokens() {
     let mut c = leader();
     let task = submitted(&mut c, "k");
-    let reply = c.heartbeat(Now::at(10), beat("ex-1", 1, 1, vec![], vec![])).unwrap();
+    let reply = c.beat_reply(Now::at(10), beat("ex-1", 1, 1, vec![], vec![])).unwrap();
     assert!(reply.assignments.is_empty(), "not durable yet");
     let out = drain(&mut c);
     let w = &writes(&out)[0];
     assert_eq!((w.task().state, w.task().token), (TaskState::Assigned, Some(tok(1))));
     persist_all(&mut c, 10, &out);
-    let reply = c.heartbeat(Now::at(20), beat("ex-1", 1, 2, vec![], vec![])).unwrap();
+    let reply = c.beat_reply(Now::at(20), beat("ex-1", 1, 2, vec![], vec![])).unwrap();
     assert_eq!(reply.assignments.len(), 1);
     assert_eq!((reply.assignments[0].task.clone(), reply.assignments[0].token), (task.clone(), tok(1)));
     assert_eq!(
@@ -181,7 +202,7 @@ fn capacity_bounds_assignments() {
     for key in ["a", "b", "c"] {
         submitted(&mut c, key);
     }
-    c.heartbeat(Now::at(10), beat("ex-1", 1, 1, vec![], vec![]));
+    c.beat_reply(Now::at(10), beat("ex-1", 1, 1, vec![], vec![]));
     assert_eq!(writes(&drain(&mut c)).len(), 2, "capacity 2");
 }
 
@@ -190,7 +211,7 @@ fn a_lost_assignment_is_taken_back_at_the_next_beat() {
     let mut c = leader();
     let task = delivered(&mut c);
     // Beat 3 does not list the task delivered in reply to beat 2: that reply was lost.
-    c.heartbeat(Now::at(30), beat("ex-1", 1, 3, vec![], vec![]));
+    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![], vec![]));
     let out = drain(&mut c);
     let w = &writes(&out)[0];
     assert_eq!((w.task().id.clone(), w.task().token, w.task().redispatches), (task, Some(tok(2)), 1));
@@ -212,7 +233,7 @@ fn a_silent_executor_is_declared_dead_after_k_beats_and_its_tasks_requeued() {
             tasks: 1
         })]
     );
-    c.heartbeat(Now::at(400), beat("ex-2", 5, 1, vec![], vec![]));
+    c.beat_reply(Now::at(400), beat("ex-2", 5, 1, vec![], vec![]));
     let w = &writes(&drain(&mut c))[0];
     assert_eq!((w.task().id.clone(), w.task().holder.clone().unwrap().executor), (task, "ex-2".to_string()));
 }
@@ -221,13 +242,13 @@ fn a_silent_executor_is_declared_dead_after_k_beats_and_its_tasks_requeued() {
 fn a_new_incarnation_retires_the_old_one_at_once() {
     let mut c = leader();
     let task = delivered(&mut c);
-    let reply = c.heartbeat(Now::at(30), beat("ex-1", 2, 1, vec![], vec![])).unwrap();
+    let reply = c.beat_reply(Now::at(30), beat("ex-1", 2, 1, vec![], vec![])).unwrap();
     let out = drain(&mut c);
     assert!(matches!(&out[0], Output::Record(EventKind::ExecutorDead { incarnation: 1, tasks: 1, .. })));
     assert_eq!(writes(&out)[0].task().id, task, "re-assigned to the new incarnation");
     assert!(reply.assignments.is_empty());
     // The old incarnation, if it speaks again, is told to drop what it holds.
-    let reply = c.heartbeat(Now::at(40), beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![])).unwrap();
+    let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![])).unwrap();
     assert_eq!(reply.cancel, vec![task]);
 }
 
@@ -236,15 +257,15 @@ fn success_is_acknowledged_to_the_executor_only_once_durable() {
     let mut c = leader();
     let task = delivered(&mut c);
     let done = Completion { task: task.clone(), token: tok(1), outcome: Outcome::Succeeded };
-    let reply = c.heartbeat(Now::at(30), beat("ex-1", 1, 3, vec![], vec![done.clone()])).unwrap();
+    let reply = c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![], vec![done.clone()])).unwrap();
     assert!(reply.done.is_empty());
     let out = drain(&mut c);
     // Reported again before the write is confirmed: still not done.
-    let reply = c.heartbeat(Now::at(40), beat("ex-1", 1, 4, vec![], vec![done.clone()])).unwrap();
+    let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 4, vec![], vec![done.clone()])).unwrap();
     assert!(reply.done.is_empty(), "must not be acknowledged before it is durable");
     let recorded = persist_all(&mut c, 40, &out);
     assert!(recorded.contains(&Output::Record(EventKind::Succeeded { task: task.clone(), epoch: EPOCH, attempt: 1 })));
-    let reply = c.heartbeat(Now::at(50), beat("ex-1", 1, 5, vec![], vec![done])).unwrap();
+    let reply = c.beat_reply(Now::at(50), beat("ex-1", 1, 5, vec![], vec![done])).unwrap();
     assert_eq!(reply.done, vec![task]);
 }
 
@@ -254,7 +275,7 @@ fn failures_retry_with_backoff_then_dead_letter_with_a_reason() {
     let task = delivered(&mut c);
     let failed =
         |attempt| Completion { task: task.clone(), token: tok(attempt), outcome: Outcome::Failed("boom".into()) };
-    c.heartbeat(Now::at(30), beat("ex-1", 1, 3, vec![], vec![failed(1)]));
+    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![], vec![failed(1)]));
     let out = drain(&mut c);
     let w = &writes(&out)[0];
     assert_eq!((w.task().state, w.task().failures), (TaskState::Pending, 1));
@@ -264,14 +285,14 @@ fn failures_retry_with_backoff_then_dead_letter_with_a_reason() {
     };
     assert!((50..=100).contains(backoff_ms), "base 100 ms with jitter 0.5: {backoff_ms}");
     // Not ready before its backoff ends.
-    c.heartbeat(Now::at(31), beat("ex-1", 1, 4, vec![], vec![]));
+    c.beat_reply(Now::at(31), beat("ex-1", 1, 4, vec![], vec![]));
     assert!(writes(&drain(&mut c)).is_empty());
-    c.heartbeat(Now::at(30 + backoff_ms), beat("ex-1", 1, 5, vec![], vec![]));
+    c.beat_reply(Now::at(30 + backoff_ms), beat("ex-1", 1, 5, vec![], vec![]));
     let out = drain(&mut c);
     persist_all(&mut c, 200, &out);
-    c.heartbeat(Now::at(210), beat("ex-1", 1, 6, vec![], vec![]));
+    c.beat_reply(Now::at(210), beat("ex-1", 1, 6, vec![], vec![]));
     drain(&mut c);
-    c.heartbeat(Now::at(220), beat("ex-1", 1, 7, vec![], vec![failed(2)]));
+    c.beat_reply(Now::at(220), beat("ex-1", 1, 7, vec![], vec![failed(2)]));
     let out = drain(&mut c);
     let w = &writes(&out)[0];
     assert_eq!(w.task().state, TaskState::DeadLettered);
@@ -292,7 +313,7 @@ fn a_task_whose_effect_may_have_landed_is_checked_at_the_sink_before_it_can_be_d
     let mut last = None;
     for (i, outcome) in outcomes.into_iter().enumerate() {
         let done = Completion { task: task.clone(), token: tok(i as u32 + 1), outcome };
-        c.heartbeat(Now::at(now), beat("ex-1", 1, seq, vec![], vec![done]));
+        c.beat_reply(Now::at(now), beat("ex-1", 1, seq, vec![], vec![done]));
         let out = drain(&mut c);
         let record = writes(&out)[0].task().clone();
         let recorded = persist_all(&mut c, now, &out);
@@ -305,10 +326,10 @@ fn a_task_whose_effect_may_have_landed_is_checked_at_the_sink_before_it_can_be_d
         };
         // Re-dispatch after the backoff and deliver the next attempt.
         now += backoff_ms;
-        c.heartbeat(Now::at(now), beat("ex-1", 1, seq + 1, vec![], vec![]));
+        c.beat_reply(Now::at(now), beat("ex-1", 1, seq + 1, vec![], vec![]));
         let out = drain(&mut c);
         persist_all(&mut c, now + 1, &out);
-        let reply = c.heartbeat(Now::at(now + 2), beat("ex-1", 1, seq + 2, vec![], vec![])).unwrap();
+        let reply = c.beat_reply(Now::at(now + 2), beat("ex-1", 1, seq + 2, vec![], vec![])).unwrap();
         checks.push(reply.assignments.iter().map(|a| a.check_first).collect::<Vec<_>>());
         drain(&mut c);
         (now, seq) = (now + 10, seq + 3);
@@ -324,7 +345,7 @@ fn stale_completions_are_acknowledged_and_ignored() {
     let task = delivered(&mut c);
     let stale =
         Completion { task: task.clone(), token: Token { epoch: EPOCH - 1, attempt: 1 }, outcome: Outcome::Succeeded };
-    let reply = c.heartbeat(Now::at(30), beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![stale])).unwrap();
+    let reply = c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![stale])).unwrap();
     assert_eq!(reply.done, vec![task]);
     assert!(writes(&drain(&mut c)).is_empty());
 }
@@ -348,7 +369,7 @@ fn a_new_leader_resumes_from_the_store() {
     assert_eq!(c.open_tasks(), 2);
     // ex-1 still runs t3-1 under the old token: the new leader keeps it there.
     let reply =
-        c.heartbeat(Now::at(10), beat("ex-1", 1, 1, vec![("t3-1", Token { epoch: 3, attempt: 1 })], vec![])).unwrap();
+        c.beat_reply(Now::at(10), beat("ex-1", 1, 1, vec![("t3-1", Token { epoch: 3, attempt: 1 })], vec![])).unwrap();
     assert!(reply.cancel.is_empty());
     let w = writes(&drain(&mut c));
     assert_eq!(w.len(), 1);
@@ -432,10 +453,10 @@ fn run_batch(c: &mut Coordinator, ex: &str, zone: &str, now: u64, outcomes: Vec<
     for i in 0..outcomes.len() {
         submitted(c, &format!("{ex}-{now}-{i}"));
     }
-    c.heartbeat(Now::at(now), idle(ex, 1, now, zone, slots));
+    c.beat_reply(Now::at(now), idle(ex, 1, now, zone, slots));
     let out = drain(c);
     persist_all(c, now, &out);
-    let reply = c.heartbeat(Now::at(now + 1), idle(ex, 1, now + 1, zone, slots)).unwrap();
+    let reply = c.beat_reply(Now::at(now + 1), idle(ex, 1, now + 1, zone, slots)).unwrap();
     assert_eq!(reply.assignments.len(), outcomes.len());
     drain(c);
     let completed = reply
@@ -444,7 +465,7 @@ fn run_batch(c: &mut Coordinator, ex: &str, zone: &str, now: u64, outcomes: Vec<
         .zip(outcomes)
         .map(|(a, outcome)| Completion { task: a.task.clone(), token: a.token, outcome })
         .collect();
-    c.heartbeat(Now::at(now + 2), with_zone(zone, slots, beat(ex, 1, now + 2, vec![], completed)));
+    c.beat_reply(Now::at(now + 2), with_zone(zone, slots, beat(ex, 1, now + 2, vec![], completed)));
     drain(c)
 }
 
@@ -458,12 +479,12 @@ fn mostly_failed() -> Vec<Outcome> {
 #[test]
 fn a_crash_looping_executor_is_quarantined_with_doubling_backoff() {
     let mut c = leader();
-    c.heartbeat(Now::at(0), idle("ex-2", 1, 1, "", 0)); // a healthy peer, so the cap allows one quarantine
-    c.heartbeat(Now::at(0), idle("ex-1", 1, 1, "", 2)); // the first incarnation seen is not a restart
-    c.heartbeat(Now::at(100), idle("ex-1", 2, 1, "", 2));
-    c.heartbeat(Now::at(200), idle("ex-1", 3, 1, "", 2));
+    c.beat_reply(Now::at(0), idle("ex-2", 1, 1, "", 0)); // a healthy peer, so the cap allows one quarantine
+    c.beat_reply(Now::at(0), idle("ex-1", 1, 1, "", 2)); // the first incarnation seen is not a restart
+    c.beat_reply(Now::at(100), idle("ex-1", 2, 1, "", 2));
+    c.beat_reply(Now::at(200), idle("ex-1", 3, 1, "", 2));
     assert!(isolation_events(&drain(&mut c)).is_empty(), "two restarts are not a crash loop");
-    c.heartbeat(Now::at(300), idle("ex-1", 4, 1, "", 2));
+    c.beat_reply(Now::at(300), idle("ex-1", 4, 1, "", 2));
     assert_eq!(
         drain(&mut c),
         vec![
@@ -477,72 +498,72 @@ fn a_crash_looping_executor_is_quarantined_with_doubling_backoff() {
         ]
     );
     let task = submitted(&mut c, "k");
-    c.heartbeat(Now::at(400), idle("ex-1", 4, 2, "", 2));
-    c.heartbeat(Now::at(2_299), idle("ex-1", 4, 3, "", 2));
+    c.beat_reply(Now::at(400), idle("ex-1", 4, 2, "", 2));
+    c.beat_reply(Now::at(2_299), idle("ex-1", 4, 3, "", 2));
     assert!(drain(&mut c).is_empty(), "no new work while quarantined");
-    c.heartbeat(Now::at(2_300), idle("ex-1", 4, 4, "", 2));
+    c.beat_reply(Now::at(2_300), idle("ex-1", 4, 4, "", 2));
     let out = drain(&mut c);
     assert_eq!(isolation_events(&out), vec![released("ex-1")]);
     assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (task, vec!["ex-1".to_string()]));
     // Three more restarts: the second quarantine of the name lasts twice as long.
     let mut events = Vec::new();
     for (inc, now) in [(5, 2_400), (6, 2_500), (7, 2_600)] {
-        c.heartbeat(Now::at(now), idle("ex-1", inc, 1, "", 2));
+        c.beat_reply(Now::at(now), idle("ex-1", inc, 1, "", 2));
         events.extend(isolation_events(&drain(&mut c)));
     }
     assert_eq!(events, vec![quarantined("ex-1", "crash loop: 3 restarts within 10000 ms", 4_000)]);
-    c.heartbeat(Now::at(6_599), idle("ex-1", 7, 2, "", 2));
+    c.beat_reply(Now::at(6_599), idle("ex-1", 7, 2, "", 2));
     assert!(isolation_events(&drain(&mut c)).is_empty());
-    c.heartbeat(Now::at(6_600), idle("ex-1", 7, 3, "", 2));
+    c.beat_reply(Now::at(6_600), idle("ex-1", 7, 3, "", 2));
     assert_eq!(isolation_events(&drain(&mut c)), vec![released("ex-1")]);
 }
 
 #[test]
 fn a_mostly_failing_executor_is_quarantined_and_a_healthy_one_gets_the_work() {
     let mut c = leader();
-    c.heartbeat(Now::at(0), idle("ex-2", 1, 1, "", 0));
+    c.beat_reply(Now::at(0), idle("ex-2", 1, 1, "", 0));
     let out = run_batch(&mut c, "ex-1", "", 10, mostly_failed());
     assert_eq!(writes(&out).len(), 8, "the eight outcomes");
     assert_eq!(isolation_events(&out), vec![quarantined("ex-1", "6 of its last 8 attempts failed", 2_000)]);
     persist_all(&mut c, 12, &out); // six retries, due within 100 ms
-    c.heartbeat(Now::at(210), idle("ex-1", 1, 20, "", 8));
-    c.heartbeat(Now::at(250), idle("ex-1", 1, 21, "", 8));
+    c.beat_reply(Now::at(210), idle("ex-1", 1, 20, "", 8));
+    c.beat_reply(Now::at(250), idle("ex-1", 1, 21, "", 8));
     assert!(drain(&mut c).is_empty(), "no new work while quarantined");
-    c.heartbeat(Now::at(260), idle("ex-2", 1, 2, "", 2));
+    c.beat_reply(Now::at(260), idle("ex-2", 1, 2, "", 2));
     assert_eq!(assigned_to(&drain(&mut c)), vec!["ex-2", "ex-2"]);
-    c.heartbeat(Now::at(2_012), idle("ex-1", 1, 22, "", 8));
+    c.beat_reply(Now::at(2_012), idle("ex-1", 1, 22, "", 8));
     let out = drain(&mut c);
     assert_eq!(isolation_events(&out), vec![released("ex-1")]);
     assert_eq!(assigned_to(&out), vec!["ex-1"; 4], "released: it gets the four retries left");
     // A fresh window: one more failure does not quarantine it again.
     persist_all(&mut c, 2_012, &out);
-    let reply = c.heartbeat(Now::at(2_013), idle("ex-1", 1, 23, "", 8)).unwrap();
+    let reply = c.beat_reply(Now::at(2_013), idle("ex-1", 1, 23, "", 8)).unwrap();
     let a = &reply.assignments[0];
     let failed = Completion { task: a.task.clone(), token: a.token, outcome: Outcome::Failed("boom".into()) };
     let held = reply.assignments[1..].iter().map(|a| (a.task.as_str(), a.token)).collect();
-    c.heartbeat(Now::at(2_014), with_zone("", 8, beat("ex-1", 1, 24, held, vec![failed])));
+    c.beat_reply(Now::at(2_014), with_zone("", 8, beat("ex-1", 1, 24, held, vec![failed])));
     assert!(isolation_events(&drain(&mut c)).is_empty());
 }
 
 #[test]
 fn attempts_lost_with_a_dead_executor_count_as_failures() {
     let mut c = leader();
-    c.heartbeat(Now::at(0), idle("ex-2", 1, 1, "", 0));
+    c.beat_reply(Now::at(0), idle("ex-2", 1, 1, "", 0));
     for i in 0..8 {
         submitted(&mut c, &format!("k{i}"));
     }
-    c.heartbeat(Now::at(10), idle("ex-1", 1, 1, "", 8));
+    c.beat_reply(Now::at(10), idle("ex-1", 1, 1, "", 8));
     let out = drain(&mut c);
     persist_all(&mut c, 10, &out);
-    c.heartbeat(Now::at(20), idle("ex-1", 1, 2, "", 8));
-    c.heartbeat(Now::at(300), idle("ex-2", 1, 2, "", 0));
+    c.beat_reply(Now::at(20), idle("ex-1", 1, 2, "", 8));
+    c.beat_reply(Now::at(300), idle("ex-2", 1, 2, "", 0));
     drain(&mut c);
     c.tick(Now::at(321));
     let out = drain(&mut c);
     assert!(matches!(&out[0], Output::Record(EventKind::ExecutorDead { tasks: 8, .. })));
     assert_eq!(isolation_events(&out), vec![quarantined("ex-1", "8 of its last 8 attempts failed", 2_000)]);
     // Back with a new incarnation, it gets none of the eight re-queued tasks.
-    c.heartbeat(Now::at(330), idle("ex-1", 2, 1, "", 8));
+    c.beat_reply(Now::at(330), idle("ex-1", 2, 1, "", 8));
     assert!(writes(&drain(&mut c)).is_empty());
 }
 
@@ -551,11 +572,11 @@ fn with_isolation_off_a_failing_executor_keeps_getting_work() {
     let isolation = IsolationConfig { enabled: false, ..IsolationConfig::default() };
     let mut c = Coordinator::new(CoordinatorConfig { isolation, ..CoordinatorConfig::default() }, 1);
     c.become_leader(Now::at(0), EPOCH, vec![], vec![]);
-    c.heartbeat(Now::at(0), idle("ex-2", 1, 1, "", 0));
+    c.beat_reply(Now::at(0), idle("ex-2", 1, 1, "", 0));
     let out = run_batch(&mut c, "ex-1", "z1", 10, mostly_failed());
     assert!(isolation_events(&out).is_empty());
     persist_all(&mut c, 12, &out);
-    c.heartbeat(Now::at(210), idle("ex-1", 1, 20, "z1", 8));
+    c.beat_reply(Now::at(210), idle("ex-1", 1, 20, "z1", 8));
     assert_eq!(assigned_to(&drain(&mut c)), vec!["ex-1"; 6]);
 }
 
@@ -566,7 +587,7 @@ fn a_lone_executor_is_never_quarantined() {
     let out = run_batch(&mut c, "ex-1", "", 10, failed);
     assert!(isolation_events(&out).is_empty(), "quarantining it would leave no executor usable");
     persist_all(&mut c, 12, &out);
-    c.heartbeat(Now::at(210), idle("ex-1", 1, 20, "", 8));
+    c.beat_reply(Now::at(210), idle("ex-1", 1, 20, "", 8));
     assert_eq!(assigned_to(&drain(&mut c)), vec!["ex-1"; 8]);
 }
 
@@ -574,18 +595,18 @@ fn a_lone_executor_is_never_quarantined() {
 fn quarantine_keeps_half_the_live_executors_usable() {
     let mut c = leader();
     for ex in ["ex-1", "ex-2", "ex-3"] {
-        c.heartbeat(Now::at(0), idle(ex, 1, 1, "", 2));
+        c.beat_reply(Now::at(0), idle(ex, 1, 1, "", 2));
     }
     let mut events = Vec::new();
     for (inc, now) in [(2, 100), (3, 200), (4, 300)] {
-        c.heartbeat(Now::at(now), idle("ex-1", inc, 1, "", 2));
-        c.heartbeat(Now::at(now), idle("ex-2", inc, 1, "", 2));
+        c.beat_reply(Now::at(now), idle("ex-1", inc, 1, "", 2));
+        c.beat_reply(Now::at(now), idle("ex-2", inc, 1, "", 2));
         events.extend(isolation_events(&drain(&mut c)));
     }
     // Both crash-loop, but of three live names two must stay usable.
     assert_eq!(events, vec![quarantined("ex-1", "crash loop: 3 restarts within 10000 ms", 2_000)]);
-    c.heartbeat(Now::at(350), idle("ex-1", 4, 2, "", 2));
-    c.heartbeat(Now::at(650), idle("ex-1", 4, 3, "", 2));
+    c.beat_reply(Now::at(350), idle("ex-1", 4, 2, "", 2));
+    c.beat_reply(Now::at(650), idle("ex-1", 4, 3, "", 2));
     drain(&mut c);
     // ex-2 and ex-3 fall silent: ex-1 alone is live, so its quarantine is lifted early.
     c.tick(Now::at(700));
@@ -606,13 +627,13 @@ fn quarantine_keeps_half_the_live_executors_usable() {
 /// the failing beat.
 fn failed_in_z1(c: &mut Coordinator) -> (TaskId, Vec<Output>) {
     let task = submitted(c, "k");
-    c.heartbeat(Now::at(10), idle("ex-1", 1, 1, "z1", 2));
+    c.beat_reply(Now::at(10), idle("ex-1", 1, 1, "z1", 2));
     let out = drain(c);
     persist_all(c, 10, &out);
-    c.heartbeat(Now::at(20), idle("ex-1", 1, 2, "z1", 2));
+    c.beat_reply(Now::at(20), idle("ex-1", 1, 2, "z1", 2));
     drain(c);
     let failed = Completion { task: task.clone(), token: tok(1), outcome: Outcome::Failed("boom".into()) };
-    c.heartbeat(Now::at(30), with_zone("z1", 2, beat("ex-1", 1, 3, vec![], vec![failed])));
+    c.beat_reply(Now::at(30), with_zone("z1", 2, beat("ex-1", 1, 3, vec![], vec![failed])));
     let out = drain(c);
     persist_all(c, 30, &out);
     (task, out)
@@ -623,10 +644,10 @@ fn a_task_that_failed_in_a_zone_runs_next_in_another_zone() {
     let mut c = leader();
     let (task, out) = failed_in_z1(&mut c);
     assert_eq!(isolation_events(&out), vec![EventKind::ZoneAvoided { task: task.clone(), zone: "z1".into() }]);
-    c.heartbeat(Now::at(40), idle("ex-2", 1, 1, "z2", 0)); // z2 is live, with no free slot yet
-    c.heartbeat(Now::at(200), idle("ex-1", 1, 4, "z1", 2));
+    c.beat_reply(Now::at(40), idle("ex-2", 1, 1, "z2", 0)); // z2 is live, with no free slot yet
+    c.beat_reply(Now::at(200), idle("ex-1", 1, 4, "z1", 2));
     assert!(drain(&mut c).is_empty(), "z1 passes over the task while z2 is live");
-    c.heartbeat(Now::at(210), idle("ex-2", 1, 2, "z2", 2));
+    c.beat_reply(Now::at(210), idle("ex-2", 1, 2, "z2", 2));
     let out = drain(&mut c);
     assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (task, vec!["ex-2".to_string()]));
 }
@@ -635,12 +656,12 @@ fn a_task_that_failed_in_a_zone_runs_next_in_another_zone() {
 fn a_task_avoiding_a_zone_still_runs_there_when_no_other_zone_is_live() {
     let mut c = leader();
     let (task, _) = failed_in_z1(&mut c);
-    c.heartbeat(Now::at(40), idle("ex-2", 1, 1, "z2", 0));
-    c.heartbeat(Now::at(300), idle("ex-1", 1, 4, "z1", 2));
+    c.beat_reply(Now::at(40), idle("ex-2", 1, 1, "z2", 0));
+    c.beat_reply(Now::at(300), idle("ex-1", 1, 4, "z1", 2));
     assert!(drain(&mut c).is_empty(), "z2 is still live");
     c.tick(Now::at(341)); // ex-2 (z2) is declared dead
     drain(&mut c);
-    c.heartbeat(Now::at(350), idle("ex-1", 1, 5, "z1", 2));
+    c.beat_reply(Now::at(350), idle("ex-1", 1, 5, "z1", 2));
     let out = drain(&mut c);
     assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (task, vec!["ex-1".to_string()]));
 }
@@ -653,11 +674,11 @@ fn passed_over_tasks_keep_their_place_and_others_are_served() {
     let out = drain(&mut c);
     persist_all(&mut c, 150, &out); // queued behind the retry, due by 130
     let other = writes(&out)[0].task().id.clone();
-    c.heartbeat(Now::at(40), idle("ex-2", 1, 1, "z2", 0));
-    c.heartbeat(Now::at(200), idle("ex-1", 1, 4, "z1", 2));
+    c.beat_reply(Now::at(40), idle("ex-2", 1, 1, "z2", 0));
+    c.beat_reply(Now::at(200), idle("ex-1", 1, 4, "z1", 2));
     let out = drain(&mut c);
     assert_eq!(writes(&out).iter().map(|w| w.task().id.clone()).collect::<Vec<_>>(), vec![other]);
-    c.heartbeat(Now::at(210), idle("ex-2", 1, 2, "z2", 2));
+    c.beat_reply(Now::at(210), idle("ex-2", 1, 2, "z2", 2));
     let out = drain(&mut c);
     assert_eq!(writes(&out).iter().map(|w| w.task().id.clone()).collect::<Vec<_>>(), vec![avoider]);
 }
@@ -671,8 +692,8 @@ fn a_beat_passes_over_at_most_max_skips_per_beat_tasks() {
     c.submit(2, spec("other"));
     let out = drain(&mut c);
     persist_all(&mut c, 150, &out);
-    c.heartbeat(Now::at(40), idle("ex-2", 1, 1, "z2", 0));
-    c.heartbeat(Now::at(200), idle("ex-1", 1, 4, "z1", 2));
+    c.beat_reply(Now::at(40), idle("ex-2", 1, 1, "z2", 0));
+    c.beat_reply(Now::at(200), idle("ex-1", 1, 4, "z1", 2));
     assert!(drain(&mut c).is_empty(), "the scan stops at the first task it may not take");
 }
 
@@ -680,10 +701,10 @@ fn a_beat_passes_over_at_most_max_skips_per_beat_tasks() {
 fn an_attempt_lost_with_a_dead_executor_avoids_its_zone() {
     let mut c = leader();
     let task = submitted(&mut c, "k");
-    c.heartbeat(Now::at(10), idle("ex-1", 1, 1, "z1", 2));
+    c.beat_reply(Now::at(10), idle("ex-1", 1, 1, "z1", 2));
     let out = drain(&mut c);
     persist_all(&mut c, 10, &out);
-    c.heartbeat(Now::at(20), idle("ex-1", 1, 2, "z1", 2));
+    c.beat_reply(Now::at(20), idle("ex-1", 1, 2, "z1", 2));
     drain(&mut c);
     c.tick(Now::at(321));
     assert_eq!(
@@ -703,23 +724,23 @@ fn an_attempt_lost_with_a_dead_executor_avoids_its_zone() {
 #[test]
 fn a_zone_that_just_lost_an_executor_gets_no_work_while_another_zone_has_room() {
     let mut c = leader();
-    c.heartbeat(Now::at(0), idle("ex-1", 1, 1, "z1", 2));
-    c.heartbeat(Now::at(200), idle("ex-2", 1, 1, "z2", 2));
-    c.heartbeat(Now::at(200), idle("ex-3", 1, 1, "z1", 2));
+    c.beat_reply(Now::at(0), idle("ex-1", 1, 1, "z1", 2));
+    c.beat_reply(Now::at(200), idle("ex-2", 1, 1, "z2", 2));
+    c.beat_reply(Now::at(200), idle("ex-3", 1, 1, "z1", 2));
     c.tick(Now::at(301)); // ex-1 (z1) is declared dead: z1 counts as lost until 301 + 600
     drain(&mut c);
     let first = submitted(&mut c, "a");
-    c.heartbeat(Now::at(350), idle("ex-3", 1, 2, "z1", 2));
+    c.beat_reply(Now::at(350), idle("ex-3", 1, 2, "z1", 2));
     assert!(drain(&mut c).is_empty(), "z2 has a free slot");
-    c.heartbeat(Now::at(360), idle("ex-2", 1, 2, "z2", 2));
+    c.beat_reply(Now::at(360), idle("ex-2", 1, 2, "z2", 2));
     let out = drain(&mut c);
     assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (first, vec!["ex-2".to_string()]));
-    c.heartbeat(Now::at(600), idle("ex-3", 1, 3, "z1", 2));
-    c.heartbeat(Now::at(860), idle("ex-2", 1, 3, "z2", 2)); // one slot still free
+    c.beat_reply(Now::at(600), idle("ex-3", 1, 3, "z1", 2));
+    c.beat_reply(Now::at(860), idle("ex-2", 1, 3, "z2", 2)); // one slot still free
     let second = submitted(&mut c, "b");
-    c.heartbeat(Now::at(870), idle("ex-3", 1, 4, "z1", 2));
+    c.beat_reply(Now::at(870), idle("ex-3", 1, 4, "z1", 2));
     assert!(drain(&mut c).is_empty(), "still within the window");
-    c.heartbeat(Now::at(902), idle("ex-3", 1, 5, "z1", 2));
+    c.beat_reply(Now::at(902), idle("ex-3", 1, 5, "z1", 2));
     let out = drain(&mut c);
     assert_eq!((writes(&out)[0].task().id.clone(), assigned_to(&out)), (second, vec!["ex-3".to_string()]));
 }

@@ -90,7 +90,7 @@ fn a_fire_and_its_cursor_are_one_write_and_nothing_dispatches_before_it_is_durab
     assert_eq!(w[0].job.as_ref().unwrap().next_ms, Some(2_000), "the cursor moves in the same txn");
     assert!(fires(&out).is_empty(), "no fire is recorded before the store confirms it");
     // Not durable yet: a beat gets nothing.
-    let reply = c.heartbeat(Now::at(1_001), beat(1, vec![])).unwrap();
+    let reply = c.beat_reply(Now::at(1_001), beat(1, vec![])).unwrap();
     assert!(reply.assignments.is_empty());
     // Another tick decides nothing more for the job while its write is in flight.
     c.tick(Now::at(2_100));
@@ -110,11 +110,11 @@ fn a_new_leader_resumes_from_the_persisted_cursor_and_queues_a_persisted_fire() 
     drain(&mut next);
     next.tick(Now::at(1_300));
     assert!(writes(&drain(&mut next)).is_empty(), "instant 1000 is not fired again");
-    let reply = next.heartbeat(Now::at(1_300), beat(1, vec![])).unwrap();
+    let reply = next.beat_reply(Now::at(1_300), beat(1, vec![])).unwrap();
     assert!(reply.assignments.is_empty());
     let out = drain(&mut next);
     confirm(&mut next, 1_300, &out);
-    let reply = next.heartbeat(Now::at(1_310), beat(2, vec![])).unwrap();
+    let reply = next.beat_reply(Now::at(1_310), beat(2, vec![])).unwrap();
     assert_eq!(reply.assignments.len(), 1, "the persisted fire is dispatched by the successor");
     assert_eq!(reply.assignments[0].spec.key, "fire/j/1000");
 }
@@ -157,10 +157,10 @@ fn overlap_forbid_skips_while_the_previous_fire_runs_and_replace_dead_letters_it
         c.tick(Now::at(1_000));
         let out = drain(&mut c);
         confirm(&mut c, 1_000, &out);
-        c.heartbeat(Now::at(1_010), beat(1, vec![])).unwrap();
+        c.beat_reply(Now::at(1_010), beat(1, vec![])).unwrap();
         let out = drain(&mut c);
         confirm(&mut c, 1_010, &out);
-        let reply = c.heartbeat(Now::at(1_020), beat(2, vec![])).unwrap();
+        let reply = c.beat_reply(Now::at(1_020), beat(2, vec![])).unwrap();
         let first = reply.assignments[0].clone();
         c.tick(Now::at(2_000));
         let out = drain(&mut c);
@@ -178,13 +178,13 @@ fn overlap_forbid_skips_while_the_previous_fire_runs_and_replace_dead_letters_it
                 // The executor still holding the replaced fire is told to cancel it.
                 let mut b = beat(3, vec![]);
                 b.held = vec![(first.task.clone(), first.token)];
-                assert_eq!(c.heartbeat(Now::at(2_010), b).unwrap().cancel, vec![first.task.clone()]);
+                assert_eq!(c.beat_reply(Now::at(2_010), b).unwrap().cancel, vec![first.task.clone()]);
             }
         }
         // Once the previous fire finished, the next instant fires.
         if overlap == Overlap::Forbid {
             let done = Completion { task: first.task.clone(), token: first.token, outcome: Outcome::Succeeded };
-            c.heartbeat(Now::at(2_500), beat(3, vec![done])).unwrap();
+            c.beat_reply(Now::at(2_500), beat(3, vec![done])).unwrap();
             let out = drain(&mut c);
             confirm(&mut c, 2_500, &out);
             c.tick(Now::at(3_000));
@@ -287,7 +287,7 @@ fn fires_are_dispatched_before_an_older_task_backlog() {
     settle(&mut c, 1_000, out);
     // One free slot: the fire gets it, though five tasks became ready before it.
     let one_slot = Beat { capacity: 1, ..beat(1, vec![]) };
-    c.heartbeat(Now::at(1_001), one_slot.clone()).unwrap();
+    c.beat_reply(Now::at(1_001), one_slot.clone()).unwrap();
     let out = drain(&mut c);
     let assigned: Vec<String> = writes(&out).iter().map(|w| w.task().spec.key.clone()).collect();
     assert_eq!(assigned, vec!["fire/j/1000".to_string()]);

@@ -57,10 +57,10 @@ fn a_standby_or_an_idle_leader_needs_no_tick() {
 #[test]
 fn the_core_wakes_when_a_silent_executors_window_ends() {
     let mut c = leader(CoordinatorConfig::default()); // dead after 3 x 100 ms
-    c.heartbeat(Now::at(10), idle("ex-1", 1, 1));
+    c.beat_reply(Now::at(10), idle("ex-1", 1, 1));
     assert_eq!(c.poll_timeout().mono_ms, Some(311), "silent for more than 300 ms from 10");
     // A later beat moves the deadline on; the wake stays a lower bound until a tick.
-    c.heartbeat(Now::at(100), idle("ex-1", 1, 2));
+    c.beat_reply(Now::at(100), idle("ex-1", 1, 2));
     assert!(!c.poll_timeout().is_due(Now::at(310)));
     assert!(c.poll_timeout().is_due(Now::at(311)));
     c.tick(Now::at(311));
@@ -77,9 +77,9 @@ fn the_core_wakes_when_a_silent_executors_window_ends() {
 fn the_core_wakes_when_a_quarantine_ends() {
     // Executors stay alive for 10 s of silence, so the quarantine's end is the first deadline.
     let mut c = leader(CoordinatorConfig { missed_beats: 100, ..CoordinatorConfig::default() });
-    c.heartbeat(Now::at(0), idle("ex-2", 1, 1));
+    c.beat_reply(Now::at(0), idle("ex-2", 1, 1));
     for (incarnation, now) in [(1, 0), (2, 100), (3, 200), (4, 300)] {
-        c.heartbeat(Now::at(now), idle("ex-1", incarnation, 1));
+        c.beat_reply(Now::at(now), idle("ex-1", incarnation, 1));
     }
     let seen = events(&mut c);
     assert!(seen.iter().any(|e| matches!(e, EventKind::ExecutorQuarantined { backoff_ms: 2_000, .. })), "{seen:?}");
