@@ -196,6 +196,7 @@ impl Coordinator {
             self.ready.remove(&first);
             let task = first.task;
             let entry = self.tasks.get_mut(&task).expect("ready task is known");
+            assert_eq!(entry.record.state, TaskState::Pending, "only a pending task is ready: {task}");
             entry.record.attempt += 1;
             let token = Token { epoch, attempt: entry.record.attempt };
             entry.record.state = TaskState::Assigned;
@@ -214,6 +215,12 @@ impl Coordinator {
         for task in outbox {
             let entry = self.tasks.get_mut(&task).expect("outbox task is known");
             let token = entry.record.token.expect("outbox tasks are assigned");
+            // An assignment is delivered only once the store confirmed it, under this term,
+            // to the executor it was written for.
+            assert!(entry.record.state == TaskState::Assigned && entry.writing.is_none(), "{task} undelivered");
+            assert_eq!(Some(token.epoch), self.epoch, "{task} delivered under another term's token");
+            let holder = entry.record.holder.as_ref().map(|h| (&h.executor, h.incarnation));
+            assert_eq!(holder, Some((&beat.executor, beat.incarnation)), "{task} delivered to another holder");
             entry.delivered_at_seq = Some(beat.seq);
             let (spec, check_first) = (entry.record.spec.clone(), entry.record.effect_unknown);
             reply.assignments.push(Assignment { task: task.clone(), token, spec, check_first });

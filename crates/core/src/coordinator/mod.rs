@@ -501,6 +501,10 @@ impl Coordinator {
         job: Option<Box<JobRecord>>,
         pending: Pending,
     ) -> u64 {
+        let epoch = self.epoch.expect("a write is issued only while leading");
+        if let Some(token) = record.as_ref().and_then(|r| r.token) {
+            assert!(token.epoch <= epoch, "a record carries a token from a later term than {epoch}: {token:?}");
+        }
         let op = self.next_op;
         self.next_op += 1;
         self.writes.insert(op, pending);
