@@ -13,6 +13,7 @@ use crate::node::clock::{Elapsed, NodeClock};
 use crate::node::rpc::through_faults;
 use crate::node::NodeFaults;
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse, TxnResponse};
+use std::collections::BTreeMap;
 
 /// The peer name store calls carry in the fault layer.
 pub const STORE_PEER: &str = "store";
@@ -161,20 +162,8 @@ impl Store {
     /// operations. Ok also when this very write had already landed (a retry after a lost
     /// reply).
     pub async fn write(&self, epoch: u64, seq: u64, writes: &[Write]) -> Result<(), StoreError> {
-        let mut ops = Vec::with_capacity(writes.len() * 2);
-        for w in writes {
-            if let Some(record) = &w.record {
-                let value = serde_json::to_vec(record).expect("task records serialize");
-                ops.push(TxnOp::put(format!("{TASKS}{}", record.id), value, None));
-                if w.create_key {
-                    ops.push(TxnOp::put(format!("{KEYS}{}", record.spec.key), record.id.clone(), None));
-                }
-            }
-            if let Some(job) = &w.job {
-                let value = serde_json::to_vec(job).expect("job records serialize");
-                ops.push(TxnOp::put(format!("{JOBS}{}", job.spec.name), value, None));
-            }
-        }
+        let mut ops: Vec<TxnOp> =
+            batch_puts(writes).into_iter().map(|(key, value)| TxnOp::put(key, value, None)).collect();
         assert!(ops.len() <= MAX_BATCH_OPS, "write batch of {} ops exceeds the txn limit", ops.len());
         assert!(seq > 0, "write sequence numbers start at 1");
         let mine = write_seq_value(epoch, seq);
@@ -204,6 +193,35 @@ impl Store {
     }
 }
 
+/// The puts of one batch, one per store key: where two writes of the batch name the same key
+/// (a task assigned, taken back and assigned again; two fires of one job, each moving its
+/// cursor), the later value is the one kept. etcd refuses a txn that writes a key twice
+/// ("duplicate key given in txn request") and applying both in order would leave the later
+/// one, so keeping only it is the same write. Keys keep the order of their first write.
+fn batch_puts(writes: &[Write]) -> Vec<(String, Vec<u8>)> {
+    let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut at: BTreeMap<String, usize> = BTreeMap::new();
+    let mut put = |key: String, value: Vec<u8>| match at.get(&key) {
+        Some(&i) => puts[i].1 = value,
+        None => {
+            at.insert(key.clone(), puts.len());
+            puts.push((key, value));
+        }
+    };
+    for w in writes {
+        if let Some(record) = &w.record {
+            put(format!("{TASKS}{}", record.id), serde_json::to_vec(record).expect("task records serialize"));
+            if w.create_key {
+                put(format!("{KEYS}{}", record.spec.key), record.id.clone().into_bytes());
+            }
+        }
+        if let Some(job) = &w.job {
+            put(format!("{JOBS}{}", job.spec.name), serde_json::to_vec(job).expect("job records serialize"));
+        }
+    }
+    puts
+}
+
 /// The values the `get` ops of a failed txn's else branch read, in order (None: no key).
 fn first_values<const N: usize>(resp: &TxnResponse) -> [Option<String>; N] {
     let mut gets = resp.op_responses().into_iter().filter_map(|op| match op {
@@ -211,4 +229,36 @@ fn first_values<const N: usize>(resp: &TxnResponse) -> [Option<String>; N] {
         _ => None,
     });
     std::array::from_fn(|_| gets.next().flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{TaskSpec, TaskState};
+
+    fn write(op: u64, record: &TaskRecord, create_key: bool) -> Write {
+        Write { op, record: Some(record.clone()), create_key, job: None }
+    }
+
+    #[test]
+    fn a_batch_writes_each_key_once_with_its_last_value() {
+        let spec = TaskSpec { key: "k".into(), payload: vec![], max_attempts: 3, timeout_ms: 1_000, not_before_ms: 0 };
+        let created = TaskRecord::new("t1-1".into(), spec.clone());
+        let mut assigned = created.clone();
+        assigned.state = TaskState::Assigned;
+        let mut reassigned = assigned.clone();
+        reassigned.attempt = 2;
+        let other = TaskRecord::new("t1-2".into(), TaskSpec { key: "k2".into(), ..spec });
+        let batch = [
+            write(1, &created, true),
+            write(2, &assigned, false),
+            write(3, &other, true),
+            write(4, &reassigned, false),
+        ];
+        let puts = batch_puts(&batch);
+        let keys: Vec<&str> = puts.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["/faultline/tasks/t1-1", "/faultline/keys/k", "/faultline/tasks/t1-2", "/faultline/keys/k2"]);
+        let kept: TaskRecord = serde_json::from_slice(&puts[0].1).expect("a task record");
+        assert_eq!(kept, reassigned, "the batch's last write of a key wins");
+    }
 }

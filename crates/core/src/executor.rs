@@ -261,11 +261,14 @@ mod tests {
     fn rejects_stale_epochs_and_excess_work() {
         let mut ex = Executor::new("ex-1".into(), 1, 1);
         answer(&mut ex, BeatReply { epoch: 9, ..Default::default() });
-        let actions = answer(&mut ex, BeatReply {
-            epoch: 9,
-            assignments: vec![assign("a", 8, 1), assign("b", 9, 1), assign("c", 9, 1)],
-            ..Default::default()
-        });
+        let actions = answer(
+            &mut ex,
+            BeatReply {
+                epoch: 9,
+                assignments: vec![assign("a", 8, 1), assign("b", 9, 1), assign("c", 9, 1)],
+                ..Default::default()
+            },
+        );
         assert_eq!(
             actions,
             vec![
