@@ -234,3 +234,6 @@ impl Coordinator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -115,3 +115,6 @@ impl Coordinator {
         self.queue(at_ms, task, fire);
     }
 }
+
+#[cfg(test)]
+mod tests;

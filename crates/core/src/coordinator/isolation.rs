@@ -241,3 +241,6 @@ impl Coordinator {
         self.record(EventKind::ExecutorReleased { executor: name.to_string() });
     }
 }
+
+#[cfg(test)]
+mod tests;

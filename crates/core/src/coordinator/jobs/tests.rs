@@ -1,7 +1,8 @@
 //! Scheduled jobs in the coordinator core: exact outputs for each firing rule.
 
 use super::*;
-use crate::coordinator::{Coordinator, CoordinatorConfig, Output, Write};
+use crate::coordinator::tests::{drain, persist_all as confirm, writes};
+use crate::coordinator::{Coordinator, CoordinatorConfig, Output};
 use crate::executor::{Beat, Completion};
 use crate::schedule::{JobCommand, JobSpec, Misfire, Overlap, Schedule};
 use crate::{Outcome, Token};
@@ -21,23 +22,8 @@ fn job(name: &str, every_ms: u64, misfire: Misfire, overlap: Overlap) -> JobSpec
     }
 }
 
-fn drain(c: &mut Coordinator) -> Vec<Output> {
-    std::iter::from_fn(|| c.poll_output()).collect()
-}
-
-fn writes(outputs: &[Output]) -> Vec<Write> {
-    outputs.iter().filter_map(|o| if let Output::Write(w) = o { Some(w.clone()) } else { None }).collect()
-}
-
 fn events(outputs: &[Output]) -> Vec<EventKind> {
     outputs.iter().filter_map(|o| if let Output::Record(e) = o { Some(e.clone()) } else { None }).collect()
-}
-
-fn confirm(c: &mut Coordinator, now: u64, outputs: &[Output]) -> Vec<Output> {
-    for w in writes(outputs) {
-        c.persisted(Now::at(now), w.op);
-    }
-    drain(c)
 }
 
 /// A leader with `spec` created (and durable) at time 0.
