@@ -543,12 +543,23 @@ where
     Fut: std::future::Future<Output = Result<T, StoreError>>,
 {
     let mut pause_ms = RETRY_BASE_MS;
+    let mut failures: u64 = 0;
     loop {
         match call().await {
             Ok(v) => return Ok(v),
             Err(e @ (StoreError::Fenced { .. } | StoreError::Corrupt { .. })) => return Err(e),
             Err(e) if !proven() => return Err(e),
-            Err(e) => tracing::debug!("store call failed, retrying while the lease is proven: {e}"),
+            Err(e) => {
+                failures += 1;
+                // One failure is the store's tail; a call failing on and on while the lease
+                // holds (a load too large for one response keeps a leader out of office
+                // forever) must reach the operator: warned at the 16th, 32nd, 64th... try.
+                if failures >= 16 && failures.is_power_of_two() {
+                    tracing::warn!("store call failed {failures} times, retrying while the lease is proven: {e}");
+                } else {
+                    tracing::debug!("store call failed, retrying while the lease is proven: {e}");
+                }
+            }
         }
         clock.sleep(pause_ms).await;
         pause_ms = (pause_ms * 2).min(RETRY_MAX_MS);
