@@ -31,6 +31,8 @@ pub const MAX_TXN_OPS: usize = 128;
 /// any other call, but a lost reply should cost a few seconds, not ten (a new leader that
 /// waited ten on a dropped load reply held the election that long with nobody leading).
 const LOAD_TIMEOUT_FACTOR: u64 = 3;
+/// Keys a load reads per call: 1,000 finished-task records are about 300 KB.
+const LOAD_PAGE: i64 = 1_000;
 /// Operations a write batch may carry: one of the txn's ops moves [`WRITE_SEQ`].
 pub const MAX_BATCH_OPS: usize = MAX_TXN_OPS - 1;
 
@@ -139,22 +141,40 @@ impl Store {
         self.load(JOBS).await
     }
 
+    /// Every record under `prefix`, read in pages of at most [`LOAD_PAGE`] keys: one read of
+    /// everything fails once it passes the client's 4 MiB response limit (20,000 finished
+    /// tasks did on etcd 3.4), and a page that still passes it (large payloads) is read again
+    /// as two halves. The pages need no common revision: the loading leader has raised the
+    /// fence, so no other leader writes meanwhile.
     async fn load<T: serde::de::DeserializeOwned>(&self, prefix: &'static str) -> Result<Vec<T>, StoreError> {
-        let make = || {
-            let mut kv = self.client.kv_client();
-            async move { kv.get(prefix, Some(GetOptions::new().with_prefix())).await }
-        };
-        let timeout_ms = self.timeout_ms * LOAD_TIMEOUT_FACTOR;
-        let resp = through_faults(&self.faults, &self.clock, STORE_PEER, timeout_ms, make).await??;
-        resp.kvs()
-            .iter()
-            .map(|kv| {
-                serde_json::from_slice(kv.value()).map_err(|e| StoreError::Corrupt {
+        let end = prefix_end(prefix);
+        let mut from = prefix.as_bytes().to_vec();
+        let mut page = LOAD_PAGE;
+        let mut records = Vec::new();
+        loop {
+            let make = || {
+                let (mut kv, from, end) = (self.client.kv_client(), from.clone(), end.clone());
+                async move { kv.get(from, Some(GetOptions::new().with_range(end).with_limit(page))).await }
+            };
+            let timeout_ms = self.timeout_ms * LOAD_TIMEOUT_FACTOR;
+            let resp = match through_faults(&self.faults, &self.clock, STORE_PEER, timeout_ms, make).await? {
+                Err(e) if too_large(&e) && page > 1 => {
+                    page = (page / 2).max(1);
+                    continue;
+                }
+                resp => resp?,
+            };
+            for kv in resp.kvs() {
+                records.push(serde_json::from_slice(kv.value()).map_err(|e| StoreError::Corrupt {
                     key: String::from_utf8_lossy(kv.key()).into_owned(),
                     err: e.to_string(),
-                })
-            })
-            .collect()
+                })?);
+            }
+            match resp.kvs().last() {
+                Some(last) if resp.more() => from = [last.key(), &[0]].concat(),
+                _ => return Ok(records),
+            }
+        }
     }
 
     /// Writes a batch in one txn fenced by `epoch`, as write number `seq` of the term (from
@@ -220,6 +240,20 @@ fn batch_puts(writes: &[Write]) -> Vec<(String, Vec<u8>)> {
         }
     }
     puts
+}
+
+/// The first key after every key that starts with `prefix` (etcd's prefix range end).
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    let last = end.last_mut().expect("a non-empty prefix");
+    assert!(*last < u8::MAX, "prefixes end in a printable byte");
+    *last += 1;
+    end
+}
+
+/// A response the client refused for its size (tonic's 4 MiB decoding limit).
+fn too_large(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(status) if status.code() == tonic::Code::OutOfRange)
 }
 
 /// The values the `get` ops of a failed txn's else branch read, in order (None: no key).

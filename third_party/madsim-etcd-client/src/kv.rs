@@ -159,6 +159,10 @@ impl PutResponse {
 pub struct GetOptions {
     pub(crate) revision: i64,
     pub(crate) prefix: bool,
+    /// The end of the range `[key, range_end)` (faultline change 7).
+    pub(crate) range_end: Option<Vec<u8>>,
+    /// At most this many keys, the first in key order; 0 is no limit (faultline change 7).
+    pub(crate) limit: i64,
 }
 
 impl GetOptions {
@@ -168,7 +172,24 @@ impl GetOptions {
         GetOptions {
             revision: 0,
             prefix: true,
+            range_end: None,
+            limit: 0,
         }
+    }
+
+    /// Gets the keys in the range `[key, end_key)` (faultline change 7).
+    #[inline]
+    pub fn with_range(mut self, end_key: impl Into<Vec<u8>>) -> Self {
+        self.prefix = false;
+        self.range_end = Some(end_key.into());
+        self
+    }
+
+    /// At most `limit` keys, the first in key order; 0 is no limit (faultline change 7).
+    #[inline]
+    pub const fn with_limit(mut self, limit: i64) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// The point-in-time of the key-value store to use for the range.
@@ -193,6 +214,10 @@ impl GetOptions {
 pub struct GetResponse {
     pub(crate) header: ResponseHeader,
     pub(crate) kvs: Vec<KeyValue>,
+    /// More keys are in the range than the limit let through (faultline change 7).
+    pub(crate) more: bool,
+    /// Keys in the range, limit or not (faultline change 7).
+    pub(crate) count: i64,
 }
 
 impl GetResponse {
@@ -207,6 +232,18 @@ impl GetResponse {
     #[inline]
     pub fn kvs(&self) -> &[KeyValue] {
         &self.kvs
+    }
+
+    /// Whether more keys are in the range than were returned (faultline change 7).
+    #[inline]
+    pub const fn more(&self) -> bool {
+        self.more
+    }
+
+    /// How many keys are in the range (faultline change 7).
+    #[inline]
+    pub const fn count(&self) -> i64 {
+        self.count
     }
 }
 
