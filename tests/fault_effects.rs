@@ -450,3 +450,25 @@ fn a_slow_store_slows_the_campaign_too() {
         );
     }
 }
+
+/// Retention is not a no-op: in scenarios/failover/compaction.toml (retention 1 s, the leader
+/// killed twice) finished tasks are compacted, and each new leader loads (and records as
+/// `recovered`) only the last second's finished tasks, not everything that finished before it.
+#[test]
+fn finished_tasks_are_compacted_and_a_new_leader_loads_only_the_retained_ones() {
+    let text = std::fs::read_to_string("scenarios/failover/compaction.toml").expect("the scenario");
+    let o = run_seed(&scenario(&text), 1);
+    assert!(o.passed(), "{:?} {:#?}", o.panic, o.check.violations);
+    let compacted = o.history.iter().filter(|e| matches!(e.kind, EventKind::Compacted { .. })).count();
+    assert!(compacted > 1_000, "only {compacted} tasks compacted");
+    let last_election =
+        o.history.iter().rposition(|e| matches!(e.kind, EventKind::LeaderElected { .. })).expect("elections");
+    let leader = &o.history[last_election].node;
+    let finished_before = o.history[..last_election].iter().filter(|e| e.kind.terminal_task().is_some()).count();
+    let recovered = o.history[last_election..]
+        .iter()
+        .filter(|e| &e.node == leader && matches!(e.kind, EventKind::Recovered { .. }))
+        .count();
+    assert!(finished_before > 1_000, "{finished_before} finished before the last election");
+    assert!(recovered * 4 < finished_before, "the last leader loaded {recovered} of {finished_before} finished tasks");
+}

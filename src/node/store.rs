@@ -182,8 +182,13 @@ impl Store {
     /// operations. Ok also when this very write had already landed (a retry after a lost
     /// reply).
     pub async fn write(&self, epoch: u64, seq: u64, writes: &[Write]) -> Result<(), StoreError> {
-        let mut ops: Vec<TxnOp> =
-            batch_puts(writes).into_iter().map(|(key, value)| TxnOp::put(key, value, None)).collect();
+        let mut ops: Vec<TxnOp> = batch_ops(writes)
+            .into_iter()
+            .map(|(key, value)| match value {
+                Some(value) => TxnOp::put(key, value, None),
+                None => TxnOp::delete(key, None),
+            })
+            .collect();
         assert!(ops.len() <= MAX_BATCH_OPS, "write batch of {} ops exceeds the txn limit", ops.len());
         assert!(seq > 0, "write sequence numbers start at 1");
         let mine = write_seq_value(epoch, seq);
@@ -213,15 +218,16 @@ impl Store {
     }
 }
 
-/// The puts of one batch, one per store key: where two writes of the batch name the same key
-/// (a task assigned, taken back and assigned again; two fires of one job, each moving its
-/// cursor), the later value is the one kept. etcd refuses a txn that writes a key twice
-/// ("duplicate key given in txn request") and applying both in order would leave the later
-/// one, so keeping only it is the same write. Keys keep the order of their first write.
-fn batch_puts(writes: &[Write]) -> Vec<(String, Vec<u8>)> {
-    let mut puts: Vec<(String, Vec<u8>)> = Vec::new();
+/// The operations of one batch, one per store key: a value to put, or `None` to delete the
+/// key. Where two writes of the batch name the same key (a task assigned, taken back and
+/// assigned again; two fires of one job, each moving its cursor), the later one is kept.
+/// etcd refuses a txn that writes a key twice ("duplicate key given in txn request") and
+/// applying both in order would leave the later one, so keeping only it is the same write.
+/// Keys keep the order of their first write.
+fn batch_ops(writes: &[Write]) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut puts: Vec<(String, Option<Vec<u8>>)> = Vec::new();
     let mut at: BTreeMap<String, usize> = BTreeMap::new();
-    let mut put = |key: String, value: Vec<u8>| match at.get(&key) {
+    let mut put = |key: String, value: Option<Vec<u8>>| match at.get(&key) {
         Some(&i) => puts[i].1 = value,
         None => {
             at.insert(key.clone(), puts.len());
@@ -230,13 +236,17 @@ fn batch_puts(writes: &[Write]) -> Vec<(String, Vec<u8>)> {
     };
     for w in writes {
         if let Some(record) = &w.record {
-            put(format!("{TASKS}{}", record.id), serde_json::to_vec(record).expect("task records serialize"));
+            put(format!("{TASKS}{}", record.id), Some(serde_json::to_vec(record).expect("task records serialize")));
             if w.create_key {
-                put(format!("{KEYS}{}", record.spec.key), record.id.clone().into_bytes());
+                put(format!("{KEYS}{}", record.spec.key), Some(record.id.clone().into_bytes()));
             }
         }
         if let Some(job) = &w.job {
-            put(format!("{JOBS}{}", job.spec.name), serde_json::to_vec(job).expect("job records serialize"));
+            put(format!("{JOBS}{}", job.spec.name), Some(serde_json::to_vec(job).expect("job records serialize")));
+        }
+        if let Some(compaction) = &w.delete {
+            put(format!("{TASKS}{}", compaction.task), None);
+            put(format!("{KEYS}{}", compaction.key), None);
         }
     }
     puts
@@ -271,7 +281,7 @@ mod tests {
     use crate::core::{TaskSpec, TaskState};
 
     fn write(op: u64, record: &TaskRecord, create_key: bool) -> Write {
-        Write { op, record: Some(record.clone()), create_key, job: None }
+        Write { op, record: Some(record.clone()), create_key, job: None, delete: None }
     }
 
     #[test]
@@ -289,10 +299,21 @@ mod tests {
             write(3, &other, true),
             write(4, &reassigned, false),
         ];
-        let puts = batch_puts(&batch);
+        let puts = batch_ops(&batch);
         let keys: Vec<&str> = puts.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["/faultline/tasks/t1-1", "/faultline/keys/k", "/faultline/tasks/t1-2", "/faultline/keys/k2"]);
-        let kept: TaskRecord = serde_json::from_slice(&puts[0].1).expect("a task record");
+        let kept: TaskRecord = serde_json::from_slice(puts[0].1.as_deref().expect("a put")).expect("a task record");
         assert_eq!(kept, reassigned, "the batch's last write of a key wins");
+    }
+
+    #[test]
+    fn a_compaction_deletes_the_record_and_the_key() {
+        let spec = TaskSpec { key: "k".into(), payload: vec![], max_attempts: 3, timeout_ms: 1_000, not_before_ms: 0 };
+        let mut done = TaskRecord::new("t1-1".into(), spec);
+        done.state = TaskState::Succeeded;
+        let compaction = crate::core::coordinator::Compaction { task: "t1-1".into(), key: "k".into() };
+        let delete = Write { op: 2, record: None, create_key: false, job: None, delete: Some(compaction) };
+        let ops = batch_ops(&[write(1, &done, false), delete]);
+        assert_eq!(ops, [("/faultline/tasks/t1-1".to_string(), None), ("/faultline/keys/k".to_string(), None)]);
     }
 }

@@ -228,6 +228,10 @@ pub struct Scheduler {
     /// bound assume. Clock faults may exceed it, to test what fencing does when it is wrong.
     #[serde(deserialize_with = "drift_bound")]
     pub clock_drift_bound: f64,
+    /// How long a finished task stays in the store (record and idempotency key) before the
+    /// leader compacts it: the idempotency window.
+    #[serde(deserialize_with = "in_range::<_, 100, 31_536_000_000>")]
+    pub retention_ms: u64,
 }
 
 impl Default for Scheduler {
@@ -242,6 +246,7 @@ impl Default for Scheduler {
             max_open_tasks: 100_000,
             max_assignments_per_beat: 64,
             clock_drift_bound: 0.01,
+            retention_ms: 86_400_000,
         }
     }
 }
@@ -573,6 +578,7 @@ impl Scenario {
                 late_bound_ms: self.schedule.late_bound_ms,
                 settle_ms: self.schedule.settle_ms,
             },
+            retention_ms: s.retention_ms,
             // The node's context carries the run's bugs; its driver puts them here.
             bugs: crate::bugs::BugSet::none(),
         }

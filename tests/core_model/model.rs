@@ -255,6 +255,10 @@ impl Model {
     }
 
     fn land(&mut self, w: &Write) {
+        if let Some(compaction) = &w.delete {
+            self.store.remove(&compaction.task);
+            return;
+        }
         if let Some(token) = w.task().token {
             self.durable_tokens.insert((w.task().id.clone(), token));
         }

@@ -1,5 +1,5 @@
-//! No lost tasks: every acknowledged task must end succeeded or dead-lettered, and a
-//! dead-letter must say why.
+//! No lost tasks: every acknowledged task must end succeeded or dead-lettered, a dead-letter
+//! must say why, and a task may be compacted out of the store only once it has ended.
 
 use super::{terminal_tasks, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind};
@@ -7,14 +7,26 @@ use std::collections::BTreeSet;
 
 /// Flags each acknowledged task with no terminal event anywhere in `history` (LostTask,
 /// at its first Ack) and each task dead-lettered with a blank reason (MissingReason, at
-/// that dead-letter). At most one violation of each kind per task.
+/// that dead-letter), and each task compacted before any terminal event of it (LostTask, at
+/// the compaction: nothing would finish it). At most one violation of each kind per task.
 pub fn no_lost_tasks(history: &[Event]) -> Vec<Violation> {
     let terminal = terminal_tasks(history);
+    let mut ended = BTreeSet::new();
+    let mut compacted_open = BTreeSet::new();
     let mut seen_acks = BTreeSet::new();
     let mut seen_blank_reasons = BTreeSet::new();
     let mut violations = Vec::new();
     for (index, event) in history.iter().enumerate() {
+        if let Some(task) = event.kind.terminal_task() {
+            ended.insert(task);
+        }
         match &event.kind {
+            EventKind::Compacted { task, .. }
+                if !ended.contains(task.as_str()) && compacted_open.insert(task.as_str()) =>
+            {
+                let message = format!("task {task} was compacted out of the store before it ended");
+                violations.push(Violation::at(history, index, ViolationKind::LostTask, task, message));
+            }
             EventKind::Ack { key, task } => {
                 let first_ack = seen_acks.insert(task.as_str());
                 if first_ack && !terminal.contains(task.as_str()) {
@@ -67,6 +79,22 @@ mod tests {
                 message: "task t1 (key k1) was acknowledged but never succeeded or dead-lettered".into(),
             }]
         );
+    }
+
+    #[test]
+    fn a_task_compacted_before_it_ended_is_lost_at_its_compaction() {
+        let compacted = |task: &str| EventKind::Compacted { task: task.into(), epoch: 2 };
+        let history = vec![
+            ev(1, "leader-1", succeeded("t1")),
+            ev(2, "leader-1", compacted("t1")),
+            ev(3, "leader-1", compacted("t2")),
+            ev(4, "leader-1", compacted("t2")),
+            ev(5, "leader-1", succeeded("t2")),
+        ];
+        let lost = no_lost_tasks(&history);
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert_eq!((lost[0].subject.as_str(), lost[0].event_index), ("t2", 2));
+        assert_eq!(lost[0].message, "task t2 was compacted out of the store before it ended");
     }
 
     #[test]

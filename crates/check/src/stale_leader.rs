@@ -120,6 +120,7 @@ fn leader_act(kind: &EventKind) -> Option<(&'static str, &str)> {
         EventKind::Succeeded { task, .. } => ("succeeded", task),
         EventKind::DeadLettered { task, .. } => ("dead_lettered", task),
         EventKind::Recovered { task, .. } => ("recovered", task),
+        EventKind::Compacted { task, .. } => ("compacted", task),
         EventKind::ExecutorDead { executor, .. } => ("executor_dead", executor),
         EventKind::ExecutorQuarantined { executor, .. } => ("executor_quarantined", executor),
         EventKind::ExecutorReleased { executor } => ("executor_released", executor),

@@ -100,6 +100,9 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// The leader deleted a finished task's record and idempotency key from the store, its
+    /// retention over: a later submit of the key names a new task.
+    Compacted { task: String, epoch: u64 },
     /// The leader declared an executor incarnation dead and re-queued its tasks.
     ExecutorDead { executor: String, incarnation: u64, reason: String, tasks: u32 },
     /// The leader stopped giving new work to an executor name for `backoff_ms`: it
@@ -196,6 +199,7 @@ impl EventKind {
             | EventKind::Succeeded { task, .. }
             | EventKind::DeadLettered { task, .. }
             | EventKind::Recovered { task, .. }
+            | EventKind::Compacted { task, .. }
             | EventKind::ZoneAvoided { task, .. } => Some(task),
             _ => None,
         }

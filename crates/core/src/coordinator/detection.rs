@@ -28,6 +28,7 @@ impl Coordinator {
         }
         self.release_quarantines(now_ms);
         self.fire_due(now.wall_ms);
+        self.compact_due(now_ms);
         self.plan_wake();
     }
 

@@ -14,6 +14,7 @@
 //! skipped task stays first in line for the next executor that may take it.
 
 pub use jobs::{JobRecord, JobReply, JobsConfig};
+pub use retention::Compaction;
 pub use wake::Wake;
 
 use crate::executor::{Assignment, Beat, BeatReply, Completion};
@@ -48,6 +49,9 @@ pub struct CoordinatorConfig {
     pub isolation: IsolationConfig,
     /// Scheduled jobs: the clock base and the firing bounds.
     pub jobs: JobsConfig,
+    /// How long a finished task's record and idempotency key stay in the store after its
+    /// outcome is durable: the idempotency window (see `retention`).
+    pub retention_ms: u64,
     /// Known bugs switched on (simulation only; see `crate::bugs`).
     pub bugs: crate::bugs::BugSet,
 }
@@ -64,6 +68,7 @@ impl Default for CoordinatorConfig {
             max_assignments_per_beat: 64,
             isolation: IsolationConfig::default(),
             jobs: JobsConfig::default(),
+            retention_ms: 86_400_000,
             bugs: crate::bugs::BugSet::none(),
         }
     }
@@ -120,6 +125,8 @@ pub struct Write {
     pub create_key: bool,
     /// The job record to put: a fire's record and its job's cursor move together.
     pub job: Option<Box<JobRecord>>,
+    /// A finished task to delete, record and key, its retention over (a write of its own).
+    pub delete: Option<Compaction>,
 }
 
 impl Write {
@@ -130,7 +137,10 @@ impl Write {
 
     /// Store operations this write takes in a txn.
     pub fn ops(&self) -> usize {
-        usize::from(self.record.is_some()) + usize::from(self.create_key) + usize::from(self.job.is_some())
+        usize::from(self.record.is_some())
+            + usize::from(self.create_key)
+            + usize::from(self.job.is_some())
+            + 2 * usize::from(self.delete.is_some())
     }
 }
 
@@ -170,6 +180,10 @@ enum Pending {
         task: TaskId,
         job: String,
         event: EventKind,
+    },
+    /// A finished task's deletion, its retention over.
+    Compact {
+        task: TaskId,
     },
     /// A job-only write: a command (answered on confirm), a skip.
     Job {
@@ -261,6 +275,8 @@ pub struct Coordinator {
     jobs: BTreeMap<String, jobs::JobEntry>,
     /// The earliest pending deadline by each clock (see [`Coordinator::poll_timeout`]).
     wake: Wake,
+    /// Finished tasks by when their retention ends (see `retention`).
+    expiring: BTreeSet<(u64, TaskId)>,
 }
 
 impl Coordinator {
@@ -285,6 +301,7 @@ impl Coordinator {
             rng: SmallRng::seed_from_u64(seed),
             jobs: BTreeMap::new(),
             wake: Wake::default(),
+            expiring: BTreeSet::new(),
         }
     }
 
@@ -349,6 +366,7 @@ impl Coordinator {
                     let reason = (state == TaskState::DeadLettered).then(|| entry.record.reason.clone()).flatten();
                     let state = state.name().to_string();
                     self.record(EventKind::Recovered { task: id.clone(), state, reason });
+                    self.retain(now_ms, &id);
                 }
             }
             self.tasks.insert(id, entry);
@@ -375,6 +393,7 @@ impl Coordinator {
         self.health.clear();
         self.zone_lost_ms.clear();
         self.writes.clear();
+        self.expiring.clear();
         let waiting: Vec<u64> = self.jobs.values().flat_map(|j| j.waiters.iter().copied()).collect();
         for req in waiting {
             self.out.push_back(Output::JobReply { req, reply: JobReply::NotLeader });
@@ -435,6 +454,7 @@ impl Coordinator {
             Pending::Create { task } | Pending::Assign { task, .. } | Pending::Outcome { task, .. } => task.clone(),
             Pending::Fire { task, .. } => task.clone(),
             Pending::Job { job, event, req } => return self.job_persisted(now.wall_ms, op, job, event.clone(), *req),
+            Pending::Compact { task } => return self.compacted(epoch, &task.clone()),
         };
         let entry = self.tasks.get_mut(&task).expect("a write names a known task");
         if entry.writing == Some(op) {
@@ -450,12 +470,16 @@ impl Coordinator {
                 self.fire_persisted(now.wall_ms, op, &job);
             }
             Pending::Assign { task, token } => self.assigned(&task, token),
-            Pending::Job { .. } => unreachable!("job-only writes return above"),
+            Pending::Job { .. } | Pending::Compact { .. } => unreachable!("these writes return above"),
             Pending::Outcome { task, event, ready_at_ms } => {
-                if self.tasks[&task].record.state == TaskState::Pending {
+                let state = self.tasks[&task].record.state;
+                if state == TaskState::Pending {
                     self.push_ready(ready_at_ms, &task);
                 }
                 self.record(event);
+                if state.is_terminal() {
+                    self.retain(now_ms, &task);
+                }
             }
         }
     }
@@ -508,7 +532,7 @@ impl Coordinator {
         let op = self.next_op;
         self.next_op += 1;
         self.writes.insert(op, pending);
-        self.out.push_back(Output::Write(Write { op, record, create_key, job }));
+        self.out.push_back(Output::Write(Write { op, record, create_key, job, delete: None }));
         op
     }
 
@@ -532,6 +556,7 @@ mod buggy;
 mod detection;
 mod isolation;
 mod jobs;
+mod retention;
 mod wake;
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! When the core next needs its `tick` (quinn-proto's `poll_timeout`): the driver sleeps
 //! until then or the next message, instead of ticking blindly.
 //!
-//! Three kinds of deadline make a tick due: a live executor's silence reaching the
-//! dead-after window (`detection`), a quarantine's end (`isolation`), both on the monotonic
-//! clock, and a job's next instant (`jobs`), on the wall clock. The core keeps the
+//! Four kinds of deadline make a tick due: a live executor's silence reaching the
+//! dead-after window (`detection`), a quarantine's end (`isolation`), a finished task's
+//! retention end (`retention`), all on the monotonic clock, and a job's next instant
+//! (`jobs`), on the wall clock. The core keeps the
 //! earliest of each as a lower bound: a handler that sets a deadline lowers it at once; one
 //! that moves a deadline later (a beat) leaves it, so the driver may wake early, and the
 //! tick then plans the exact next wake from scratch. A wake too early costs one tick; a wake
@@ -64,8 +65,8 @@ impl Coordinator {
 
     /// Plans the next wake from every pending deadline (after a tick or an election).
     pub(super) fn plan_wake(&mut self) {
-        self.wake =
-            Wake { mono_ms: earliest(self.next_death_ms(), self.next_release_ms()), wall_ms: self.next_fire_ms() };
+        let mono_ms = earliest(earliest(self.next_death_ms(), self.next_release_ms()), self.next_compaction_ms());
+        self.wake = Wake { mono_ms, wall_ms: self.next_fire_ms() };
     }
 }
 

@@ -1,0 +1,76 @@
+//! Retention (a part of [`Coordinator`]): a finished task's record and idempotency key stay
+//! in the store for `retention_ms` after its outcome is durable (or after a new leader found
+//! it finished), then the leader deletes both in one fenced write. The store, and so a new
+//! leader's load, holds open work and recent history only. The retention is the idempotency
+//! window: a submit of a compacted task's key names a new task.
+
+use super::*;
+
+/// Compactions one tick issues at most; the rest are due at once and go out on the next tick.
+const MAX_COMPACTIONS_PER_TICK: usize = 256;
+
+/// What a compaction deletes: a finished task's record and its idempotency key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compaction {
+    pub task: TaskId,
+    pub key: String,
+}
+
+impl Coordinator {
+    /// `task` is finished and durably so: compact it once the retention has passed.
+    pub(super) fn retain(&mut self, now_ms: u64, task: &TaskId) {
+        let due_ms = now_ms.saturating_add(self.cfg.retention_ms);
+        self.expiring.insert((due_ms, task.clone()));
+        self.wake_mono(due_ms);
+    }
+
+    /// When the first retention ends.
+    pub(super) fn next_compaction_ms(&self) -> Option<u64> {
+        self.expiring.first().map(|(due_ms, _)| *due_ms)
+    }
+
+    /// Deletes the finished tasks whose retention is over, at most
+    /// [`MAX_COMPACTIONS_PER_TICK`] of them.
+    pub(super) fn compact_due(&mut self, now_ms: u64) {
+        for _ in 0..MAX_COMPACTIONS_PER_TICK {
+            let Some((due_ms, task)) = self.expiring.first().cloned() else {
+                return;
+            };
+            if due_ms > now_ms {
+                return;
+            }
+            self.expiring.remove(&(due_ms, task.clone()));
+            let Some(entry) = self.tasks.get(&task) else {
+                continue; // compacted already
+            };
+            assert!(entry.record.state.is_terminal(), "only a finished task is retained: {task}");
+            if entry.writing.is_some() {
+                continue; // its compaction is in flight
+            }
+            let delete = Compaction { task: task.clone(), key: entry.record.spec.key.clone() };
+            let op = self.next_op;
+            self.next_op += 1;
+            self.writes.insert(op, Pending::Compact { task: task.clone() });
+            self.out.push_back(Output::Write(Write {
+                op,
+                record: None,
+                create_key: false,
+                job: None,
+                delete: Some(delete),
+            }));
+            self.tasks.get_mut(&task).expect("a retained task is known").writing = Some(op);
+        }
+    }
+
+    /// The store deleted `task`: forget it, and its key, which now names nothing.
+    pub(super) fn compacted(&mut self, epoch: u64, task: &TaskId) {
+        let entry = self.tasks.remove(task).expect("a compacted task was known");
+        if self.keys.get(&entry.record.spec.key) == Some(task) {
+            self.keys.remove(&entry.record.spec.key);
+        }
+        self.record(EventKind::Compacted { task: task.clone(), epoch });
+    }
+}
+
+#[cfg(test)]
+mod tests;
