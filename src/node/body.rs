@@ -8,7 +8,15 @@
 //!   "dir": "/srv"}}`, a **command** (real build only): run in a process group of its own,
 //!   exit status 0 is success; the attempt's timeout, an abort (a `replace` overlap, a lost
 //!   assignment) or the executor's own end kills the whole group; a failure's reason carries
-//!   the exit status and the last [`TAIL_BYTES`] of stderr.
+//!   the exit status and the last [`TAIL_BYTES`] of stderr;
+//! - `{"http": {"url": "https://billing.internal/charge", "method": "POST", "headers":
+//!   {"Content-Type": "application/json"}, "body": "{...}"}}`, an **HTTP call** (real build
+//!   only; `method` defaults to POST): a 2xx answer is success. The call carries the task's
+//!   idempotency key and fencing token as headers (`Idempotency-Key`, `Faultline-Task`,
+//!   `Faultline-Token-Epoch`, `Faultline-Token-Attempt`), so the receiving service can fence
+//!   as faultline's sink does: keep, per key, the highest (epoch, attempt) seen and refuse
+//!   older ones. A failure's reason carries the status and the last [`TAIL_BYTES`] of the
+//!   answer; the attempt's timeout or an abort drops the call.
 //!
 //! Both go through one trait, [`Work`], so the executor's attempt code (the fault layer,
 //! the timeout, the sink check and apply, the outcome) is the same code in the simulator and
@@ -17,6 +25,7 @@
 //! must be safe to run twice; what is exactly once is the effect the sink records under the
 //! task's key and fencing token (see the README's "Real task bodies").
 
+use crate::core::Token;
 use crate::node::NodeContext;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -24,9 +33,23 @@ use std::collections::BTreeMap;
 /// The most bytes of a command's stderr a failure's reason keeps (its end).
 pub const TAIL_BYTES: usize = 512;
 
+/// What a body may know of the attempt it runs in.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt<'a> {
+    pub task: &'a str,
+    /// The task's idempotency key.
+    pub key: &'a str,
+    /// The attempt's fencing token: a newer attempt's is greater.
+    pub token: Token,
+}
+
 /// One run of a body: `Err` is the failure's reason.
 pub trait Work {
-    fn run(&self, ctx: &NodeContext) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    fn run(
+        &self,
+        ctx: &NodeContext,
+        attempt: Attempt<'_>,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
 }
 
 /// A task's body, as its payload names it.
@@ -34,6 +57,7 @@ pub trait Work {
 #[serde(untagged)]
 pub enum Body {
     Command { command: CommandBody },
+    Http { http: HttpBody },
     StandIn(StandIn),
 }
 
@@ -50,10 +74,11 @@ impl Body {
 }
 
 impl Work for Body {
-    async fn run(&self, ctx: &NodeContext) -> Result<(), String> {
+    async fn run(&self, ctx: &NodeContext, attempt: Attempt<'_>) -> Result<(), String> {
         match self {
-            Body::StandIn(b) => b.run(ctx).await,
-            Body::Command { command } => command.run(ctx).await,
+            Body::StandIn(b) => b.run(ctx, attempt).await,
+            Body::Command { command } => command.run(ctx, attempt).await,
+            Body::Http { http } => http.run(ctx, attempt).await,
         }
     }
 }
@@ -66,7 +91,7 @@ pub struct StandIn {
 }
 
 impl Work for StandIn {
-    async fn run(&self, ctx: &NodeContext) -> Result<(), String> {
+    async fn run(&self, ctx: &NodeContext, _attempt: Attempt<'_>) -> Result<(), String> {
         ctx.clock.sleep(self.duration_ms).await;
         if madsim::rand::random::<f64>() < self.fail_probability {
             return Err("task body failed".into());
@@ -92,18 +117,52 @@ pub struct CommandBody {
 
 impl Work for CommandBody {
     #[cfg(madsim)]
-    async fn run(&self, _ctx: &NodeContext) -> Result<(), String> {
+    async fn run(&self, _ctx: &NodeContext, _attempt: Attempt<'_>) -> Result<(), String> {
         Err(format!("`{}`: a command body runs only in the real build", self.program))
     }
 
     #[cfg(not(madsim))]
-    async fn run(&self, ctx: &NodeContext) -> Result<(), String> {
+    async fn run(&self, ctx: &NodeContext, _attempt: Attempt<'_>) -> Result<(), String> {
         command::run(self, ctx).await
+    }
+}
+
+/// An HTTP call: 2xx is success.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpBody {
+    pub url: String,
+    #[serde(default = "HttpBody::default_method")]
+    pub method: String,
+    /// Sent as they are, after faultline's own (which they may not replace).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+}
+
+impl HttpBody {
+    fn default_method() -> String {
+        "POST".into()
+    }
+}
+
+impl Work for HttpBody {
+    #[cfg(madsim)]
+    async fn run(&self, _ctx: &NodeContext, _attempt: Attempt<'_>) -> Result<(), String> {
+        Err(format!("{} {}: an HTTP body runs only in the real build", self.method, self.url))
+    }
+
+    #[cfg(not(madsim))]
+    async fn run(&self, ctx: &NodeContext, attempt: Attempt<'_>) -> Result<(), String> {
+        http::run(self, ctx, attempt).await
     }
 }
 
 #[cfg(not(madsim))]
 mod command;
+#[cfg(not(madsim))]
+mod http;
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use crate::core::executor::{Action, Assignment, Executor};
 use crate::core::retry::RetryPolicy;
 use crate::core::sink::Checked;
 use crate::core::{Outcome, TaskId};
-use crate::node::body::{Body, Work as _};
+use crate::node::body::{Attempt, Body, Work as _};
 use crate::node::faults::BodyFault;
 use crate::node::rpc::{
     beat_to_wire, checked_from_wire, reply_from_wire, token_to_wire, verdict_from_wire, LeaderCursor, SinkClient,
@@ -251,7 +251,7 @@ async fn attempt_body(
             Checked::Absent => applying.store(false, Ordering::Relaxed),
         }
     }
-    let ran = body.run(ctx).await;
+    let ran = body.run(ctx, Attempt { task: &a.task, key: &a.spec.key, token: a.token }).await;
     match fault {
         Some(BodyFault::Panic) => std::panic::panic_any(INJECTED_PANIC),
         Some(BodyFault::Fail) => return Outcome::Failed("task body failed (injected)".into()),

@@ -251,7 +251,7 @@ enum Cmd {
         #[command(flatten)]
         common: serve::Common,
     },
-    /// Submit one task that runs a command (`-- PROGRAM ARGS`) to a real cluster; prints its
+    /// Submit one task that runs a command (`-- PROGRAM ARGS`) or calls a URL (`--http URL`) to a real cluster; prints its
     /// task id once a leader made it durable. The executor runs it in its own process group,
     /// at least once: see the README's "Real task bodies".
     #[cfg(not(madsim))]

@@ -227,7 +227,8 @@ pub fn submit(coordinators: Vec<(String, String)>, common: Common) -> Result<boo
     Ok(true)
 }
 
-/// `faultline task`: one task with a command body, as `faultline task ... -- PROGRAM ARGS`.
+/// `faultline task`: one task with a command body (`faultline task ... -- PROGRAM ARGS`) or an
+/// HTTP body (`faultline task ... --http URL`).
 #[derive(clap::Args)]
 pub struct TaskArgs {
     /// Coordinators as name=host:port, comma-separated.
@@ -252,9 +253,29 @@ pub struct TaskArgs {
     /// Give up if no leader acknowledged the task within this long.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: std::time::Duration,
+    /// Call this URL instead of running a command: 2xx is success; the task's key and
+    /// fencing token go as headers (Idempotency-Key, Faultline-Token-Epoch/-Attempt).
+    #[arg(long, conflicts_with_all = ["command", "env", "dir"])]
+    http: Option<String>,
+    /// The HTTP call's method.
+    #[arg(long, default_value = "POST", requires = "http")]
+    method: String,
+    /// `Name: value` sent with the HTTP call (repeatable).
+    #[arg(long = "header", requires = "http", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// The HTTP call's body.
+    #[arg(long, requires = "http")]
+    data: Option<String>,
     /// The program and its arguments, after `--` (no shell: write `-- sh -c '...'` for one).
-    #[arg(required = true, last = true)]
+    #[arg(last = true, required_unless_present = "http")]
     command: Vec<String>,
+}
+
+fn parse_header(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.trim().to_string(), value.trim().to_string())),
+        _ => Err(format!("expected `Name: value`, found `{text}`")),
+    }
 }
 
 /// A flag's duration in ms (a duration too long for u64 ms is as good as forever).
@@ -269,20 +290,38 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `faultline task`: submits one command task; returns once a leader made it durable (the
-/// task id is printed) or refused it.
+/// `faultline task`: submits one command or HTTP task; returns once a leader made it durable
+/// (the task id is printed) or refused it.
 pub fn task(args: TaskArgs) -> Result<bool> {
-    use faultline::node::body::{Body, CommandBody};
-    let (program, rest) = args.command.split_first().context("give the program to run after --")?;
-    let body = CommandBody {
-        program: program.clone(),
-        args: rest.to_vec(),
-        env: args.env.into_iter().collect(),
-        dir: args.dir,
+    use faultline::node::body::{Body, CommandBody, HttpBody};
+    let body = match args.http {
+        Some(url) => {
+            let parsed = reqwest::Url::parse(&url).with_context(|| format!("--http {url}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                bail!("--http {url}: expected an http:// or https:// URL");
+            }
+            reqwest::Method::from_bytes(args.method.as_bytes())
+                .with_context(|| format!("--method {}: not an HTTP method", args.method))?;
+            let headers = args.headers.into_iter().collect();
+            Body::Http { http: HttpBody { url, method: args.method, headers, body: args.data } }
+        }
+        None => {
+            if !args.headers.is_empty() || args.data.is_some() {
+                bail!("--header and --data go with --http URL, not with a command");
+            }
+            let (program, rest) = args.command.split_first().context("give the program to run after --")?;
+            let command = CommandBody {
+                program: program.clone(),
+                args: rest.to_vec(),
+                env: args.env.into_iter().collect(),
+                dir: args.dir,
+            };
+            Body::Command { command }
+        }
     };
     let spec = faultline::core::TaskSpec {
         key: args.key,
-        payload: Body::Command { command: body }.payload(),
+        payload: body.payload(),
         max_attempts: args.max_attempts,
         timeout_ms: millis(args.attempt_timeout),
         not_before_ms: 0,
