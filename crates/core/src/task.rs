@@ -135,6 +135,11 @@ pub struct TaskRecord {
     /// the sink's verdict (a landed effect is then judged a duplicate: succeeded).
     #[serde(default)]
     pub effect_unknown: bool,
+    /// When the task became terminal, by the wall clock of the leader that made it so: a
+    /// new leader keeps it until then plus the retention (and not a whole retention from
+    /// its takeover, which failovers more frequent than the retention would renew forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
 }
 
 impl TaskRecord {
@@ -150,6 +155,7 @@ impl TaskRecord {
             holder: None,
             reason: None,
             effect_unknown: false,
+            finished_at_ms: None,
         }
     }
 }

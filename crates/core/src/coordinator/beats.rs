@@ -15,6 +15,7 @@ impl Coordinator {
     }
 
     fn reply_to(&mut self, now: Now, beat: Beat) -> Option<BeatReply> {
+        self.wall_ms = now.wall_ms;
         let now_ms = now.mono_ms;
         let epoch = self.epoch?;
         let mut reply = BeatReply { epoch, ..BeatReply::default() };
@@ -92,6 +93,7 @@ impl Coordinator {
         let (event, ready_at_ms) = match &c.outcome {
             Outcome::Succeeded => {
                 entry.record.state = TaskState::Succeeded;
+                entry.record.finished_at_ms = Some(self.wall_ms);
                 entry.record.reason = None;
                 (EventKind::Succeeded { task: c.task.clone(), epoch: c.token.epoch, attempt: c.token.attempt }, 0)
             }
@@ -118,6 +120,7 @@ impl Coordinator {
                 entry.record.reason = Some(reason.clone());
                 if entry.record.failures >= entry.record.spec.max_attempts {
                     entry.record.state = TaskState::DeadLettered;
+                    entry.record.finished_at_ms = Some(self.wall_ms);
                     let reason = format!(
                         "{} of {} attempts failed; last: {reason}",
                         entry.record.failures, entry.record.spec.max_attempts

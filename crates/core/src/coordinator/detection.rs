@@ -7,6 +7,7 @@ use super::*;
 impl Coordinator {
     /// Time passes: declares silent executors dead and lifts quarantines that ended.
     pub fn tick(&mut self, now: Now) {
+        self.wall_ms = now.wall_ms;
         let now_ms = now.mono_ms;
         if self.epoch.is_none() {
             return;
@@ -97,6 +98,7 @@ impl Coordinator {
     pub(super) fn dead_letter(&mut self, task: &TaskId, reason: String) {
         let entry = self.tasks.get_mut(task).expect("dead-lettering a known task");
         entry.record.state = TaskState::DeadLettered;
+        entry.record.finished_at_ms = Some(self.wall_ms);
         entry.record.reason = Some(reason.clone());
         self.open -= 1;
         let record = entry.record.clone();

@@ -204,6 +204,7 @@ impl Coordinator {
 
     /// A job command; the reply comes as an [`Output::JobReply`] once it is durable.
     pub fn job_command(&mut self, now: Now, req: u64, command: JobCommand) {
+        self.wall_ms = now.wall_ms;
         let wall_ms = now.wall_ms;
         if self.epoch.is_none() {
             return self.job_reply(req, JobReply::NotLeader);

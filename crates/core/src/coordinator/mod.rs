@@ -277,6 +277,9 @@ pub struct Coordinator {
     wake: Wake,
     /// Finished tasks by when their retention ends (see `retention`).
     expiring: BTreeSet<(u64, TaskId)>,
+    /// The wall clock of the latest input that carried the time: what a task that becomes
+    /// terminal records as its finish.
+    wall_ms: u64,
 }
 
 impl Coordinator {
@@ -302,6 +305,7 @@ impl Coordinator {
             jobs: BTreeMap::new(),
             wake: Wake::default(),
             expiring: BTreeSet::new(),
+            wall_ms: 0,
         }
     }
 
@@ -320,6 +324,7 @@ impl Coordinator {
     /// the takeover grace (one may be stuck in a call to the old leader).
     pub fn become_leader(&mut self, now: Now, epoch: u64, records: Vec<TaskRecord>, jobs: Vec<JobRecord>) {
         self.step_down();
+        self.wall_ms = now.wall_ms;
         self.epoch = Some(epoch);
         self.load_jobs(now.wall_ms, jobs);
         let now_ms = now.mono_ms;
@@ -366,7 +371,7 @@ impl Coordinator {
                     let reason = (state == TaskState::DeadLettered).then(|| entry.record.reason.clone()).flatten();
                     let state = state.name().to_string();
                     self.record(EventKind::Recovered { task: id.clone(), state, reason });
-                    self.retain(now_ms, &id);
+                    self.retain_loaded(now, &id, entry.record.finished_at_ms);
                 }
             }
             self.tasks.insert(id, entry);
@@ -445,6 +450,7 @@ impl Coordinator {
 
     /// The store confirmed write `op`.
     pub fn persisted(&mut self, now: Now, op: u64) {
+        self.wall_ms = now.wall_ms;
         let now_ms = now.mono_ms;
         let Some(pending) = self.writes.remove(&op) else {
             return;

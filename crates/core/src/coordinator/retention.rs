@@ -24,6 +24,19 @@ impl Coordinator {
         self.wake_mono(due_ms);
     }
 
+    /// A finished task a new leader loaded: retained until its finish (by the wall clock of
+    /// the leader that finished it) plus the retention, or a whole retention from now when
+    /// its record says no finish time (written before records carried one).
+    pub(super) fn retain_loaded(&mut self, now: Now, task: &TaskId, finished_at_ms: Option<u64>) {
+        let left_ms = match finished_at_ms {
+            Some(at) => at.saturating_add(self.cfg.retention_ms).saturating_sub(now.wall_ms),
+            None => self.cfg.retention_ms,
+        };
+        let due_ms = now.mono_ms.saturating_add(left_ms);
+        self.expiring.insert((due_ms, task.clone()));
+        self.wake_mono(due_ms);
+    }
+
     /// When the first retention ends.
     pub(super) fn next_compaction_ms(&self) -> Option<u64> {
         self.expiring.first().map(|(due_ms, _)| *due_ms)

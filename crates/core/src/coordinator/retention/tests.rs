@@ -58,3 +58,32 @@ fn an_open_task_is_never_compacted_and_a_new_leader_retains_what_it_loads_finish
     c.tick(Now::at(500 + 100 * RETENTION_MS));
     assert!(deletes(&drain(&mut c)).is_empty(), "the open task stays");
 }
+
+#[test]
+fn a_task_records_when_it_finished_and_a_new_leader_keeps_it_only_the_rest_of_its_retention() {
+    let mut c = leader_retaining();
+    let task = delivered(&mut c);
+    let done = Completion { task: task.clone(), token: tok(1), outcome: Outcome::Succeeded };
+    c.beat_reply(Now { mono_ms: 30, wall_ms: 5_030 }, beat("ex-1", 1, 3, vec![], vec![done]));
+    let finished: Vec<Option<u64>> = writes(&drain(&mut c)).iter().map(|w| w.task().finished_at_ms).collect();
+    assert_eq!(finished, [Some(5_030)], "the finish, by the leader's wall clock");
+    // A successor takes over 600 ms (by its wall clock) after a finish: 400 ms are left.
+    let mut done = TaskRecord::new("t3-1".into(), spec("a"));
+    done.state = TaskState::Succeeded;
+    done.finished_at_ms = Some(10_000);
+    let mut unstamped = TaskRecord::new("t3-2".into(), spec("b"));
+    unstamped.state = TaskState::Succeeded;
+    let mut c = Coordinator::new(CoordinatorConfig { retention_ms: RETENTION_MS, ..CoordinatorConfig::default() }, 1);
+    c.become_leader(Now { mono_ms: 50, wall_ms: 10_600 }, EPOCH, vec![done, unstamped], vec![]);
+    drain(&mut c);
+    c.tick(Now { mono_ms: 50 + 399, wall_ms: 10_999 });
+    assert!(deletes(&drain(&mut c)).is_empty());
+    c.tick(Now { mono_ms: 50 + 400, wall_ms: 11_000 });
+    assert_eq!(deletes(&drain(&mut c)), vec![Compaction { task: "t3-1".into(), key: "a".into() }]);
+    c.tick(Now { mono_ms: 50 + RETENTION_MS, wall_ms: 11_600 });
+    assert_eq!(
+        deletes(&drain(&mut c)),
+        vec![Compaction { task: "t3-2".into(), key: "b".into() }],
+        "a record without a finish time: a whole retention from the takeover"
+    );
+}
