@@ -24,6 +24,8 @@ struct Metrics {
     submits_acknowledged: Counter,
     dispatches: Counter,
     retries: Counter,
+    compacted: Counter,
+    loaded_finished: Counter,
     outcomes: Family<Labels, Counter>,
     executors: Family<Labels, Counter>,
     attempts: Family<Labels, Counter>,
@@ -45,6 +47,16 @@ impl Metrics {
         r.register("dispatches", "Attempts the leader handed to executors", self.dispatches.clone());
         r.register("retries", "Failed attempts the leader scheduled again", self.retries.clone());
         r.register("tasks_terminal", "Tasks the leader recorded terminal, by state", self.outcomes.clone());
+        r.register(
+            "tasks_compacted",
+            "Finished tasks deleted from the store, their retention over",
+            self.compacted.clone(),
+        );
+        r.register(
+            "tasks_loaded_finished",
+            "Finished tasks a new leader found in the store when it took office (its load's history part)",
+            self.loaded_finished.clone(),
+        );
         r.register("executor_verdicts", "Executors declared dead, quarantined or released", self.executors.clone());
         r.register("attempts", "Attempts this executor finished, by outcome", self.attempts.clone());
         r.register("applies", "Effects this sink judged, by verdict", self.applies.clone());
@@ -78,6 +90,12 @@ impl Metrics {
             }
             EventKind::DeadLettered { .. } => {
                 self.outcomes.get_or_create(&label("state", "dead_lettered")).inc();
+            }
+            EventKind::Compacted { .. } => {
+                self.compacted.inc();
+            }
+            EventKind::Recovered { .. } => {
+                self.loaded_finished.inc();
             }
             EventKind::ExecutorDead { .. } => {
                 self.executors.get_or_create(&label("verdict", "dead")).inc();

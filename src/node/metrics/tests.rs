@@ -22,6 +22,9 @@ fn the_metrics_count_what_the_history_records_and_are_served_over_http() {
             verdict: Verdict::Duplicate,
         };
         recorder.record(4, "sink", apply);
+        recorder.record(5, "coord-1", EventKind::Compacted { task: "t7-1".into(), epoch: 7 });
+        let recovered = EventKind::Recovered { task: "t6-9".into(), state: "succeeded".into(), reason: None };
+        recorder.record(6, "coord-1", recovered);
         tokio::task::yield_now().await;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -49,6 +52,8 @@ fn the_metrics_count_what_the_history_records_and_are_served_over_http() {
             "faultline_leader_elections_total 1",
             "faultline_tasks_terminal_total{state=\"succeeded\"} 2",
             "faultline_applies_total{verdict=\"duplicate\"} 1",
+            "faultline_tasks_compacted_total 1",
+            "faultline_tasks_loaded_finished_total 1",
         ] {
             assert!(body.lines().any(|l| l == line), "no `{line}` in:\n{body}");
         }
