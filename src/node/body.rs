@@ -30,8 +30,14 @@ use crate::node::NodeContext;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The most bytes of a command's stderr a failure's reason keeps (its end).
+/// The most bytes of a command's stderr (or an HTTP answer) a failure's reason keeps (its end).
 pub const TAIL_BYTES: usize = 512;
+
+/// The last [`TAIL_BYTES`] of `bytes`, as lossy UTF-8, trimmed (real build: command and HTTP bodies).
+#[cfg(not(madsim))]
+fn tail_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(TAIL_BYTES)..]).trim().to_string()
+}
 
 /// What a body may know of the attempt it runs in.
 #[derive(Clone, Copy, Debug)]

@@ -2,7 +2,7 @@
 //! dropping the attempt (its timeout, an abort, the executor's end) kills every process it
 //! started, not only the first.
 
-use super::{CommandBody, TAIL_BYTES};
+use super::{tail_text, CommandBody, TAIL_BYTES};
 use crate::node::NodeContext;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Stdio;
@@ -68,5 +68,5 @@ async fn tail(stream: Option<impl AsyncRead + Unpin>) -> String {
             kept.drain(..kept.len() - TAIL_BYTES);
         }
     }
-    String::from_utf8_lossy(&kept).trim().to_string()
+    tail_text(&kept)
 }

@@ -2,7 +2,7 @@
 //! token go with every call, so the service it calls can fence a stale attempt's call the
 //! way faultline's sink fences a stale apply.
 
-use super::{Attempt, HttpBody, TAIL_BYTES};
+use super::{tail_text, Attempt, HttpBody};
 use crate::node::NodeContext;
 use std::sync::OnceLock;
 
@@ -40,11 +40,7 @@ pub(super) async fn run(body: &HttpBody, ctx: &NodeContext, attempt: Attempt<'_>
         tracing::info!(node = %ctx.name, call = %what, %status, "HTTP body succeeded");
         return Ok(());
     }
-    let text = answer.text().await.unwrap_or_default();
-    let tail: String = {
-        let bytes = text.as_bytes();
-        String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(TAIL_BYTES)..]).trim().to_string()
-    };
+    let tail = tail_text(&answer.bytes().await.unwrap_or_default());
     let tail = if tail.is_empty() { String::new() } else { format!("; answer: {tail}") };
     Err(format!("{what} answered {status}{tail}"))
 }

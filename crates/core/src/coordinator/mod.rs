@@ -531,14 +531,20 @@ impl Coordinator {
         job: Option<Box<JobRecord>>,
         pending: Pending,
     ) -> u64 {
+        self.issue(Write { op: 0, record, create_key, job, delete: None }, pending)
+    }
+
+    /// Queues `write` under the next op number (its own `op` is ignored) and returns it.
+    fn issue(&mut self, mut write: Write, pending: Pending) -> u64 {
         let epoch = self.epoch.expect("a write is issued only while leading");
-        if let Some(token) = record.as_ref().and_then(|r| r.token) {
+        if let Some(token) = write.record.as_ref().and_then(|r| r.token) {
             assert!(token.epoch <= epoch, "a record carries a token from a later term than {epoch}: {token:?}");
         }
-        let op = self.next_op;
+        write.op = self.next_op;
         self.next_op += 1;
-        self.writes.insert(op, pending);
-        self.out.push_back(Output::Write(Write { op, record, create_key, job, delete: None }));
+        self.writes.insert(write.op, pending);
+        let op = write.op;
+        self.out.push_back(Output::Write(write));
         op
     }
 

@@ -19,9 +19,7 @@ pub struct Compaction {
 impl Coordinator {
     /// `task` is finished and durably so: compact it once the retention has passed.
     pub(super) fn retain(&mut self, now_ms: u64, task: &TaskId) {
-        let due_ms = now_ms.saturating_add(self.cfg.retention_ms);
-        self.expiring.insert((due_ms, task.clone()));
-        self.wake_mono(due_ms);
+        self.expire_at(now_ms.saturating_add(self.cfg.retention_ms), task);
     }
 
     /// A finished task a new leader loaded: retained until its finish (by the wall clock of
@@ -32,7 +30,10 @@ impl Coordinator {
             Some(at) => at.saturating_add(self.cfg.retention_ms).saturating_sub(now.wall_ms),
             None => self.cfg.retention_ms,
         };
-        let due_ms = now.mono_ms.saturating_add(left_ms);
+        self.expire_at(now.mono_ms.saturating_add(left_ms), task);
+    }
+
+    fn expire_at(&mut self, due_ms: u64, task: &TaskId) {
         self.expiring.insert((due_ms, task.clone()));
         self.wake_mono(due_ms);
     }
@@ -60,17 +61,9 @@ impl Coordinator {
             if entry.writing.is_some() {
                 continue; // its compaction is in flight
             }
-            let delete = Compaction { task: task.clone(), key: entry.record.spec.key.clone() };
-            let op = self.next_op;
-            self.next_op += 1;
-            self.writes.insert(op, Pending::Compact { task: task.clone() });
-            self.out.push_back(Output::Write(Write {
-                op,
-                record: None,
-                create_key: false,
-                job: None,
-                delete: Some(delete),
-            }));
+            let delete = Some(Compaction { task: task.clone(), key: entry.record.spec.key.clone() });
+            let write = Write { op: 0, record: None, create_key: false, job: None, delete };
+            let op = self.issue(write, Pending::Compact { task: task.clone() });
             self.tasks.get_mut(&task).expect("a retained task is known").writing = Some(op);
         }
     }
