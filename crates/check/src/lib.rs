@@ -16,6 +16,7 @@ mod goodput;
 mod leaders;
 mod ledger;
 mod lost;
+mod rerun;
 mod stale_leader;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -32,6 +33,7 @@ pub use goodput::{enough_goodput, DEFAULT_MIN_GOODPUT_PERCENT};
 pub use leaders::one_leader_per_epoch;
 pub use ledger::outcomes_match_ledger;
 pub use lost::no_lost_tasks;
+pub use rerun::no_rerun_after_success;
 pub use stale_leader::{no_stale_leader, stale_leader_acts, StaleActs};
 pub use unacknowledged::every_submit_acknowledged;
 pub use verdicts::{false_verdicts, FalseVerdicts, DEFAULT_SETTLE_MS};
@@ -88,6 +90,7 @@ impl CheckResult {
 pub fn check_all(history: &[Event]) -> CheckResult {
     let mut violations = no_lost_tasks(history);
     violations.extend(no_duplicate_applies(history));
+    violations.extend(no_rerun_after_success(history));
     let (ledger, replaced_with_effect) = outcomes_match_ledger(history);
     violations.extend(ledger);
     violations.extend(one_leader_per_epoch(history));

@@ -60,6 +60,9 @@ pub enum ViolationKind {
     /// A crashed executor was not declared dead within `max_detection_ms` while a leader
     /// was in office and no other fault explains it.
     LateDetection,
+    /// An attempt that had succeeded on an executor that lived on was run again: a leader
+    /// forgot a success (its `done` went out before the outcome was durable).
+    RerunAfterSuccess,
 }
 
 impl ViolationKind {
@@ -89,6 +92,7 @@ impl ViolationKind {
             ViolationKind::DeadLetteredWithEffect => "dead_lettered_with_effect",
             ViolationKind::SucceededWithoutEffect => "succeeded_without_effect",
             ViolationKind::LateDetection => "late_detection",
+            ViolationKind::RerunAfterSuccess => "rerun_after_success",
         }
     }
 }
