@@ -248,6 +248,9 @@ async fn attempt_body(
         match check_sink(ctx, sink, rpc_timeout_ms, &request).await {
             Checked::Landed => return Outcome::Succeeded,
             Checked::Stale => return Outcome::Failed("fenced by the sink: stale token".into()),
+            Checked::Absent if a.check_only => {
+                return Outcome::Failed("the sink has no effect of it (checked only, not run again)".into())
+            }
             Checked::Absent => applying.store(false, Ordering::Relaxed),
         }
     }

@@ -266,6 +266,7 @@ pub fn reply_to_wire(r: BeatReply) -> proto::HeartbeatReply {
                 token: Some(token_to_wire(a.token)),
                 spec: Some(spec_to_wire(&a.spec)),
                 check_first: a.check_first,
+                check_only: a.check_only,
             })
             .collect(),
         cancel: r.cancel,
@@ -285,6 +286,7 @@ pub fn reply_from_wire(r: proto::HeartbeatReply) -> BeatReply {
                 token: token_from_wire(a.token),
                 spec: spec_from_wire(a.spec),
                 check_first: a.check_first,
+                check_only: a.check_only,
             })
             .collect(),
         cancel: r.cancel,

@@ -16,6 +16,9 @@ pub struct Assignment {
     pub spec: TaskSpec,
     /// An earlier attempt's effect may have landed: ask the sink before running the body.
     pub check_first: bool,
+    /// Ask the sink and never run the body (the task was taken back too often): an effect
+    /// that landed makes the attempt succeed, none makes it fail. Implies `check_first`.
+    pub check_only: bool,
 }
 
 /// The state an executor sends in each heartbeat.
@@ -216,7 +219,13 @@ mod tests {
     }
 
     fn assign(task: &str, epoch: u64, attempt: u32) -> Assignment {
-        Assignment { task: task.into(), token: Token { epoch, attempt }, spec: spec(), check_first: false }
+        Assignment {
+            task: task.into(),
+            token: Token { epoch, attempt },
+            spec: spec(),
+            check_first: false,
+            check_only: false,
+        }
     }
 
     #[test]

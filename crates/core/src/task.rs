@@ -140,6 +140,12 @@ pub struct TaskRecord {
     /// its takeover, which failovers more frequent than the retention would renew forever).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at_ms: Option<u64>,
+    /// Taken back more than `max_redispatches` times. A holder that fell silent may have
+    /// applied the effect, so the count alone never dead-letters it: its next attempts only
+    /// ask the sink (`check_only`), and it ends succeeded if an effect landed, dead-lettered
+    /// if none did (the check fences every older attempt, so none can land later).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_only: bool,
 }
 
 impl TaskRecord {
@@ -156,6 +162,7 @@ impl TaskRecord {
             reason: None,
             effect_unknown: false,
             finished_at_ms: None,
+            check_only: false,
         }
     }
 }

@@ -118,13 +118,19 @@ impl Coordinator {
                     entry.record.failures += 1;
                 }
                 entry.record.reason = Some(reason.clone());
-                if entry.record.failures >= entry.record.spec.max_attempts {
+                // A check-only attempt that heard a verdict settles a task taken back too often.
+                let gave_up = entry.record.check_only && !unknown;
+                let out_of_attempts = entry.record.failures >= entry.record.spec.max_attempts;
+                if gave_up || out_of_attempts {
+                    let reason = match gave_up {
+                        true => format!("taken back {} times; {reason}", entry.record.redispatches),
+                        false => format!(
+                            "{} of {} attempts failed; last: {reason}",
+                            entry.record.failures, entry.record.spec.max_attempts
+                        ),
+                    };
                     entry.record.state = TaskState::DeadLettered;
                     entry.record.finished_at_ms = Some(self.wall_ms);
-                    let reason = format!(
-                        "{} of {} attempts failed; last: {reason}",
-                        entry.record.failures, entry.record.spec.max_attempts
-                    );
                     entry.record.reason = Some(reason.clone());
                     (EventKind::DeadLettered { task: c.task.clone(), reason }, 0)
                 } else {
@@ -178,7 +184,7 @@ impl Coordinator {
             let delivered_before = entry.delivered_at_seq.is_some_and(|s| s < beat.seq);
             let reported = beat.held.iter().any(|(t, _)| *t == task) || beat.completed.iter().any(|c| c.task == task);
             if delivered_before && !reported {
-                self.take_back(&beat.executor, &task, "assignment lost");
+                self.take_back(&beat.executor, &task); // its assignment was lost
             }
         }
     }
@@ -225,8 +231,10 @@ impl Coordinator {
             let holder = entry.record.holder.as_ref().map(|h| (&h.executor, h.incarnation));
             assert_eq!(holder, Some((&beat.executor, beat.incarnation)), "{task} delivered to another holder");
             entry.delivered_at_seq = Some(beat.seq);
-            let (spec, check_first) = (entry.record.spec.clone(), entry.record.effect_unknown);
-            reply.assignments.push(Assignment { task: task.clone(), token, spec, check_first });
+            let spec = entry.record.spec.clone();
+            let check_only = entry.record.check_only;
+            let check_first = entry.record.effect_unknown || check_only;
+            reply.assignments.push(Assignment { task: task.clone(), token, spec, check_first, check_only });
             self.record(EventKind::Dispatch {
                 task,
                 executor: beat.executor.clone(),

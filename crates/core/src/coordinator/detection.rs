@@ -60,7 +60,7 @@ impl Coordinator {
             if self.buggy_drop_unconfirmed(name, task) {
                 continue;
             }
-            self.take_back(name, task, reason);
+            self.take_back(name, task);
         }
         for _ in &holding {
             self.note_attempt(now_ms, name, true);
@@ -69,7 +69,7 @@ impl Coordinator {
 
     /// Takes an assignment back and queues the task again. Not written to the store: a
     /// new leader re-derives it from the holder's silence or its heartbeat.
-    pub(super) fn take_back(&mut self, executor: &str, task: &TaskId, why: &str) {
+    pub(super) fn take_back(&mut self, executor: &str, task: &TaskId) {
         if let Some(ex) = self.executors.get_mut(executor) {
             ex.holding.remove(task);
             ex.outbox.retain(|t| t != task);
@@ -84,14 +84,14 @@ impl Coordinator {
         }
         entry.record.redispatches += 1;
         if entry.record.redispatches > self.cfg.max_redispatches {
-            let reason = format!("taken back {} times (last: {why})", entry.record.redispatches);
-            self.dead_letter(task, reason);
-        } else {
-            // It keeps its place in line: at the front of its lane, not behind the backlog
-            // that built up while its holder was silent.
-            let fire = entry.record.spec.is_fire();
-            self.queue(0, task, fire);
+            // Not dead-lettered on the count: the silent holder may have applied the effect.
+            // Its next attempts only ask the sink (see `TaskRecord::check_only`).
+            entry.record.check_only = true;
         }
+        // It keeps its place in line: at the front of its lane, not behind the backlog
+        // that built up while its holder was silent.
+        let fire = entry.record.spec.is_fire();
+        self.queue(0, task, fire);
     }
 
     /// Dead-letters an open task (its assignment already cleared) and writes it.

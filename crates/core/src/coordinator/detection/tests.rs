@@ -48,3 +48,40 @@ fn a_new_incarnation_retires_the_old_one_at_once() {
     let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 3, vec![(&task, tok(1))], vec![])).unwrap();
     assert_eq!(reply.cancel, vec![task]);
 }
+
+/// Taken back past `max_redispatches`, a task is not dead-lettered on the count: its silent
+/// holder may have applied the effect. Its next attempt only asks the sink; a verdict of
+/// "no effect" dead-letters it with the take-back reason, an effect found makes it succeed.
+#[test]
+fn a_task_taken_back_too_often_gets_a_check_only_attempt_before_any_dead_letter() {
+    for landed in [false, true] {
+        let mut c = Coordinator::new(CoordinatorConfig { max_redispatches: 0, ..CoordinatorConfig::default() }, 1);
+        c.become_leader(Now::at(0), EPOCH, vec![], vec![]);
+        let task = delivered(&mut c);
+        c.tick(Now::at(20 + 301)); // ex-1 silent: dead, the task taken back once (> 0)
+        let out = drain(&mut c);
+        assert!(out.iter().all(|o| !matches!(o, Output::Write(_))), "nothing dead-lettered yet: {out:?}");
+        c.beat_reply(Now::at(400), beat("ex-2", 5, 1, vec![], vec![]));
+        let out = drain(&mut c);
+        persist_all(&mut c, 400, &out);
+        let reply = c.beat_reply(Now::at(410), beat("ex-2", 5, 2, vec![], vec![])).unwrap();
+        let a = &reply.assignments[0];
+        assert_eq!((a.task.clone(), a.check_first, a.check_only), (task.clone(), true, true));
+        drain(&mut c);
+        let outcome = if landed {
+            Outcome::Succeeded
+        } else {
+            Outcome::Failed("the sink has no effect of it (checked only, not run again)".into())
+        };
+        let done = Completion { task: task.clone(), token: a.token, outcome };
+        c.beat_reply(Now::at(420), beat("ex-2", 5, 3, vec![], vec![done]));
+        let record = writes(&drain(&mut c))[0].task().clone();
+        if landed {
+            assert_eq!(record.state, TaskState::Succeeded);
+        } else {
+            assert_eq!(record.state, TaskState::DeadLettered, "one failed check settles it (max_attempts is 2)");
+            let reason = record.reason.unwrap();
+            assert!(reason.starts_with("taken back 1 times; attempt 2 failed: the sink has no effect"), "{reason}");
+        }
+    }
+}
