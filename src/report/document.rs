@@ -103,6 +103,40 @@ fn tasks_line(s: &ScenarioSummary) -> String {
     )
 }
 
+/// What the safety checkers pass but a user still cares about: the share of acknowledged
+/// tasks that succeeded and were dead-lettered, verdicts no fault explains, deposed
+/// leaders' acts, and scheduled fires (the `goodput`, `verdicts`, `stale_leader` and
+/// `fires` checkers' tallies, summed over seeds).
+fn quality_line(s: &ScenarioSummary) -> String {
+    let share = |n: u64| {
+        if s.tasks.acked == 0 {
+            "-".into()
+        } else {
+            format!("{:.2}%", n as f64 * 100.0 / s.tasks.acked as f64)
+        }
+    };
+    let (v, a) = (&s.false_verdicts, &s.stale_acts);
+    let mut line = format!(
+        "Goodput {} of acknowledged tasks succeeded, {} dead-lettered; no fault explains {} executor deaths, \
+         {} quarantines, {} leader step-downs; deposed leaders acted {} times ({} explained by a clock fault)",
+        share(s.tasks.succeeded),
+        share(s.tasks.dead_lettered),
+        v.false_deaths,
+        v.false_quarantines,
+        v.unforced_failovers,
+        a.stale_acts,
+        a.stale_acts_clock_explained,
+    );
+    if !s.fires.is_empty() {
+        let f = &s.fires;
+        line += &format!(
+            "; {} fires, {} instants skipped by policy, latest start {} ms after its instant",
+            f.fired, f.instants_skipped, f.lateness_max_ms
+        );
+    }
+    line + "."
+}
+
 /// `summary.md`.
 pub fn markdown(suite: &str, reports: &[ScenarioReport]) -> String {
     let passed = reports.iter().filter(|r| r.summary.passed()).count();
@@ -131,6 +165,7 @@ pub fn markdown(suite: &str, reports: &[ScenarioReport]) -> String {
     for r in reports {
         let s = &r.summary;
         out += &format!("\n## {} {}\n\n`{}`: {} seeds. {}\n\n", status(s), s.name, s.path, s.seeds, tasks_line(s));
+        out += &format!("{}\n\n", quality_line(s));
         if let Some(b) = &s.bounds {
             out += &format!("{}\n\n", b.sentence());
         }
@@ -229,6 +264,7 @@ fn scenario_html(r: &ScenarioReport, svgs: &[(&'static str, String)]) -> Markup 
         section id=(slug(&s.name)) {
             h2 { span class=(status(s)) { (status(s)) } " " (s.name) }
             p { code { (s.path) } ": " (s.seeds) " seeds. " (tasks_line(s).replace("**", "")) }
+            p { (quality_line(s)) }
             @if let Some(b) = &s.bounds {
                 p { (b.sentence()) }
             }
@@ -331,9 +367,25 @@ mod tests {
         assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained");
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         assert!(md.contains("| crash (executors) | 3 | 1 | 300 | 300 | 350 | 350 | 400 | 800 | 800 |"), "{md}");
+        let quality = quality_line(&report().summary);
+        assert!(quality.starts_with("Goodput ") && md.contains(&quality) && html.contains(&quality), "{quality}");
         assert_eq!((json["schema"].as_u64(), json["passed"].as_bool()), (Some(3), Some(true)));
         assert_eq!(json["scenarios"][0]["passed"], true);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_quality_line_gives_goodput_and_the_verdicts_no_fault_explains() {
+        let mut s = report().summary;
+        s.tasks = crate::report::TaskCounts { acked: 800, succeeded: 792, dead_lettered: 8, lost: 0 };
+        s.false_verdicts.false_deaths = 3;
+        s.stale_acts.stale_acts = 2;
+        s.stale_acts.stale_acts_clock_explained = 1;
+        assert_eq!(
+            quality_line(&s),
+            "Goodput 99.00% of acknowledged tasks succeeded, 1.00% dead-lettered; no fault explains 3 executor deaths, \
+             0 quarantines, 0 leader step-downs; deposed leaders acted 2 times (1 explained by a clock fault)."
+        );
     }
 
     #[test]
