@@ -202,7 +202,12 @@ async fn run_attempt(shared: Shared, a: Assignment) {
     let incarnation = shared.core.lock().expect("executor poisoned").incarnation();
     // A scheduled fire never starts before its instant by this node's clock, whatever the
     // leader's clock said when it dispatched it (two clocks must agree the time has come).
-    let early_ms = a.spec.not_before_ms.saturating_sub(ctx.clock.wall_ms());
+    #[allow(unused_mut)]
+    let mut early_ms = a.spec.not_before_ms.saturating_sub(ctx.clock.wall_ms());
+    #[cfg(madsim)]
+    if ctx.bugs.on(crate::bugs::Bug::FireTrustsLeaderClock) {
+        early_ms = 0;
+    }
     if early_ms > 0 {
         ctx.clock.sleep(early_ms).await;
     }

@@ -116,6 +116,12 @@ pub struct Checks {
     /// How long after a fault ends it still explains a verdict (default 2000).
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_in_range::<_, 0, 600_000>")]
     pub settle_ms: Option<u64>,
+    /// `false`: the checkers judge the history without the executors' own events, as
+    /// `faultline check` does for a real cluster whose executors keep no history (`history`
+    /// is optional per process). They must still find what the coordinators' and the
+    /// sink's events show. The trace hash covers the whole history either way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor_histories: Option<bool>,
 }
 
 /// The simulated etcd's healthy latency: stall classes (see `sim::store_latency`). The

@@ -34,6 +34,7 @@ pub enum Bug {
     CronFixedOffset,
     GiveUpOnSlowStore,
     DeadLetterUnknownOutcome,
+    FireTrustsLeaderClock,
 }
 
 /// What a catalog entry is, what it mirrors, and what should catch it.
@@ -242,6 +243,17 @@ pub const CATALOG: &[Entry] = &[
             Nomad's disconnected clients, work done out of the scheduler's sight is counted \
             as not done. faultline's own scheduler had this until the swarm's seed 1185.",
     },
+    Entry {
+        bug: Bug::FireTrustsLeaderClock,
+        mirrors: "apache/dolphinscheduler#12170",
+        class: 9,
+        expect: "fire_early",
+        explanation: "The executor starts a fire as soon as it is dispatched, trusting that the \
+            leader's clock said its instant had come, instead of holding it until its own clock \
+            agrees. A leader whose clock runs ahead then fires early by its error. \
+            DolphinScheduler's worker computed a task's remaining delay from the master's \
+            dispatch timestamp, so the two clocks' disagreement moved every start.",
+    },
 ];
 
 impl Bug {
@@ -265,12 +277,16 @@ impl Bug {
             Bug::CronFixedOffset => "cron_fixed_offset",
             Bug::GiveUpOnSlowStore => "give_up_on_slow_store",
             Bug::DeadLetterUnknownOutcome => "dead_letter_unknown_outcome",
+            Bug::FireTrustsLeaderClock => "fire_trusts_leader_clock",
         }
     }
 
     /// A bug of scheduled firing: only a scenario with jobs can show it.
     pub fn fires_jobs(self) -> bool {
-        matches!(self, Bug::FireBeforePersist | Bug::FireCursorFromNow | Bug::CronFixedOffset)
+        matches!(
+            self,
+            Bug::FireBeforePersist | Bug::FireCursorFromNow | Bug::CronFixedOffset | Bug::FireTrustsLeaderClock
+        )
     }
 
     /// A bug judged by a bound a scenario must set (`[checks]`): a generic scenario without
