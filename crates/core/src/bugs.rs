@@ -35,6 +35,7 @@ pub enum Bug {
     GiveUpOnSlowStore,
     DeadLetterUnknownOutcome,
     FireTrustsLeaderClock,
+    DoneBeforeDurable,
 }
 
 /// What a catalog entry is, what it mirrors, and what should catch it.
@@ -254,6 +255,19 @@ pub const CATALOG: &[Entry] = &[
             DolphinScheduler's worker computed a task's remaining delay from the master's \
             dispatch timestamp, so the two clocks' disagreement moved every start.",
     },
+    Entry {
+        bug: Bug::DoneBeforeDurable,
+        mirrors: "temporalio/temporal#9118",
+        class: 13,
+        expect: "rerun_after_success",
+        explanation: "The leader tells an executor its completion is recorded (`done`) while the \
+            outcome's write is still in flight, so the executor stops reporting it. A leader \
+            that loses the store or crashes before the write lands takes the success with it: \
+            its successor finds the task still running, its holder no longer reports it, and \
+            it is run again. The sink fences the second effect, so only a checker that holds \
+            successes against re-runs sees it. Temporal lost an activity's state between two \
+            writes, leaving it stuck; here the held-task reconciliation re-runs it instead.",
+    },
 ];
 
 impl Bug {
@@ -278,6 +292,7 @@ impl Bug {
             Bug::GiveUpOnSlowStore => "give_up_on_slow_store",
             Bug::DeadLetterUnknownOutcome => "dead_letter_unknown_outcome",
             Bug::FireTrustsLeaderClock => "fire_trusts_leader_clock",
+            Bug::DoneBeforeDurable => "done_before_durable",
         }
     }
 
@@ -341,7 +356,7 @@ mod tests {
     #[test]
     fn every_entry_is_listed_once_with_its_serde_name() {
         let mut names: Vec<&str> = CATALOG.iter().map(|e| e.bug.name()).collect();
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 19);
         names.sort();
         names.dedup();
         assert_eq!(names.len(), CATALOG.len());

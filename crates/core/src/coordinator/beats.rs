@@ -71,7 +71,13 @@ impl Coordinator {
                 reply.done.push(c.task.clone());
                 continue;
             };
-            if entry.writing.is_some() {
+            #[allow(unused_mut)]
+            let mut durable = entry.writing.is_none();
+            #[cfg(madsim)]
+            if self.cfg.bugs.on(crate::bugs::Bug::DoneBeforeDurable) {
+                durable = true;
+            }
+            if !durable {
                 // Not durable yet: the executor must keep reporting it, or a leader crash
                 // now would lose the outcome.
                 continue;
