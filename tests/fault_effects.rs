@@ -7,7 +7,7 @@ use faultline::check::ViolationKind;
 use faultline::node::NodeClock;
 use faultline::scenario::Scenario;
 use faultline::sim::{run_seed, RunOutcome};
-use faultline::trace::{Event, EventKind, FaultPhase};
+use faultline::trace::{Event, EventKind, FaultPhase, Verdict};
 use std::path::Path;
 
 fn scenario(text: &str) -> Scenario {
@@ -134,6 +134,45 @@ fn a_dropped_response_times_out_the_caller_while_the_server_effect_persists() {
             o.history.iter().filter(|e| e.kind.task() == Some(task)).collect::<Vec<_>>()
         );
     }
+}
+
+/// The sink's ledger is durable: an apply that landed before a crash and is retried after
+/// the restart (its reply was lost) hears `duplicate`. A ledger lost with the node would
+/// accept it again (a duplicate apply), and this test would find no such retry judged.
+#[test]
+fn a_restarted_sink_remembers_what_landed_before_its_crash() {
+    let o = run_seed(&Scenario::load(Path::new("scenarios/faults/crash-sink.toml")).unwrap(), 1);
+    assert!(o.passed(), "{:?} {:#?}", o.panic, o.check.violations);
+    let crashes: Vec<(u64, u64)> = (0..3)
+        .map(|n| {
+            let at = |phase| {
+                let mut firings = o
+                    .history
+                    .iter()
+                    .filter(|e| matches!(&e.kind, EventKind::Fault { id: 0, phase: p, .. } if *p == phase));
+                firings.nth(n).expect("three sink crashes").at_ms
+            };
+            (at(FaultPhase::Begin), at(FaultPhase::End))
+        })
+        .collect();
+    let verdicts: Vec<(u64, &str, Verdict)> = o
+        .history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Apply { key, verdict, .. } => Some((e.at_ms, key.as_str(), *verdict)),
+            _ => None,
+        })
+        .collect();
+    let remembered = verdicts
+        .iter()
+        .filter(|(at, key, verdict)| {
+            *verdict == Verdict::Duplicate
+                && crashes.iter().any(|(begin, end)| {
+                    *at >= *end && verdicts.iter().any(|(a, k, v)| k == key && *v == Verdict::Accepted && *a < *begin)
+                })
+        })
+        .count();
+    assert!(remembered > 0, "no apply that landed before a crash was retried after the restart");
 }
 
 #[test]

@@ -40,7 +40,12 @@ fn concurrent_calls(seed: u64, server: Server, calls: usize, deadline: Duration)
             recorder: Recorder::new(),
             bugs: Default::default(),
         };
-        let node = handle.create_node().name("sink").ip(addr.ip()).init(move || sink::run(ctx.clone(), addr)).build();
+        let node = handle
+            .create_node()
+            .name("sink")
+            .ip(addr.ip())
+            .init(move || sink::run(ctx.clone(), addr, sink::in_memory(Default::default())))
+            .build();
         let client = handle.create_node().name("client").ip("10.0.4.1".parse().expect("ip")).build();
         rt.block_on(client.spawn(async move {
             madsim::time::sleep(Duration::from_millis(100)).await; // the sink is up

@@ -509,9 +509,6 @@ impl Fault {
             };
             check.map_err(|message| (t.to_string(), message))?;
         }
-        if self.kind == FaultKind::Crash && matches!(&self.target, Some(Target::Sink)) {
-            return err("sink", "the sink is not a crash target: its ledger stands for the user's durable database, and this version keeps it in memory".into());
-        }
         if self.kind.is_clock() {
             if let Some(t @ (Target::Store | Target::Sink)) = &self.target {
                 let message =

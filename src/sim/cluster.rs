@@ -140,11 +140,13 @@ impl Cluster {
         }
         let c = ctx("sink");
         let init = c.clone();
+        // Kept outside the node: a restarted sink finds what its durable ledger committed.
+        let ledger = sink::in_memory(c.bugs);
         let h = handle
             .create_node()
             .name("sink")
             .ip(sink_addr.ip())
-            .init(move || sink::run(init.clone(), sink_addr))
+            .init(move || sink::run(init.clone(), sink_addr, ledger.clone()))
             .build();
         nodes.push(node("sink", Role::Sink, h, c));
 

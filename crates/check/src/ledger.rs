@@ -12,6 +12,9 @@
 //!   arbitrarily). Every task body ends with one apply at the sink (the built-in body
 //!   does, in both modes), so a success the sink never saw is a lie.
 //!
+//! A restarted sink's `apply_recovered` (an effect its ledger committed just before the
+//! process died, whose `apply` may never have been recorded) counts as a landing too.
+//!
 //! One violation per task, at its first terminal event. A fire that overlap `replace`
 //! cancelled (dead-lettered with a reason starting `REPLACED_REASON_PREFIX`) is told to stop
 //! at its executor's next beat, so its effect may still land: the scheduler documents that
@@ -35,10 +38,13 @@ struct Landed<'a> {
 pub fn outcomes_match_ledger(history: &[Event]) -> (Vec<Violation>, u64) {
     let mut landed: BTreeMap<&str, Landed> = BTreeMap::new();
     for event in history {
-        if let EventKind::Apply { task, executor, epoch, attempt, verdict: Verdict::Accepted, .. } = &event.kind {
-            let first = Landed { at_ms: event.at_ms, executor, epoch: *epoch, attempt: *attempt };
-            landed.entry(task.as_str()).or_insert(first);
-        }
+        let (EventKind::Apply { task, executor, epoch, attempt, verdict: Verdict::Accepted, .. }
+        | EventKind::ApplyRecovered { task, executor, epoch, attempt, .. }) = &event.kind
+        else {
+            continue;
+        };
+        let first = Landed { at_ms: event.at_ms, executor, epoch: *epoch, attempt: *attempt };
+        landed.entry(task.as_str()).or_insert(first);
     }
     let mut judged = BTreeSet::new();
     let mut violations = Vec::new();
@@ -143,5 +149,26 @@ mod tests {
         let mut want: Vec<_> = want.iter().map(|(t, k)| (t.to_string(), *k)).collect();
         want.push(("t4".into(), ViolationKind::SucceededWithoutEffect));
         assert_eq!(found, want);
+    }
+
+    /// A restarted sink's `apply_recovered` is the ledger's word that the effect landed: it
+    /// backs a success and convicts a dead-letter like an accepted apply.
+    #[test]
+    fn a_recovered_apply_counts_as_a_landing() {
+        let recovered = |task: &str| EventKind::ApplyRecovered {
+            task: task.into(),
+            key: format!("key-{task}"),
+            executor: "exec-1".into(),
+            epoch: 1,
+            attempt: 1,
+        };
+        let history = vec![
+            ev(1, "sink", recovered("t1")),
+            ev(2, "node-a", succeeded("t1")),
+            ev(3, "sink", recovered("t2")),
+            ev(4, "node-a", dead_lettered("t2", "3 of 3 attempts failed")),
+        ];
+        let found: Vec<_> = outcomes_match_ledger(&history).0.into_iter().map(|v| (v.subject, v.kind)).collect();
+        assert_eq!(found, vec![("t2".to_string(), ViolationKind::DeadLetteredWithEffect)]);
     }
 }

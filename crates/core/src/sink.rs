@@ -6,10 +6,47 @@ pub use faultline_model::trace::Checked;
 use faultline_model::trace::Verdict;
 use std::collections::BTreeMap;
 
-#[derive(Clone, Debug, Default)]
-struct KeyState {
-    highest: Token,
-    applied: Option<Token>,
+/// One key's fencing state: all a sink must keep durable to judge the key's next apply.
+/// A durable sink (the real build's SQLite ledger) loads it, judges with the same methods
+/// as the in-memory ledger, and writes it back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyState {
+    /// The highest token seen (applied or checked).
+    pub highest: Token,
+    /// The token whose effect landed.
+    pub applied: Option<Token>,
+}
+
+impl KeyState {
+    /// Judges one apply under `token`: accepted only if the token is not older than any
+    /// seen and no effect landed yet.
+    pub fn apply(&mut self, token: Token) -> Verdict {
+        if token < self.highest {
+            return Verdict::Stale;
+        }
+        self.highest = token;
+        if self.applied.is_some() {
+            // Either another attempt's effect landed, or this attempt retried after a lost
+            // reply: in both cases the effect must not land a second time.
+            return Verdict::Duplicate;
+        }
+        self.applied = Some(token);
+        Verdict::Accepted
+    }
+
+    /// Whether the effect landed, asked under `token`: like an apply that lands nothing,
+    /// it fences every older token.
+    pub fn check(&mut self, token: Token) -> Checked {
+        if token < self.highest {
+            return Checked::Stale;
+        }
+        self.highest = token;
+        if self.applied.is_some() {
+            Checked::Landed
+        } else {
+            Checked::Absent
+        }
+    }
 }
 
 /// Per idempotency key: the highest token seen and the token whose effect landed.
@@ -40,33 +77,14 @@ impl SinkLedger {
         if let Some(verdict) = buggy_apply(self.bugs, state, token) {
             return verdict;
         }
-        if token < state.highest {
-            return Verdict::Stale;
-        }
-        state.highest = token;
-        if state.applied.is_some() {
-            // Either another attempt's effect landed, or this attempt retried after a lost
-            // reply: in both cases the effect must not land a second time.
-            return Verdict::Duplicate;
-        }
-        state.applied = Some(token);
-        Verdict::Accepted
+        state.apply(token)
     }
 
     /// Whether `key`'s effect landed, asked under `token`: like an apply that lands nothing,
     /// it fences every older token, so once it answers `Absent` no earlier attempt's apply
     /// can land any more.
     pub fn check(&mut self, key: &str, token: Token) -> Checked {
-        let state = self.keys.entry(key.to_string()).or_default();
-        if token < state.highest {
-            return Checked::Stale;
-        }
-        state.highest = token;
-        if state.applied.is_some() {
-            Checked::Landed
-        } else {
-            Checked::Absent
-        }
+        self.keys.entry(key.to_string()).or_default().check(token)
     }
 
     /// Effects that landed.

@@ -83,6 +83,11 @@ pub enum EventKind {
     /// The sink answered an attempt's check of whether its key's effect landed (asked
     /// before the body when an earlier attempt's outcome is unknown).
     SinkCheck { task: String, key: String, executor: String, epoch: u64, attempt: u32, found: Checked },
+    /// A restarted sink found this effect in its durable ledger without knowing whether its
+    /// `apply` verdict reached the history (the process died between the ledger's commit
+    /// and the record): it landed, by this token. Evidence that the effect landed, never a
+    /// second acceptance (the `apply` it stands for may be in the history too).
+    ApplyRecovered { task: String, key: String, executor: String, epoch: u64, attempt: u32 },
     /// An executor finished an attempt's body.
     Complete { task: String, epoch: u64, attempt: u32, outcome: String },
     /// The leader scheduled a retry after a failed attempt.
@@ -193,6 +198,7 @@ impl EventKind {
             | EventKind::Start { task, .. }
             | EventKind::Reject { task, .. }
             | EventKind::Apply { task, .. }
+            | EventKind::ApplyRecovered { task, .. }
             | EventKind::SinkCheck { task, .. }
             | EventKind::Complete { task, .. }
             | EventKind::Retry { task, .. }

@@ -53,6 +53,11 @@ pub enum Role {
     Sink {
         #[arg(long)]
         listen: SocketAddr,
+        /// The ledger's SQLite file, created if absent (each verdict is committed before it
+        /// is answered, so a restarted sink remembers every effect that landed and every
+        /// token it fenced). `:memory:` keeps it in memory: a restart forgets it.
+        #[arg(long)]
+        ledger: PathBuf,
     },
 }
 
@@ -142,6 +147,15 @@ async fn shutdown_signal() {
 pub fn serve(role: Role, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
     let ctx = context(&common)?;
+    let ledger = match &role {
+        Role::Sink { ledger, .. } => {
+            let opened = sink::sqlite::SqliteLedger::open(ledger)
+                .with_context(|| format!("opening the sink's ledger {}", ledger.display()))?;
+            let shared: sink::SharedLedger = std::sync::Arc::new(std::sync::Mutex::new(Box::new(opened)));
+            Some(shared)
+        }
+        _ => None,
+    };
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     let stopped = rt.block_on(async move {
         if let Some(addr) = common.metrics {
@@ -189,8 +203,8 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                     }
                 }
             }
-            Role::Sink { listen } => {
-                sink::run(ctx, listen).await;
+            Role::Sink { listen, .. } => {
+                sink::run(ctx, listen, ledger.expect("opened above")).await;
                 false
             }
         }
