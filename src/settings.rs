@@ -3,7 +3,7 @@
 //! scenario. The simulator builds every node with these; the real-mode commands (`serve`,
 //! `submit`) read the same scenario file through them.
 
-use crate::node::body::{Body, CommandBody, StandIn};
+use crate::node::body::{Body, CommandBody, HttpBody, StandIn};
 use crate::node::client::{ClientSettings, JobsSettings};
 use crate::node::faults::MsRange;
 use crate::node::Timing;
@@ -46,9 +46,17 @@ pub fn client(s: &Scenario, coordinators: Vec<(String, String)>) -> ClientSettin
 pub fn jobs(s: &Scenario, coordinators: Vec<(String, String)>) -> JobsSettings {
     let jobs = (s.jobs.iter())
         .map(|j| {
-            let body = match j.command.as_deref() {
-                Some([program, args @ ..]) => Body::Command {
+            let body = match (j.command.as_deref(), &j.http) {
+                (Some([program, args @ ..]), _) => Body::Command {
                     command: CommandBody { program: program.clone(), args: args.to_vec(), ..CommandBody::default() },
+                },
+                (_, Some(h)) => Body::Http {
+                    http: HttpBody {
+                        url: h.url.clone(),
+                        method: h.method.clone(),
+                        headers: h.headers.clone(),
+                        body: h.body.clone(),
+                    },
                 },
                 _ => Body::StandIn(StandIn { duration_ms: j.duration_ms, fail_probability: j.fail_probability }),
             };

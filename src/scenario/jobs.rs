@@ -83,6 +83,27 @@ pub struct JobText {
     /// stand-in body of `duration_ms` and `fail_probability`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// Or each fire calls this HTTP endpoint (real build; 2xx is success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpText>,
+}
+
+/// A job's HTTP body as written: `http = { url = "https://...", method = "POST",
+/// headers = { ... }, body = "..." }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpText {
+    pub url: String,
+    #[serde(default = "post")]
+    pub method: String,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+fn post() -> String {
+    "POST".into()
 }
 
 fn utc() -> String {
@@ -147,6 +168,18 @@ impl JobText {
         };
         if self.command.as_ref().is_some_and(|c| c.first().is_none_or(String::is_empty)) {
             return Err("`command` must start with the program to run, as in [\"/usr/bin/backup\", \"--full\"]".into());
+        }
+        if self.command.is_some() && self.http.is_some() {
+            return Err("a job runs one body: `command` or `http`, not both".into());
+        }
+        if let Some(http) = &self.http {
+            if !(http.url.starts_with("http://") || http.url.starts_with("https://")) {
+                return Err(format!("`http.url` must start with http:// or https://, not `{}`", http.url));
+            }
+            let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+            if !methods.contains(&http.method.as_str()) {
+                return Err(format!("`http.method` must be one of {}, not `{}`", methods.join(", "), http.method));
+            }
         }
         let misfire = match self.misfire {
             MisfireText::FireOnce => Misfire::FireOnce,

@@ -216,3 +216,27 @@ fn a_job_may_name_a_command_and_an_empty_one_is_an_error_at_its_line() {
     assert_eq!(err.line, 2, "at the job's name: {err}");
     assert!(err.message.contains("`command` must start with the program to run"), "{}", err.message);
 }
+
+#[test]
+fn a_job_may_call_an_http_endpoint_and_a_bad_one_is_an_error_at_its_line() {
+    let job = "[[jobs]]\nname = \"ping\"\nevery_ms = 60000\n";
+    let s = parse(&format!("{job}http = {{ url = \"https://example.org/hook\", headers = {{ X-Team = \"ops\" }} }}\n"))
+        .unwrap();
+    let http = s.jobs[0].http.as_ref().unwrap();
+    assert_eq!(
+        (http.url.as_str(), http.method.as_str(), http.headers["X-Team"].as_str()),
+        ("https://example.org/hook", "POST", "ops")
+    );
+    let payload = crate::settings::jobs(&s, vec![]).jobs[0].payload.clone();
+    let body: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(body["http"]["url"], "https://example.org/hook", "the fire's task runs the HTTP body: {body}");
+    for (bad, says) in [
+        ("http = { url = \"ftp://x\" }", "must start with http:// or https://"),
+        ("http = { url = \"http://x\", method = \"FETCH\" }", "`http.method` must be one of"),
+        ("command = [\"/bin/true\"]\nhttp = { url = \"http://x\" }", "`command` or `http`, not both"),
+    ] {
+        let err = parse(&format!("{job}{bad}\n")).unwrap_err();
+        assert_eq!(err.line, 2, "at the job's name: {err}");
+        assert!(err.message.contains(says), "{}", err.message);
+    }
+}
