@@ -167,3 +167,65 @@ fn stale_completions_are_acknowledged_and_ignored() {
     assert_eq!(reply.done, vec![task]);
     assert!(writes(&drain(&mut c)).is_empty());
 }
+
+/// A finished task leaves the open count: under `max_open_tasks = 1`, the next submit is
+/// taken once the first task's success is written.
+#[test]
+fn a_finished_task_frees_its_place_under_the_open_task_bound() {
+    let mut c = Coordinator::new(CoordinatorConfig { max_open_tasks: 1, ..Default::default() }, 1);
+    c.become_leader(Now::at(0), EPOCH, vec![], vec![]);
+    let task = delivered(&mut c);
+    c.submit(5, spec("b"));
+    assert_eq!(drain(&mut c), vec![Output::Reply { req: 5, reply: SubmitReply::Overloaded }]);
+    let done = Completion { task, token: tok(1), outcome: Outcome::Succeeded };
+    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![], vec![done]));
+    let out = drain(&mut c);
+    persist_all(&mut c, 30, &out);
+    c.submit(6, spec("b"));
+    assert!(matches!(&drain(&mut c)[..], [Output::Write(_)]), "the second task is created");
+}
+
+/// An attempt reported with no verdict from the sink is retried with that reason, not as
+/// a time-out.
+#[test]
+fn an_unknown_outcome_is_retried_with_its_own_reason() {
+    let mut c = leader();
+    let task = delivered(&mut c);
+    let unknown = Completion { task, token: tok(1), outcome: Outcome::Unknown("its reply was lost".into()) };
+    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![], vec![unknown]));
+    let out = drain(&mut c);
+    let recorded = persist_all(&mut c, 30, &out);
+    let Some(Output::Record(EventKind::Retry { failures: 0, reason, .. })) = recorded.last() else {
+        panic!("expected a retry: {recorded:?}")
+    };
+    assert_eq!(reason, "attempt 1 has no verdict from the sink: its reply was lost");
+}
+
+/// What an executor reports holding must match this leader's holder and token: an attempt
+/// under an older token is told to stop, even on the right executor.
+#[test]
+fn a_held_attempt_under_a_stale_token_is_cancelled() {
+    let mut c = leader();
+    let task = delivered(&mut c);
+    let stale = Token { epoch: EPOCH - 1, attempt: 1 };
+    let reply = c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(task.as_str(), stale)], vec![])).unwrap();
+    assert_eq!(reply.cancel, vec![task]);
+}
+
+/// A beat that lists one delivered task but not another: the missing one was lost.
+#[test]
+fn a_lost_assignment_is_taken_back_even_when_the_executor_reports_another() {
+    let mut c = leader();
+    let first = delivered(&mut c);
+    let second = submitted(&mut c, "k2");
+    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
+    let out = drain(&mut c);
+    persist_all(&mut c, 30, &out);
+    let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 4, vec![(first.as_str(), tok(1))], vec![])).unwrap();
+    assert_eq!(reply.assignments[0].task, second);
+    drain(&mut c);
+    // Beat 5 lists the first task only: the second's delivery (in reply to beat 4) was lost.
+    c.beat_reply(Now::at(50), beat("ex-1", 1, 5, vec![(first.as_str(), tok(1))], vec![]));
+    let taken: Vec<_> = writes(&drain(&mut c)).iter().map(|w| (w.task().id.clone(), w.task().redispatches)).collect();
+    assert_eq!(taken, vec![(second, 1)], "re-assigned at once, counted as a take-back");
+}

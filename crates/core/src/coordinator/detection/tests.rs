@@ -85,3 +85,40 @@ fn a_task_taken_back_too_often_gets_a_check_only_attempt_before_any_dead_letter(
         }
     }
 }
+
+/// The bound is a count of take-backs allowed: with `max_redispatches = 1` the first
+/// take-back re-runs the task as usual, the second makes its next attempt check-only.
+#[test]
+fn check_only_begins_after_max_redispatches_take_backs_not_at_it() {
+    let mut c = Coordinator::new(CoordinatorConfig { max_redispatches: 1, ..CoordinatorConfig::default() }, 1);
+    c.become_leader(Now::at(0), EPOCH, vec![], vec![]);
+    let task = delivered(&mut c);
+    let mut check_only = vec![];
+    for (n, ex) in [(0u64, "ex-2"), (1, "ex-3")] {
+        let t = 1_000 * (n + 1);
+        c.tick(Now::at(t)); // the holder is silent: dead, the task taken back
+        drain(&mut c);
+        c.beat_reply(Now::at(t + 10), beat(ex, 5, 1, vec![], vec![]));
+        let out = drain(&mut c);
+        persist_all(&mut c, t + 10, &out);
+        let reply = c.beat_reply(Now::at(t + 20), beat(ex, 5, 2, vec![], vec![])).unwrap();
+        assert_eq!(reply.assignments[0].task, task);
+        check_only.push(reply.assignments[0].check_only);
+        drain(&mut c);
+    }
+    assert_eq!(check_only, vec![false, true]);
+}
+
+/// Taking one task back leaves the holder's other undelivered assignments to be delivered.
+#[test]
+fn a_take_back_keeps_the_holders_other_assignments_in_its_outbox() {
+    let mut c = leader();
+    let first = delivered(&mut c);
+    let second = submitted(&mut c, "k2");
+    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
+    let out = drain(&mut c);
+    persist_all(&mut c, 30, &out); // the second is assigned to ex-1, awaiting delivery
+                                   // Beat 4 does not list the first (lost): taken back; the second is still delivered.
+    let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 4, vec![], vec![])).unwrap();
+    assert_eq!(reply.assignments.iter().map(|a| a.task.clone()).collect::<Vec<_>>(), vec![second]);
+}
