@@ -27,6 +27,8 @@ pub struct CoordinatorSettings {
     pub config: CoordinatorConfig,
     pub timing: Timing,
     pub seed: u64,
+    /// Where the driver shows its load and store latency (a real node serves it).
+    pub load: crate::node::load::LeaderLoad,
 }
 
 enum Msg {
@@ -130,6 +132,7 @@ struct Actor {
     resign: watch::Sender<u64>,
     /// While leading: the local time until which the lease is proven (keep-alives move it).
     lease: Option<Arc<AtomicU64>>,
+    load: crate::node::load::LeaderLoad,
 }
 
 async fn actor(
@@ -144,6 +147,7 @@ async fn actor(
     // blind tick this loop had before the core said when to wake it).
     let wall_recheck_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
     let core = Coordinator::new(CoordinatorConfig { bugs: ctx.bugs, ..settings.config }, settings.seed);
+    let load = settings.load.clone();
     let mut a = Actor {
         ctx,
         core,
@@ -155,6 +159,7 @@ async fn actor(
         tx,
         resign,
         lease: None,
+        load,
     };
     loop {
         let wait = a.core.poll_timeout().wait_ms(a.ctx.clock.now(), wall_recheck_ms);
@@ -278,6 +283,7 @@ impl Actor {
     }
 
     fn drain(&mut self) {
+        self.load.show(self.core.open_tasks(), self.core.ready_tasks());
         while let Some(out) = self.core.poll_output() {
             match out {
                 Output::Write(w) => {
@@ -406,7 +412,15 @@ async fn elect(
     tokio::spawn(watch_leader(ctx.clone(), settings.clone(), hint));
     let mut terms = 0;
     while !terms_end.stopping() {
-        match Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await {
+        match Store::connect(
+            &settings.store_endpoints,
+            ctx.clock.clone(),
+            ctx.faults.clone(),
+            timeout_ms,
+            &settings.load,
+        )
+        .await
+        {
             Ok(store) => {
                 if let Err(e) = term(&ctx, &settings, &store, &tx, terms_end.clone(), &mut terms).await {
                     tracing::debug!(node = %ctx.name, "election round ended: {e}");
@@ -691,7 +705,8 @@ async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc
     let timeout_ms = settings.timing.store_timeout_ms;
     loop {
         if let Ok(store) =
-            Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms).await
+            Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms, &settings.load)
+                .await
         {
             let mut election = store.client().election_client();
             while let Ok(Ok(resp)) = ctx.clock.timeout(timeout_ms, election.leader(ELECTION)).await {

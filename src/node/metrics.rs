@@ -124,10 +124,15 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// Starts counting what `recorder` records from now on.
-    pub fn start(recorder: &Recorder) -> Self {
+    /// Starts counting what `recorder` records from now on; a coordinator's `load` (what
+    /// its driver measures directly) is served beside it.
+    pub fn start(recorder: &Recorder, load: Option<&crate::node::load::LeaderLoad>) -> Self {
         let metrics = Metrics::default();
-        let registry = Arc::new(Mutex::new(metrics.registry()));
+        let mut registry = metrics.registry();
+        if let Some(load) = load {
+            load.register(&mut registry);
+        }
+        let registry = Arc::new(Mutex::new(registry));
         let mut events = recorder.subscribe();
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {

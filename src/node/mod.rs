@@ -8,6 +8,7 @@ pub mod clock;
 pub mod coordinator;
 pub mod executor;
 pub mod faults;
+pub mod load;
 #[cfg(not(madsim))]
 pub mod metrics;
 pub mod rpc;

@@ -71,6 +71,7 @@ pub struct Store {
     clock: NodeClock,
     faults: NodeFaults,
     timeout_ms: u64,
+    latency: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl Store {
@@ -79,9 +80,23 @@ impl Store {
         clock: NodeClock,
         faults: NodeFaults,
         timeout_ms: u64,
+        load: &crate::node::load::LeaderLoad,
     ) -> Result<Self, StoreError> {
         let client = clock.timeout(timeout_ms, Client::connect(endpoints, None)).await??;
-        Ok(Store { client, clock, faults, timeout_ms })
+        Ok(Store { client, clock, faults, timeout_ms, latency: load.store_call_seconds.clone() })
+    }
+
+    /// One store call through the fault layer, its time observed.
+    async fn call<T, F, Fut>(&self, timeout_ms: u64, make: F) -> Result<Result<T, etcd_client::Error>, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let start = self.clock.mono_ms();
+        let result = through_faults(&self.faults, &self.clock, STORE_PEER, timeout_ms, make).await;
+        self.latency.observe(self.clock.mono_ms().saturating_sub(start) as f64 / 1000.0);
+        Ok(result?)
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse, StoreError> {
@@ -89,7 +104,7 @@ impl Store {
             let (mut kv, txn) = (self.client.kv_client(), txn.clone());
             async move { kv.txn(txn).await }
         };
-        Ok(through_faults(&self.faults, &self.clock, STORE_PEER, self.timeout_ms, make).await??)
+        Ok(self.call(self.timeout_ms, make).await??)
     }
 
     pub fn client(&self) -> Client {
@@ -157,7 +172,7 @@ impl Store {
                 async move { kv.get(from, Some(GetOptions::new().with_range(end).with_limit(page))).await }
             };
             let timeout_ms = self.timeout_ms * LOAD_TIMEOUT_FACTOR;
-            let resp = match through_faults(&self.faults, &self.clock, STORE_PEER, timeout_ms, make).await? {
+            let resp = match self.call(timeout_ms, make).await? {
                 Err(e) if too_large(&e) && page > 1 => {
                     page = (page / 2).max(1);
                     continue;

@@ -106,6 +106,7 @@ impl Cluster {
                 config: scenario.coordinator_config(),
                 timing: timing.clone(),
                 seed: seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                load: Default::default(),
             };
             let c = ctx(name);
             let init = c.clone();

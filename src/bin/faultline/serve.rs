@@ -157,9 +157,11 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
         _ => None,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    let load = faultline::node::load::LeaderLoad::default();
     let stopped = rt.block_on(async move {
         if let Some(addr) = common.metrics {
-            let exporter = faultline::node::metrics::Exporter::start(&ctx.recorder);
+            let coordinator = matches!(role, Role::Coordinator { .. }).then_some(&load);
+            let exporter = faultline::node::metrics::Exporter::start(&ctx.recorder, coordinator);
             tokio::spawn(async move {
                 if let Err(e) = exporter.serve(addr).await {
                     tracing::error!("metrics endpoint on {addr}: {e}");
@@ -171,8 +173,8 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 let seed = madsim::rand::random::<u64>();
                 let mut config = s.coordinator_config();
                 config.jobs.base_unix_ms = 0; // real clocks read UNIX time: no simulated start
-                let settings =
-                    CoordinatorSettings { listen, store_endpoints: etcd, config, timing: settings::timing(&s), seed };
+                let timing = settings::timing(&s);
+                let settings = CoordinatorSettings { listen, store_endpoints: etcd, config, timing, seed, load };
                 let name = ctx.name.clone();
                 coordinator::run(ctx, settings, shutdown_signal()).await;
                 eprintln!("{name}: stopped (its term ended, its lease revoked)");

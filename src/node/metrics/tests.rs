@@ -9,7 +9,10 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 fn the_metrics_count_what_the_history_records_and_are_served_over_http() {
     block_on(async {
         let recorder = Recorder::new();
-        let exporter = Exporter::start(&recorder);
+        let load = crate::node::load::LeaderLoad::default();
+        load.show(3, 2);
+        load.store_call_seconds.observe(0.004);
+        let exporter = Exporter::start(&recorder, Some(&load));
         recorder.record(1, "coord-1", EventKind::LeaderElected { epoch: 7 });
         recorder.record(2, "coord-1", EventKind::Succeeded { task: "t7-1".into(), epoch: 7, attempt: 1 });
         recorder.record(3, "coord-1", EventKind::Succeeded { task: "t7-2".into(), epoch: 7, attempt: 1 });
@@ -54,6 +57,10 @@ fn the_metrics_count_what_the_history_records_and_are_served_over_http() {
             "faultline_applies_total{verdict=\"duplicate\"} 1",
             "faultline_tasks_compacted_total 1",
             "faultline_tasks_loaded_finished_total 1",
+            "faultline_open_tasks 3",
+            "faultline_ready_tasks 2",
+            "faultline_store_call_seconds_count 1",
+            "faultline_store_call_seconds_bucket{le=\"0.004\"} 1",
         ] {
             assert!(body.lines().any(|l| l == line), "no `{line}` in:\n{body}");
         }

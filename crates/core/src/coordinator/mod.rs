@@ -560,6 +560,11 @@ impl Coordinator {
     pub fn open_tasks(&self) -> usize {
         self.open
     }
+
+    /// Tasks in the ready queue (due, or waiting out a backoff).
+    pub fn ready_tasks(&self) -> usize {
+        self.ready.len()
+    }
 }
 
 mod beats;
