@@ -81,6 +81,17 @@ pub(super) fn delivered(c: &mut Coordinator) -> TaskId {
     task
 }
 
+/// Delivers one task to ex-1 (reply to beat 2), then assigns a second to it on beat 3 and
+/// confirms that write: the second awaits delivery in ex-1's outbox. Returns both ids.
+pub(super) fn delivered_and_assigned(c: &mut Coordinator) -> (TaskId, TaskId) {
+    let first = delivered(c);
+    let second = submitted(c, "k2");
+    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
+    let out = drain(c);
+    persist_all(c, 30, &out);
+    (first, second)
+}
+
 #[test]
 fn submit_is_acknowledged_only_after_the_create_write() {
     let mut c = leader();

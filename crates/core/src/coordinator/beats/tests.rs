@@ -16,12 +16,8 @@ fn a_beat_is_answered_ahead_of_queued_writes_and_the_writes_it_caused() {
 #[test]
 fn a_duplicated_or_overtaken_beat_changes_nothing_and_carries_nothing() {
     let mut c = leader();
-    let first = delivered(&mut c);
     // A second task is assigned on beat 3 and its write confirmed.
-    let second = submitted(&mut c, "k2");
-    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
-    let out = drain(&mut c);
-    persist_all(&mut c, 30, &out);
+    let (first, second) = delivered_and_assigned(&mut c);
     // The network duplicates beat 3. The executor reads only the first reply, so the copy
     // must not carry the now-deliverable assignment (it would be lost with the copy's reply).
     let dup = c.beat_reply(Now::at(40), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![])).unwrap();
@@ -216,11 +212,7 @@ fn a_held_attempt_under_a_stale_token_is_cancelled() {
 #[test]
 fn a_lost_assignment_is_taken_back_even_when_the_executor_reports_another() {
     let mut c = leader();
-    let first = delivered(&mut c);
-    let second = submitted(&mut c, "k2");
-    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
-    let out = drain(&mut c);
-    persist_all(&mut c, 30, &out);
+    let (first, second) = delivered_and_assigned(&mut c);
     let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 4, vec![(first.as_str(), tok(1))], vec![])).unwrap();
     assert_eq!(reply.assignments[0].task, second);
     drain(&mut c);

@@ -113,12 +113,8 @@ fn check_only_begins_after_max_redispatches_take_backs_not_at_it() {
 #[test]
 fn a_take_back_keeps_the_holders_other_assignments_in_its_outbox() {
     let mut c = leader();
-    let first = delivered(&mut c);
-    let second = submitted(&mut c, "k2");
-    c.beat_reply(Now::at(30), beat("ex-1", 1, 3, vec![(first.as_str(), tok(1))], vec![]));
-    let out = drain(&mut c);
-    persist_all(&mut c, 30, &out); // the second is assigned to ex-1, awaiting delivery
-                                   // Beat 4 does not list the first (lost): taken back; the second is still delivered.
+    let (_first, second) = delivered_and_assigned(&mut c);
+    // Beat 4 does not list the first (lost): taken back; the second is still delivered.
     let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 4, vec![], vec![])).unwrap();
     assert_eq!(reply.assignments.iter().map(|a| a.task.clone()).collect::<Vec<_>>(), vec![second]);
 }
