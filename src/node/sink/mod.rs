@@ -83,22 +83,26 @@ struct Service {
 
 /// Serves applies and checks until the node is killed.
 pub async fn run(ctx: NodeContext, listen: SocketAddr, ledger: SharedLedger) {
-    let unrecorded = ledger.lock().expect("ledger poisoned").unrecorded();
-    match unrecorded {
-        Ok(effects) => {
-            for u in effects {
-                let (epoch, attempt) = (u.token.epoch, u.token.attempt);
-                let (task, key, executor) = (u.task, u.key.clone(), u.executor);
-                ctx.record(EventKind::ApplyRecovered { task, key, executor, epoch, attempt });
-                ledger.lock().expect("ledger poisoned").recorded(&u.key);
-            }
-        }
-        Err(e) => tracing::error!("sink ledger: reading its unrecorded effects failed: {e}"),
-    }
+    recover_unrecorded(&ctx, &mut **ledger.lock().expect("ledger poisoned"));
     let service = Service { ctx, ledger };
     let server = tonic::transport::Server::builder().add_service(proto::sink_server::SinkServer::new(service));
     if let Err(e) = server.serve(listen).await {
         tracing::error!("sink server stopped: {e}");
+    }
+}
+
+/// Records the effects the ledger committed without knowing their `apply` is in the
+/// history (the process died between the two), before the sink answers anything.
+fn recover_unrecorded(ctx: &NodeContext, ledger: &mut dyn Ledger) {
+    match ledger.unrecorded() {
+        Ok(effects) => {
+            for Unrecorded { key, token, task, executor } in effects {
+                let (epoch, attempt) = (token.epoch, token.attempt);
+                ctx.record(EventKind::ApplyRecovered { task, key: key.clone(), executor, epoch, attempt });
+                ledger.recorded(&key);
+            }
+        }
+        Err(e) => tracing::error!("sink ledger: reading its unrecorded effects failed: {e}"),
     }
 }
 
