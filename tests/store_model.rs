@@ -203,8 +203,9 @@ fn the_store_loads_records_larger_than_one_response_in_smaller_pages() {
         }
         let clock = NodeClock::exact(NodeClock::origin_now());
         let load = faultline::node::load::LeaderLoad::default();
-        let store =
-            Store::connect(&[STORE.to_string()], clock, NodeFaults::default(), 1_000, &load).await.expect("connect");
+        let store = Store::connect(&[STORE.to_string()], clock, NodeFaults::default(), 1_000, &load, None)
+            .await
+            .expect("connect");
         store.load_tasks().await.map(|records| records.iter().map(|r| r.id.clone()).collect::<Vec<_>>())
     });
     let ids = loaded.expect("every record loads");

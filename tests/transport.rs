@@ -39,6 +39,7 @@ fn concurrent_calls(seed: u64, server: Server, calls: usize, deadline: Duration)
             faults: NodeFaults::default(),
             recorder: Recorder::new(),
             bugs: Default::default(),
+            tls: None,
         };
         let node = handle
             .create_node()

@@ -31,8 +31,9 @@ pub struct ClientSettings {
 
 /// Submits the whole workload; `acked` counts durable acknowledgements.
 pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU64>) {
-    let leaders =
-        Arc::new(Mutex::new(LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid")));
+    let leaders = Arc::new(Mutex::new(
+        LeaderCursor::new(&settings.coordinators, ctx.tls.as_deref()).expect("coordinator addresses are valid"),
+    ));
     let permits = Arc::new(Semaphore::new(settings.concurrency as usize));
     let gap_ms = 1000.0 / settings.arrival_rate_per_s as f64;
     let start = ctx.clock.mono_ms();
@@ -117,7 +118,8 @@ pub struct JobsSettings {
 /// Creates the jobs, sends the later commands on time, deletes what is left at the end;
 /// sets `done` once every command is durable.
 pub async fn run_jobs(ctx: NodeContext, settings: JobsSettings, done: Arc<AtomicBool>) {
-    let mut leaders = LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
+    let mut leaders =
+        LeaderCursor::new(&settings.coordinators, ctx.tls.as_deref()).expect("coordinator addresses are valid");
     let timeout_ms = settings.rpc_timeout_ms;
     let mut alive: Vec<String> = Vec::new();
     for spec in &settings.jobs {

@@ -10,6 +10,7 @@ use crate::core::coordinator::{Coordinator, CoordinatorConfig, JobRecord, JobRep
 use crate::core::executor::BeatReply;
 use crate::node::rpc::{beat_from_wire, reply_to_wire, spec_from_wire};
 use crate::node::store::{Store, StoreError, ELECTION, MAX_BATCH_OPS, STORE_PEER};
+use crate::node::tls::{self, Act};
 use crate::node::{NodeContext, Timing};
 use crate::proto;
 use crate::trace::EventKind;
@@ -76,10 +77,14 @@ pub async fn run(ctx: NodeContext, settings: CoordinatorSettings, stop: impl std
     // The highest epoch the actor has asked the election loop to resign. Tagged with the
     // epoch (not a bare wake-up) so a request for an ended term never ends the next one.
     let (resign, resign_rx) = watch::channel(0u64);
-    let service = Service { tx: tx.clone(), hint: hint.clone(), name: ctx.name.clone() };
-    let server = tonic::transport::Server::builder()
-        .add_service(proto::coordinator_server::CoordinatorServer::new(service))
-        .serve(settings.listen);
+    let secured = ctx.tls.is_some();
+    let service = Service { tx: tx.clone(), hint: hint.clone(), name: ctx.name.clone(), secured };
+    let server = match tls::server(ctx.tls.as_deref()) {
+        Ok(mut server) => {
+            server.add_service(proto::coordinator_server::CoordinatorServer::new(service)).serve(settings.listen)
+        }
+        Err(e) => return tracing::error!("coordinator server: TLS: {e}"),
+    };
     tokio::spawn(async move {
         if let Err(e) = server.await {
             tracing::error!("coordinator server stopped: {e}");
@@ -418,6 +423,7 @@ async fn elect(
             ctx.faults.clone(),
             timeout_ms,
             &settings.load,
+            ctx.tls.as_deref(),
         )
         .await
         {
@@ -704,9 +710,9 @@ async fn keep_alive(
 async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc<Mutex<String>>) {
     let timeout_ms = settings.timing.store_timeout_ms;
     loop {
+        let (clock, faults, tls) = (ctx.clock.clone(), ctx.faults.clone(), ctx.tls.as_deref());
         if let Ok(store) =
-            Store::connect(&settings.store_endpoints, ctx.clock.clone(), ctx.faults.clone(), timeout_ms, &settings.load)
-                .await
+            Store::connect(&settings.store_endpoints, clock, faults, timeout_ms, &settings.load, tls).await
         {
             let mut election = store.client().election_client();
             while let Ok(Ok(resp)) = ctx.clock.timeout(timeout_ms, election.leader(ELECTION)).await {
@@ -724,6 +730,8 @@ struct Service {
     tx: mpsc::UnboundedSender<Msg>,
     hint: Arc<Mutex<String>>,
     name: String,
+    /// Served over mutual TLS: each request's sender is known and held to `tls::authorize`.
+    secured: bool,
 }
 
 impl Service {
@@ -743,6 +751,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::SubmitRequest>,
     ) -> Result<tonic::Response<proto::SubmitReply>, tonic::Status> {
+        tls::authorize(&tls::peer(self.secured, &req), Act::Submit)?;
         let spec = spec_from_wire(req.into_inner().spec);
         spec.validate_submit().map_err(tonic::Status::invalid_argument)?;
         let (reply, rx) = oneshot::channel();
@@ -766,6 +775,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::JobRequest>,
     ) -> Result<tonic::Response<proto::JobReply>, tonic::Status> {
+        tls::authorize(&tls::peer(self.secured, &req), Act::Submit)?;
         let command = serde_json::from_str(&req.into_inner().command_json)
             .map_err(|e| tonic::Status::invalid_argument(format!("not a job command: {e}")))?;
         let (reply, rx) = oneshot::channel();
@@ -786,6 +796,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::HeartbeatRequest>,
     ) -> Result<tonic::Response<proto::HeartbeatReply>, tonic::Status> {
+        tls::authorize(&tls::peer(self.secured, &req), Act::Beat { executor: &req.get_ref().executor })?;
         let beat = beat_from_wire(req.into_inner());
         let (reply, rx) = oneshot::channel();
         self.tx.send(Msg::Beat { beat, reply }).map_err(|_| tonic::Status::unavailable("stopping"))?;

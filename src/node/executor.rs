@@ -92,7 +92,7 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings, stop: Option<Stop
             Executor::new(ctx.name.clone(), incarnation, settings.capacity).in_zone(&settings.zone),
         )),
         running: Arc::default(),
-        sink: SinkClient::new(rpc::channel(&settings.sink).expect("sink address is valid")),
+        sink: SinkClient::new(rpc::channel(&settings.sink, ctx.tls.as_deref()).expect("sink address is valid")),
         rpc_timeout_ms: settings.timing.rpc_timeout_ms,
         finished: Arc::new(Notify::new()),
         beats: settings.beats.clone(),
@@ -106,8 +106,9 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings, stop: Option<Stop
             finished.notify_one();
         });
     }
-    let mut leaders = LeaderCursor::new(&settings.coordinators).expect("coordinator addresses are valid");
     let (ctx, timing) = (shared.ctx.clone(), settings.timing);
+    let mut leaders =
+        LeaderCursor::new(&settings.coordinators, ctx.tls.as_deref()).expect("coordinator addresses are valid");
     let early_ms = (timing.heartbeat_interval_ms / EARLY_BEAT_DIVISOR).max(1);
     let mut drain_until: Option<u64> = None;
     loop {

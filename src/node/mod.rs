@@ -14,14 +14,15 @@ pub mod metrics;
 pub mod rpc;
 pub mod sink;
 pub mod store;
+pub mod tls;
 
 use crate::record::Recorder;
 use crate::trace::EventKind;
 pub use clock::NodeClock;
 pub use faults::NodeFaults;
 
-/// What every node driver has: its name, its own clock, the fault rules it obeys, and
-/// where history goes.
+/// What every node driver has: its name, its own clock, the fault rules it obeys, where
+/// history goes, and its credentials.
 #[derive(Clone)]
 pub struct NodeContext {
     pub name: String,
@@ -30,6 +31,9 @@ pub struct NodeContext {
     pub recorder: Recorder,
     /// Known bugs switched on (simulation only; empty in a real process).
     pub bugs: crate::bugs::BugSet,
+    /// The node's certificate, key and CA (real mode with TLS); `None` in the simulator
+    /// and with `--insecure`.
+    pub tls: Option<std::sync::Arc<tls::Tls>>,
 }
 
 impl NodeContext {

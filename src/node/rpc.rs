@@ -7,11 +7,12 @@ use crate::core::sink::Checked;
 use crate::core::{Outcome, TaskSpec, Token};
 use crate::node::clock::{Elapsed, NodeClock};
 use crate::node::faults::NodeFaults;
+use crate::node::tls::Tls;
 use crate::node::NodeContext;
 use crate::proto;
 use crate::trace::Verdict;
 use std::future::Future;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub type CoordinatorClient = proto::coordinator_client::CoordinatorClient<Channel>;
 pub type SinkClient = proto::sink_client::SinkClient<Channel>;
@@ -27,9 +28,9 @@ pub enum RpcError {
     Timeout(#[from] crate::node::clock::Elapsed),
 }
 
-/// A lazily connected channel to `addr` (`host:port`).
-pub fn channel(addr: &str) -> Result<Channel, RpcError> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|_| RpcError::Address(addr.into()))?;
+/// A lazily connected channel to `addr` (`host:port`), over TLS when `tls` is given.
+pub fn channel(addr: &str, tls: Option<&Tls>) -> Result<Channel, RpcError> {
+    let endpoint = crate::node::tls::endpoint(addr, tls).map_err(|e| RpcError::Address(format!("{addr}: {e}")))?;
     Ok(endpoint.connect_lazy())
 }
 
@@ -98,12 +99,12 @@ pub struct LeaderCursor {
 }
 
 impl LeaderCursor {
-    /// `peers`: (name, address) of every coordinator.
-    pub fn new(peers: &[(String, String)]) -> Result<Self, RpcError> {
+    /// `peers`: (name, address) of every coordinator; `tls`: the caller's credentials.
+    pub fn new(peers: &[(String, String)], tls: Option<&Tls>) -> Result<Self, RpcError> {
         assert!(!peers.is_empty(), "at least one coordinator");
         let peers = peers
             .iter()
-            .map(|(name, addr)| Ok((name.clone(), CoordinatorClient::new(channel(addr)?))))
+            .map(|(name, addr)| Ok((name.clone(), CoordinatorClient::new(channel(addr, tls)?))))
             .collect::<Result<Vec<_>, RpcError>>()?;
         Ok(LeaderCursor { peers, current: 0 })
     }

@@ -81,8 +81,10 @@ impl Store {
         faults: NodeFaults,
         timeout_ms: u64,
         load: &crate::node::load::LeaderLoad,
+        tls: Option<&crate::node::tls::Tls>,
     ) -> Result<Self, StoreError> {
-        let client = clock.timeout(timeout_ms, Client::connect(endpoints, None)).await??;
+        let options = crate::node::tls::etcd_options(tls);
+        let client = clock.timeout(timeout_ms, Client::connect(endpoints, options)).await??;
         Ok(Store { client, clock, faults, timeout_ms, latency: load.store_call_seconds.clone() })
     }
 

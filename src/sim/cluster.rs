@@ -76,6 +76,7 @@ impl Cluster {
             faults: NodeFaults::default(),
             recorder: recorder.clone(),
             bugs: crate::bugs::BugSet::of(&scenario.bugs),
+            tls: None,
         };
         let store_addr = SocketAddr::new(ip(0, 1), STORE_PORT);
         let coords: Vec<(String, String)> = (1..=scenario.topology.coordinators)

@@ -268,7 +268,14 @@ enum Cmd {
         timeout: std::time::Duration,
         #[command(subcommand)]
         op: serve::JobOp,
+        #[command(flatten)]
+        security: serve::Security,
     },
+    /// Send one heartbeat or apply in an executor's name, as an impostor would, and print
+    /// what the real cluster answers (with TLS it must refuse one that names another
+    /// executor than the certificate's). Exit status 0 if the request was taken.
+    #[cfg(not(madsim))]
+    Probe(probe::ProbeArgs),
     /// Measure a real etcd's call latency under a scheduler-like load (plain build): fenced
     /// txns from concurrent writers, lease keep-alives and prefix gets.
     #[cfg(not(madsim))]
@@ -294,7 +301,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Commands of the other build, and how to reach them there.
 #[cfg(madsim)]
 const OTHER_BUILD: (&[&str], &str) = (
-    &["serve", "submit", "job", "store-bench"],
+    &["serve", "submit", "job", "task", "probe", "store-bench"],
     "runs real nodes and exists in the real (plain tokio) build only: \
      cargo build --release --bin faultline && target/release/faultline",
 );
@@ -423,9 +430,11 @@ fn run(cli: Cli) -> Result<bool> {
         #[cfg(not(madsim))]
         Cmd::Submit { coordinators, common } => serve::submit(coordinators, common),
         #[cfg(not(madsim))]
-        Cmd::Job { coordinators, timeout, op } => serve::job(coordinators, timeout, op),
+        Cmd::Job { coordinators, timeout, op, security } => serve::job(coordinators, timeout, op, &security),
         #[cfg(not(madsim))]
         Cmd::Task(args) => serve::task(args),
+        #[cfg(not(madsim))]
+        Cmd::Probe(args) => probe::run(args),
         #[cfg(not(madsim))]
         Cmd::StoreBench(args) => store_bench::run(args),
         Cmd::LeaderLimit { real, out } => {
@@ -505,6 +514,8 @@ mod calibrate;
 mod check;
 mod config;
 mod leader_limit;
+#[cfg(not(madsim))]
+mod probe;
 #[cfg(madsim)]
 mod replay;
 #[cfg(not(madsim))]
@@ -513,3 +524,14 @@ mod serve;
 mod store_bench;
 #[cfg(madsim)]
 mod suite;
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command line's definition (no two flags of one name, every `requires`
+    /// names a flag) only when it parses that subcommand in a debug build; this checks all.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

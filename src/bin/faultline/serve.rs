@@ -8,6 +8,7 @@ use faultline::bugs::BugSet;
 use faultline::node::coordinator::CoordinatorSettings;
 use faultline::node::executor::ExecutorSettings;
 use faultline::node::faults::{LinkRule, TaskRule};
+use faultline::node::tls::{self, Tls};
 use faultline::node::{client, coordinator, executor, sink, NodeClock, NodeContext, NodeFaults};
 use faultline::record::Recorder;
 use faultline::scenario::Scenario;
@@ -61,6 +62,17 @@ pub enum Role {
     },
 }
 
+impl Role {
+    /// The role a node's certificate must name.
+    fn cert_role(&self) -> tls::Role {
+        match self {
+            Role::Coordinator { .. } => tls::Role::Coordinator,
+            Role::Executor { .. } => tls::Role::Executor,
+            Role::Sink { .. } => tls::Role::Sink,
+        }
+    }
+}
+
 /// Options every real process takes.
 #[derive(clap::Args)]
 pub struct Common {
@@ -88,6 +100,54 @@ pub struct Common {
     /// leadership, dispatches, outcomes, executor verdicts, attempts, sink verdicts).
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    pub security: Security,
+}
+
+/// How a real process proves who it is and whom it trusts: mutual TLS on every gRPC port
+/// and to etcd, or plaintext only when asked for by name.
+#[derive(clap::Args, Clone)]
+pub struct Security {
+    /// The cluster's CA certificate (PEM): every peer's certificate must be signed by it.
+    /// `scripts/make-certs` makes a local CA and a certificate per node.
+    #[arg(long = "tls-ca", value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<PathBuf>,
+    /// This process's certificate (PEM). Its subject names it: CN the node's name, OU its
+    /// role (coordinator, executor, sink, client).
+    #[arg(long = "tls-cert", value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long = "tls-key", value_name = "FILE", requires_all = ["tls_ca", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
+    /// Plaintext gRPC and etcd, no authentication: anyone who reaches a port may heartbeat
+    /// for any executor, apply any effect or submit. For a test on one trusted host only.
+    #[arg(long, conflicts_with_all = ["tls_ca", "tls_cert", "tls_key"])]
+    pub insecure: bool,
+}
+
+impl Security {
+    /// The credentials, checked to name `want` (a role, and the node's name for a node), or
+    /// `None` with `--insecure`.
+    pub fn load(&self, want: tls::Role, name: Option<&str>) -> Result<Option<Arc<Tls>>> {
+        if self.insecure {
+            return Ok(None);
+        }
+        let (Some(ca), Some(cert), Some(key)) = (&self.tls_ca, &self.tls_cert, &self.tls_key) else {
+            bail!(
+                "give --tls-ca, --tls-cert and --tls-key (scripts/make-certs makes them), or --insecure for plaintext"
+            );
+        };
+        let tls = Tls::load(ca, cert, key).map_err(anyhow::Error::msg)?;
+        let who = tls.identity();
+        if who.role != want || name.is_some_and(|n| n != who.name) {
+            let wanted = match name {
+                Some(n) => format!("{} {n}", want.as_str()),
+                None => format!("a {}", want.as_str()),
+            };
+            bail!("{}: the certificate is for {who}, not {wanted} (CN is the name, OU the role)", cert.display());
+        }
+        Ok(Some(Arc::new(tls)))
+    }
 }
 
 pub fn parse_peer(s: &str) -> Result<(String, String), String> {
@@ -104,7 +164,9 @@ fn scenario(path: Option<&Path>) -> Result<Scenario> {
     }
 }
 
-fn context(common: &Common) -> Result<NodeContext> {
+fn context(common: &Common, role: tls::Role) -> Result<NodeContext> {
+    let name = (role != tls::Role::Client).then_some(common.name.as_str());
+    let tls = common.security.load(role, name)?;
     let out: Box<dyn std::io::Write + Send> = match &common.history {
         Some(path) => Box::new(
             std::fs::OpenOptions::new()
@@ -128,6 +190,7 @@ fn context(common: &Common) -> Result<NodeContext> {
         faults,
         recorder: Recorder::streaming(out),
         bugs: BugSet::none(),
+        tls,
     })
 }
 
@@ -146,7 +209,7 @@ async fn shutdown_signal() {
 /// executor drains (no new work; its attempts finish and are reported) before it exits.
 pub fn serve(role: Role, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
-    let ctx = context(&common)?;
+    let ctx = context(&common, role.cert_role())?;
     let ledger = match &role {
         Role::Sink { ledger, .. } => {
             let opened = sink::sqlite::SqliteLedger::open(ledger)
@@ -221,7 +284,7 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
 /// acknowledged.
 pub fn submit(coordinators: Vec<(String, String)>, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
-    let ctx = context(&common)?;
+    let ctx = context(&common, tls::Role::Client)?;
     let settings = settings::client(&s, coordinators);
     let total = s.workload.tasks;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
@@ -285,6 +348,8 @@ pub struct TaskArgs {
     /// The program and its arguments, after `--` (no shell: write `-- sh -c '...'` for one).
     #[arg(last = true, required_unless_present = "http")]
     command: Vec<String>,
+    #[command(flatten)]
+    security: Security,
 }
 
 fn parse_header(text: &str) -> Result<(String, String), String> {
@@ -295,7 +360,7 @@ fn parse_header(text: &str) -> Result<(String, String), String> {
 }
 
 /// A flag's duration in ms (a duration too long for u64 ms is as good as forever).
-fn millis(d: std::time::Duration) -> u64 {
+pub fn millis(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -343,10 +408,11 @@ pub fn task(args: TaskArgs) -> Result<bool> {
         not_before_ms: 0,
     };
     spec.validate_submit().map_err(|why| anyhow::anyhow!("the task is not valid: {why}"))?;
-    let ctx = cli_context();
+    let ctx = cli_context(&args.security)?;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
-        let leaders = std::sync::Mutex::new(faultline::node::rpc::LeaderCursor::new(&args.coordinators)?);
+        let cursor = faultline::node::rpc::LeaderCursor::new(&args.coordinators, ctx.tls.as_deref())?;
+        let leaders = std::sync::Mutex::new(cursor);
         let send = client::send_task(&ctx, &leaders, &spec, 1_000);
         match ctx.clock.timeout(millis(args.timeout), send).await {
             Ok(Ok(task)) => {
@@ -366,15 +432,17 @@ pub fn task(args: TaskArgs) -> Result<bool> {
     })
 }
 
-/// The context of a one-shot client command (`task`, `job`): real clock, no faults, no history.
-fn cli_context() -> NodeContext {
-    NodeContext {
+/// The context of a one-shot client command (`task`, `job`): real clock, no faults, no
+/// history, a client's credentials.
+fn cli_context(security: &Security) -> Result<NodeContext> {
+    Ok(NodeContext {
         name: "cli".into(),
         clock: NodeClock::real(),
         faults: NodeFaults::default(),
         recorder: Recorder::streaming(Box::new(std::io::sink())),
         bugs: BugSet::none(),
-    }
+        tls: security.load(tls::Role::Client, None)?,
+    })
 }
 
 /// What `faultline job` does.
@@ -391,7 +459,12 @@ pub enum JobOp {
 }
 
 /// `faultline job`: sends the commands and waits until each is durable.
-pub fn job(coordinators: Vec<(String, String)>, timeout: std::time::Duration, op: JobOp) -> Result<bool> {
+pub fn job(
+    coordinators: Vec<(String, String)>,
+    timeout: std::time::Duration,
+    op: JobOp,
+    security: &Security,
+) -> Result<bool> {
     use faultline::schedule::JobCommand;
     let commands = match op {
         JobOp::Create { file } => {
@@ -406,10 +479,10 @@ pub fn job(coordinators: Vec<(String, String)>, timeout: std::time::Duration, op
         JobOp::Resume { name } => vec![JobCommand::Resume { name }],
         JobOp::Delete { name } => vec![JobCommand::Delete { name }],
     };
-    let ctx = cli_context();
+    let ctx = cli_context(security)?;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     rt.block_on(async move {
-        let mut leaders = faultline::node::rpc::LeaderCursor::new(&coordinators)?;
+        let mut leaders = faultline::node::rpc::LeaderCursor::new(&coordinators, ctx.tls.as_deref())?;
         let mut ok = true;
         for command in commands {
             let what = format!("{} {}", command.op_name(), command.job());

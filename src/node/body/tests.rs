@@ -27,6 +27,7 @@ mod real {
             faults: Default::default(),
             recorder: crate::record::Recorder::new(),
             bugs: crate::bugs::BugSet::none(),
+            tls: None,
         }
     }
 

@@ -13,6 +13,7 @@ use crate::core::sink::{Checked, SinkLedger};
 use crate::core::Token;
 use crate::node::rpc::token_from_wire;
 use crate::node::rpc::{checked_to_wire, verdict_to_wire};
+use crate::node::tls::{authorize, peer, Act};
 use crate::node::NodeContext;
 use crate::proto;
 use crate::trace::{EventKind, Verdict};
@@ -79,14 +80,20 @@ pub fn in_memory(bugs: crate::bugs::BugSet) -> SharedLedger {
 struct Service {
     ctx: NodeContext,
     ledger: SharedLedger,
+    /// Served over mutual TLS: only the executor a request names may send it.
+    secured: bool,
 }
 
 /// Serves applies and checks until the node is killed.
 pub async fn run(ctx: NodeContext, listen: SocketAddr, ledger: SharedLedger) {
     recover_unrecorded(&ctx, &mut **ledger.lock().expect("ledger poisoned"));
-    let service = Service { ctx, ledger };
-    let server = tonic::transport::Server::builder().add_service(proto::sink_server::SinkServer::new(service));
-    if let Err(e) = server.serve(listen).await {
+    let tls = ctx.tls.clone();
+    let service = Service { ctx, ledger, secured: tls.is_some() };
+    let mut server = match crate::node::tls::server(tls.as_deref()) {
+        Ok(server) => server,
+        Err(e) => return tracing::error!("sink server: TLS: {e}"),
+    };
+    if let Err(e) = server.add_service(proto::sink_server::SinkServer::new(service)).serve(listen).await {
         tracing::error!("sink server stopped: {e}");
     }
 }
@@ -127,6 +134,7 @@ impl proto::sink_server::Sink for Service {
         &self,
         req: tonic::Request<proto::ApplyRequest>,
     ) -> Result<tonic::Response<proto::ApplyReply>, tonic::Status> {
+        authorize(&peer(self.secured, &req), Act::Apply { executor: &req.get_ref().executor })?;
         let req = req.into_inner();
         let token = token_of(&req)?;
         let apply = ApplyOf { key: &req.key, token, task: &req.task_id, executor: &req.executor };
@@ -150,6 +158,7 @@ impl proto::sink_server::Sink for Service {
         &self,
         req: tonic::Request<proto::ApplyRequest>,
     ) -> Result<tonic::Response<proto::CheckReply>, tonic::Status> {
+        authorize(&peer(self.secured, &req), Act::Apply { executor: &req.get_ref().executor })?;
         let req = req.into_inner();
         let token = token_of(&req)?;
         let found = self.ledger.lock().expect("ledger poisoned").check(&req.key, token);
