@@ -7,6 +7,13 @@ ensure_etcd() {
   if [ "$(id -u)" = 0 ]; then apt-get install -y etcd-server >/dev/null; else sudo apt-get install -y etcd-server >/dev/null; fi
 }
 
+# Installs Debian's openssl (scripts/make-certs runs it) unless it is on the PATH.
+ensure_openssl() {
+  command -v openssl >/dev/null && return 0
+  echo "== installing openssl (Debian)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y openssl >/dev/null; else sudo apt-get install -y openssl >/dev/null; fi
+}
+
 # Builds the real (tokio) binary and sets $bin to it. PROFILE: release (default) or debug.
 build_real() {
   local profile="${1:-release}" flags=()

@@ -78,7 +78,7 @@ pub fn run(args: ProbeArgs) -> Result<bool> {
                 }
             }
         };
-        tokio::time::timeout(std::time::Duration::from_millis(timeout), call).await
+        faultline::node::NodeClock::real().timeout(timeout, call).await
     });
     match answer {
         Ok(Ok(Ok(reply))) => {

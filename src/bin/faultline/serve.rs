@@ -210,6 +210,12 @@ async fn shutdown_signal() {
 pub fn serve(role: Role, common: Common) -> Result<bool> {
     let s = scenario(common.scenario.as_deref())?;
     let ctx = context(&common, role.cert_role())?;
+    if let Role::Executor { count, .. } = role {
+        if count > 1 && ctx.tls.is_some() {
+            let name = &ctx.name;
+            bail!("--count {count}: a fleet's members are named {name}-1..{name}-{count}, which no one certificate names: run a fleet --insecure");
+        }
+    }
     let ledger = match &role {
         Role::Sink { ledger, .. } => {
             let opened = sink::sqlite::SqliteLedger::open(ledger)

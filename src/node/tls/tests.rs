@@ -100,7 +100,7 @@ mod wire {
             if tokio::net::TcpStream::connect(addr).await.is_ok() {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            NodeClock::real().sleep(10).await;
         }
         panic!("{addr} never opened");
     }
