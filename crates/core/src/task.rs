@@ -23,6 +23,8 @@ impl std::fmt::Display for Token {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub key: String,
+    /// Stored as base64 (`faultline_model::bytes`).
+    #[serde(with = "faultline_model::bytes")]
     pub payload: Vec<u8>,
     /// Attempts whose body fails or times out before the task is dead-lettered.
     pub max_attempts: u32,
@@ -38,10 +40,11 @@ pub struct TaskSpec {
 pub const FIRE_KEY_PREFIX: &str = "fire/";
 /// The longest idempotency key a client may submit, bytes.
 pub const MAX_KEY_BYTES: usize = 256;
-/// The largest payload a client may submit, bytes. It lives in the store's record as a JSON
-/// array of numbers, up to 4 bytes each, so 128 KiB is at most 512 KiB in one txn: well under
-/// etcd's request limit (1.5 MiB by default), which a 0.6 MB payload once broke, deposing the
-/// leader on every resend.
+/// The largest payload a client may submit, bytes. It lives in the store's record as base64
+/// (4 characters per 3 bytes: `faultline_model::bytes`), so 128 KiB is about 171 KiB in one
+/// txn: well under etcd's request limit (1.5 MiB by default), which a 0.6 MB payload once
+/// broke, deposing the leader on every resend. (Records once held a JSON array of numbers,
+/// up to 4 characters a byte; such a record still reads.)
 pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 /// The most attempts a task may ask for.
 pub const MAX_ATTEMPTS: u32 = 100;

@@ -58,7 +58,9 @@ pub struct JobSpec {
     /// A fire decided more than this after its instant is a misfire.
     pub misfire_after_ms: u64,
     pub overlap: Overlap,
-    /// The task each fire runs: payload, attempts and per-attempt timeout.
+    /// The task each fire runs: payload (stored as base64: `crate::bytes`), attempts and
+    /// per-attempt timeout.
+    #[serde(with = "crate::bytes")]
     pub payload: Vec<u8>,
     pub max_attempts: u32,
     pub timeout_ms: u64,

@@ -4,6 +4,7 @@
 //! depends on serde and chrono only; the scheduler core and the checkers both build on it
 //! and neither on the other, so a checker cannot read the scheduler's internals.
 
+pub mod bytes;
 pub mod fixtures;
 pub mod job;
 pub mod trace;
