@@ -38,3 +38,39 @@ wait_port() {
   echo "${2:-127.0.0.1}:$1 never opened" >&2
   return 1
 }
+
+# Installs Debian's PostgreSQL server unless its binaries are there.
+ensure_postgres() {
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+  echo "== installing postgresql (Debian)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y postgresql >/dev/null; else sudo apt-get install -y postgresql >/dev/null; fi
+}
+
+# start_postgres PORT: a throwaway PostgreSQL instance on 127.0.0.1:PORT (trust
+# authentication: a test database only) with its data in a new /tmp directory, database
+# `faultline`. Sets $pg_url and $pg_dir; stop_postgres stops it. As root it runs as the
+# `postgres` user (PostgreSQL refuses root).
+start_postgres() {
+  local port="$1" bin run=()
+  bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+  pg_dir="$(mktemp -d /tmp/faultline-pg.XXXXXX)"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$pg_dir"; run=(runuser -u postgres --); fi
+  "${run[@]}" "$bin/initdb" -D "$pg_dir/data" -U faultline --auth=trust -E UTF8 > "$pg_dir/initdb.log" 2>&1 \
+    || { cat "$pg_dir/initdb.log" >&2; return 1; }
+  "${run[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/postgres.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $pg_dir" start > /dev/null \
+    || { cat "$pg_dir/postgres.log" >&2; return 1; }
+  "${run[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U faultline faultline
+  pg_url="postgres://faultline@127.0.0.1:$port/faultline"
+}
+
+# stop_postgres: stops the instance start_postgres started, and removes its data.
+stop_postgres() {
+  local bin run=()
+  [ -n "${pg_dir:-}" ] || return 0
+  bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  "${run[@]}" "$bin/pg_ctl" -D "$pg_dir/data" -m immediate stop > /dev/null 2>&1 || true
+  rm -rf "$pg_dir"
+  pg_dir=""
+}

@@ -54,11 +54,13 @@ pub enum Role {
     Sink {
         #[arg(long)]
         listen: SocketAddr,
-        /// The ledger's SQLite file, created if absent (each verdict is committed before it
-        /// is answered, so a restarted sink remembers every effect that landed and every
-        /// token it fenced). `:memory:` keeps it in memory: a restart forgets it.
+        /// Where the ledger lives: a SQLite file, created if absent, or a PostgreSQL database
+        /// (`postgres://user@host:port/db`; its `effects` table is created if absent). Each
+        /// verdict is committed before it is answered, so a restarted sink remembers every
+        /// effect that landed and every token it fenced. `:memory:` keeps it in memory: a
+        /// restart forgets it.
         #[arg(long)]
-        ledger: PathBuf,
+        ledger: String,
     },
 }
 
@@ -194,6 +196,24 @@ fn context(common: &Common, role: tls::Role) -> Result<NodeContext> {
     })
 }
 
+/// The sink's ledger: PostgreSQL for a `postgres://` or `postgresql://` URL, else SQLite.
+fn open_ledger(ledger: &str) -> Result<sink::SharedLedger> {
+    let opened: Box<dyn sink::Ledger> = if ledger.starts_with("postgres://") || ledger.starts_with("postgresql://") {
+        let shown = ledger.split_once('@').map_or(ledger, |(_, at)| at); // no password in messages
+        Box::new(
+            sink::postgres::PostgresLedger::open(ledger)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("opening the sink's ledger in PostgreSQL at {shown}"))?,
+        )
+    } else {
+        Box::new(
+            sink::sqlite::SqliteLedger::open(Path::new(ledger))
+                .with_context(|| format!("opening the sink's ledger {ledger}"))?,
+        )
+    };
+    Ok(std::sync::Arc::new(std::sync::Mutex::new(opened)))
+}
+
 /// Completes on SIGTERM or SIGINT (a planned stop).
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -217,12 +237,7 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
         }
     }
     let ledger = match &role {
-        Role::Sink { ledger, .. } => {
-            let opened = sink::sqlite::SqliteLedger::open(ledger)
-                .with_context(|| format!("opening the sink's ledger {}", ledger.display()))?;
-            let shared: sink::SharedLedger = std::sync::Arc::new(std::sync::Mutex::new(Box::new(opened)));
-            Some(shared)
-        }
+        Role::Sink { ledger, .. } => Some(open_ledger(ledger)?),
         _ => None,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;

@@ -6,6 +6,12 @@
 //! [`SinkLedger`] outside the sink node, so a crashed and restarted sink finds it as a
 //! durable database would be found.
 
+#[cfg(all(test, not(madsim)))]
+mod cases;
+#[cfg(not(madsim))]
+pub mod postgres;
+#[cfg(not(madsim))]
+mod sql;
 #[cfg(not(madsim))]
 pub mod sqlite;
 

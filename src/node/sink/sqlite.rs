@@ -1,17 +1,15 @@
 //! The sink's durable ledger in SQLite (real build): one row per idempotency key holding
-//! the core's [`KeyState`]. Each verdict is one IMMEDIATE transaction: read the key's
-//! state, judge it with the core's own rule (the code the simulator tests), write it back,
-//! commit (WAL, `synchronous = FULL`: durable before the sink answers). The write carries
-//! the fencing rule itself: it lands only if the stored highest token is not newer than
-//! the one written and no other attempt's effect is recorded, so even two sink processes
-//! sharing one file could not accept two effects or move a key's token backwards.
+//! the core's [`KeyState`]. Each verdict is one IMMEDIATE transaction of the steps in
+//! [`sql`] (read, judge with the core's rule, guarded write, outbox), committed with WAL and
+//! `synchronous = FULL`: durable before the sink answers. The guard in the write means even
+//! two sink processes sharing one file could not accept two effects or move a key's token
+//! backwards.
 //!
-//! The outbox: an accepted effect's row keeps its task and executor and `recorded = 0`
-//! until the sink says its `apply` event is in the history; the flag is set in the next
-//! verdict's transaction (no fsync of its own). A restarted sink records the rows still at
-//! 0 as `apply_recovered`, so a SIGKILL between the commit and the record loses nothing.
+//! The outbox flag of an accepted effect is set in the next verdict's transaction (no
+//! fsync of its own). A restarted sink records the rows still at 0 as `apply_recovered`,
+//! so a SIGKILL between the commit and the record loses nothing.
 
-use super::{ApplyOf, Ledger, Unrecorded};
+use super::{sql, ApplyOf, Ledger, Unrecorded};
 use crate::core::sink::{Checked, KeyState};
 use crate::core::Token;
 use crate::trace::Verdict;
@@ -64,55 +62,46 @@ impl SqliteLedger {
         self.conn.query_row("SELECT COUNT(*) FROM effects WHERE applied_epoch IS NOT NULL", [], |r| r.get(0))
     }
 
-    /// Loads `key`'s state, judges it with `rule`, writes it back if it changed (an effect
-    /// that lands now is stored with `by`, task and executor, unrecorded), commits. Flags
-    /// the keys recorded since the last commit in the same transaction.
+    /// One verdict in one IMMEDIATE transaction ([`sql::judge`]), committed; flags the keys
+    /// recorded since the last commit in the same transaction.
     fn judge<T>(
         &mut self,
         key: &str,
         by: Option<(&str, &str)>,
         rule: impl FnOnce(&mut KeyState) -> T,
     ) -> Result<T, String> {
+        let recorded = std::mem::take(&mut self.recorded);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| e.to_string())?;
-        for done in self.recorded.drain(..) {
-            tx.execute("UPDATE effects SET recorded = 1 WHERE key = ?1", [done]).map_err(|e| e.to_string())?;
-        }
-        let read = |r: &rusqlite::Row| -> rusqlite::Result<KeyState> {
-            let token = |epoch: i64, attempt: i64| Token { epoch: epoch as u64, attempt: attempt as u32 };
-            let applied: (Option<i64>, Option<i64>) = (r.get(2)?, r.get(3)?);
-            Ok(KeyState {
-                highest: token(r.get(0)?, r.get(1)?),
-                applied: match applied {
-                    (Some(epoch), Some(attempt)) => Some(token(epoch, attempt)),
-                    _ => None,
-                },
-            })
-        };
+        let mut steps = Steps(tx);
+        let out = sql::judge(&mut steps, recorded, key, by, rule)?;
+        steps.0.commit().map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+}
+
+/// A verdict's steps in SQLite's SQL.
+struct Steps<'c>(rusqlite::Transaction<'c>);
+
+impl sql::Tx for Steps<'_> {
+    fn mark_recorded(&mut self, key: &str) -> Result<(), String> {
+        self.0.execute("UPDATE effects SET recorded = 1 WHERE key = ?1", [key]).map(drop).map_err(|e| e.to_string())
+    }
+
+    fn read(&mut self, key: &str) -> Result<Option<KeyState>, String> {
         let select =
             "SELECT highest_epoch, highest_attempt, applied_epoch, applied_attempt FROM effects WHERE key = ?1";
-        let before = tx.query_row(select, [key], read).optional().map_err(|e| e.to_string())?;
-        let mut state = before.unwrap_or_default();
-        let out = rule(&mut state);
-        if Some(state) != before {
-            let epoch = |t: Token| i64::try_from(t.epoch).map_err(|_| format!("epoch {} out of range", t.epoch));
-            let (applied_epoch, applied_attempt) = match state.applied {
-                Some(t) => (Some(epoch(t)?), Some(i64::from(t.attempt))),
-                None => (None, None),
-            };
-            let row =
-                params![key, epoch(state.highest)?, i64::from(state.highest.attempt), applied_epoch, applied_attempt];
-            let written = tx.execute(WRITE, row).map_err(|e| e.to_string())?;
-            if written != 1 {
-                return Err(format!("key {key}: the stored state changed under the write (another writer?)"));
-            }
-            let landed_now = before.is_none_or(|b| b.applied.is_none()) && state.applied.is_some();
-            if let Some((task, executor)) = by.filter(|_| landed_now) {
-                let outbox = "UPDATE effects SET task = ?2, executor = ?3, recorded = 0 WHERE key = ?1";
-                tx.execute(outbox, params![key, task, executor]).map_err(|e| e.to_string())?;
-            }
-        }
-        tx.commit().map_err(|e| e.to_string())?;
-        Ok(out)
+        let read = |r: &rusqlite::Row| Ok(sql::state((r.get(0)?, r.get(1)?), (r.get(2)?, r.get(3)?)));
+        self.0.query_row(select, [key], read).optional().map_err(|e| e.to_string())
+    }
+
+    fn write(&mut self, row: &sql::Row) -> Result<u64, String> {
+        let values = params![row.key, row.highest.0, row.highest.1, row.applied.0, row.applied.1];
+        self.0.execute(WRITE, values).map(|n| n as u64).map_err(|e| e.to_string())
+    }
+
+    fn outbox(&mut self, key: &str, task: &str, executor: &str) -> Result<(), String> {
+        let outbox = "UPDATE effects SET task = ?2, executor = ?3, recorded = 0 WHERE key = ?1";
+        self.0.execute(outbox, params![key, task, executor]).map(drop).map_err(|e| e.to_string())
     }
 }
 
@@ -133,8 +122,12 @@ impl Ledger for SqliteLedger {
         let query = "SELECT key, applied_epoch, applied_attempt, task, executor FROM effects WHERE recorded = 0";
         let mut statement = self.conn.prepare(query).map_err(|e| e.to_string())?;
         let rows = statement.query_map([], |r| {
-            let token = Token { epoch: r.get::<_, i64>(1)? as u64, attempt: r.get::<_, i64>(2)? as u32 };
-            Ok(Unrecorded { key: r.get(0)?, token, task: r.get(3)?, executor: r.get(4)? })
+            Ok(Unrecorded {
+                key: r.get(0)?,
+                token: sql::token(r.get(1)?, r.get(2)?),
+                task: r.get(3)?,
+                executor: r.get(4)?,
+            })
         });
         rows.and_then(|rows| rows.collect()).map_err(|e| e.to_string())
     }
@@ -143,7 +136,7 @@ impl Ledger for SqliteLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::sink::SinkLedger;
+    use crate::node::sink::cases;
     use proptest::prelude::*;
 
     fn temp(name: &str) -> std::path::PathBuf {
@@ -153,64 +146,29 @@ mod tests {
         dir.join("sink.sqlite3")
     }
 
-    fn t(epoch: u64, attempt: u32) -> Token {
-        Token { epoch, attempt }
-    }
-
-    fn of(key: &str, token: Token) -> ApplyOf<'_> {
-        ApplyOf { key, token, task: "t1", executor: "exec-1" }
-    }
-
-    /// The outbox: an effect committed but never said recorded is returned at the next
-    /// open (a SIGKILL between the commit and the record); once recorded, it is not.
     #[test]
     fn an_effect_whose_record_may_be_lost_is_returned_at_the_next_open() {
         let path = temp("outbox");
-        let mut ledger = SqliteLedger::open(&path).unwrap();
-        assert_eq!(ledger.apply(&of("a", t(1, 1))), Ok(Verdict::Accepted));
-        assert_eq!(ledger.apply(&of("b", t(1, 2))), Ok(Verdict::Accepted));
-        ledger.recorded("a");
-        assert_eq!(ledger.check("c", t(1, 1)), Ok(Checked::Absent), "a later commit flags a");
-        drop(ledger); // "b" was never said recorded: the process died before its event
-        let mut ledger = SqliteLedger::open(&path).unwrap();
-        let b = Unrecorded { key: "b".into(), token: t(1, 2), task: "t1".into(), executor: "exec-1".into() };
-        assert_eq!(ledger.unrecorded(), Ok(vec![b]));
-        assert_eq!(ledger.apply(&of("b", t(1, 2))), Ok(Verdict::Duplicate), "a duplicate does not re-open it");
-        ledger.recorded("b");
-        assert_eq!(ledger.check("c", t(1, 1)), Ok(Checked::Absent));
-        drop(ledger);
-        assert_eq!(SqliteLedger::open(&path).unwrap().unrecorded(), Ok(vec![]));
+        cases::unrecorded_effects_return_at_the_next_open(|| SqliteLedger::open(&path).unwrap());
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn what_landed_survives_a_reopen() {
         let path = temp("reopen");
-        let mut ledger = SqliteLedger::open(&path).unwrap();
-        assert_eq!(ledger.apply(&of("k", t(2, 1))), Ok(Verdict::Accepted));
-        assert_eq!(ledger.check("j", t(3, 4)), Ok(Checked::Absent));
-        drop(ledger);
-        let mut ledger = SqliteLedger::open(&path).unwrap();
-        assert_eq!(ledger.apply(&of("k", t(2, 1))), Ok(Verdict::Duplicate), "its reply was lost: the same token again");
-        assert_eq!(ledger.apply(&of("k", t(3, 1))), Ok(Verdict::Duplicate));
-        assert_eq!(ledger.apply(&of("j", t(3, 3))), Ok(Verdict::Stale), "the check fenced older tokens, durably");
+        let ledger = cases::what_landed_survives_a_reopen(|| SqliteLedger::open(&path).unwrap());
         assert_eq!(ledger.applied_count(), Ok(1));
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
-    /// The write's own guard: a row that moved on under the writer is not overwritten.
     #[test]
     fn the_write_refuses_to_move_a_token_back_or_replace_an_effect() {
         let path = temp("guard");
         let ledger = SqliteLedger::open(&path).unwrap();
-        let write = |e: i64, a: i64, applied: Option<(i64, i64)>| {
+        cases::the_write_refuses_to_move_a_token_back_or_replace_an_effect(|(e, a), applied| {
             let (ae, aa) = applied.map_or((None, None), |(e, a)| (Some(e), Some(a)));
-            ledger.conn.execute(WRITE, params!["k", e, a, ae, aa]).unwrap()
-        };
-        assert_eq!(write(5, 1, Some((5, 1))), 1);
-        assert_eq!(write(4, 9, None), 0, "an older highest token");
-        assert_eq!(write(6, 1, Some((6, 1))), 0, "another attempt's effect");
-        assert_eq!(write(6, 1, Some((5, 1))), 1, "a newer token that keeps the effect");
+            ledger.conn.execute(WRITE, params!["k", e, a, ae, aa]).unwrap() as u64
+        });
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
@@ -223,16 +181,8 @@ mod tests {
             ops in prop::collection::vec((any::<bool>(), 0..3u8, 0..4u64, 0..4u32), 1..60)
         ) {
             let mut sql = SqliteLedger::open(Path::new(":memory:")).unwrap();
-            let mut mem = SinkLedger::new();
-            for (apply, key, epoch, attempt) in ops {
-                let (key, token) = (format!("k{key}"), t(epoch, attempt));
-                if apply {
-                    prop_assert_eq!(Ledger::apply(&mut sql, &of(&key, token)), Ok(mem.apply(&key, token)));
-                } else {
-                    prop_assert_eq!(Ledger::check(&mut sql, &key, token), Ok(mem.check(&key, token)));
-                }
-            }
-            prop_assert_eq!(sql.applied_count().unwrap() as usize, mem.applied_count());
+            let landed = cases::judges_as_the_in_memory_ledger(&mut sql, &ops);
+            prop_assert_eq!(sql.applied_count().unwrap() as usize, landed);
         }
     }
 }
