@@ -30,16 +30,6 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS effects (
 );
 CREATE INDEX IF NOT EXISTS unrecorded ON effects (key) WHERE NOT recorded";
 
-/// SQLite's guarded write (sqlite.rs), in PostgreSQL's dialect.
-const WRITE: &str = "INSERT INTO effects (key, highest_epoch, highest_attempt, applied_epoch, applied_attempt)
-    VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (key) DO UPDATE SET
-        highest_epoch = excluded.highest_epoch, highest_attempt = excluded.highest_attempt,
-        applied_epoch = excluded.applied_epoch, applied_attempt = excluded.applied_attempt
-    WHERE (effects.highest_epoch, effects.highest_attempt) <= (excluded.highest_epoch, excluded.highest_attempt)
-      AND (effects.applied_epoch IS NULL
-           OR (effects.applied_epoch = excluded.applied_epoch AND effects.applied_attempt = excluded.applied_attempt))";
-
 type Job = Box<dyn FnOnce(&mut Option<Client>) + Send>;
 
 pub struct PostgresLedger {
@@ -156,7 +146,7 @@ impl sql::Tx for Steps<'_> {
     fn write(&mut self, row: &sql::Row) -> Result<u64, String> {
         let values: [&(dyn postgres::types::ToSql + Sync); 5] =
             [&row.key, &row.highest.0, &row.highest.1, &row.applied.0, &row.applied.1];
-        self.0.execute(WRITE, &values).map_err(text)
+        self.0.execute(sql::WRITE, &values).map_err(text)
     }
 
     fn outbox(&mut self, key: &str, task: &str, executor: &str) -> Result<(), String> {

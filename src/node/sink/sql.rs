@@ -9,6 +9,19 @@
 use crate::core::sink::KeyState;
 use crate::core::Token;
 
+/// The guarded write of a key's state, in the SQL both databases take (`$n` parameters
+/// are numbered in order of appearance in SQLite): it lands only if the stored highest
+/// token is not newer than the one written and no other attempt's effect is recorded.
+pub(super) const WRITE: &str =
+    "INSERT INTO effects (key, highest_epoch, highest_attempt, applied_epoch, applied_attempt)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (key) DO UPDATE SET
+        highest_epoch = excluded.highest_epoch, highest_attempt = excluded.highest_attempt,
+        applied_epoch = excluded.applied_epoch, applied_attempt = excluded.applied_attempt
+    WHERE (effects.highest_epoch, effects.highest_attempt) <= (excluded.highest_epoch, excluded.highest_attempt)
+      AND (effects.applied_epoch IS NULL
+           OR (effects.applied_epoch = excluded.applied_epoch AND effects.applied_attempt = excluded.applied_attempt))";
+
 /// The steps of one verdict's transaction, in one database's SQL.
 pub(super) trait Tx {
     /// The key's accepted effect is in the history now.

@@ -34,16 +34,6 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS effects (
 );
 CREATE INDEX IF NOT EXISTS unrecorded ON effects (key) WHERE recorded = 0";
 
-/// Writes `state` for `key`, unless the stored row is newer or names another effect.
-const WRITE: &str = "INSERT INTO effects (key, highest_epoch, highest_attempt, applied_epoch, applied_attempt)
-    VALUES (?1, ?2, ?3, ?4, ?5)
-    ON CONFLICT (key) DO UPDATE SET
-        highest_epoch = excluded.highest_epoch, highest_attempt = excluded.highest_attempt,
-        applied_epoch = excluded.applied_epoch, applied_attempt = excluded.applied_attempt
-    WHERE (effects.highest_epoch, effects.highest_attempt) <= (excluded.highest_epoch, excluded.highest_attempt)
-      AND (effects.applied_epoch IS NULL
-           OR (effects.applied_epoch = excluded.applied_epoch AND effects.applied_attempt = excluded.applied_attempt))";
-
 impl SqliteLedger {
     /// Opens (or creates) the ledger at `path`; `:memory:` keeps it in memory (a restart
     /// forgets it: for tests only).
@@ -96,7 +86,7 @@ impl sql::Tx for Steps<'_> {
 
     fn write(&mut self, row: &sql::Row) -> Result<u64, String> {
         let values = params![row.key, row.highest.0, row.highest.1, row.applied.0, row.applied.1];
-        self.0.execute(WRITE, values).map(|n| n as u64).map_err(|e| e.to_string())
+        self.0.execute(sql::WRITE, values).map(|n| n as u64).map_err(|e| e.to_string())
     }
 
     fn outbox(&mut self, key: &str, task: &str, executor: &str) -> Result<(), String> {
@@ -167,7 +157,7 @@ mod tests {
         let ledger = SqliteLedger::open(&path).unwrap();
         cases::the_write_refuses_to_move_a_token_back_or_replace_an_effect(|(e, a), applied| {
             let (ae, aa) = applied.map_or((None, None), |(e, a)| (Some(e), Some(a)));
-            ledger.conn.execute(WRITE, params!["k", e, a, ae, aa]).unwrap() as u64
+            ledger.conn.execute(sql::WRITE, params!["k", e, a, ae, aa]).unwrap() as u64
         });
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }

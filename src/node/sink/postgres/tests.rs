@@ -50,7 +50,7 @@ fn the_write_refuses_to_move_a_token_back_or_replace_an_effect() {
             .on_connection(move |client| {
                 let values: [&(dyn postgres::types::ToSql + Sync); 5] =
                     [&"k", &highest.0, &highest.1, &applied.0, &applied.1];
-                client.execute(WRITE, &values).map_err(text)
+                client.execute(sql::WRITE, &values).map_err(text)
             })
             .unwrap()
     });
