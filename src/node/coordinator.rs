@@ -78,7 +78,7 @@ pub async fn run(ctx: NodeContext, settings: CoordinatorSettings, stop: impl std
     // epoch (not a bare wake-up) so a request for an ended term never ends the next one.
     let (resign, resign_rx) = watch::channel(0u64);
     let secured = ctx.tls.is_some();
-    let service = Service { tx: tx.clone(), hint: hint.clone(), name: ctx.name.clone(), secured };
+    let service = Service { tx: tx.clone(), hint: hint.clone(), ctx: ctx.clone(), secured };
     let server = match tls::server(ctx.tls.as_deref()) {
         Ok(mut server) => {
             server.add_service(proto::coordinator_server::CoordinatorServer::new(service)).serve(settings.listen)
@@ -729,7 +729,8 @@ async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc
 struct Service {
     tx: mpsc::UnboundedSender<Msg>,
     hint: Arc<Mutex<String>>,
-    name: String,
+    /// Where a refused request is recorded; its name is the one a not-leader hint leaves out.
+    ctx: NodeContext,
     /// Served over mutual TLS: each request's sender is known and held to `tls::authorize`.
     secured: bool,
 }
@@ -737,7 +738,7 @@ struct Service {
 impl Service {
     fn hint(&self) -> String {
         let hint = self.hint.lock().expect("hint poisoned").clone();
-        if hint == self.name {
+        if hint == self.ctx.name {
             String::new()
         } else {
             hint
@@ -751,7 +752,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::SubmitRequest>,
     ) -> Result<tonic::Response<proto::SubmitReply>, tonic::Status> {
-        tls::authorize(&tls::peer(self.secured, &req), Act::Submit)?;
+        tls::admit(&self.ctx, self.secured, &req, Act::Submit)?;
         let spec = spec_from_wire(req.into_inner().spec);
         spec.validate_submit().map_err(tonic::Status::invalid_argument)?;
         let (reply, rx) = oneshot::channel();
@@ -775,7 +776,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::JobRequest>,
     ) -> Result<tonic::Response<proto::JobReply>, tonic::Status> {
-        tls::authorize(&tls::peer(self.secured, &req), Act::Submit)?;
+        tls::admit(&self.ctx, self.secured, &req, Act::Submit)?;
         let command = serde_json::from_str(&req.into_inner().command_json)
             .map_err(|e| tonic::Status::invalid_argument(format!("not a job command: {e}")))?;
         let (reply, rx) = oneshot::channel();
@@ -796,7 +797,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::HeartbeatRequest>,
     ) -> Result<tonic::Response<proto::HeartbeatReply>, tonic::Status> {
-        tls::authorize(&tls::peer(self.secured, &req), Act::Beat { executor: &req.get_ref().executor })?;
+        tls::admit(&self.ctx, self.secured, &req, Act::Beat { executor: &req.get_ref().executor })?;
         let beat = beat_from_wire(req.into_inner());
         let (reply, rx) = oneshot::channel();
         self.tx.send(Msg::Beat { beat, reply }).map_err(|_| tonic::Status::unavailable("stopping"))?;

@@ -30,6 +30,7 @@ struct Metrics {
     executors: Family<Labels, Counter>,
     attempts: Family<Labels, Counter>,
     applies: Family<Labels, Counter>,
+    refused: Counter,
 }
 
 impl Metrics {
@@ -60,6 +61,11 @@ impl Metrics {
         r.register("executor_verdicts", "Executors declared dead, quarantined or released", self.executors.clone());
         r.register("attempts", "Attempts this executor finished, by outcome", self.attempts.clone());
         r.register("applies", "Effects this sink judged, by verdict", self.applies.clone());
+        r.register(
+            "refused_requests",
+            "Requests refused because the sender's certificate does not allow them (forged heartbeats or applies)",
+            self.refused.clone(),
+        );
         r
     }
 
@@ -96,6 +102,9 @@ impl Metrics {
             }
             EventKind::Recovered { .. } => {
                 self.loaded_finished.inc();
+            }
+            EventKind::Refused { .. } => {
+                self.refused.inc();
             }
             EventKind::ExecutorDead { .. } => {
                 self.executors.get_or_create(&label("verdict", "dead")).inc();

@@ -74,12 +74,32 @@ pub enum Act<'a> {
     Apply { executor: &'a str },
 }
 
+/// A refused request: who asked (as the certificate names it) and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub peer: String,
+    pub request: String,
+}
+
+impl Refusal {
+    pub fn status(&self) -> tonic::Status {
+        tonic::Status::permission_denied(format!("{} may not ask {}", self.peer, self.request))
+    }
+}
+
 /// Whether `peer` may do `act`: clients submit; an executor speaks only for itself, to the
-/// coordinators and to the sink. Refused with PermissionDenied, saying who asked what.
-pub fn authorize(peer: &Peer, act: Act<'_>) -> Result<(), tonic::Status> {
+/// coordinators and to the sink.
+pub fn authorize(peer: &Peer, act: Act<'_>) -> Result<(), Refusal> {
+    let asked = || match act {
+        Act::Submit => "to submit (clients only)".to_string(),
+        Act::Beat { executor } => format!("to heartbeat as executor {executor}"),
+        Act::Apply { executor } => format!("to apply an effect as executor {executor}"),
+    };
     let who = match peer {
         Peer::Open => return Ok(()),
-        Peer::Unrecognised(why) => return Err(tonic::Status::permission_denied(why.clone())),
+        Peer::Unrecognised(why) => {
+            return Err(Refusal { peer: format!("an unrecognised peer ({why})"), request: asked() })
+        }
         Peer::Known(who) => who,
     };
     let allowed = match act {
@@ -89,13 +109,23 @@ pub fn authorize(peer: &Peer, act: Act<'_>) -> Result<(), tonic::Status> {
     if allowed {
         return Ok(());
     }
-    let asked = match act {
-        Act::Submit => "to submit (clients only)".to_string(),
-        Act::Beat { executor } => format!("to heartbeat as executor {executor}"),
-        Act::Apply { executor } => format!("to apply an effect as executor {executor}"),
-    };
-    tracing::warn!("refused {who} {asked}");
-    Err(tonic::Status::permission_denied(format!("{who} may not ask {asked}")))
+    Err(Refusal { peer: who.to_string(), request: asked() })
+}
+
+/// Lets `req` through if its sender may do `act`; else records the refusal in the node's
+/// history (`refused`, counted by the metrics endpoint), logs it, and answers
+/// PermissionDenied. `secured`: the server runs with TLS.
+pub fn admit<T>(
+    ctx: &crate::node::NodeContext,
+    secured: bool,
+    req: &tonic::Request<T>,
+    act: Act<'_>,
+) -> Result<(), tonic::Status> {
+    authorize(&peer(secured, req), act).map_err(|refusal| {
+        tracing::warn!("refused {} {}", refusal.peer, refusal.request);
+        ctx.record(crate::trace::EventKind::Refused { peer: refusal.peer.clone(), request: refusal.request.clone() });
+        refusal.status()
+    })
 }
 
 /// The PEM text a node presents and trusts: the cluster's CA, its own certificate and key,

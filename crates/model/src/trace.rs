@@ -88,6 +88,10 @@ pub enum EventKind {
     /// and the record): it landed, by this token. Evidence that the effect landed, never a
     /// second acceptance (the `apply` it stands for may be in the history too).
     ApplyRecovered { task: String, key: String, executor: String, epoch: u64, attempt: u32 },
+    /// A real node refused a request its sender's certificate does not allow (a heartbeat
+    /// or apply in another executor's name, a submit from a non-client): `peer` is who the
+    /// certificate names, `request` what it asked. The simulator's nodes never refuse one.
+    Refused { peer: String, request: String },
     /// An executor finished an attempt's body.
     Complete { task: String, epoch: u64, attempt: u32, outcome: String },
     /// The leader scheduled a retry after a failed attempt.

@@ -28,6 +28,9 @@ fn the_metrics_count_what_the_history_records_and_are_served_over_http() {
         recorder.record(5, "coord-1", EventKind::Compacted { task: "t7-1".into(), epoch: 7 });
         let recovered = EventKind::Recovered { task: "t6-9".into(), state: "succeeded".into(), reason: None };
         recorder.record(6, "coord-1", recovered);
+        let forged =
+            EventKind::Refused { peer: "executor exec-2".into(), request: "to heartbeat as executor exec-1".into() };
+        recorder.record(7, "coord-1", forged);
         tokio::task::yield_now().await;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -57,6 +60,7 @@ fn the_metrics_count_what_the_history_records_and_are_served_over_http() {
             "faultline_applies_total{verdict=\"duplicate\"} 1",
             "faultline_tasks_compacted_total 1",
             "faultline_tasks_loaded_finished_total 1",
+            "faultline_refused_requests_total 1",
             "faultline_open_tasks 3",
             "faultline_ready_tasks 2",
             "faultline_store_call_seconds_count 1",

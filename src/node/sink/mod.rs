@@ -19,7 +19,7 @@ use crate::core::sink::{Checked, SinkLedger};
 use crate::core::Token;
 use crate::node::rpc::token_from_wire;
 use crate::node::rpc::{checked_to_wire, verdict_to_wire};
-use crate::node::tls::{authorize, peer, Act};
+use crate::node::tls::{admit, Act};
 use crate::node::NodeContext;
 use crate::proto;
 use crate::trace::{EventKind, Verdict};
@@ -140,7 +140,7 @@ impl proto::sink_server::Sink for Service {
         &self,
         req: tonic::Request<proto::ApplyRequest>,
     ) -> Result<tonic::Response<proto::ApplyReply>, tonic::Status> {
-        authorize(&peer(self.secured, &req), Act::Apply { executor: &req.get_ref().executor })?;
+        admit(&self.ctx, self.secured, &req, Act::Apply { executor: &req.get_ref().executor })?;
         let req = req.into_inner();
         let token = token_of(&req)?;
         let apply = ApplyOf { key: &req.key, token, task: &req.task_id, executor: &req.executor };
@@ -164,7 +164,7 @@ impl proto::sink_server::Sink for Service {
         &self,
         req: tonic::Request<proto::ApplyRequest>,
     ) -> Result<tonic::Response<proto::CheckReply>, tonic::Status> {
-        authorize(&peer(self.secured, &req), Act::Apply { executor: &req.get_ref().executor })?;
+        admit(&self.ctx, self.secured, &req, Act::Apply { executor: &req.get_ref().executor })?;
         let req = req.into_inner();
         let token = token_of(&req)?;
         let found = self.ledger.lock().expect("ledger poisoned").check(&req.key, token);

@@ -9,10 +9,11 @@ fn an_executor_speaks_only_for_itself() {
     let exec1 = known(Role::Executor, "exec-1");
     assert!(authorize(&exec1, Act::Beat { executor: "exec-1" }).is_ok());
     assert!(authorize(&exec1, Act::Apply { executor: "exec-1" }).is_ok());
-    let forged = authorize(&known(Role::Executor, "exec-2"), Act::Beat { executor: "exec-1" });
-    assert_eq!(forged.unwrap_err().code(), tonic::Code::PermissionDenied);
-    let forged = authorize(&known(Role::Executor, "exec-2"), Act::Apply { executor: "exec-1" });
-    assert_eq!(forged.unwrap_err().code(), tonic::Code::PermissionDenied);
+    let forged = authorize(&known(Role::Executor, "exec-2"), Act::Beat { executor: "exec-1" }).unwrap_err();
+    assert_eq!(forged, Refusal { peer: "executor exec-2".into(), request: "to heartbeat as executor exec-1".into() });
+    assert_eq!(forged.status().code(), tonic::Code::PermissionDenied);
+    let forged = authorize(&known(Role::Executor, "exec-2"), Act::Apply { executor: "exec-1" }).unwrap_err();
+    assert_eq!(forged.request, "to apply an effect as executor exec-1");
     assert!(authorize(&exec1, Act::Submit).is_err(), "an executor is not a client");
 }
 
@@ -124,7 +125,9 @@ mod wire {
     fn the_sink_takes_applies_only_from_the_executor_they_name() {
         block_on(async {
             let addr = free_addr();
-            tokio::spawn(sink::run(ctx("sink", Some(tls("sink"))), addr, sink::in_memory(crate::bugs::BugSet::none())));
+            let sink_ctx = ctx("sink", Some(tls("sink")));
+            let history = sink_ctx.recorder.clone();
+            tokio::spawn(sink::run(sink_ctx, addr, sink::in_memory(crate::bugs::BugSet::none())));
             until_open(addr).await;
             let apply = |who: Option<Arc<Tls>>, executor: &str, key: &str, epoch: u64| {
                 let req = proto::ApplyRequest {
@@ -150,19 +153,33 @@ mod wire {
             // Nothing forged landed or fenced: the real executor's low token is accepted.
             let real = apply(Some(tls("exec-1")), "exec-1", "charge-1", 1).await.expect("exec-1 applies");
             assert_eq!(real.into_inner().verdict, 0, "accepted");
+            let refused: Vec<String> = history
+                .snapshot()
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    crate::trace::EventKind::Refused { peer, .. } => Some(peer.clone()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(refused, ["executor exec-2", "client ops", "coordinator coord-1"], "each refusal recorded");
         });
     }
 
     #[test]
     fn a_heartbeat_speaks_only_for_the_executor_it_authenticates_as() {
-        let s = crate::scenario::Scenario::parse(std::path::Path::new("(defaults)"), "").expect("defaults");
         block_on(async {
             let listen = free_addr();
             let settings = CoordinatorSettings {
                 listen,
                 store_endpoints: vec![free_addr().to_string()], // no etcd: never leads
-                config: s.coordinator_config(),
-                timing: crate::settings::timing(&s),
+                config: crate::core::coordinator::CoordinatorConfig::default(),
+                timing: crate::node::Timing {
+                    heartbeat_interval_ms: 100,
+                    rpc_timeout_ms: 200,
+                    store_timeout_ms: 1_000,
+                    lease_ttl_s: 2,
+                    clock_drift_bound: 0.01,
+                },
                 seed: 1,
                 load: Default::default(),
             };
