@@ -130,13 +130,20 @@ pub fn admit<T>(
 
 /// The PEM text a node presents and trusts: the cluster's CA, its own certificate and key,
 /// and who that certificate says it is. Only the real build can load one.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[cfg_attr(madsim, allow(dead_code))] // the simulator never loads one
 pub struct Tls {
     ca: Vec<u8>,
     cert: Vec<u8>,
     key: Vec<u8>,
     identity: Identity,
+}
+
+/// Names the holder only: the key never reaches a log.
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tls({})", self.identity)
+    }
 }
 
 impl Tls {
