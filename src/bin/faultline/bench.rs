@@ -2,14 +2,17 @@
 //! scenarios, `smoke-1k` (scenarios/smoke/three-coordinators-1k.toml) and `reference`
 //! (perf/reference.toml: 3 coordinators, 8 executors, the store, the sink, 10k
 //! tasks, swarm faults), it measures the simulated-to-wall time ratio and seeds per second
-//! on one core and on all cores; then how one seed's cost grows with tasks (1k, 10k, 100k)
-//! and with nodes (5, 20, 50), with each run's peak memory.
+//! on one core and on all cores; the swarm (scenarios/chaos/swarm.toml) likewise, from which
+//! it projects a 100,000-seed sweep's wall time here and on 64 cores; then how one seed's
+//! cost grows with tasks (1k, 10k, 100k) and with nodes (5, 20, 50), with each run's peak
+//! memory.
 //!
 //! `bench --scale` measures load instead: `perf/executors-200.toml` (10,000 tasks
 //! submitted at 2,000/s) with 64, 200 and 1,000 executors, one seed each; per row, whether
 //! it passed, how long the 10,000 tasks took to drain, and the busiest simulated second's
 //! dispatches (the leader's assignments) and sink calls, beside the heartbeats the leader
-//! takes per second (executors / h).
+//! takes per second (executors / h); and one seed of the smoke scenario with 1,000,000 tasks
+//! (time and peak memory).
 //!
 //! Each row runs in its own child process (the same binary, `bench --row K`), so its peak
 //! memory is that process's resident high-water mark (`VmHWM`, Linux): an allocator keeps
@@ -154,19 +157,25 @@ fn measure(what: &str, path: &Path, scenario: &Scenario, seeds: u64, threads: us
 const SMOKE: &str = "scenarios/smoke/three-coordinators-1k.toml";
 const REFERENCE: &str = "perf/reference.toml";
 const SCALE: &str = "perf/executors-200.toml";
+const SWARM: &str = "scenarios/chaos/swarm.toml";
+/// The sweep the projection row prices: seeds of the swarm, and the cores of a big machine.
+const SWEEP_SEEDS: f64 = 100_000.0;
+const BIG_MACHINE_CORES: f64 = 64.0;
 
 /// Every row: what it measures, its scenario file, its adjustment, seeds, threads.
 type Plan = Vec<(String, &'static str, Box<dyn Fn(&mut Scenario)>, u64, usize)>;
 
 fn plan(opts: &BenchOptions) -> Plan {
     if opts.scale {
-        return [64u64, 200, 1_000]
+        let mut rows: Plan = [64u64, 200, 1_000]
             .into_iter()
             .map(|n| {
                 let adjust: Box<dyn Fn(&mut Scenario)> = Box::new(move |s: &mut Scenario| s.topology.executors = n);
                 (format!("{n} executors"), SCALE, adjust, 1, 1)
             })
             .collect();
+        rows.push(("smoke, 1000000 tasks".into(), SMOKE, Box::new(with_tasks(1_000_000)), 1, 1));
+        return rows;
     }
     let all = opts.jobs;
     let reference_seeds = (opts.seeds / 4).max(2);
@@ -177,18 +186,43 @@ fn plan(opts: &BenchOptions) -> Plan {
         ("reference, one core".into(), REFERENCE, keep(), reference_seeds, 1),
         ("reference, all cores".into(), REFERENCE, keep(), reference_seeds, all),
     ];
+    rows.push(("swarm, one core".into(), SWARM, keep(), opts.seeds, 1));
+    rows.push(("swarm, all cores".into(), SWARM, keep(), opts.seeds, all));
     for tasks in [1_000u64, 10_000, 100_000] {
-        let adjust = move |s: &mut Scenario| {
-            s.workload.tasks = tasks;
-            s.limits.workload_s = s.limits.workload_s.max(tasks / s.workload.arrival_rate_per_s * 2 + 60);
-        };
-        rows.push((format!("smoke, {tasks} tasks"), SMOKE, Box::new(adjust), 1, 1));
+        rows.push((format!("smoke, {tasks} tasks"), SMOKE, Box::new(with_tasks(tasks)), 1, 1));
     }
     for nodes in [5u64, 20, 50] {
         let adjust = move |s: &mut Scenario| s.topology.executors = nodes - s.topology.coordinators;
         rows.push((format!("smoke-1k, {nodes} nodes"), SMOKE, Box::new(adjust), 1, 1));
     }
     rows
+}
+
+/// The smoke scenario with `tasks` tasks (and the time to submit them).
+fn with_tasks(tasks: u64) -> impl Fn(&mut Scenario) {
+    move |s: &mut Scenario| {
+        s.workload.tasks = tasks;
+        s.limits.workload_s = s.limits.workload_s.max(tasks / s.workload.arrival_rate_per_s * 2 + 60);
+    }
+}
+
+/// What a 100,000-seed swarm sweep would take, from the swarm rows: on this machine's cores
+/// as measured, and on 64 cores if each added core gives what the added cores gave here.
+fn sweep_projection(one: &Row, all: &Row, cores: usize) -> String {
+    let hours = |seeds_per_s: f64| SWEEP_SEEDS / seeds_per_s.max(1e-9) / 3600.0;
+    let per_core = if cores > 1 { (all.seeds_per_s - one.seeds_per_s) / (cores - 1) as f64 } else { one.seeds_per_s };
+    let big = one.seeds_per_s + per_core.max(0.0) * (BIG_MACHINE_CORES - 1.0);
+    format!(
+        "A 100,000-seed swarm sweep (`suite {SWARM} --seeds 100000`), projected from the swarm rows: \
+         {:.1} h on these {cores} cores ({:.2} seeds/s), {:.1} h on one core, and {:.2} h on 64 cores \
+         if each added core gives what the added cores gave here ({:.2} seeds/s each; {:.0} seeds/s).\n",
+        hours(all.seeds_per_s),
+        all.seeds_per_s,
+        hours(one.seeds_per_s),
+        hours(big),
+        per_core,
+        big
+    )
 }
 
 fn print_row(row: &Row) {
@@ -229,15 +263,17 @@ fn scale_markdown(rows: &[Row], command: &str) -> String {
     let mut out = format!(
         "# Load at scale\n\nMade by `{command}` (release simulator build, seed 1 per row): \
          `{SCALE}` (3 coordinators, 8 slots per executor, 10,000 tasks submitted at 2,000/s) with \
-         the executor count of each row. Beats/s is what the leader takes (executors / h); the \
-         peaks are the busiest simulated second in the run's history.\n\n\
-         | executors | verdict (violations) | drained in, simulated s | succeeded | dead-lettered | duplicate applies | fenced | beats/s | peak dispatches/s | peak sink calls/s | wall s | peak MB |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n"
+         the executor count of each row, and `{SMOKE}` with 1,000,000 tasks (its time and peak \
+         memory). Beats/s is what the leader takes (executors / h); the peaks are the busiest \
+         simulated second in the run's history.\n\n\
+         | row | executors | verdict (violations) | drained in, simulated s | succeeded | dead-lettered | duplicate applies | fenced | beats/s | peak dispatches/s | peak sink calls/s | wall s | peak MB |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         let l = &r.load;
         out += &format!(
-            "| {} | {} ({}) | {:.1} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |\n",
+            "| {} | {} | {} ({}) | {:.1} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |\n",
+            r.what,
             l.executors,
             if r.passed == r.seeds { "PASS" } else { "FAIL" },
             l.violations,
@@ -410,6 +446,11 @@ fn markdown(rows: &[Row], command: &str, cores: usize) -> String {
             r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0}"))
         );
     }
+    let swarm = |what: &str| rows.iter().find(|r| r.what == what);
+    if let (Some(one), Some(all)) = (swarm("swarm, one core"), swarm("swarm, all cores")) {
+        out += "\n";
+        out += &sweep_projection(one, all, cores);
+    }
     out
 }
 
@@ -442,6 +483,20 @@ mod tests {
         assert_eq!(ratio(1.0, 0.0), "-");
         let md = versus_markdown(&[row(90.0, None)], &[row(90.0, Some(100.0))], "old", "bench", 2);
         assert!(md.contains("| 1.00x | 100 | - | - |"), "{md}");
+    }
+
+    #[test]
+    fn a_sweep_is_projected_from_one_core_and_all_cores() {
+        let (mut one, mut all) = (row(90.0, None), row(90.0, None));
+        one.seeds_per_s = 4.0;
+        all.seeds_per_s = 7.0; // the second core added 3 seeds/s
+        let text = sweep_projection(&one, &all, 2);
+        // 100,000 / 7 s = 3.97 h; 100,000 / 4 = 6.94 h; 4 + 3 x 63 = 193 seeds/s: 0.14 h
+        assert!(
+            text.contains("4.0 h on these 2 cores (7.00 seeds/s), 6.9 h on one core, and 0.14 h on 64 cores"),
+            "{text}"
+        );
+        assert!(text.contains("(3.00 seeds/s each; 193 seeds/s)"), "{text}");
     }
 
     #[test]
