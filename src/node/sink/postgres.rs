@@ -48,11 +48,22 @@ fn text(e: postgres::Error) -> String {
     }
 }
 
+/// How long opening a connection, or one statement (its lock waits included), may take
+/// before the verdict fails and the executor hears UNAVAILABLE (and retries): a database that
+/// hangs must not hang the sink.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The connection, opened again if it was lost.
 fn connected<'c>(conn: &'c mut Option<Client>, url: &str) -> Result<&'c mut Client, String> {
     if conn.as_ref().is_none_or(Client::is_closed) {
         *conn = None;
-        let mut client = Client::connect(url, NoTls).map_err(text)?;
+        let mut config: postgres::Config = url.parse().map_err(text)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(PATIENCE);
+        }
+        let mut client = config.connect(NoTls).map_err(text)?;
+        let ms = PATIENCE.as_millis();
+        client.batch_execute(&format!("SET statement_timeout = {ms}; SET lock_timeout = {ms}")).map_err(text)?;
         client.batch_execute(SCHEMA).map_err(text)?;
         *conn = Some(client);
     }

@@ -95,3 +95,41 @@ proptest! {
         prop_assert_eq!(ledger.applied_count().unwrap() as usize, landed);
     }
 }
+
+/// A row another session holds locked fails the verdict after `PATIENCE` (the executor
+/// hears UNAVAILABLE and retries) instead of hanging the sink; once it is free, the key is
+/// judged as if nothing happened.
+#[test]
+fn a_locked_row_fails_the_verdict_in_time_instead_of_hanging_the_sink() {
+    let url = database("locked");
+    let mut ledger = PostgresLedger::open(&url).unwrap();
+    assert_eq!(ledger.apply(&cases::of("k", cases::t(1, 1))), Ok(Verdict::Accepted));
+    let (locked, release) = (mpsc::channel(), mpsc::channel::<()>());
+    let holder = std::thread::spawn({
+        let url = url.clone();
+        move || {
+            let mut other = Client::connect(&url, NoTls).unwrap();
+            let mut tx = other.transaction().unwrap();
+            tx.query("SELECT key FROM effects WHERE key = 'k' FOR UPDATE", &[]).unwrap();
+            locked.0.send(()).unwrap();
+            release.1.recv().unwrap();
+            tx.rollback().unwrap();
+        }
+    });
+    locked.1.recv().unwrap();
+    let started = std::time::Instant::now();
+    let (answer, answered) = mpsc::channel();
+    let refused = std::thread::scope(|s| {
+        s.spawn(|| answer.send(ledger.apply(&cases::of("k", cases::t(2, 1)))).unwrap());
+        // Without the timeouts the verdict waits for the lock: release it after 3 x PATIENCE.
+        let refused = answered.recv_timeout(PATIENCE * 3);
+        release.0.send(()).unwrap();
+        refused
+    });
+    let waited = started.elapsed();
+    let refused = refused.expect("no verdict within 3 x PATIENCE: the sink hung on a locked row");
+    assert!(refused.as_ref().is_err_and(|e| e.contains("timeout")), "{refused:?}");
+    assert!(waited >= PATIENCE, "waited {waited:?}");
+    holder.join().unwrap();
+    assert_eq!(ledger.apply(&cases::of("k", cases::t(2, 1))), Ok(Verdict::Duplicate));
+}
