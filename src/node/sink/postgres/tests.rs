@@ -117,7 +117,7 @@ fn a_locked_row_fails_the_verdict_in_time_instead_of_hanging_the_sink() {
         }
     });
     locked.1.recv().unwrap();
-    let started = std::time::Instant::now();
+    let started = crate::node::clock::Stopwatch::start();
     let (answer, answered) = mpsc::channel();
     let refused = std::thread::scope(|s| {
         s.spawn(|| answer.send(ledger.apply(&cases::of("k", cases::t(2, 1)))).unwrap());
@@ -126,7 +126,7 @@ fn a_locked_row_fails_the_verdict_in_time_instead_of_hanging_the_sink() {
         release.0.send(()).unwrap();
         refused
     });
-    let waited = started.elapsed();
+    let waited = std::time::Duration::from_millis(started.elapsed_ms());
     let refused = refused.expect("no verdict within 3 x PATIENCE: the sink hung on a locked row");
     assert!(refused.as_ref().is_err_and(|e| e.contains("timeout")), "{refused:?}");
     assert!(waited >= PATIENCE, "waited {waited:?}");
