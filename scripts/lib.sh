@@ -1,17 +1,27 @@
 # Helpers the real-process scripts share (source it: `. "$root/scripts/lib.sh"`; needs $root).
 
+# apt_install PKG: installs a Debian package (as root, or through sudo), reading the package
+# lists first if the install fails without them (a fresh machine has none).
+apt_install() {
+  local run=()
+  [ "$(id -u)" = 0 ] || run=(sudo)
+  "${run[@]}" apt-get install -y "$1" >/dev/null 2>&1 && return 0
+  "${run[@]}" apt-get update -qq >/dev/null 2>&1 || true
+  "${run[@]}" apt-get install -y "$1" >/dev/null
+}
+
 # Installs Debian's etcd-server unless an etcd is on the PATH.
 ensure_etcd() {
   command -v etcd >/dev/null && return 0
   echo "== installing etcd-server (Debian)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y etcd-server >/dev/null; else sudo apt-get install -y etcd-server >/dev/null; fi
+  apt_install etcd-server
 }
 
 # Installs Debian's openssl (scripts/make-certs runs it) unless it is on the PATH.
 ensure_openssl() {
   command -v openssl >/dev/null && return 0
   echo "== installing openssl (Debian)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y openssl >/dev/null; else sudo apt-get install -y openssl >/dev/null; fi
+  apt_install openssl
 }
 
 # Builds the real (tokio) binary and sets $bin to it. PROFILE: release (default) or debug.
@@ -43,7 +53,7 @@ wait_port() {
 ensure_postgres() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
   echo "== installing postgresql (Debian)"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y postgresql >/dev/null; else sudo apt-get install -y postgresql >/dev/null; fi
+  apt_install postgresql
 }
 
 # start_postgres PORT: a throwaway PostgreSQL instance on 127.0.0.1:PORT (trust
