@@ -77,8 +77,7 @@ pub async fn run(ctx: NodeContext, settings: CoordinatorSettings, stop: impl std
     // The highest epoch the actor has asked the election loop to resign. Tagged with the
     // epoch (not a bare wake-up) so a request for an ended term never ends the next one.
     let (resign, resign_rx) = watch::channel(0u64);
-    let secured = ctx.tls.is_some();
-    let service = Service { tx: tx.clone(), hint: hint.clone(), ctx: ctx.clone(), secured };
+    let service = Service { tx: tx.clone(), hint: hint.clone(), ctx: ctx.clone() };
     let server = match tls::server(ctx.tls.as_deref()) {
         Ok(mut server) => {
             server.add_service(proto::coordinator_server::CoordinatorServer::new(service)).serve(settings.listen)
@@ -729,10 +728,9 @@ async fn watch_leader(ctx: NodeContext, settings: CoordinatorSettings, hint: Arc
 struct Service {
     tx: mpsc::UnboundedSender<Msg>,
     hint: Arc<Mutex<String>>,
-    /// Where a refused request is recorded; its name is the one a not-leader hint leaves out.
+    /// Where a refused request is recorded (with TLS, `tls::admit` holds every request to
+    /// its sender's certificate); its name is the one a not-leader hint leaves out.
     ctx: NodeContext,
-    /// Served over mutual TLS: each request's sender is known and held to `tls::authorize`.
-    secured: bool,
 }
 
 impl Service {
@@ -752,7 +750,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::SubmitRequest>,
     ) -> Result<tonic::Response<proto::SubmitReply>, tonic::Status> {
-        tls::admit(&self.ctx, self.secured, &req, Act::Submit)?;
+        tls::admit(&self.ctx, &req, Act::Submit)?;
         let spec = spec_from_wire(req.into_inner().spec);
         spec.validate_submit().map_err(tonic::Status::invalid_argument)?;
         let (reply, rx) = oneshot::channel();
@@ -776,7 +774,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::JobRequest>,
     ) -> Result<tonic::Response<proto::JobReply>, tonic::Status> {
-        tls::admit(&self.ctx, self.secured, &req, Act::Submit)?;
+        tls::admit(&self.ctx, &req, Act::Submit)?;
         let command = serde_json::from_str(&req.into_inner().command_json)
             .map_err(|e| tonic::Status::invalid_argument(format!("not a job command: {e}")))?;
         let (reply, rx) = oneshot::channel();
@@ -797,7 +795,7 @@ impl proto::coordinator_server::Coordinator for Service {
         &self,
         req: tonic::Request<proto::HeartbeatRequest>,
     ) -> Result<tonic::Response<proto::HeartbeatReply>, tonic::Status> {
-        tls::admit(&self.ctx, self.secured, &req, Act::Beat { executor: &req.get_ref().executor })?;
+        tls::admit(&self.ctx, &req, Act::Beat { executor: &req.get_ref().executor })?;
         let beat = beat_from_wire(req.into_inner());
         let (reply, rx) = oneshot::channel();
         self.tx.send(Msg::Beat { beat, reply }).map_err(|_| tonic::Status::unavailable("stopping"))?;

@@ -114,14 +114,9 @@ pub fn authorize(peer: &Peer, act: Act<'_>) -> Result<(), Refusal> {
 
 /// Lets `req` through if its sender may do `act`; else records the refusal in the node's
 /// history (`refused`, counted by the metrics endpoint), logs it, and answers
-/// PermissionDenied. `secured`: the server runs with TLS.
-pub fn admit<T>(
-    ctx: &crate::node::NodeContext,
-    secured: bool,
-    req: &tonic::Request<T>,
-    act: Act<'_>,
-) -> Result<(), tonic::Status> {
-    authorize(&peer(secured, req), act).map_err(|refusal| {
+/// PermissionDenied. A node with credentials serves with TLS; one without serves anyone.
+pub fn admit<T>(ctx: &crate::node::NodeContext, req: &tonic::Request<T>, act: Act<'_>) -> Result<(), tonic::Status> {
+    authorize(&peer(ctx.tls.is_some(), req), act).map_err(|refusal| {
         tracing::warn!("refused {} {}", refusal.peer, refusal.request);
         ctx.record(crate::trace::EventKind::Refused { peer: refusal.peer.clone(), request: refusal.request.clone() });
         refusal.status()
@@ -169,13 +164,10 @@ mod real {
             let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
             let (ca_pem, cert_pem, key_pem) = (read(ca)?, read(cert)?, read(key)?);
             let identity = identity_of_pem(&cert_pem).map_err(|e| format!("{}: {e}", cert.display()))?;
-            identity_of_pem(&ca_pem).map(|_| ()).or_else(|e| {
-                if e.contains("not a PEM") || e.contains("not an X.509") {
-                    Err(format!("{}: {e}", ca.display()))
-                } else {
-                    Ok(()) // a CA's subject need not name a role
-                }
-            })?;
+            // A CA's subject need not name a role: only its form is checked here.
+            let ca_der = der_of_pem(&ca_pem).map_err(|e| format!("{}: {e}", ca.display()))?;
+            x509_parser::parse_x509_certificate(&ca_der)
+                .map_err(|e| format!("{}: not an X.509 certificate: {e}", ca.display()))?;
             let tls = Tls { ca: ca_pem, cert: cert_pem, key: key_pem, identity };
             tonic::transport::Server::builder().tls_config(tls.server_config()).map_err(|e| {
                 format!("{} and {}: not a usable certificate and key: {}", cert.display(), key.display(), causes(e))
@@ -226,8 +218,13 @@ mod real {
 
     /// Who the first certificate in `pem` names (CN and OU of its subject).
     pub fn identity_of_pem(pem: &[u8]) -> Result<Identity, String> {
+        identity_of_der(&der_of_pem(pem)?)
+    }
+
+    /// The first certificate in `pem`, DER-encoded.
+    fn der_of_pem(pem: &[u8]) -> Result<Vec<u8>, String> {
         let (_, pem) = x509_parser::pem::parse_x509_pem(pem).map_err(|e| format!("not a PEM certificate: {e}"))?;
-        identity_of_der(&pem.contents)
+        Ok(pem.contents)
     }
 
     /// Who a DER certificate names.

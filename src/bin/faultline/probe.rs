@@ -6,7 +6,6 @@
 use crate::serve::{millis, Security};
 use anyhow::{Context, Result};
 use faultline::node::rpc::{channel, CoordinatorClient, SinkClient};
-use faultline::node::tls;
 use faultline::proto;
 
 #[derive(clap::Args)]
@@ -47,12 +46,7 @@ enum Request {
 /// Prints the answer; true if the request was taken.
 pub fn run(args: ProbeArgs) -> Result<bool> {
     // Any certificate will do: the probe plays a node that lies about who it is.
-    let security = &args.security;
-    let tls = match (security.insecure, &security.tls_ca, &security.tls_cert, &security.tls_key) {
-        (true, ..) => None,
-        (false, Some(ca), Some(cert), Some(key)) => Some(tls::Tls::load(ca, cert, key).map_err(anyhow::Error::msg)?),
-        _ => anyhow::bail!("give --tls-ca, --tls-cert and --tls-key, or --insecure"),
-    };
+    let tls = args.security.credentials()?;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     let executor = args.executor.clone();
     let answer = rt.block_on(async move {

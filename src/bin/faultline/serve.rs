@@ -128,9 +128,8 @@ pub struct Security {
 }
 
 impl Security {
-    /// The credentials, checked to name `want` (a role, and the node's name for a node), or
-    /// `None` with `--insecure`.
-    pub fn load(&self, want: tls::Role, name: Option<&str>) -> Result<Option<Arc<Tls>>> {
+    /// The credentials as given, whoever they name, or `None` with `--insecure`.
+    pub fn credentials(&self) -> Result<Option<Tls>> {
         if self.insecure {
             return Ok(None);
         }
@@ -139,13 +138,22 @@ impl Security {
                 "give --tls-ca, --tls-cert and --tls-key (scripts/make-certs makes them), or --insecure for plaintext"
             );
         };
-        let tls = Tls::load(ca, cert, key).map_err(anyhow::Error::msg)?;
+        Ok(Some(Tls::load(ca, cert, key).map_err(anyhow::Error::msg)?))
+    }
+
+    /// The credentials, checked to name `want` (a role, and the node's name for a node), or
+    /// `None` with `--insecure`.
+    pub fn load(&self, want: tls::Role, name: Option<&str>) -> Result<Option<Arc<Tls>>> {
+        let Some(tls) = self.credentials()? else {
+            return Ok(None);
+        };
         let who = tls.identity();
         if who.role != want || name.is_some_and(|n| n != who.name) {
             let wanted = match name {
                 Some(n) => format!("{} {n}", want.as_str()),
                 None => format!("a {}", want.as_str()),
             };
+            let cert = self.tls_cert.as_deref().unwrap_or(Path::new("--tls-cert"));
             bail!("{}: the certificate is for {who}, not {wanted} (CN is the name, OU the role)", cert.display());
         }
         Ok(Some(Arc::new(tls)))

@@ -86,15 +86,13 @@ pub fn in_memory(bugs: crate::bugs::BugSet) -> SharedLedger {
 struct Service {
     ctx: NodeContext,
     ledger: SharedLedger,
-    /// Served over mutual TLS: only the executor a request names may send it.
-    secured: bool,
 }
 
 /// Serves applies and checks until the node is killed.
 pub async fn run(ctx: NodeContext, listen: SocketAddr, ledger: SharedLedger) {
     recover_unrecorded(&ctx, &mut **ledger.lock().expect("ledger poisoned"));
     let tls = ctx.tls.clone();
-    let service = Service { ctx, ledger, secured: tls.is_some() };
+    let service = Service { ctx, ledger };
     let mut server = match crate::node::tls::server(tls.as_deref()) {
         Ok(server) => server,
         Err(e) => return tracing::error!("sink server: TLS: {e}"),
@@ -140,7 +138,7 @@ impl proto::sink_server::Sink for Service {
         &self,
         req: tonic::Request<proto::ApplyRequest>,
     ) -> Result<tonic::Response<proto::ApplyReply>, tonic::Status> {
-        admit(&self.ctx, self.secured, &req, Act::Apply { executor: &req.get_ref().executor })?;
+        admit(&self.ctx, &req, Act::Apply { executor: &req.get_ref().executor })?;
         let req = req.into_inner();
         let token = token_of(&req)?;
         let apply = ApplyOf { key: &req.key, token, task: &req.task_id, executor: &req.executor };
@@ -164,7 +162,7 @@ impl proto::sink_server::Sink for Service {
         &self,
         req: tonic::Request<proto::ApplyRequest>,
     ) -> Result<tonic::Response<proto::CheckReply>, tonic::Status> {
-        admit(&self.ctx, self.secured, &req, Act::Apply { executor: &req.get_ref().executor })?;
+        admit(&self.ctx, &req, Act::Apply { executor: &req.get_ref().executor })?;
         let req = req.into_inner();
         let token = token_of(&req)?;
         let found = self.ledger.lock().expect("ledger poisoned").check(&req.key, token);
