@@ -2,9 +2,9 @@
 //! judges every apply and check with the core's fencing rule ([`KeyState`]) through a
 //! [`Ledger`], and records each verdict. A verdict is answered only once the ledger has
 //! made it durable: the real build's ledger is SQLite ([`sqlite::SqliteLedger`]) or
-//! PostgreSQL ([`postgres::PostgresLedger`]), one committed transaction per verdict; the simulator keeps the core's in-memory
-//! [`SinkLedger`] outside the sink node, so a crashed and restarted sink finds it as a
-//! durable database would be found.
+//! PostgreSQL ([`postgres::PostgresLedger`]), one committed transaction per verdict; the
+//! simulator keeps the core's in-memory [`SinkLedger`] outside the sink node, so a crashed
+//! and restarted sink finds it as a durable database would be found.
 
 #[cfg(all(test, not(madsim)))]
 mod cases;
