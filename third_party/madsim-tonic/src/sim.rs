@@ -24,8 +24,10 @@ trait AppendMetadata {
 }
 impl AppendMetadata for metadata::MetadataMap {
     fn append_metadata(&mut self) {
+        // faultline patch (PATCHED.md, change 3): no `date` header. Upstream read the wall
+        // clock and formatted it on every reply; nothing reads it, and a simulated reply
+        // should not carry the host's time.
         self.append("content-type", "application/grpc".parse().unwrap());
-        self.append("date", chrono::Utc::now().to_rfc2822().parse().unwrap());
     }
 }
 impl<T> AppendMetadata for Request<T> {

@@ -32,6 +32,19 @@ pub struct Endpoint {
     uri: Uri,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
+    /// The local endpoint calls through this endpoint are made from, bound on first use
+    /// (faultline patch, PATCHED.md change 4); shared by the endpoint's clones.
+    bound: Bound,
+}
+
+/// A bound local madsim endpoint and the node it was bound on.
+#[derive(Clone, Default)]
+struct Bound(Arc<Mutex<Option<(madsim::task::NodeId, madsim::net::Endpoint)>>>);
+
+impl fmt::Debug for Bound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bound").finish_non_exhaustive()
+    }
 }
 
 impl Endpoint {
@@ -146,6 +159,22 @@ impl Endpoint {
         madsim::net::Endpoint::connect(addr)
             .await
             .map_err(Error::from_source)
+    }
+
+    /// The local endpoint this endpoint's calls are made from on the current node: bound
+    /// (and the address looked up) on the first call, then reused (faultline patch,
+    /// PATCHED.md change 4), as a real channel reuses its HTTP/2 connection. Upstream
+    /// bound a fresh endpoint, with a name lookup and a bind delay, for every call.
+    async fn bound_ep(&self) -> Result<madsim::net::Endpoint, Error> {
+        let node = madsim::task::current_node_id();
+        if let Some((bound_on, ep)) = &*self.bound.0.lock().unwrap() {
+            if *bound_on == node {
+                return Ok(ep.clone());
+            }
+        }
+        let ep = self.bind_ep().await?;
+        *self.bound.0.lock().unwrap() = Some((node, ep.clone()));
+        Ok(ep)
     }
 
     /// Set a custom user-agent header.
@@ -298,6 +327,7 @@ impl From<Uri> for Endpoint {
             uri,
             timeout: None,
             connect_timeout: None,
+            bound: Bound::default(),
         }
     }
 }
@@ -407,7 +437,7 @@ impl MultiEndpoint {
         // opened a handshake connection first (the server accepted it and read nothing),
         // so every call cost the server two accepts.
         let madsim_ep = ep
-            .bind_ep()
+            .bound_ep()
             .await
             .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
         let addr = madsim_ep.peer_addr().unwrap();

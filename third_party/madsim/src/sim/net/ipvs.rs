@@ -84,6 +84,11 @@ impl IpVirtualServer {
             .retain(|addr| addr != server_addr);
     }
 
+    /// Whether no virtual service exists (faultline patch, PATCHED.md change 3).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.services.lock().is_empty()
+    }
+
     /// Get a real server from a virtual service.
     pub fn get_server(&self, service_addr: ServiceAddr) -> Option<String> {
         let mut guard = self.services.lock();

@@ -309,9 +309,14 @@ impl NetSim {
                 return Ok(());
             }
         }
-        if let Some(addr) = self
-            .ipvs
-            .get_server(ServiceAddr::from_addr_proto(dst, protocol))
+        // faultline patch (PATCHED.md, change 3): look a virtual service up only when
+        // one exists; the lookup formats the address into a `String` on every call.
+        if let Some(addr) = (!self.ipvs.is_empty())
+            .then(|| {
+                self.ipvs
+                    .get_server(ServiceAddr::from_addr_proto(dst, protocol))
+            })
+            .flatten()
         {
             dst = addr.parse().expect("invalid socket address");
         }
@@ -342,9 +347,14 @@ impl NetSim {
         protocol: IpProtocol,
     ) -> io::Result<(PayloadSender, PayloadReceiver, SocketAddr)> {
         self.rand_delay().await?;
-        if let Some(addr) = self
-            .ipvs
-            .get_server(ServiceAddr::from_addr_proto(dst, protocol))
+        // faultline patch (PATCHED.md, change 3): look a virtual service up only when
+        // one exists; the lookup formats the address into a `String` on every call.
+        if let Some(addr) = (!self.ipvs.is_empty())
+            .then(|| {
+                self.ipvs
+                    .get_server(ServiceAddr::from_addr_proto(dst, protocol))
+            })
+            .flatten()
         {
             dst = addr.parse().expect("invalid socket address");
         }

@@ -65,6 +65,13 @@ impl NodeId {
     }
 }
 
+/// The node the current task runs on (faultline patch, PATCHED.md change 4: madsim-tonic
+/// keeps one bound endpoint per channel and node).
+#[doc(hidden)]
+pub fn current_node_id() -> NodeId {
+    crate::context::current_node()
+}
+
 // The lifetime of `TaskInfo` equals to the future.
 #[doc(hidden)]
 pub struct TaskInfo {
@@ -126,7 +133,17 @@ impl NodeInfo {
             waker: futures_util::task::noop_waker(), // updated later
             cancelled: AtomicBool::new(false),
         });
-        self.tasks.lock().push(Arc::downgrade(&task));
+        let mut tasks = self.tasks.lock();
+        // faultline patch (PATCHED.md, change 2): forget finished tasks when the list is
+        // full, keeping the order of the live ones. Upstream kept a `Weak` to every task
+        // a node ever spawned, and each one kept its `TaskInfo` allocated.
+        if tasks.len() == tasks.capacity() {
+            tasks.retain(|weak| weak.strong_count() != 0);
+            let live = tasks.len();
+            tasks.reserve(live.max(16));
+        }
+        tasks.push(Arc::downgrade(&task));
+        drop(tasks);
         task
     }
 

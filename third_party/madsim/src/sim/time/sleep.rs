@@ -1,5 +1,10 @@
 use super::*;
-use std::{fmt, pin::Pin, task::Poll};
+use std::{
+    fmt,
+    pin::Pin,
+    sync::Weak,
+    task::{Poll, Waker},
+};
 
 /// Waits until `duration` has elapsed.
 pub fn sleep(duration: Duration) -> Sleep {
@@ -20,6 +25,17 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 pub struct Sleep {
     pub(super) handle: TimeHandle,
     pub(super) deadline: Instant,
+    /// The timer entry registered for this sleep, if any (faultline patch, PATCHED.md
+    /// change 1). Dropping it (with the sleep, or on a new deadline) disarms the entry.
+    pub(super) entry: Option<Arc<TimerEntry>>,
+}
+
+/// One registration of a pending [`Sleep`] in the timer heap: the deadline it was
+/// registered for and the waker to wake then. The heap holds only a `Weak` to it, so a
+/// sleep that is dropped or re-armed wakes nobody (faultline patch, PATCHED.md change 1).
+pub(super) struct TimerEntry {
+    deadline: Instant,
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Sleep {
@@ -38,18 +54,44 @@ impl Sleep {
     /// Resets the `Sleep` instance to a new deadline.
     pub fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
         self.deadline = deadline;
+        if self.entry.as_ref().is_some_and(|e| e.deadline != deadline) {
+            self.entry = None;
+        }
     }
 }
 
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         if self.is_elapsed() {
+            self.entry = None;
             return Poll::Ready(());
         }
-        let waker = cx.waker().clone();
-        self.handle.add_timer_at(self.deadline, || waker.wake());
+        // faultline patch (PATCHED.md, change 1): register the deadline once and keep the
+        // latest waker beside it. Upstream pushed a new timer entry (with a cloned waker)
+        // on every pending poll and never removed one, so a sleep polled n times woke its
+        // task n times, and a dropped sleep (a finished `timeout`) still woke it later.
+        if let Some(entry) = &self.entry {
+            let mut waker = entry.waker.lock();
+            match &*waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => *waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        let entry = Arc::new(TimerEntry {
+            deadline: self.deadline,
+            waker: Mutex::new(Some(cx.waker().clone())),
+        });
+        let weak: Weak<TimerEntry> = Arc::downgrade(&entry);
+        self.handle.add_timer_at(self.deadline, move || {
+            let waker = weak.upgrade().and_then(|entry| entry.waker.lock().take());
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
+        self.entry = Some(entry);
         Poll::Pending
     }
 }
