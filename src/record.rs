@@ -35,7 +35,7 @@ impl Recorder {
     }
 
     pub fn record(&self, at_ms: u64, node: &str, kind: EventKind) {
-        let event = Event { at_ms, node: node.to_string(), kind };
+        let event = Event { at_ms, node: node.into(), kind };
         {
             let mut subscribers = self.subscribers.lock().expect("recorder poisoned");
             if !subscribers.is_empty() {

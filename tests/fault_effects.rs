@@ -34,7 +34,7 @@ fn window(o: &RunOutcome, id: u64) -> (u64, u64, String) {
     };
     let (begin, target) = at(FaultPhase::Begin).expect("the fault began");
     let (end, _) = at(FaultPhase::End).expect("the fault ended");
-    (begin, end, target)
+    (begin, end, target.into())
 }
 
 /// Longest a message sent before a fault began can still be on the wire, ms.
@@ -317,7 +317,7 @@ fn begins(o: &RunOutcome, id: u64) -> Vec<(u64, String, String)> {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::Fault { id: i, phase: FaultPhase::Begin, target, detail, .. } if *i == id => {
-                Some((e.at_ms, target.clone(), detail.clone()))
+                Some((e.at_ms, target.to_string(), detail.to_string()))
             }
             _ => None,
         })
@@ -506,7 +506,7 @@ fn finished_tasks_are_compacted_and_a_new_leader_loads_only_the_retained_ones() 
     let finished_before = o.history[..last_election].iter().filter(|e| e.kind.terminal_task().is_some()).count();
     let recovered = o.history[last_election..]
         .iter()
-        .filter(|e| &e.node == leader && matches!(e.kind, EventKind::Recovered { .. }))
+        .filter(|e| e.node == leader && matches!(e.kind, EventKind::Recovered { .. }))
         .count();
     assert!(finished_before > 1_000, "{finished_before} finished before the last election");
     assert!(recovered * 4 < finished_before, "the last leader loaded {recovered} of {finished_before} finished tasks");

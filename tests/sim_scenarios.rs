@@ -18,7 +18,7 @@ fn fault_begins(o: &RunOutcome) -> Vec<(u64, String)> {
     o.history
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Fault { phase: FaultPhase::Begin, target, .. } => Some((e.at_ms, target.clone())),
+            EventKind::Fault { phase: FaultPhase::Begin, target, .. } => Some((e.at_ms, target.to_string())),
             _ => None,
         })
         .collect()

@@ -65,9 +65,9 @@ pub async fn run(ctx: NodeContext, settings: ClientSettings, acked: Arc<AtomicU6
 }
 
 async fn submit(ctx: &NodeContext, leaders: &Mutex<LeaderCursor>, spec: crate::core::TaskSpec, timeout_ms: u64) {
-    ctx.record(EventKind::Submit { key: spec.key.clone() });
+    ctx.record(EventKind::Submit { key: spec.key.as_str().into() });
     match send_task(ctx, leaders, &spec, timeout_ms).await {
-        Ok(task) => ctx.record(EventKind::Ack { key: spec.key.clone(), task }),
+        Ok(task) => ctx.record(EventKind::Ack { key: spec.key.as_str().into(), task: task.into() }),
         Err(why) => tracing::warn!(key = %spec.key, "submit refused: {why}"),
     }
 }

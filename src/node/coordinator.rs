@@ -283,7 +283,7 @@ impl Actor {
         self.core.step_down();
         self.writer = None;
         self.lease = None;
-        self.ctx.record(EventKind::LeaderLost { epoch, reason });
+        self.ctx.record(EventKind::LeaderLost { epoch, reason: reason.into() });
     }
 
     fn drain(&mut self) {

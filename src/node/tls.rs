@@ -118,7 +118,10 @@ pub fn authorize(peer: &Peer, act: Act<'_>) -> Result<(), Refusal> {
 pub fn admit<T>(ctx: &crate::node::NodeContext, req: &tonic::Request<T>, act: Act<'_>) -> Result<(), tonic::Status> {
     authorize(&peer(ctx.tls.is_some(), req), act).map_err(|refusal| {
         tracing::warn!("refused {} {}", refusal.peer, refusal.request);
-        ctx.record(crate::trace::EventKind::Refused { peer: refusal.peer.clone(), request: refusal.request.clone() });
+        ctx.record(crate::trace::EventKind::Refused {
+            peer: refusal.peer.as_str().into(),
+            request: refusal.request.as_str().into(),
+        });
         refusal.status()
     })
 }

@@ -577,7 +577,7 @@ pub fn leader_epochs(history: &[Event]) -> Vec<(u64, u64, String)> {
     history
         .iter()
         .filter_map(|event| match event.kind {
-            EventKind::LeaderElected { epoch } => Some((event.at_ms, epoch, event.node.clone())),
+            EventKind::LeaderElected { epoch } => Some((event.at_ms, epoch, event.node.to_string())),
             _ => None,
         })
         .collect()

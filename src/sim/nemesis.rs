@@ -72,7 +72,13 @@ impl Nemesis {
     }
 
     fn record(&self, id: u64, fault: &Fault, phase: FaultPhase, target: String, detail: String) {
-        let kind = EventKind::Fault { id, fault: fault.kind.name().into(), phase, target, detail };
+        let kind = EventKind::Fault {
+            id,
+            fault: fault.kind.name().into(),
+            phase,
+            target: target.into(),
+            detail: detail.into(),
+        };
         self.cluster.recorder.record(self.clock().true_now_ms(), "nemesis", kind);
     }
 

@@ -220,8 +220,13 @@ mod tests {
     }
 
     fn fault(id: u64, at_ms: u64, phase: FaultPhase) -> Event {
-        let kind =
-            EventKind::Fault { id, fault: format!("fault-{id}"), phase, target: "x".into(), detail: String::new() };
+        let kind = EventKind::Fault {
+            id,
+            fault: format!("fault-{id}").into(),
+            phase,
+            target: "x".into(),
+            detail: Default::default(),
+        };
         event(at_ms, kind)
     }
 

@@ -167,7 +167,7 @@ fn plan_faults(scenario: &Scenario, recorder: &Recorder) -> Vec<(u64, Fault)> {
     let mut faults = scenario.faults.clone();
     if let Some(swarm) = &scenario.swarm {
         let drawn = swarm::draw(swarm, scenario);
-        recorder.record(0, "harness", EventKind::SwarmDrawn { options: drawn.options });
+        recorder.record(0, "harness", EventKind::SwarmDrawn { options: drawn.options.into() });
         faults.extend(drawn.faults);
     }
     let faults: Vec<(u64, Fault)> = faults.into_iter().enumerate().map(|(i, f)| (i as u64, f)).collect();
@@ -176,7 +176,7 @@ fn plan_faults(scenario: &Scenario, recorder: &Recorder) -> Vec<(u64, Fault)> {
             id: *id,
             fault: f.kind.name().into(),
             firings: f.repeat.map_or(1, |r| r.times),
-            detail: params(f),
+            detail: params(f).into(),
         };
         recorder.record(0, "harness", kind);
     }
@@ -198,8 +198,8 @@ impl OpenTasks {
                 self.open.remove(task);
                 self.terminal.insert(task.to_string());
             } else if let EventKind::Ack { task, .. } | EventKind::Fire { task, .. } = &e.kind {
-                if !self.terminal.contains(task) {
-                    self.open.insert(task.clone());
+                if !self.terminal.contains(task.as_str()) {
+                    self.open.insert(task.to_string());
                 }
             }
         }

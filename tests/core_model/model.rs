@@ -172,7 +172,7 @@ impl Model {
     fn submit(&mut self, key: usize, lose_reply: bool) {
         let spec = self.client.specs[key].clone();
         if self.client.submitted.insert(key) {
-            let kind = EventKind::Submit { key: spec.key.clone() };
+            let kind = EventKind::Submit { key: spec.key.as_str().into() };
             self.record("client", kind);
         }
         let Some(leader) = self.leader.as_mut() else {
@@ -214,7 +214,7 @@ impl Model {
         if let Some(earlier) = self.client.acked.insert(key, task.clone()) {
             assert_eq!(earlier, task, "key {key_name} acknowledged with two different tasks");
         }
-        let kind = EventKind::Ack { key: key_name, task };
+        let kind = EventKind::Ack { key: key_name.into(), task: task.into() };
         self.record("client", kind);
     }
 
@@ -350,10 +350,10 @@ impl Model {
             Action::Abort(task) => self.attempts.retain(|a| !(a.executor == ex && a.task == task)),
             Action::Reject { assignment, reason } => {
                 let kind = EventKind::Reject {
-                    task: assignment.task,
+                    task: assignment.task.into(),
                     epoch: assignment.token.epoch,
                     attempt: assignment.token.attempt,
-                    reason,
+                    reason: reason.into(),
                 };
                 self.record(&format!("ex{ex}"), kind);
             }
@@ -368,7 +368,7 @@ impl Model {
             a.token
         );
         let kind = EventKind::Start {
-            task: a.task.clone(),
+            task: a.task.as_str().into(),
             incarnation: self.executors[ex].ex.incarnation(),
             epoch: a.token.epoch,
             attempt: a.token.attempt,
@@ -377,9 +377,9 @@ impl Model {
         let checked = a.check_first.then(|| {
             let found = self.sink.check(&a.spec.key, a.token);
             let kind = EventKind::SinkCheck {
-                task: a.task.clone(),
-                key: a.spec.key.clone(),
-                executor: format!("ex{ex}"),
+                task: a.task.as_str().into(),
+                key: a.spec.key.as_str().into(),
+                executor: format!("ex{ex}").into(),
                 epoch: a.token.epoch,
                 attempt: a.token.attempt,
                 found,
@@ -414,9 +414,9 @@ impl Model {
         }
         self.attempts[i].verdict = Some(verdict);
         let kind = EventKind::Apply {
-            task: a.task,
-            key: a.key,
-            executor: format!("ex{}", a.executor),
+            task: a.task.into(),
+            key: a.key.into(),
+            executor: format!("ex{}", a.executor).into(),
             epoch: a.token.epoch,
             attempt: a.token.attempt,
             verdict,
@@ -448,7 +448,7 @@ impl Model {
         };
         let a = self.attempts.remove(i);
         let kind = EventKind::Complete {
-            task: a.task.clone(),
+            task: a.task.as_str().into(),
             epoch: a.token.epoch,
             attempt: a.token.attempt,
             outcome: outcome.name().into(),
@@ -487,7 +487,7 @@ impl Model {
         if let Some(task) = kind.terminal_task() {
             self.terminal.insert(task.to_string());
         }
-        self.history.push(Event { at_ms: self.now_ms, node: node.to_string(), kind });
+        self.history.push(Event { at_ms: self.now_ms, node: node.into(), kind });
     }
 
     /// No two live attempts share a token, and the model runs exactly what each executor
@@ -563,7 +563,7 @@ impl Model {
         }
         for event in &self.history {
             if let EventKind::Succeeded { task, .. } = &event.kind {
-                let key = &self.store[task].spec.key;
+                let key = &self.store[task.as_str()].spec.key;
                 prop_assert!(self.landed_keys.contains(key), "task {task} succeeded but its effect never landed");
             }
         }

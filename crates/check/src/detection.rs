@@ -139,7 +139,8 @@ mod tests {
     }
 
     fn fault(at_ms: u64, id: u64, kind: &str, phase: FaultPhase, target: &str) -> Event {
-        let kind = EventKind::Fault { id, fault: kind.into(), phase, target: target.into(), detail: String::new() };
+        let kind =
+            EventKind::Fault { id, fault: kind.into(), phase, target: target.into(), detail: Default::default() };
         ev(at_ms, "harness", kind)
     }
 

@@ -71,7 +71,7 @@ mod tests {
     use crate::tests::ev;
 
     fn planned(id: u64, firings: u32) -> EventKind {
-        EventKind::FaultPlanned { id, fault: "crash".into(), firings, detail: String::new() }
+        EventKind::FaultPlanned { id, fault: "crash".into(), firings, detail: Default::default() }
     }
 
     fn began(id: u64) -> EventKind {
@@ -80,7 +80,7 @@ mod tests {
             fault: "crash".into(),
             phase: FaultPhase::Begin,
             target: "exec-1".into(),
-            detail: String::new(),
+            detail: Default::default(),
         }
     }
 
@@ -110,7 +110,7 @@ mod tests {
     fn created(job: &str) -> EventKind {
         EventKind::JobCreated {
             job: job.into(),
-            spec: String::new(),
+            spec: Default::default(),
             from_ms: 0,
             base_unix_ms: 0,
             late_bound_ms: 100,

@@ -91,7 +91,7 @@ mod tests {
     use crate::tests::{apply, dead_lettered, ev, succeeded};
 
     fn recovered_dead(task: &str, reason: Option<&str>) -> EventKind {
-        EventKind::Recovered { task: task.into(), state: "dead_lettered".into(), reason: reason.map(String::from) }
+        EventKind::Recovered { task: task.into(), state: "dead_lettered".into(), reason: reason.map(Into::into) }
     }
 
     #[test]
@@ -157,7 +157,7 @@ mod tests {
     fn a_recovered_apply_counts_as_a_landing() {
         let recovered = |task: &str| EventKind::ApplyRecovered {
             task: task.into(),
-            key: format!("key-{task}"),
+            key: format!("key-{task}").into(),
             executor: "exec-1".into(),
             epoch: 1,
             attempt: 1,

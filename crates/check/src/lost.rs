@@ -25,7 +25,7 @@ pub fn no_lost_tasks(history: &[Event]) -> Vec<Violation> {
                 if !ended.contains(task.as_str()) && compacted_open.insert(task.as_str()) =>
             {
                 let message = format!("task {task} was compacted out of the store before it ended");
-                violations.push(Violation::at(history, index, ViolationKind::LostTask, task, message));
+                violations.push(Violation::at(history, index, ViolationKind::LostTask, task.to_string(), message));
             }
             EventKind::Ack { key, task } => {
                 let first_ack = seen_acks.insert(task.as_str());

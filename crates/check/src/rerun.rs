@@ -54,7 +54,13 @@ pub fn no_rerun_after_success(history: &[Event]) -> Vec<Violation> {
                              dead nor restarted in between: a success was forgotten",
                             was.token.0, was.token.1, was.executor, was.executor,
                         );
-                        violations.push(Violation::at(history, index, ViolationKind::RerunAfterSuccess, task, what));
+                        violations.push(Violation::at(
+                            history,
+                            index,
+                            ViolationKind::RerunAfterSuccess,
+                            task.to_string(),
+                            what,
+                        ));
                     }
                 }
                 let fresh =

@@ -151,7 +151,7 @@ mod tests {
             fault: fault.into(),
             phase: FaultPhase::Begin,
             target: target.into(),
-            detail: String::new(),
+            detail: Default::default(),
         }
     }
 

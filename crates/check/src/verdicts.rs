@@ -126,7 +126,7 @@ mod tests {
 
     fn fault(at_ms: u64, id: u64, phase: FaultPhase, target: &str) -> Event {
         let (fault, target, detail) = ("pause".into(), target.into(), String::new());
-        ev(at_ms, "nemesis", EventKind::Fault { id, fault, phase, target, detail })
+        ev(at_ms, "nemesis", EventKind::Fault { id, fault, phase, target, detail: detail.into() })
     }
 
     fn dead(at_ms: u64, executor: &str, reason: &str) -> Event {

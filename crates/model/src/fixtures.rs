@@ -5,7 +5,7 @@
 use crate::trace::{Event, EventKind, Verdict};
 
 pub fn ev(at_ms: u64, node: &str, kind: EventKind) -> Event {
-    Event { at_ms, node: node.to_string(), kind }
+    Event { at_ms, node: node.into(), kind }
 }
 
 pub fn submit(key: &str) -> EventKind {
@@ -26,7 +26,7 @@ pub fn dead_lettered(task: &str, reason: &str) -> EventKind {
 
 pub fn apply(task: &str, executor: &str, epoch: u64, attempt: u32, verdict: Verdict) -> EventKind {
     let key = format!("key-{task}");
-    EventKind::Apply { task: task.into(), key, executor: executor.into(), epoch, attempt, verdict }
+    EventKind::Apply { task: task.into(), key: key.into(), executor: executor.into(), epoch, attempt, verdict }
 }
 
 pub fn dispatch(task: &str, attempt: u32) -> EventKind {

@@ -6,11 +6,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A string in the history: ids, names and reasons. Up to 24 bytes are kept inline (no
+/// heap allocation: task ids, keys and node names all fit), longer ones on the heap; it
+/// serializes exactly as a `String` does.
+pub type Str = compact_str::CompactString;
+
 /// One recorded event: when (true simulated time, ms since the run started), where, what.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub at_ms: u64,
-    pub node: String,
+    pub node: Str,
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -67,99 +72,99 @@ pub enum FaultPhase {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     /// The client sent a task for the first time.
-    Submit { key: String },
+    Submit { key: Str },
     /// The client received the durable acknowledgement for `key`, naming its task.
-    Ack { key: String, task: String },
+    Ack { key: Str, task: Str },
     /// The store confirmed a write of this task's state.
-    Persist { task: String, state: String, epoch: u64 },
+    Persist { task: Str, state: Str, epoch: u64 },
     /// The leader handed an attempt of the task to an executor.
-    Dispatch { task: String, executor: String, incarnation: u64, epoch: u64, attempt: u32 },
+    Dispatch { task: Str, executor: Str, incarnation: u64, epoch: u64, attempt: u32 },
     /// An executor began running an attempt.
-    Start { task: String, incarnation: u64, epoch: u64, attempt: u32 },
+    Start { task: Str, incarnation: u64, epoch: u64, attempt: u32 },
     /// An executor refused an assignment (stale epoch).
-    Reject { task: String, epoch: u64, attempt: u32, reason: String },
+    Reject { task: Str, epoch: u64, attempt: u32, reason: Str },
     /// The sink judged an apply of the task's effect.
-    Apply { task: String, key: String, executor: String, epoch: u64, attempt: u32, verdict: Verdict },
+    Apply { task: Str, key: Str, executor: Str, epoch: u64, attempt: u32, verdict: Verdict },
     /// The sink answered an attempt's check of whether its key's effect landed (asked
     /// before the body when an earlier attempt's outcome is unknown).
-    SinkCheck { task: String, key: String, executor: String, epoch: u64, attempt: u32, found: Checked },
+    SinkCheck { task: Str, key: Str, executor: Str, epoch: u64, attempt: u32, found: Checked },
     /// A restarted sink found this effect in its durable ledger without knowing whether its
     /// `apply` verdict reached the history (the process died between the ledger's commit
     /// and the record): it landed, by this token. Evidence that the effect landed, never a
     /// second acceptance (the `apply` it stands for may be in the history too).
-    ApplyRecovered { task: String, key: String, executor: String, epoch: u64, attempt: u32 },
+    ApplyRecovered { task: Str, key: Str, executor: Str, epoch: u64, attempt: u32 },
     /// A real node refused a request its sender's certificate does not allow (a heartbeat
     /// or apply in another executor's name, a submit from a non-client): `peer` is who the
     /// certificate names, `request` what it asked. The simulator's nodes never refuse one.
-    Refused { peer: String, request: String },
+    Refused { peer: Str, request: Str },
     /// An executor finished an attempt's body.
-    Complete { task: String, epoch: u64, attempt: u32, outcome: String },
+    Complete { task: Str, epoch: u64, attempt: u32, outcome: Str },
     /// The leader scheduled a retry after a failed attempt.
-    Retry { task: String, failures: u32, backoff_ms: u64, reason: String },
+    Retry { task: Str, failures: u32, backoff_ms: u64, reason: Str },
     /// The leader recorded the task as succeeded (terminal).
-    Succeeded { task: String, epoch: u64, attempt: u32 },
+    Succeeded { task: Str, epoch: u64, attempt: u32 },
     /// The leader recorded the task as dead-lettered (terminal).
-    DeadLettered { task: String, reason: String },
+    DeadLettered { task: Str, reason: Str },
     /// A new leader found this task terminal in the store (its predecessor may have died
     /// between the durable write and recording it). `state` is `succeeded` or `dead_lettered`.
     Recovered {
-        task: String,
-        state: String,
+        task: Str,
+        state: Str,
         /// Why it was dead-lettered, as its record says (absent for a success).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
+        reason: Option<Str>,
     },
     /// The leader deleted a finished task's record and idempotency key from the store, its
     /// retention over: a later submit of the key names a new task.
-    Compacted { task: String, epoch: u64 },
+    Compacted { task: Str, epoch: u64 },
     /// The leader declared an executor incarnation dead and re-queued its tasks.
-    ExecutorDead { executor: String, incarnation: u64, reason: String, tasks: u32 },
+    ExecutorDead { executor: Str, incarnation: u64, reason: Str, tasks: u32 },
     /// The leader stopped giving new work to an executor name for `backoff_ms`: it
     /// crash-loops or most of its recent attempts failed. It keeps its held attempts.
-    ExecutorQuarantined { executor: String, reason: String, backoff_ms: u64 },
+    ExecutorQuarantined { executor: Str, reason: Str, backoff_ms: u64 },
     /// A quarantined executor name may get new work again (its quarantine ended, or too few
     /// executors were left usable without it).
-    ExecutorReleased { executor: String },
+    ExecutorReleased { executor: Str },
     /// An attempt of the task failed, timed out or was lost in `zone`: while another zone
     /// can run it, the leader will not place it there again.
-    ZoneAvoided { task: String, zone: String },
+    ZoneAvoided { task: Str, zone: Str },
     /// A node became leader with this epoch (from the store).
     LeaderElected { epoch: u64 },
     /// The leader of `epoch` sent a lease keep-alive to the store (its reply, when it comes,
     /// proves the lease from this moment).
     KeepAliveSent { epoch: u64 },
     /// A node stopped acting as leader of this epoch.
-    LeaderLost { epoch: u64, reason: String },
+    LeaderLost { epoch: u64, reason: Str },
     /// A node (re)started; executors carry their fresh incarnation.
     NodeStart { incarnation: u64 },
     /// A fault the run will inject (`id` numbers the scenario's faults, then the swarm's):
     /// `firings` times, at `at_ms` or on its trigger. Every planned fault must fire.
-    FaultPlanned { id: u64, fault: String, firings: u32, detail: String },
+    FaultPlanned { id: u64, fault: Str, firings: u32, detail: Str },
     /// The options swarm mode drew from the seed: the kinds enabled, their rates, sizes.
-    SwarmDrawn { options: String },
+    SwarmDrawn { options: Str },
     /// One firing of fault `id` began or ended (`target`: the nodes hit; `detail`: the
     /// parameters at the begin, what the fault did at the end).
-    Fault { id: u64, fault: String, phase: FaultPhase, target: String, detail: String },
+    Fault { id: u64, fault: Str, phase: FaultPhase, target: Str, detail: Str },
     /// The leader persisted a new job (its schedule resolved: `spec` is the JSON of a
     /// `schedule::JobSpec`). Scheduler instants are `unix - base_unix_ms`, the history's time
     /// line. While the cluster is healthy (no fault in progress, none ended within
     /// `settle_ms`), every fire must start within `late_bound_ms` of its instant. The job's
     /// instants are those after `from_ms`.
-    JobCreated { job: String, spec: String, from_ms: u64, base_unix_ms: u64, late_bound_ms: u64, settle_ms: u64 },
+    JobCreated { job: Str, spec: Str, from_ms: u64, base_unix_ms: u64, late_bound_ms: u64, settle_ms: u64 },
     /// The leader persisted a pause: no fire of the job is decided until it resumes.
-    JobPaused { job: String },
+    JobPaused { job: Str },
     /// The leader persisted a resume: instants up to now never fire; the next is `next_ms`.
-    JobResumed { job: String, next_ms: Option<u64> },
+    JobResumed { job: Str, next_ms: Option<u64> },
     /// The leader persisted a delete: the job never fires again.
-    JobDeleted { job: String },
+    JobDeleted { job: Str },
     /// The store confirmed a fire record, in one txn with the job's cursor: the job's instant
     /// `scheduled_ms` runs as `task`. Under misfire `fire_once` one fire stands for every
     /// missed instant from `covers_from_ms` to `scheduled_ms`; otherwise the two are equal.
-    Fire { job: String, scheduled_ms: u64, covers_from_ms: u64, task: String, epoch: u64 },
+    Fire { job: Str, scheduled_ms: u64, covers_from_ms: u64, task: Str, epoch: u64 },
     /// The store confirmed that the job's `count` instants in `from_ms..=to_ms` will not fire.
     /// `reason`: `misfire` (policy skip), `catch_up_bound` (policy catch_up, older than its
     /// bound), or `overlap` (policy forbid: the previous fire was still running).
-    FireSkipped { job: String, from_ms: u64, to_ms: u64, count: u32, reason: String, epoch: u64 },
+    FireSkipped { job: Str, from_ms: u64, to_ms: u64, count: u32, reason: Str, epoch: u64 },
     /// The bounds the run's false verdicts are judged against (the scenario's `[checks]`):
     /// executors declared dead or quarantined, and leaders stepping down, with no fault on
     /// them in the `settle_ms` before (none: counted, not bounded).

@@ -86,7 +86,7 @@ fn seed_result(o: &RunOutcome) -> SeedResult {
     let mut faults = std::collections::BTreeMap::new();
     for e in &o.history {
         if let EventKind::Fault { fault, phase: FaultPhase::Begin, .. } = &e.kind {
-            *faults.entry(fault.clone()).or_default() += 1;
+            *faults.entry(fault.to_string()).or_default() += 1;
         }
     }
     SeedResult {

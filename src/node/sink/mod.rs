@@ -109,7 +109,13 @@ fn recover_unrecorded(ctx: &NodeContext, ledger: &mut dyn Ledger) {
         Ok(effects) => {
             for Unrecorded { key, token, task, executor } in effects {
                 let (epoch, attempt) = (token.epoch, token.attempt);
-                ctx.record(EventKind::ApplyRecovered { task, key: key.clone(), executor, epoch, attempt });
+                ctx.record(EventKind::ApplyRecovered {
+                    task: task.into(),
+                    key: key.as_str().into(),
+                    executor: executor.into(),
+                    epoch,
+                    attempt,
+                });
                 ledger.recorded(&key);
             }
         }
@@ -145,9 +151,9 @@ impl proto::sink_server::Sink for Service {
         let verdict = self.ledger.lock().expect("ledger poisoned").apply(&apply);
         let verdict = verdict.map_err(|e| unavailable("apply", e))?;
         self.ctx.record(EventKind::Apply {
-            task: req.task_id,
-            key: req.key.clone(),
-            executor: req.executor,
+            task: req.task_id.into(),
+            key: req.key.as_str().into(),
+            executor: req.executor.into(),
             epoch: token.epoch,
             attempt: token.attempt,
             verdict,
@@ -168,9 +174,9 @@ impl proto::sink_server::Sink for Service {
         let found = self.ledger.lock().expect("ledger poisoned").check(&req.key, token);
         let found = found.map_err(|e| unavailable("check", e))?;
         self.ctx.record(EventKind::SinkCheck {
-            task: req.task_id,
-            key: req.key,
-            executor: req.executor,
+            task: req.task_id.into(),
+            key: req.key.into(),
+            executor: req.executor.into(),
             epoch: token.epoch,
             attempt: token.attempt,
             found,

@@ -157,7 +157,7 @@ mod wire {
                 .snapshot()
                 .iter()
                 .filter_map(|e| match &e.kind {
-                    crate::trace::EventKind::Refused { peer, .. } => Some(peer.clone()),
+                    crate::trace::EventKind::Refused { peer, .. } => Some(peer.to_string()),
                     _ => None,
                 })
                 .collect();

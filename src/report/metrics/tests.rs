@@ -10,7 +10,7 @@ fn dispatch_to(task: &str, executor: &str) -> EventKind {
 }
 
 fn fault(id: u64, kind: &str, phase: FaultPhase, target: &str) -> EventKind {
-    EventKind::Fault { id, fault: kind.into(), phase, target: target.into(), detail: String::new() }
+    EventKind::Fault { id, fault: kind.into(), phase, target: target.into(), detail: Default::default() }
 }
 
 fn begin(at_ms: u64, id: u64, kind: &str, target: &str) -> Event {

@@ -27,7 +27,14 @@ fn created(spec: &JobSpec, from_ms: u64, base_unix_ms: u64) -> Event {
     ev(
         from_ms,
         "coord-1",
-        EventKind::JobCreated { job, spec, from_ms, base_unix_ms, late_bound_ms: 1000, settle_ms: 5000 },
+        EventKind::JobCreated {
+            job: job.into(),
+            spec: spec.into(),
+            from_ms,
+            base_unix_ms,
+            late_bound_ms: 1000,
+            settle_ms: 5000,
+        },
     )
 }
 
@@ -47,7 +54,7 @@ fn start(at_ms: u64, task: &str) -> Event {
 
 fn fault(at_ms: u64, id: u64, fault: &str, phase: FaultPhase, target: &str) -> Event {
     let (fault, target, detail) = (fault.into(), target.into(), String::new());
-    ev(at_ms, "nemesis", EventKind::Fault { id, fault, phase, target, detail })
+    ev(at_ms, "nemesis", EventKind::Fault { id, fault, phase, target, detail: detail.into() })
 }
 
 fn job_event(at_ms: u64, kind: EventKind) -> Event {

@@ -101,7 +101,14 @@ impl Coordinator {
                 entry.record.state = TaskState::Succeeded;
                 entry.record.finished_at_ms = Some(self.wall_ms);
                 entry.record.reason = None;
-                (EventKind::Succeeded { task: c.task.clone(), epoch: c.token.epoch, attempt: c.token.attempt }, 0)
+                (
+                    EventKind::Succeeded {
+                        task: c.task.as_str().into(),
+                        epoch: c.token.epoch,
+                        attempt: c.token.attempt,
+                    },
+                    0,
+                )
             }
             failed => {
                 let attempt = c.token.attempt;
@@ -138,7 +145,7 @@ impl Coordinator {
                     entry.record.state = TaskState::DeadLettered;
                     entry.record.finished_at_ms = Some(self.wall_ms);
                     entry.record.reason = Some(reason.clone());
-                    (EventKind::DeadLettered { task: c.task.clone(), reason }, 0)
+                    (EventKind::DeadLettered { task: c.task.as_str().into(), reason: reason.into() }, 0)
                 } else {
                     entry.record.state = TaskState::Pending;
                     let unit: f64 = self.rng.gen_range(0.0..1.0);
@@ -146,7 +153,10 @@ impl Coordinator {
                     let tries = if unknown { entry.record.attempt } else { entry.record.failures };
                     let backoff_ms = self.cfg.retry.backoff_ms(tries, unit);
                     let failures = entry.record.failures;
-                    (EventKind::Retry { task: c.task.clone(), failures, backoff_ms, reason }, now_ms + backoff_ms)
+                    (
+                        EventKind::Retry { task: c.task.as_str().into(), failures, backoff_ms, reason: reason.into() },
+                        now_ms + backoff_ms,
+                    )
                 }
             }
         };
@@ -242,8 +252,8 @@ impl Coordinator {
             let check_first = entry.record.effect_unknown || check_only;
             reply.assignments.push(Assignment { task: task.clone(), token, spec, check_first, check_only });
             self.record(EventKind::Dispatch {
-                task,
-                executor: beat.executor.clone(),
+                task: task.into(),
+                executor: beat.executor.as_str().into(),
                 incarnation: beat.incarnation,
                 epoch: token.epoch,
                 attempt: token.attempt,

@@ -49,9 +49,9 @@ impl Coordinator {
         // One fewer live name may leave too few usable (isolation's cap): tick at once.
         self.wake_mono(now_ms);
         self.record(EventKind::ExecutorDead {
-            executor: name.to_string(),
+            executor: name.into(),
             incarnation,
-            reason: reason.to_string(),
+            reason: reason.into(),
             tasks: holding.len() as u32,
         });
         for task in &holding {
@@ -102,7 +102,7 @@ impl Coordinator {
         entry.record.reason = Some(reason.clone());
         self.open -= 1;
         let record = entry.record.clone();
-        let event = EventKind::DeadLettered { task: task.clone(), reason };
+        let event = EventKind::DeadLettered { task: task.as_str().into(), reason: reason.into() };
         let op = self.write(record, false, Pending::Outcome { task: task.clone(), event, ready_at_ms: 0 });
         self.tasks.get_mut(task).expect("known task").writing = Some(op);
     }

@@ -127,7 +127,7 @@ impl Coordinator {
         }
         let entry = self.tasks.get_mut(task).expect("avoiding a zone for a known task");
         if entry.avoid_zones.insert(zone.to_string()) {
-            self.record(EventKind::ZoneAvoided { task: task.clone(), zone: zone.to_string() });
+            self.record(EventKind::ZoneAvoided { task: task.as_str().into(), zone: zone.into() });
         }
     }
 
@@ -184,7 +184,7 @@ impl Coordinator {
         h.quarantines = h.quarantines.saturating_add(1);
         h.quarantined_until_ms = Some(now_ms.saturating_add(backoff_ms));
         self.wake_mono(now_ms.saturating_add(backoff_ms));
-        self.record(EventKind::ExecutorQuarantined { executor: name.to_string(), reason, backoff_ms });
+        self.record(EventKind::ExecutorQuarantined { executor: name.into(), reason: reason.into(), backoff_ms });
         true
     }
 
@@ -238,7 +238,7 @@ impl Coordinator {
         let h = self.health.get_mut(name).expect("releasing a known name");
         h.quarantined_until_ms = None;
         h.attempts.clear();
-        self.record(EventKind::ExecutorReleased { executor: name.to_string() });
+        self.record(EventKind::ExecutorReleased { executor: name.into() });
     }
 }
 

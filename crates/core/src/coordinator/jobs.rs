@@ -163,11 +163,11 @@ impl Coordinator {
             if let Some(s) = record.last_skip.clone() {
                 let (job, reason) = (name.clone(), s.reason);
                 self.record(EventKind::FireSkipped {
-                    job,
+                    job: job.into(),
                     from_ms: s.from_ms,
                     to_ms: s.to_ms,
                     count: s.count,
-                    reason,
+                    reason: reason.into(),
                     epoch: s.epoch,
                 });
             }
@@ -176,11 +176,11 @@ impl Coordinator {
             // the store holds is recorded again (the checkers treat a repeat as a no-op).
             let job = name.clone();
             self.record(if record.deleted {
-                EventKind::JobDeleted { job }
+                EventKind::JobDeleted { job: job.into() }
             } else if record.paused {
-                EventKind::JobPaused { job }
+                EventKind::JobPaused { job: job.into() }
             } else {
-                EventKind::JobResumed { job, next_ms: record.next_ms }
+                EventKind::JobResumed { job: job.into(), next_ms: record.next_ms }
             });
             self.jobs.insert(name, JobEntry { record, writing: None, waiters: Vec::new() });
         }
@@ -194,7 +194,7 @@ impl Coordinator {
             .filter_map(|r| {
                 let (job, covers_from_ms, scheduled_ms) = parse_fire_key(&r.spec.key)?;
                 let (job, task) = (job.to_string(), r.id.clone());
-                Some(EventKind::Fire { job, scheduled_ms, covers_from_ms, task, epoch })
+                Some(EventKind::Fire { job: job.into(), scheduled_ms, covers_from_ms, task: task.into(), epoch })
             })
             .collect();
         for fire in fires {
@@ -228,8 +228,8 @@ impl Coordinator {
                     last_skip: None,
                 };
                 let event = EventKind::JobCreated {
-                    job: name.clone(),
-                    spec: serde_json::to_string(&record.spec).expect("job specs serialize"),
+                    job: name.as_str().into(),
+                    spec: serde_json::to_string(&record.spec).expect("job specs serialize").into(),
                     from_ms: wall_ms,
                     base_unix_ms: self.cfg.jobs.base_unix_ms,
                     late_bound_ms: self.cfg.jobs.late_bound_ms,
@@ -253,7 +253,7 @@ impl Coordinator {
                     return self.job_reply(req, JobReply::Done);
                 }
                 record.paused = true;
-                (record, EventKind::JobPaused { job: name.clone() })
+                (record, EventKind::JobPaused { job: name.as_str().into() })
             }
             (JobCommand::Resume { .. }, Some(mut record)) => {
                 if !record.paused {
@@ -263,12 +263,12 @@ impl Coordinator {
                 record.paused = false;
                 record.next_ms = self.next_instant(&record.spec, wall_ms);
                 let next_ms = record.next_ms;
-                (record, EventKind::JobResumed { job: name.clone(), next_ms })
+                (record, EventKind::JobResumed { job: name.as_str().into(), next_ms })
             }
             (JobCommand::Delete { .. }, Some(mut record)) => {
                 record.deleted = true;
                 record.next_ms = None;
-                (record, EventKind::JobDeleted { job: name.clone() })
+                (record, EventKind::JobDeleted { job: name.as_str().into() })
             }
         };
         let entry = self.jobs.entry(name.clone()).or_insert_with(|| JobEntry {
@@ -412,8 +412,14 @@ impl Coordinator {
             Decision::Skip { from_ms, to_ms, count, reason } => {
                 record.last_skip = Some(SkipRecord { from_ms, to_ms, count, reason: reason.into(), epoch });
                 let job = name.to_string();
-                let event =
-                    EventKind::FireSkipped { job: job.clone(), from_ms, to_ms, count, reason: reason.into(), epoch };
+                let event = EventKind::FireSkipped {
+                    job: job.as_str().into(),
+                    from_ms,
+                    to_ms,
+                    count,
+                    reason: reason.into(),
+                    epoch,
+                };
                 (to_ms, Pending::Job { job, event: Some(event), req: None }, None)
             }
             Decision::Fire { covers_from_ms, scheduled_ms } => {
@@ -433,7 +439,7 @@ impl Coordinator {
                     not_before_ms: scheduled_ms,
                 };
                 let event =
-                    EventKind::Fire { job: name.to_string(), scheduled_ms, covers_from_ms, task: id.clone(), epoch };
+                    EventKind::Fire { job: name.into(), scheduled_ms, covers_from_ms, task: id.as_str().into(), epoch };
                 record.last_task = Some(id.clone());
                 (
                     scheduled_ms,

@@ -370,7 +370,11 @@ impl Coordinator {
                     // Its terminal write may have outlived the leader that made it.
                     let reason = (state == TaskState::DeadLettered).then(|| entry.record.reason.clone()).flatten();
                     let state = state.name().to_string();
-                    self.record(EventKind::Recovered { task: id.clone(), state, reason });
+                    self.record(EventKind::Recovered {
+                        task: id.as_str().into(),
+                        state: state.into(),
+                        reason: reason.map(Into::into),
+                    });
                     self.retain_loaded(now, &id, entry.record.finished_at_ms);
                 }
             }
@@ -467,7 +471,7 @@ impl Coordinator {
             entry.writing = None;
         }
         let state = entry.record.state.name().to_string();
-        self.record(EventKind::Persist { task: task.clone(), state, epoch });
+        self.record(EventKind::Persist { task: task.as_str().into(), state: state.into(), epoch });
         match pending {
             Pending::Create { task } => self.created(now_ms, &task),
             Pending::Fire { task, job, event } => {

@@ -47,7 +47,7 @@ fn assignments_are_persisted_before_delivery_and_carry_fresh_tokens() {
     assert_eq!(
         drain(&mut c),
         vec![Output::Record(EventKind::Dispatch {
-            task,
+            task: task.into(),
             executor: "ex-1".into(),
             incarnation: 1,
             epoch: EPOCH,
@@ -78,7 +78,11 @@ fn success_is_acknowledged_to_the_executor_only_once_durable() {
     let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 4, vec![], vec![done.clone()])).unwrap();
     assert!(reply.done.is_empty(), "must not be acknowledged before it is durable");
     let recorded = persist_all(&mut c, 40, &out);
-    assert!(recorded.contains(&Output::Record(EventKind::Succeeded { task: task.clone(), epoch: EPOCH, attempt: 1 })));
+    assert!(recorded.contains(&Output::Record(EventKind::Succeeded {
+        task: task.as_str().into(),
+        epoch: EPOCH,
+        attempt: 1
+    })));
     let reply = c.beat_reply(Now::at(50), beat("ex-1", 1, 5, vec![], vec![done])).unwrap();
     assert_eq!(reply.done, vec![task]);
 }
