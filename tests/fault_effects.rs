@@ -506,7 +506,7 @@ fn finished_tasks_are_compacted_and_a_new_leader_loads_only_the_retained_ones() 
     let finished_before = o.history[..last_election].iter().filter(|e| e.kind.terminal_task().is_some()).count();
     let recovered = o.history[last_election..]
         .iter()
-        .filter(|e| e.node == leader && matches!(e.kind, EventKind::Recovered { .. }))
+        .filter(|e| e.node == *leader && matches!(e.kind, EventKind::Recovered { .. }))
         .count();
     assert!(finished_before > 1_000, "{finished_before} finished before the last election");
     assert!(recovered * 4 < finished_before, "the last leader loaded {recovered} of {finished_before} finished tasks");

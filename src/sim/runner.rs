@@ -114,14 +114,14 @@ async fn drive(
     let cluster = Arc::new(Cluster::build(&handle, &scenario, &recorder, seed));
     let clock = crate::node::NodeClock::exact(cluster.origin);
     let checks = &scenario.checks;
-    let bounds = EventKind::CheckBounds {
+    let bounds = EventKind::CheckBounds(Box::new(crate::trace::Bounds {
         max_false_deaths: checks.max_false_deaths,
         max_false_quarantines: checks.max_false_quarantines,
         max_unforced_failovers: checks.max_unforced_failovers,
         settle_ms: checks.settle_ms.unwrap_or(crate::check::DEFAULT_SETTLE_MS),
         min_goodput_percent: Some(checks.min_goodput_percent.unwrap_or(crate::check::DEFAULT_MIN_GOODPUT_PERCENT)),
         max_detection_ms: checks.max_detection_ms.or(Some(scenario.default_detection_bound_ms())).filter(|b| *b > 0),
-    };
+    }));
     let faults = plan_faults(&scenario, &recorder);
     recorder.record(0, "harness", bounds);
     *planned.lock().expect("plan poisoned") = faults.iter().map(|(_, f)| f.clone()).collect();

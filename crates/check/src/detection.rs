@@ -30,7 +30,7 @@ pub const WALL_CLOCK_FAULTS: [&str; 2] = ["clock_step", "clock_offset"];
 /// Flags each executor crash not detected within the bound (LateDetection, at the crash).
 pub fn crashes_detected(history: &[Event]) -> Vec<Violation> {
     let bounds = history.iter().find_map(|e| match &e.kind {
-        EventKind::CheckBounds { max_detection_ms, settle_ms, .. } => max_detection_ms.map(|b| (b, *settle_ms)),
+        EventKind::CheckBounds(b) => b.max_detection_ms.map(|bound| (bound, b.settle_ms)),
         _ => None,
     });
     let (Some((bound, settle_ms)), Some(last)) = (bounds, history.last()) else {
@@ -132,8 +132,8 @@ mod tests {
 
     fn bounds() -> Event {
         let mut kind = crate::tests::check_bounds(None, 1_000, None);
-        if let EventKind::CheckBounds { max_detection_ms, .. } = &mut kind {
-            *max_detection_ms = Some(400);
+        if let EventKind::CheckBounds(b) = &mut kind {
+            b.max_detection_ms = Some(400);
         }
         ev(0, "harness", kind)
     }

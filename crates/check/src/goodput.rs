@@ -17,7 +17,7 @@ pub const DEFAULT_MIN_GOODPUT_PERCENT: u64 = 90;
 /// Flags a run whose goodput is below its bound (LowGoodput, at the run's last event).
 pub fn enough_goodput(history: &[Event]) -> Vec<Violation> {
     let bound = history.iter().find_map(|e| match &e.kind {
-        EventKind::CheckBounds { min_goodput_percent, .. } => *min_goodput_percent,
+        EventKind::CheckBounds(b) => b.min_goodput_percent,
         _ => None,
     });
     let (Some(bound), Some(last)) = (bound.filter(|b| *b > 0), history.len().checked_sub(1)) else {

@@ -68,9 +68,9 @@ impl<'a> Faults<'a> {
 /// Counts the false verdicts of `history` and flags each one past its bound.
 pub fn false_verdicts(history: &[Event]) -> (FalseVerdicts, Vec<Violation>) {
     let bounds = history.iter().find_map(|event| match &event.kind {
-        EventKind::CheckBounds {
-            max_false_deaths, max_false_quarantines, max_unforced_failovers, settle_ms, ..
-        } => Some(([*max_false_deaths, *max_false_quarantines, *max_unforced_failovers], *settle_ms)),
+        EventKind::CheckBounds(b) => {
+            Some(([b.max_false_deaths, b.max_false_quarantines, b.max_unforced_failovers], b.settle_ms))
+        }
         _ => None,
     });
     let (limits, settle_ms) = bounds.unwrap_or(([None; 3], DEFAULT_SETTLE_MS));

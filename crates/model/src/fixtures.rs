@@ -39,14 +39,14 @@ pub fn elected(epoch: u64) -> EventKind {
 
 /// The harness's bounds event: `max` for every false-verdict kind.
 pub fn check_bounds(max: Option<u64>, settle_ms: u64, min_goodput_percent: Option<u64>) -> EventKind {
-    EventKind::CheckBounds {
+    EventKind::CheckBounds(Box::new(crate::trace::Bounds {
         max_false_deaths: max,
         max_false_quarantines: max,
         max_unforced_failovers: max,
         settle_ms,
         min_goodput_percent,
         max_detection_ms: None,
-    }
+    }))
 }
 
 pub fn drain_start(deadline_ms: u64) -> EventKind {

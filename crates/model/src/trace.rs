@@ -6,10 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A string in the history: ids, names and reasons. Up to 24 bytes are kept inline (no
-/// heap allocation: task ids, keys and node names all fit), longer ones on the heap; it
-/// serializes exactly as a `String` does.
-pub type Str = compact_str::CompactString;
+/// A string in the history: ids, names and reasons. 16 bytes, of which up to 15 are kept
+/// inline with no heap allocation (task ids, keys, node names and states all fit: the
+/// reference scenario's longest is 15 bytes), longer ones on the heap, shared by clones;
+/// it serializes exactly as a `String` does, so the history's JSON and hash are unchanged.
+pub type Str = ecow::EcoString;
 
 /// One recorded event: when (true simulated time, ms since the run started), where, what.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +67,22 @@ pub enum Checked {
 pub enum FaultPhase {
     Begin,
     End,
+}
+
+/// What a [`EventKind::CheckBounds`] event carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bounds {
+    pub max_false_deaths: Option<u64>,
+    pub max_false_quarantines: Option<u64>,
+    pub max_unforced_failovers: Option<u64>,
+    pub settle_ms: u64,
+    /// The least share of acknowledged tasks that must succeed, percent (none: counted,
+    /// not bounded).
+    #[serde(default)]
+    pub min_goodput_percent: Option<u64>,
+    /// How long after an executor crash it must be declared dead, ms (none: not judged).
+    #[serde(default)]
+    pub max_detection_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,19 +185,9 @@ pub enum EventKind {
     /// The bounds the run's false verdicts are judged against (the scenario's `[checks]`):
     /// executors declared dead or quarantined, and leaders stepping down, with no fault on
     /// them in the `settle_ms` before (none: counted, not bounded).
-    CheckBounds {
-        max_false_deaths: Option<u64>,
-        max_false_quarantines: Option<u64>,
-        max_unforced_failovers: Option<u64>,
-        settle_ms: u64,
-        /// The least share of acknowledged tasks that must succeed, percent (none: counted,
-        /// not bounded).
-        #[serde(default)]
-        min_goodput_percent: Option<u64>,
-        /// How long after an executor crash it must be declared dead, ms (none: not judged).
-        #[serde(default)]
-        max_detection_ms: Option<u64>,
-    },
+    /// Boxed: one per run, and inline it would be the largest variant (96 bytes, where the
+    /// rest fit in 64), making every event of the history larger.
+    CheckBounds(Box<Bounds>),
     /// The workload phase ended; every acknowledged task must be terminal by `deadline_ms`.
     DrainStart { deadline_ms: u64 },
     /// The run ended, either drained (every acknowledged task terminal) or at its time limit.
@@ -253,6 +260,15 @@ impl std::io::Write for Fnv1a {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A history holds millions of events (about ten per task): each byte of an event is
+    /// megabytes of a large run. A variant that would grow it belongs in a box, as
+    /// `CheckBounds` is.
+    #[test]
+    fn an_event_stays_within_96_bytes() {
+        assert_eq!(std::mem::size_of::<Str>(), 16, "history strings are 16 bytes");
+        assert!(std::mem::size_of::<Event>() <= 96, "an event is {} bytes", std::mem::size_of::<Event>());
+    }
 
     #[test]
     fn a_verdicts_name_is_how_the_history_writes_it() {
