@@ -22,6 +22,16 @@ impl Recorder {
         Self::default()
     }
 
+    /// A recorder with room for `events` before its storage must grow. The room is only
+    /// reserved address space: pages no event was written to take no memory. A history that
+    /// outgrows its buffer is copied to one twice the size, and for that moment both are
+    /// resident; for a large run, whose history is most of its memory, that copy near the
+    /// end was its peak (smoke with 500,000 tasks: 1,843 MB, and 1,682 MB with the room
+    /// reserved).
+    pub fn with_capacity(events: usize) -> Self {
+        Recorder { events: Arc::new(Mutex::new(Vec::with_capacity(events))), ..Recorder::default() }
+    }
+
     /// A recorder that writes every event to `out` and keeps none in memory.
     pub fn streaming(out: Box<dyn std::io::Write + Send>) -> Self {
         Recorder { stream: Some(Arc::new(Mutex::new(out))), ..Recorder::default() }

@@ -42,6 +42,17 @@ impl RunOutcome {
     }
 }
 
+/// The room a seed's history is given up front (see [`Recorder::with_capacity`]): about
+/// ten events per task in the smoke, reference and swarm scenarios (10.4 with retries and
+/// re-dispatches), so 16 leaves margin, plus room for beats, faults and scheduled fires;
+/// capped at 64 Mi events (6 GiB of address space, not of memory).
+fn expected_events(scenario: &Scenario) -> usize {
+    const PER_TASK: u64 = 16;
+    const BASE: u64 = 1 << 16;
+    const CAP: u64 = 1 << 26;
+    scenario.workload.tasks.saturating_mul(PER_TASK).saturating_add(BASE).min(CAP) as usize
+}
+
 /// Runs `scenario` with `seed` in a fresh OS thread (madsim seeds std's HashMap only for
 /// the first one a thread creates) and checks the history.
 pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
@@ -57,7 +68,7 @@ pub fn run_seed(scenario: &Scenario, seed: u64) -> RunOutcome {
             let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             let limit_s = scenario.workload_limit_s() + scenario.limits.drain_s + 120;
             rt.set_time_limit(Duration::from_secs(limit_s));
-            let recorder = Recorder::new();
+            let recorder = Recorder::with_capacity(expected_events(&scenario));
             let probe = recorder.probe();
             // A panic in any task of the simulation unwinds out of `block_on`.
             let driven = std::panic::AssertUnwindSafe(|| rt.block_on(drive(scenario, seed, recorder.clone(), plan)));
