@@ -196,7 +196,7 @@ fn the_store_loads_records_larger_than_one_response_in_smaller_pages() {
                 timeout_ms: 1_000,
                 not_before_ms: 0,
             };
-            let record = TaskRecord::new(format!("t1-{i}"), spec);
+            let record = TaskRecord::new(format!("t1-{i}").into(), spec);
             kv.put(format!("/faultline/tasks/t1-{i:02}"), serde_json::to_vec(&record).expect("json"), None)
                 .await
                 .expect("put");
@@ -210,5 +210,5 @@ fn the_store_loads_records_larger_than_one_response_in_smaller_pages() {
     });
     let ids = loaded.expect("every record loads");
     assert_eq!(ids.len(), 20);
-    assert_eq!(ids.first().map(String::as_str), Some("t1-0"));
+    assert_eq!(ids.first().map(|id| id.as_str()), Some("t1-0"));
 }

@@ -758,7 +758,7 @@ impl proto::coordinator_server::Coordinator for Service {
         let mut out = proto::SubmitReply::default();
         match rx.await.map_err(|_| tonic::Status::unavailable("stopping"))? {
             SubmitReply::Accepted { task, created } => {
-                out.task_id = task;
+                out.task_id = task.into();
                 out.created = created;
             }
             SubmitReply::NotLeader => {

@@ -189,7 +189,7 @@ fn act(shared: &Shared, action: Action) {
             }
         }
         Action::Reject { assignment, reason } => shared.ctx.record(EventKind::Reject {
-            task: assignment.task.into(),
+            task: assignment.task,
             epoch: assignment.token.epoch,
             attempt: assignment.token.attempt,
             reason: reason.into(),
@@ -243,7 +243,7 @@ async fn attempt_body(
     applying: &AtomicBool,
 ) -> Outcome {
     let request = proto::ApplyRequest {
-        task_id: a.task.clone(),
+        task_id: a.task.to_string(),
         key: a.spec.key.clone(),
         token: Some(token_to_wire(a.token)),
         executor: ctx.name.clone(),

@@ -220,14 +220,14 @@ pub fn beat_to_wire(b: Beat) -> proto::HeartbeatRequest {
         held: b
             .held
             .into_iter()
-            .map(|(task_id, t)| proto::HeldTask { task_id, token: Some(token_to_wire(t)) })
+            .map(|(task_id, t)| proto::HeldTask { task_id: task_id.into(), token: Some(token_to_wire(t)) })
             .collect(),
         completed: b
             .completed
             .into_iter()
             .map(|c| {
                 let (outcome, reason) = outcome_to_wire(&c.outcome);
-                proto::Completion { task_id: c.task, token: Some(token_to_wire(c.token)), outcome, reason }
+                proto::Completion { task_id: c.task.into(), token: Some(token_to_wire(c.token)), outcome, reason }
             })
             .collect(),
         zone: b.zone,
@@ -240,12 +240,12 @@ pub fn beat_from_wire(r: proto::HeartbeatRequest) -> Beat {
         incarnation: r.incarnation,
         seq: r.seq,
         capacity: r.capacity,
-        held: r.held.into_iter().map(|h| (h.task_id, token_from_wire(h.token))).collect(),
+        held: r.held.into_iter().map(|h| (h.task_id.into(), token_from_wire(h.token))).collect(),
         completed: r
             .completed
             .into_iter()
             .map(|c| Completion {
-                task: c.task_id,
+                task: c.task_id.into(),
                 token: token_from_wire(c.token),
                 outcome: outcome_from_wire(c.outcome, c.reason),
             })
@@ -263,15 +263,15 @@ pub fn reply_to_wire(r: BeatReply) -> proto::HeartbeatReply {
             .assignments
             .into_iter()
             .map(|a| proto::Assignment {
-                task_id: a.task,
+                task_id: a.task.into(),
                 token: Some(token_to_wire(a.token)),
                 spec: Some(spec_to_wire(&a.spec)),
                 check_first: a.check_first,
                 check_only: a.check_only,
             })
             .collect(),
-        cancel: r.cancel,
-        done: r.done,
+        cancel: r.cancel.into_iter().map(Into::into).collect(),
+        done: r.done.into_iter().map(Into::into).collect(),
         pending: r.pending,
     }
 }
@@ -283,15 +283,15 @@ pub fn reply_from_wire(r: proto::HeartbeatReply) -> BeatReply {
             .assignments
             .into_iter()
             .map(|a| Assignment {
-                task: a.task_id,
+                task: a.task_id.into(),
                 token: token_from_wire(a.token),
                 spec: spec_from_wire(a.spec),
                 check_first: a.check_first,
                 check_only: a.check_only,
             })
             .collect(),
-        cancel: r.cancel,
-        done: r.done,
+        cancel: r.cancel.into_iter().map(Into::into).collect(),
+        done: r.done.into_iter().map(Into::into).collect(),
         pending: r.pending,
     }
 }

@@ -255,7 +255,7 @@ fn batch_ops(writes: &[Write]) -> Vec<(String, Option<Vec<u8>>)> {
         if let Some(record) = &w.record {
             put(format!("{TASKS}{}", record.id), Some(serde_json::to_vec(record).expect("task records serialize")));
             if w.create_key {
-                put(format!("{KEYS}{}", record.spec.key), Some(record.id.clone().into_bytes()));
+                put(format!("{KEYS}{}", record.spec.key), Some(record.id.as_bytes().to_vec()));
             }
         }
         if let Some(job) = &w.job {

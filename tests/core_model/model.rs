@@ -214,7 +214,7 @@ impl Model {
         if let Some(earlier) = self.client.acked.insert(key, task.clone()) {
             assert_eq!(earlier, task, "key {key_name} acknowledged with two different tasks");
         }
-        let kind = EventKind::Ack { key: key_name.into(), task: task.into() };
+        let kind = EventKind::Ack { key: key_name.into(), task };
         self.record("client", kind);
     }
 
@@ -350,7 +350,7 @@ impl Model {
             Action::Abort(task) => self.attempts.retain(|a| !(a.executor == ex && a.task == task)),
             Action::Reject { assignment, reason } => {
                 let kind = EventKind::Reject {
-                    task: assignment.task.into(),
+                    task: assignment.task,
                     epoch: assignment.token.epoch,
                     attempt: assignment.token.attempt,
                     reason: reason.into(),
@@ -414,7 +414,7 @@ impl Model {
         }
         self.attempts[i].verdict = Some(verdict);
         let kind = EventKind::Apply {
-            task: a.task.into(),
+            task: a.task,
             key: a.key.into(),
             executor: format!("ex{}", a.executor).into(),
             epoch: a.token.epoch,
@@ -485,7 +485,7 @@ impl Model {
 
     fn record(&mut self, node: &str, kind: EventKind) {
         if let Some(task) = kind.terminal_task() {
-            self.terminal.insert(task.to_string());
+            self.terminal.insert(task.into());
         }
         self.history.push(Event { at_ms: self.now_ms, node: node.into(), kind });
     }

@@ -235,7 +235,7 @@ mod tests {
         assert_eq!((beat.seq, beat.incarnation, beat.held.len()), (1, 7, 0));
         let reply = BeatReply { epoch: 5, assignments: vec![assign("t5-1", 5, 1)], ..Default::default() };
         assert_eq!(answer(&mut ex, reply), vec![Action::Run(assign("t5-1", 5, 1))]);
-        assert_eq!(ex.beat().held, vec![("t5-1".to_string(), Token { epoch: 5, attempt: 1 })]);
+        assert_eq!(ex.beat().held, vec![("t5-1".into(), Token { epoch: 5, attempt: 1 })]);
         assert!(ex.finished(&"t5-1".into(), Token { epoch: 5, attempt: 1 }, Outcome::Succeeded));
         let beat = ex.beat();
         assert!(beat.held.is_empty());

@@ -2,8 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Task ids are `t<epoch>-<seq>`: unique because each leader epoch is unique.
-pub type TaskId = String;
+/// Task ids are `t<epoch>-<seq>`: unique because each leader epoch is unique. 16 bytes,
+/// inline up to 15 (epoch and sequence together up to 13 digits), so the maps the leader
+/// keeps per task (tasks, keys, retention) hold no heap allocation per id; it orders,
+/// hashes and serializes exactly as a `String`.
+pub type TaskId = faultline_model::trace::Str;
 
 /// The fencing token of one dispatch: the leader epoch that issued it and the attempt
 /// number. Ordered lexicographically (epoch first), so a newer leader's token always wins.

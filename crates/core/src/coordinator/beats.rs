@@ -252,7 +252,7 @@ impl Coordinator {
             let check_first = entry.record.effect_unknown || check_only;
             reply.assignments.push(Assignment { task: task.clone(), token, spec, check_first, check_only });
             self.record(EventKind::Dispatch {
-                task: task.into(),
+                task,
                 executor: beat.executor.as_str().into(),
                 incarnation: beat.incarnation,
                 epoch: token.epoch,

@@ -194,7 +194,7 @@ impl Coordinator {
             .filter_map(|r| {
                 let (job, covers_from_ms, scheduled_ms) = parse_fire_key(&r.spec.key)?;
                 let (job, task) = (job.to_string(), r.id.clone());
-                Some(EventKind::Fire { job: job.into(), scheduled_ms, covers_from_ms, task: task.into(), epoch })
+                Some(EventKind::Fire { job: job.into(), scheduled_ms, covers_from_ms, task, epoch })
             })
             .collect();
         for fire in fires {
@@ -428,7 +428,7 @@ impl Coordinator {
                         self.replace(&previous, scheduled_ms);
                     }
                 }
-                let id = format!("t{epoch}-{}", self.next_seq);
+                let id: TaskId = format!("t{epoch}-{}", self.next_seq).into();
                 self.next_seq += 1;
                 let spec = &record.spec;
                 let task_spec = TaskSpec {
@@ -438,8 +438,7 @@ impl Coordinator {
                     timeout_ms: spec.timeout_ms,
                     not_before_ms: scheduled_ms,
                 };
-                let event =
-                    EventKind::Fire { job: name.into(), scheduled_ms, covers_from_ms, task: id.as_str().into(), epoch };
+                let event = EventKind::Fire { job: name.into(), scheduled_ms, covers_from_ms, task: id.clone(), epoch };
                 record.last_task = Some(id.clone());
                 (
                     scheduled_ms,
@@ -508,7 +507,7 @@ impl Coordinator {
         if !self.cfg.bugs.on(crate::bugs::Bug::FireBeforePersist) {
             return (task, Some(job));
         }
-        task.spec.key = task.id.clone();
+        task.spec.key = task.id.to_string();
         (task, None)
     }
 

@@ -52,7 +52,7 @@ pub(super) fn beat(ex: &str, inc: u64, seq: u64, held: Vec<(&str, Token)>, compl
         incarnation: inc,
         seq,
         capacity: 2,
-        held: held.into_iter().map(|(t, k)| (t.to_string(), k)).collect(),
+        held: held.into_iter().map(|(t, k)| (t.into(), k)).collect(),
         completed,
     }
 }
@@ -66,7 +66,7 @@ pub(super) fn submitted(c: &mut Coordinator, key: &str) -> TaskId {
     c.submit(1, spec(key));
     let out = drain(c);
     persist_all(c, 0, &out);
-    format!("t{EPOCH}-{}", c.next_seq - 1)
+    format!("t{EPOCH}-{}", c.next_seq - 1).into()
 }
 
 /// Submits one task and delivers it to ex-1 (incarnation 1) in reply to beat 2.

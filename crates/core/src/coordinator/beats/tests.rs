@@ -47,7 +47,7 @@ fn assignments_are_persisted_before_delivery_and_carry_fresh_tokens() {
     assert_eq!(
         drain(&mut c),
         vec![Output::Record(EventKind::Dispatch {
-            task: task.into(),
+            task,
             executor: "ex-1".into(),
             incarnation: 1,
             epoch: EPOCH,

@@ -311,7 +311,7 @@ fn an_attempt_lost_with_a_dead_executor_avoids_its_zone() {
                 reason: "missed 3 heartbeats".into(),
                 tasks: 1
             }),
-            Output::Record(EventKind::ZoneAvoided { task: task.into(), zone: "z1".into() }),
+            Output::Record(EventKind::ZoneAvoided { task, zone: "z1".into() }),
         ]
     );
 }
