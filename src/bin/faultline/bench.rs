@@ -388,8 +388,8 @@ fn versus_markdown(rows: &[Row], baseline: &[Row], baseline_name: &str, command:
          alternating, keeping each side's median run). `speed` is this build's \
          simulated-to-wall ratio per core over the baseline's; `memory` its peak resident memory over \
          the baseline's.\n\n\
-         | measurement | threads | baseline x per core | this x per core | speed | baseline peak MB | this peak MB | memory | events per seed (baseline, this) |\n\
-         |---|---|---|---|---|---|---|---|---|\n"
+         | measurement | threads | baseline x per core | this x per core | speed | baseline seeds/s | this seeds/s | baseline peak MB | this peak MB | memory | events per seed (baseline, this) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     let mb = |r: &Row| r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0}"));
     for (r, b) in rows.iter().zip(baseline) {
@@ -398,18 +398,26 @@ fn versus_markdown(rows: &[Row], baseline: &[Row], baseline_name: &str, command:
             _ => "-".into(),
         };
         out += &format!(
-            "| {} | {} | {:.0}x | {:.0}x | {} | {} | {} | {} | {:.0}, {:.0} |\n",
+            "| {} | {} | {:.0}x | {:.0}x | {} | {:.2} | {:.2} | {} | {} | {} | {:.0}, {:.0} |\n",
             r.what,
             r.threads,
             b.sim_per_wall_per_core,
             r.sim_per_wall_per_core,
             ratio(r.sim_per_wall_per_core, b.sim_per_wall_per_core),
+            b.seeds_per_s,
+            r.seeds_per_s,
             mb(b),
             mb(r),
             memory,
             b.events_per_seed,
             r.events_per_seed
         );
+    }
+    for (side, rows) in [("This build", rows), ("The baseline", baseline)] {
+        let swarm = |what: &str| rows.iter().find(|r| r.what == what);
+        if let (Some(one), Some(all)) = (swarm("swarm, one core"), swarm("swarm, all cores")) {
+            out += &format!("\n{side}: {}", sweep_projection(one, all, cores));
+        }
     }
     out
 }
@@ -479,10 +487,22 @@ mod tests {
     #[test]
     fn a_baseline_row_gives_speed_and_memory_as_ratios() {
         let md = versus_markdown(&[row(450.0, Some(50.0))], &[row(90.0, Some(100.0))], "old", "bench", 2);
-        assert!(md.contains("| smoke-1k, one core | 1 | 90x | 450x | 5.00x | 100 | 50 | 0.50x | 1000, 1000 |"), "{md}");
+        assert!(
+            md.contains(
+                "| smoke-1k, one core | 1 | 90x | 450x | 5.00x | 4.00 | 4.00 | 100 | 50 | 0.50x | 1000, 1000 |"
+            ),
+            "{md}"
+        );
         assert_eq!(ratio(1.0, 0.0), "-");
         let md = versus_markdown(&[row(90.0, None)], &[row(90.0, Some(100.0))], "old", "bench", 2);
-        assert!(md.contains("| 1.00x | 100 | - | - |"), "{md}");
+        assert!(md.contains("| 1.00x | 4.00 | 4.00 | 100 | - | - |"), "{md}");
+        // With swarm rows on both sides, the sweep is projected for each build.
+        let swarm = |what: &str, seeds_per_s: f64| Row { what: what.into(), seeds_per_s, ..row(90.0, None) };
+        let this = [swarm("swarm, one core", 10.0), swarm("swarm, all cores", 20.0)];
+        let old = [swarm("swarm, one core", 2.0), swarm("swarm, all cores", 4.0)];
+        let md = versus_markdown(&this, &old, "old", "bench", 2);
+        assert!(md.contains("This build: A 100,000-seed swarm sweep") && md.contains("(20.00 seeds/s)"), "{md}");
+        assert!(md.contains("The baseline: A 100,000-seed swarm sweep") && md.contains("(4.00 seeds/s)"), "{md}");
     }
 
     #[test]
