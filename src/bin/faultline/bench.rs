@@ -315,12 +315,13 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
                     .push(run_row(baseline, k, opts).with_context(|| format!("the baseline {}", baseline.display()))?);
                 ours.push(run_row(&exe, k, opts)?);
             }
+            let show = if opts.scale { print_load } else { print_row };
             let row = median(theirs);
             print!("  baseline");
-            print_row(&row);
+            show(&row);
             baseline_rows.push(row);
             let row = median(ours);
-            print_row(&row);
+            show(&row);
             rows.push(row);
             continue;
         }
@@ -333,6 +334,9 @@ pub fn run(opts: &BenchOptions, command: &str) -> Result<bool> {
         rows.push(row);
     }
     let md = match &opts.baseline {
+        Some(baseline) if opts.scale => {
+            scale_versus_markdown(&rows, &baseline_rows, &baseline.display().to_string(), command, all)
+        }
         Some(baseline) => versus_markdown(&rows, &baseline_rows, &baseline.display().to_string(), command, all),
         None if opts.scale => scale_markdown(&rows, command),
         None => markdown(&rows, command, all),
@@ -377,6 +381,13 @@ fn run_row(exe: &Path, k: usize, opts: &BenchOptions) -> Result<Row> {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().last().unwrap_or_default();
     serde_json::from_str(line).with_context(|| format!("bench row {k} of {} printed `{line}`", exe.display()))
+}
+
+/// `bench --scale --baseline`: this build's load table, then both builds side by side.
+fn scale_versus_markdown(rows: &[Row], baseline: &[Row], baseline_name: &str, command: &str, cores: usize) -> String {
+    let versus = versus_markdown(rows, baseline, baseline_name, command, cores);
+    let table = versus.replacen("# Simulator benchmark against a baseline", "## Beside the baseline", 1);
+    format!("{}\n{table}", scale_markdown(rows, command))
 }
 
 /// This build's rows beside the baseline's, as ratios: speed (x per core) and peak memory.
@@ -503,6 +514,16 @@ mod tests {
         let md = versus_markdown(&this, &old, "old", "bench", 2);
         assert!(md.contains("This build: A 100,000-seed swarm sweep") && md.contains("(20.00 seeds/s)"), "{md}");
         assert!(md.contains("The baseline: A 100,000-seed swarm sweep") && md.contains("(4.00 seeds/s)"), "{md}");
+    }
+
+    /// `--scale --baseline` keeps the load table and adds the side-by-side one under it.
+    #[test]
+    fn a_scale_baseline_report_has_the_load_table_then_the_ratios() {
+        let md = scale_versus_markdown(&[row(450.0, Some(50.0))], &[row(90.0, Some(100.0))], "old", "bench", 2);
+        let (load, versus) = (md.find("# Load at scale"), md.find("## Beside the baseline"));
+        assert!(load.is_some() && versus.is_some() && load < versus, "{md}");
+        assert!(md.contains("| 5.00x |") && md.contains("| 0.50x |"), "{md}");
+        assert!(!md.contains("# Simulator benchmark against a baseline"), "{md}");
     }
 
     #[test]

@@ -221,8 +221,9 @@ enum Cmd {
         /// Another simulator build to measure side by side, row by row (baseline first, then
         /// this one, each in its own process): the table gives this build's speed and memory
         /// as ratios of the baseline's, robust to a noisy machine. It must know the same rows
-        /// and find their scenario files from the current directory.
-        #[arg(long, value_name = "BINARY", conflicts_with = "scale")]
+        /// and find their scenario files from the current directory. With --scale, the load
+        /// table is this build's and the side-by-side table follows it.
+        #[arg(long, value_name = "BINARY")]
         baseline: Option<PathBuf>,
         /// With --baseline: run each row this many times on each build, alternating, and
         /// keep each side's median (by simulated-to-wall ratio).
