@@ -212,7 +212,7 @@ async fn run_attempt(shared: Shared, a: Assignment) {
     if early_ms > 0 {
         ctx.clock.sleep(early_ms).await;
     }
-    ctx.record(EventKind::Start { task: a.task.as_str().into(), incarnation, epoch, attempt });
+    ctx.record(EventKind::Start { task: a.task.clone(), incarnation, epoch, attempt });
     let body = Body::of(&a.spec.payload);
     let fault = ctx.faults.plan_body(madsim::rand::random::<f64>);
     let applying = AtomicBool::new(false);
@@ -227,7 +227,7 @@ async fn run_attempt(shared: Shared, a: Assignment) {
         }
         Err(_) => Outcome::TimedOut,
     };
-    ctx.record(EventKind::Complete { task: a.task.as_str().into(), epoch, attempt, outcome: outcome.name().into() });
+    ctx.record(EventKind::Complete { task: a.task.clone(), epoch, attempt, outcome: outcome.name().into() });
     shared.core.lock().expect("executor poisoned").finished(&a.task, a.token, outcome);
     shared.running.lock().expect("running poisoned").remove(&a.task);
     shared.finished.notify_one();

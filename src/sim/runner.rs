@@ -7,7 +7,7 @@ use crate::scenario::{Fault, Scenario};
 use crate::sim::cluster::Cluster;
 use crate::sim::nemesis::{params, Nemesis};
 use crate::sim::swarm;
-use crate::trace::{history_hash, Event, EventKind};
+use crate::trace::{history_hash, Event, EventKind, Str};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -205,8 +205,8 @@ fn plan_faults(scenario: &Scenario, recorder: &Recorder) -> Vec<(u64, Fault)> {
 #[derive(Default)]
 struct OpenTasks {
     seen: usize,
-    open: BTreeSet<String>,
-    terminal: BTreeSet<String>,
+    open: BTreeSet<Str>,
+    terminal: BTreeSet<Str>,
 }
 
 impl OpenTasks {
@@ -214,10 +214,10 @@ impl OpenTasks {
         for e in &history[self.seen..] {
             if let Some(task) = e.kind.terminal_task() {
                 self.open.remove(task);
-                self.terminal.insert(task.to_string());
+                self.terminal.insert(task.into());
             } else if let EventKind::Ack { task, .. } | EventKind::Fire { task, .. } = &e.kind {
                 if !self.terminal.contains(task.as_str()) {
-                    self.open.insert(task.to_string());
+                    self.open.insert(task.clone());
                 }
             }
         }

@@ -368,7 +368,7 @@ impl Model {
             a.token
         );
         let kind = EventKind::Start {
-            task: a.task.as_str().into(),
+            task: a.task.clone(),
             incarnation: self.executors[ex].ex.incarnation(),
             epoch: a.token.epoch,
             attempt: a.token.attempt,
@@ -377,7 +377,7 @@ impl Model {
         let checked = a.check_first.then(|| {
             let found = self.sink.check(&a.spec.key, a.token);
             let kind = EventKind::SinkCheck {
-                task: a.task.as_str().into(),
+                task: a.task.clone(),
                 key: a.spec.key.as_str().into(),
                 executor: format!("ex{ex}").into(),
                 epoch: a.token.epoch,
@@ -448,7 +448,7 @@ impl Model {
         };
         let a = self.attempts.remove(i);
         let kind = EventKind::Complete {
-            task: a.task.as_str().into(),
+            task: a.task.clone(),
             epoch: a.token.epoch,
             attempt: a.token.attempt,
             outcome: outcome.name().into(),

@@ -101,14 +101,7 @@ impl Coordinator {
                 entry.record.state = TaskState::Succeeded;
                 entry.record.finished_at_ms = Some(self.wall_ms);
                 entry.record.reason = None;
-                (
-                    EventKind::Succeeded {
-                        task: c.task.as_str().into(),
-                        epoch: c.token.epoch,
-                        attempt: c.token.attempt,
-                    },
-                    0,
-                )
+                (EventKind::Succeeded { task: c.task.clone(), epoch: c.token.epoch, attempt: c.token.attempt }, 0)
             }
             failed => {
                 let attempt = c.token.attempt;
@@ -145,7 +138,7 @@ impl Coordinator {
                     entry.record.state = TaskState::DeadLettered;
                     entry.record.finished_at_ms = Some(self.wall_ms);
                     entry.record.reason = Some(reason.clone());
-                    (EventKind::DeadLettered { task: c.task.as_str().into(), reason: reason.into() }, 0)
+                    (EventKind::DeadLettered { task: c.task.clone(), reason: reason.into() }, 0)
                 } else {
                     entry.record.state = TaskState::Pending;
                     let unit: f64 = self.rng.gen_range(0.0..1.0);
@@ -154,7 +147,7 @@ impl Coordinator {
                     let backoff_ms = self.cfg.retry.backoff_ms(tries, unit);
                     let failures = entry.record.failures;
                     (
-                        EventKind::Retry { task: c.task.as_str().into(), failures, backoff_ms, reason: reason.into() },
+                        EventKind::Retry { task: c.task.clone(), failures, backoff_ms, reason: reason.into() },
                         now_ms + backoff_ms,
                     )
                 }

@@ -102,7 +102,7 @@ impl Coordinator {
         entry.record.reason = Some(reason.clone());
         self.open -= 1;
         let record = entry.record.clone();
-        let event = EventKind::DeadLettered { task: task.as_str().into(), reason: reason.into() };
+        let event = EventKind::DeadLettered { task: task.clone(), reason: reason.into() };
         let op = self.write(record, false, Pending::Outcome { task: task.clone(), event, ready_at_ms: 0 });
         self.tasks.get_mut(task).expect("known task").writing = Some(op);
     }

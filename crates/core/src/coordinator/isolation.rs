@@ -127,7 +127,7 @@ impl Coordinator {
         }
         let entry = self.tasks.get_mut(task).expect("avoiding a zone for a known task");
         if entry.avoid_zones.insert(zone.to_string()) {
-            self.record(EventKind::ZoneAvoided { task: task.as_str().into(), zone: zone.into() });
+            self.record(EventKind::ZoneAvoided { task: task.clone(), zone: zone.into() });
         }
     }
 

@@ -371,7 +371,7 @@ impl Coordinator {
                     let reason = (state == TaskState::DeadLettered).then(|| entry.record.reason.clone()).flatten();
                     let state = state.name().to_string();
                     self.record(EventKind::Recovered {
-                        task: id.as_str().into(),
+                        task: id.clone(),
                         state: state.into(),
                         reason: reason.map(Into::into),
                     });
@@ -471,7 +471,7 @@ impl Coordinator {
             entry.writing = None;
         }
         let state = entry.record.state.name().to_string();
-        self.record(EventKind::Persist { task: task.as_str().into(), state: state.into(), epoch });
+        self.record(EventKind::Persist { task: task.clone(), state: state.into(), epoch });
         match pending {
             Pending::Create { task } => self.created(now_ms, &task),
             Pending::Fire { task, job, event } => {

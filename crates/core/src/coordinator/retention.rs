@@ -74,7 +74,7 @@ impl Coordinator {
         if self.keys.get(&entry.record.spec.key) == Some(task) {
             self.keys.remove(&entry.record.spec.key);
         }
-        self.record(EventKind::Compacted { task: task.as_str().into(), epoch });
+        self.record(EventKind::Compacted { task: task.clone(), epoch });
     }
 }
 

@@ -78,11 +78,7 @@ fn success_is_acknowledged_to_the_executor_only_once_durable() {
     let reply = c.beat_reply(Now::at(40), beat("ex-1", 1, 4, vec![], vec![done.clone()])).unwrap();
     assert!(reply.done.is_empty(), "must not be acknowledged before it is durable");
     let recorded = persist_all(&mut c, 40, &out);
-    assert!(recorded.contains(&Output::Record(EventKind::Succeeded {
-        task: task.as_str().into(),
-        epoch: EPOCH,
-        attempt: 1
-    })));
+    assert!(recorded.contains(&Output::Record(EventKind::Succeeded { task: task.clone(), epoch: EPOCH, attempt: 1 })));
     let reply = c.beat_reply(Now::at(50), beat("ex-1", 1, 5, vec![], vec![done])).unwrap();
     assert_eq!(reply.done, vec![task]);
 }

@@ -238,7 +238,7 @@ fn failed_in_z1(c: &mut Coordinator) -> (TaskId, Vec<Output>) {
 fn a_task_that_failed_in_a_zone_runs_next_in_another_zone() {
     let mut c = leader();
     let (task, out) = failed_in_z1(&mut c);
-    assert_eq!(isolation_events(&out), vec![EventKind::ZoneAvoided { task: task.as_str().into(), zone: "z1".into() }]);
+    assert_eq!(isolation_events(&out), vec![EventKind::ZoneAvoided { task: task.clone(), zone: "z1".into() }]);
     c.beat_reply(Now::at(40), idle("ex-2", 1, 1, "z2", 0)); // z2 is live, with no free slot yet
     c.beat_reply(Now::at(200), idle("ex-1", 1, 4, "z1", 2));
     assert!(drain(&mut c).is_empty(), "z1 passes over the task while z2 is live");

@@ -36,7 +36,7 @@ fn a_finished_task_is_compacted_when_its_retention_ends_and_its_key_then_names_a
     let out = drain(&mut c);
     assert_eq!(deletes(&out), vec![Compaction { task: task.clone(), key: "k".into() }]);
     let confirmed = persist_all(&mut c, 40 + RETENTION_MS, &out);
-    assert!(confirmed.contains(&Output::Record(EventKind::Compacted { task: task.as_str().into(), epoch: EPOCH })));
+    assert!(confirmed.contains(&Output::Record(EventKind::Compacted { task: task.clone(), epoch: EPOCH })));
     c.submit(9, spec("k"));
     let out = drain(&mut c);
     let created = writes(&out);
