@@ -385,15 +385,25 @@ fn run_row(exe: &Path, k: usize, opts: &BenchOptions) -> Result<Row> {
 
 /// `bench --scale --baseline`: this build's load table, then both builds side by side.
 fn scale_versus_markdown(rows: &[Row], baseline: &[Row], baseline_name: &str, command: &str, cores: usize) -> String {
-    let versus = versus_markdown(rows, baseline, baseline_name, command, cores);
-    let table = versus.replacen("# Simulator benchmark against a baseline", "## Beside the baseline", 1);
+    let table = versus_titled("## Beside the baseline", rows, baseline, baseline_name, command, cores);
     format!("{}\n{table}", scale_markdown(rows, command))
 }
 
 /// This build's rows beside the baseline's, as ratios: speed (x per core) and peak memory.
 fn versus_markdown(rows: &[Row], baseline: &[Row], baseline_name: &str, command: &str, cores: usize) -> String {
+    versus_titled("# Simulator benchmark against a baseline", rows, baseline, baseline_name, command, cores)
+}
+
+fn versus_titled(
+    title: &str,
+    rows: &[Row],
+    baseline: &[Row],
+    baseline_name: &str,
+    command: &str,
+    cores: usize,
+) -> String {
     let mut out = format!(
-        "# Simulator benchmark against a baseline\n\nMade by `{command}` on {cores} cores (release simulator \
+        "{title}\n\nMade by `{command}` on {cores} cores (release simulator \
          builds). Each row ran the baseline (`{baseline_name}`) and then this build, each in its own \
          process, so both saw the same machine at nearly the same time (with `--repeat N`, N times \
          alternating, keeping each side's median run). `speed` is this build's \
