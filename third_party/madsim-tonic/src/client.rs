@@ -63,11 +63,9 @@ impl<F: Interceptor> Grpc<crate::transport::Channel, F> {
         let future = async move {
             request.append_metadata();
             let request = request.intercept(&mut self.interceptor)?.boxed();
-            let (tx, mut rx) = self.inner.ep.connect1().await?;
-            // send request
-            tx.send(Box::new((path, false, request))).await?;
-            // receive response
-            let rsp = rx.recv().await?;
+            // faultline patch (PATCHED.md, change 5): a unary call shares the channel's
+            // connection, as on HTTP/2, instead of opening one of its own.
+            let rsp = self.inner.ep.call(Box::new((path, false, request))).await?;
             let rsp = *rsp
                 .downcast::<Result<Response<BoxMessage>, Status>>()
                 .expect("message type mismatch");

@@ -1,9 +1,10 @@
 //! Client implementation and builder.
 
 use super::Error;
+use crate::codegen::BoxMessage;
 use madsim::rand::Rng;
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fmt,
     hash::Hash,
     io,
@@ -12,7 +13,10 @@ use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
-use tokio::sync::mpsc::{channel, Receiver, Sender};
+use tokio::sync::{
+    mpsc::{channel, Receiver, Sender},
+    oneshot,
+};
 #[cfg(any(
     feature = "tls-native-roots",
     feature = "tls-webpki-roots",
@@ -35,6 +39,9 @@ pub struct Endpoint {
     /// The local endpoint calls through this endpoint are made from, bound on first use
     /// (faultline patch, PATCHED.md change 4); shared by the endpoint's clones.
     bound: Bound,
+    /// The connection unary calls through this endpoint share, opened on first use
+    /// (faultline patch, PATCHED.md change 5); shared by the endpoint's clones.
+    mux: MuxSlot,
 }
 
 /// A bound local madsim endpoint and the node it was bound on.
@@ -44,6 +51,104 @@ struct Bound(Arc<Mutex<Option<(madsim::task::NodeId, madsim::net::Endpoint)>>>);
 impl fmt::Debug for Bound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bound").finish_non_exhaustive()
+    }
+}
+
+/// An endpoint's shared connection and the node it was opened from.
+#[derive(Clone, Default)]
+struct MuxSlot(Arc<Mutex<Option<(madsim::task::NodeId, Arc<MuxConn>)>>>);
+
+impl fmt::Debug for MuxSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MuxSlot").finish_non_exhaustive()
+    }
+}
+
+/// One unary call on a shared connection: the request as the server's router reads it
+/// (`(PathAndQuery, bool, Request<BoxMessage>)`, as on a connection of its own) and the id
+/// its reply comes back under, `(u64, BoxMessage)`.
+pub(crate) struct MuxCall {
+    pub(crate) id: u64,
+    pub(crate) request: BoxMessage,
+}
+
+/// A connection that unary calls share: its sending half, and the calls awaiting replies.
+/// Dropping the last handle drops the sending half, so the server closes its side and the
+/// reply router ends.
+struct MuxConn {
+    tx: madsim::net::Sender,
+    calls: Arc<Mutex<Calls>>,
+}
+
+/// The calls awaiting a reply on one shared connection, by id (a B-tree, so that breaking
+/// the connection fails them in a fixed order).
+#[derive(Default)]
+struct Calls {
+    next_id: u64,
+    waiting: BTreeMap<u64, oneshot::Sender<BoxMessage>>,
+    closed: bool,
+}
+
+impl MuxConn {
+    fn usable(&self) -> bool {
+        !self.calls.lock().unwrap().closed && !self.tx.is_closed()
+    }
+
+    /// A new call id and the receiver its reply arrives on.
+    fn register(&self) -> (Waiting, oneshot::Receiver<BoxMessage>) {
+        let (tx, rx) = oneshot::channel();
+        let mut calls = self.calls.lock().unwrap();
+        let id = calls.next_id;
+        calls.next_id += 1;
+        calls.waiting.insert(id, tx);
+        let waiting = Waiting {
+            id,
+            calls: self.calls.clone(),
+        };
+        (waiting, rx)
+    }
+}
+
+/// A registered call; dropping it (the call finished, failed or was cancelled by its
+/// deadline) forgets the call, so a late reply is dropped.
+struct Waiting {
+    id: u64,
+    calls: Arc<Mutex<Calls>>,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.calls.lock().unwrap().waiting.remove(&self.id);
+    }
+}
+
+/// Hands each reply on a shared connection to the call awaiting it, until the connection
+/// breaks or the task is killed with its node; then the connection is closed.
+async fn route_replies(mut rx: madsim::net::Receiver, calls: Arc<Mutex<Calls>>) {
+    let calls = CloseOnDrop(calls);
+    while let Ok(msg) = rx.recv().await {
+        let (id, reply) = *msg
+            .downcast::<(u64, BoxMessage)>()
+            .expect("message type mismatch");
+        let waiter = calls.0.lock().unwrap().waiting.remove(&id);
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(reply);
+        }
+    }
+}
+
+/// Closes a shared connection's calls when dropped: no new call uses it, and every call
+/// still waiting fails (in id order).
+struct CloseOnDrop(Arc<Mutex<Calls>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        let waiting = {
+            let mut calls = self.0.lock().unwrap();
+            calls.closed = true;
+            std::mem::take(&mut calls.waiting)
+        };
+        drop(waiting);
     }
 }
 
@@ -175,6 +280,48 @@ impl Endpoint {
         let ep = self.bind_ep().await?;
         *self.bound.0.lock().unwrap() = Some((node, ep.clone()));
         Ok(ep)
+    }
+
+    /// Makes one unary call over this endpoint's shared connection (faultline patch,
+    /// PATCHED.md change 5) and returns the server's reply. As a real HTTP/2 channel does,
+    /// calls from one node share one connection, each with its own stream id; a call to an
+    /// address with no server, or across a cut link, fails at once with
+    /// `ConnectionRefused` (the check opening a connection made when every call opened
+    /// its own), and a call in flight when the connection breaks (the server's node was
+    /// killed) fails with `ConnectionReset`.
+    pub(crate) async fn call(&self, request: BoxMessage) -> io::Result<BoxMessage> {
+        let conn = self.mux().await?;
+        let (waiting, reply) = conn.register();
+        conn.tx.send_if_linked(Box::new(MuxCall {
+            id: waiting.id,
+            request,
+        }))?;
+        let reply = reply
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::ConnectionReset, "connection reset"))?;
+        drop(waiting);
+        Ok(reply)
+    }
+
+    /// The shared connection of the current node: the open one, or a new one when there is
+    /// none, it broke, or it was opened from another node.
+    async fn mux(&self) -> io::Result<Arc<MuxConn>> {
+        let node = madsim::task::current_node_id();
+        if let Some((opened_on, conn)) = &*self.mux.0.lock().unwrap() {
+            if *opened_on == node && conn.usable() {
+                return Ok(conn.clone());
+            }
+        }
+        let ep = self
+            .bound_ep()
+            .await
+            .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
+        let (tx, rx) = ep.connect1(ep.peer_addr()?).await?;
+        let calls = Arc::new(Mutex::new(Calls::default()));
+        madsim::task::spawn(route_replies(rx, calls.clone()));
+        let conn = Arc::new(MuxConn { tx, calls });
+        *self.mux.0.lock().unwrap() = Some((node, conn.clone()));
+        Ok(conn)
     }
 
     /// Set a custom user-agent header.
@@ -328,6 +475,7 @@ impl From<Uri> for Endpoint {
             timeout: None,
             connect_timeout: None,
             bound: Bound::default(),
+            mux: MuxSlot::default(),
         }
     }
 }
@@ -426,13 +574,24 @@ impl MultiEndpoint {
         }
     }
 
+    /// One unary call over the shared connection of one of the endpoints (PATCHED.md
+    /// change 5).
+    pub(crate) async fn call(&self, request: BoxMessage) -> io::Result<BoxMessage> {
+        self.get_one()?.call(request).await
+    }
+
+    fn get_one(&self) -> io::Result<Endpoint> {
+        self.balance.get_one().ok_or(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no endpoints available",
+        ))
+    }
+
+    /// A connection of its own, for a streaming call.
     pub(crate) async fn connect1(
         &self,
     ) -> io::Result<(madsim::net::Sender, madsim::net::Receiver)> {
-        let ep = self.balance.get_one().ok_or(io::Error::new(
-            io::ErrorKind::AddrNotAvailable,
-            "no endpoints available",
-        ))?;
+        let ep = self.get_one()?;
         // faultline patch (PATCHED.md, change 2): one connection per call. Upstream
         // opened a handshake connection first (the server accepted it and read nothing),
         // so every call cost the server two accepts.

@@ -1,18 +1,24 @@
 //! Server implementation and builder.
 
-use super::{Error, NamedService};
+use super::{channel::MuxCall, Error, NamedService};
 use crate::codegen::{BoxMessage, BoxMessageStream, RequestExt};
 use crate::sim::AppendMetadata;
 use crate::tower::layer::util::{Identity, Stack};
 use crate::{Request, Response, Status};
 use async_stream::try_stream;
-use futures_util::{future::poll_fn, select_biased, stream::FuturesUnordered, FutureExt, StreamExt};
+use futures_util::{
+    future::poll_fn,
+    select_biased,
+    stream::{FuturesUnordered, SelectAll},
+    FutureExt, StreamExt,
+};
 use madsim::net::Endpoint;
 use std::{
     collections::HashMap,
     future::{pending, Future},
     marker::PhantomData,
     net::SocketAddr,
+    sync::Arc,
     time::Duration,
 };
 use tonic::codegen::{http::uri::PathAndQuery, BoxFuture, Service};
@@ -331,9 +337,11 @@ impl<L> Router<L> {
             accepts.push(ep.accept1());
         }
         let mut first_messages = FuturesUnordered::new();
+        // faultline patch (PATCHED.md, change 5): the calls of shared connections.
+        let mut shared = SelectAll::new();
         loop {
             // receive a request
-            let (tx, mut rx, addr, msg) = select_biased! {
+            let (reply, rx, addr, msg) = select_biased! {
                 _ = &mut signal => return Ok(()),
                 ret = accepts.select_next_some() => {
                     accepts.push(ep.accept1());
@@ -345,9 +353,20 @@ impl<L> Router<L> {
                     continue;
                 }
                 (tx, rx, addr, first) = first_messages.select_next_some() => match first {
-                    Ok(msg) => (tx, rx, addr, msg),
+                    Ok(msg) => match msg.downcast::<MuxCall>() {
+                        Ok(call) => {
+                            // a shared connection: its first call, and the rest later
+                            let tx = Arc::new(tx);
+                            shared.push(shared_calls(tx.clone(), rx, addr));
+                            (Reply::Shared(tx, call.id), None, addr, call.request)
+                        }
+                        Err(msg) => (Reply::Own(tx), Some(rx), addr, msg),
+                    },
                     Err(_) => continue, // the caller went away before sending
                 },
+                (tx, addr, call) = shared.select_next_some() => {
+                    (Reply::Shared(tx, call.id), None, addr, call.request)
+                }
             };
             let (path, server_streaming, mut request) = *msg
                 .downcast::<(PathAndQuery, bool, Request<BoxMessage>)>()
@@ -362,6 +381,7 @@ impl<L> Router<L> {
                     try_stream! { yield msg; }.boxed()
                 } else {
                     // request stream
+                    let mut rx = rx.expect("a streaming call has a connection of its own");
                     try_stream! {
                         while let Ok(msg) = rx.recv().await {
                             yield msg;
@@ -383,7 +403,7 @@ impl<L> Router<L> {
                     } else {
                         Box::new(Err(err) as Result<Response<BoxMessage>, Status>)
                     };
-                    _ = tx.send(msg).await;
+                    _ = reply.send(msg).await;
                 });
                 continue;
             };
@@ -403,6 +423,7 @@ impl<L> Router<L> {
                         Err(e) => (Err(e), None),
                     };
                     // send the header
+                    let tx = reply.own();
                     tx.send(Box::new(header)).await?;
                     // send the stream
                     let Some(mut stream) = stream else {
@@ -432,7 +453,7 @@ impl<L> Router<L> {
                         Ok(response) => {
                             let (metadata, mut stream, extensions) = response.into_parts();
                             let inner: BoxMessage = select_biased! {
-                                _ = tx.closed().fuse() => {
+                                _ = reply.closed().fuse() => {
                                     debug!(parent: &span, "client closed");
                                     return Ok(());
                                 }
@@ -443,11 +464,54 @@ impl<L> Router<L> {
                         Err(e) => Err(e),
                     };
                     // send the response
-                    tx.send(Box::new(rsp)).await?;
+                    reply.send(Box::new(rsp)).await?;
                     debug!(parent: &span, "completed");
                 }
                 Ok(()) as std::io::Result<()>
             });
         }
     }
+}
+
+/// Where a call's reply goes: the call's own connection, or a shared one under the call's id
+/// (faultline patch, PATCHED.md change 5).
+enum Reply {
+    Own(madsim::net::Sender),
+    Shared(Arc<madsim::net::Sender>, u64),
+}
+
+impl Reply {
+    async fn send(&self, msg: BoxMessage) -> std::io::Result<()> {
+        match self {
+            Reply::Own(tx) => tx.send(msg).await,
+            Reply::Shared(tx, id) => tx.send(Box::new((*id, msg))).await,
+        }
+    }
+
+    async fn closed(&self) {
+        match self {
+            Reply::Own(tx) => tx.closed().await,
+            Reply::Shared(tx, _) => tx.closed().await,
+        }
+    }
+
+    /// The connection of a streaming call, which always has its own.
+    fn own(self) -> madsim::net::Sender {
+        match self {
+            Reply::Own(tx) => tx,
+            Reply::Shared(..) => unreachable!("a streaming call has a connection of its own"),
+        }
+    }
+}
+
+/// The calls that arrive on a shared connection after its first, until it closes.
+fn shared_calls(
+    tx: Arc<madsim::net::Sender>,
+    rx: madsim::net::Receiver,
+    addr: SocketAddr,
+) -> impl futures_util::Stream<Item = (Arc<madsim::net::Sender>, SocketAddr, MuxCall)> {
+    rx.filter_map(|msg| std::future::ready(msg.ok())).map(move |msg| {
+        let call = *msg.downcast::<MuxCall>().expect("invalid type");
+        (tx.clone(), addr, call)
+    })
 }

@@ -244,6 +244,24 @@ impl Sender {
             .ok_or_else(|| io::Error::new(io::ErrorKind::ConnectionReset, "connection reset"))
     }
 
+    /// Sends a message if the link to the peer is up now, and fails with
+    /// `ConnectionRefused` (queueing nothing) when it is not: the check a new connection
+    /// makes, for callers that multiplex many calls over one connection (faultline patch,
+    /// PATCHED.md change 5). `ConnectionReset` when the peer's half is gone. [`send`]
+    /// instead queues a message on a cut link until the link is back.
+    ///
+    /// [`send`]: Sender::send
+    #[doc(hidden)]
+    pub fn send_if_linked(&self, value: Payload) -> io::Result<()> {
+        self.tx.send_if_linked(value).map_err(|refused| {
+            if refused {
+                io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused")
+            } else {
+                io::Error::new(io::ErrorKind::ConnectionReset, "connection reset")
+            }
+        })
+    }
+
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }

@@ -430,6 +430,17 @@ impl PayloadSender {
         self.tx.send((value, state)).ok()
     }
 
+    /// Sends only if the link to the peer is up now, as opening a connection would check
+    /// (faultline patch, PATCHED.md change 5): `Err(true)` when the link is down (nothing
+    /// is queued), `Err(false)` when the peer's half is gone.
+    fn send_if_linked(&self, value: Payload) -> Result<(), bool> {
+        let state = (self.test_link)();
+        if state.is_none() {
+            return Err(true);
+        }
+        self.tx.send((value, state)).map_err(|_| false)
+    }
+
     fn is_closed(&self) -> bool {
         self.tx.is_closed()
     }
