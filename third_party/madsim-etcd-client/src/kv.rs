@@ -1,22 +1,18 @@
 use super::{server::Request, Bytes, ResponseHeader, Result};
-use madsim::net::Endpoint;
+use super::unary::Unary;
 use serde::{Deserialize, Serialize};
-use std::{fmt::Display, net::SocketAddr};
+use std::fmt::Display;
 
 /// Client for KV operations.
 #[derive(Clone)]
 pub struct KvClient {
-    ep: Endpoint,
-    server_addr: SocketAddr,
+    unary: Unary,
 }
 
 impl KvClient {
     /// Create a new [`KvClient`].
-    pub(crate) fn new(ep: Endpoint) -> Self {
-        KvClient {
-            server_addr: ep.peer_addr().unwrap(),
-            ep,
-        }
+    pub(crate) fn new(unary: Unary) -> Self {
+        KvClient { unary }
     }
 
     /// Puts the given key into the key-value store.
@@ -34,9 +30,7 @@ impl KvClient {
             value: value.into().into(),
             options: options.unwrap_or_default(),
         };
-        let (tx, mut rx) = self.ep.connect1(self.server_addr).await?;
-        tx.send(Box::new(req)).await?;
-        *rx.recv().await?.downcast::<Result<PutResponse>>().unwrap()
+        self.unary.call::<PutResponse>(req).await
     }
 
     /// Gets the key or a range of keys from the store.
@@ -50,9 +44,7 @@ impl KvClient {
             key: key.into().into(),
             options: options.unwrap_or_default(),
         };
-        let (tx, mut rx) = self.ep.connect1(self.server_addr).await?;
-        tx.send(Box::new(req)).await?;
-        *rx.recv().await?.downcast::<Result<GetResponse>>().unwrap()
+        self.unary.call::<GetResponse>(req).await
     }
 
     /// Deletes the given key or a range of keys from the key-value store.
@@ -66,12 +58,7 @@ impl KvClient {
             key: key.into().into(),
             options: options.unwrap_or_default(),
         };
-        let (tx, mut rx) = self.ep.connect1(self.server_addr).await?;
-        tx.send(Box::new(req)).await?;
-        *rx.recv()
-            .await?
-            .downcast::<Result<DeleteResponse>>()
-            .unwrap()
+        self.unary.call::<DeleteResponse>(req).await
     }
 
     /// Compacts the event history in the etcd key-value store. The key-value
@@ -93,9 +80,7 @@ impl KvClient {
     #[inline]
     pub async fn txn(&mut self, txn: Txn) -> Result<TxnResponse> {
         let req = Request::Txn { txn };
-        let (tx, mut rx) = self.ep.connect1(self.server_addr).await?;
-        tx.send(Box::new(req)).await?;
-        *rx.recv().await?.downcast::<Result<TxnResponse>>().unwrap()
+        self.unary.call::<TxnResponse>(req).await
     }
 }
 

@@ -1,4 +1,4 @@
-use super::{server::Request, ResponseHeader, Result};
+use super::{server::Request, unary::Unary, ResponseHeader, Result};
 use futures_util::stream::{Stream, StreamExt};
 use madsim::net::{Endpoint, Receiver, Sender};
 use std::{
@@ -12,14 +12,16 @@ use std::{
 pub struct LeaseClient {
     ep: Endpoint,
     server_addr: SocketAddr,
+    unary: Unary,
 }
 
 impl LeaseClient {
     /// Create a new [`LeaseClient`].
-    pub(crate) fn new(ep: Endpoint) -> Self {
+    pub(crate) fn new(ep: Endpoint, unary: Unary) -> Self {
         LeaseClient {
             server_addr: ep.peer_addr().unwrap(),
             ep,
+            unary,
         }
     }
 
@@ -36,18 +38,14 @@ impl LeaseClient {
             ttl,
             id: options.map_or(0, |opt| opt.id),
         };
-        let (tx, mut rx) = self.ep.connect1(self.server_addr).await?;
-        tx.send(Box::new(req)).await?;
-        *rx.recv().await?.downcast().unwrap()
+        self.unary.call(req).await
     }
 
     /// Revokes a lease. All keys attached to the lease will expire and be deleted.
     #[inline]
     pub async fn revoke(&mut self, id: i64) -> Result<LeaseRevokeResponse> {
         let req = Request::LeaseRevoke { id };
-        let (tx, mut rx) = self.ep.connect1(self.server_addr).await?;
-        tx.send(Box::new(req)).await?;
-        *rx.recv().await?.downcast().unwrap()
+        self.unary.call(req).await
     }
 
     /// Keeps the lease alive by streaming keep alive requests from the client
@@ -73,18 +71,14 @@ impl LeaseClient {
             id,
             keys: options.is_some_and(|opt| opt.keys),
         };
-        let (tx, mut rx) = self.ep.connect1(self.server_addr).await?;
-        tx.send(Box::new(req)).await?;
-        *rx.recv().await?.downcast().unwrap()
+        self.unary.call(req).await
     }
 
     /// Lists all existing leases.
     #[inline]
     pub async fn leases(&mut self) -> Result<LeaseLeasesResponse> {
         let req = Request::LeaseLeases;
-        let (tx, mut rx) = self.ep.connect1(self.server_addr).await?;
-        tx.send(Box::new(req)).await?;
-        *rx.recv().await?.downcast().unwrap()
+        self.unary.call(req).await
     }
 }
 

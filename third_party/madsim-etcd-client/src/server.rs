@@ -1,5 +1,12 @@
-use futures_util::{select_biased, stream::FuturesUnordered, FutureExt, StreamExt};
-use madsim::net::{Endpoint, Payload};
+use futures_util::{
+    select_biased,
+    stream::{self, FuturesUnordered},
+    FutureExt, StreamExt,
+};
+use madsim::net::{
+    shared::{calls_after, reply, SharedCall},
+    Endpoint, Payload, Receiver, Sender,
+};
 use std::{io::Result, net::SocketAddr, sync::Arc};
 
 use super::{election::*, kv::*, service::EtcdService, Bytes};
@@ -64,41 +71,29 @@ impl SimServer {
             let service = service.clone();
             let delay = self.delay.clone();
             madsim::task::spawn(async move {
-                let request = *rx.recv().await?.downcast::<Request>().unwrap();
+                let request = match rx.recv().await?.downcast::<SharedCall>() {
+                    Ok(first) => {
+                        // faultline patch (PATCHED.md, change 9): a client's unary calls
+                        // share this connection
+                        serve_shared(service, delay, Arc::new(tx), rx, *first).await;
+                        return Ok(());
+                    }
+                    Err(request) => *request.downcast::<Request>().unwrap(),
+                };
                 hold(&delay).await;
                 let response: Payload = match request {
-                    Request::Put {
-                        key,
-                        value,
-                        options,
-                    } => Box::new(service.put(key, value, options).await),
-                    Request::Get { key, options } => Box::new(service.get(key, options).await),
-                    Request::Delete { key, options } => {
-                        Box::new(service.delete(key, options).await)
-                    }
-                    Request::Txn { txn } => Box::new(service.txn(txn).await),
-                    Request::LeaseGrant { ttl, id } => Box::new(service.lease_grant(ttl, id).await),
-                    Request::LeaseRevoke { id } => Box::new(service.lease_revoke(id).await),
                     Request::LeaseKeepAlive { id } => loop {
                         let response: Payload = Box::new(service.lease_keep_alive(id).await);
                         tx.send(response).await?;
                         rx.recv().await?;
                         hold(&delay).await;
                     },
-                    Request::LeaseTimeToLive { id, keys } => {
-                        Box::new(service.lease_time_to_live(id, keys).await)
-                    }
-                    Request::LeaseLeases => Box::new(service.lease_leases().await),
                     Request::Campaign { name, value, lease } => {
                         select_biased! {
                             _ = tx.closed().fuse() => return Ok(()),
                             ret = service.campaign(name, value, lease).fuse() => Box::new(ret)
                         }
                     }
-                    Request::Proclaim { leader, value } => {
-                        Box::new(service.proclaim(leader, value).await)
-                    }
-                    Request::Leader { name } => Box::new(service.leader(name).await),
                     Request::Observe { name } => match service.observe(name.clone()).await {
                         Err(e) => Box::new(Err(e) as super::Result<LeaderResponse>),
                         Ok((mut leader, mut stream)) => loop {
@@ -117,14 +112,62 @@ impl SimServer {
                             tx.send(Box::new(response)).await?;
                         },
                     },
-                    Request::Resign { leader } => Box::new(service.resign(leader).await),
-                    Request::Status => Box::new(service.status().await),
-                    Request::Dump => Box::new(service.dump().await),
+                    request => unary(&service, request).await,
                 };
                 tx.send(response).await?;
                 Ok(()) as Result<()>
             });
         }
+    }
+}
+
+/// Answers one request that has one reply.
+async fn unary(service: &EtcdService, request: Request) -> Payload {
+    match request {
+        Request::Put {
+            key,
+            value,
+            options,
+        } => Box::new(service.put(key, value, options).await),
+        Request::Get { key, options } => Box::new(service.get(key, options).await),
+        Request::Delete { key, options } => Box::new(service.delete(key, options).await),
+        Request::Txn { txn } => Box::new(service.txn(txn).await),
+        Request::LeaseGrant { ttl, id } => Box::new(service.lease_grant(ttl, id).await),
+        Request::LeaseRevoke { id } => Box::new(service.lease_revoke(id).await),
+        Request::LeaseTimeToLive { id, keys } => {
+            Box::new(service.lease_time_to_live(id, keys).await)
+        }
+        Request::LeaseLeases => Box::new(service.lease_leases().await),
+        Request::Proclaim { leader, value } => Box::new(service.proclaim(leader, value).await),
+        Request::Leader { name } => Box::new(service.leader(name).await),
+        Request::Resign { leader } => Box::new(service.resign(leader).await),
+        Request::Status => Box::new(service.status().await),
+        Request::Dump => Box::new(service.dump().await),
+        Request::LeaseKeepAlive { .. } | Request::Campaign { .. } | Request::Observe { .. } => {
+            unreachable!("a streaming request has a connection of its own")
+        }
+    }
+}
+
+/// Serves the unary calls of a shared connection (faultline patch, PATCHED.md change 9),
+/// each in its own task, as the calls of their own connections are, until the client
+/// closes it.
+async fn serve_shared(
+    service: Arc<EtcdService>,
+    delay: Option<RequestDelay>,
+    tx: Arc<Sender>,
+    rx: Receiver,
+    first: SharedCall,
+) {
+    let mut calls = stream::once(std::future::ready((tx.clone(), first))).chain(calls_after(tx, rx));
+    while let Some((tx, call)) = calls.next().await {
+        let (service, delay) = (service.clone(), delay.clone());
+        madsim::task::spawn(async move {
+            let request = *call.request.downcast::<Request>().unwrap();
+            hold(&delay).await;
+            let response = unary(&service, request).await;
+            let _ = reply(&tx, call.id, response).await;
+        });
     }
 }
 

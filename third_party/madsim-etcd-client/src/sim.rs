@@ -6,6 +6,7 @@ mod lease;
 mod maintenance;
 mod server;
 mod service;
+mod unary;
 mod watch;
 
 use madsim::net::Endpoint;
@@ -22,12 +23,14 @@ pub use self::server::{RequestDelay, SimServer};
 pub use self::watch::*;
 
 use self::server::Request;
+use self::unary::Unary;
 
 /// Asynchronous `etcd` client using v3 API.
 #[derive(Clone)]
 pub struct Client {
     ep: Endpoint,
     server_addr: SocketAddr,
+    unary: Unary,
 }
 
 impl Client {
@@ -39,19 +42,24 @@ impl Client {
         let addr = endpoints.as_ref()[0].as_ref();
         let ep = Endpoint::connect(addr).await?;
         let server_addr = ep.peer_addr().unwrap();
-        Ok(Client { ep, server_addr })
+        let unary = Unary::new(ep.clone());
+        Ok(Client {
+            ep,
+            server_addr,
+            unary,
+        })
     }
 
     /// Gets a KV client.
     #[inline]
     pub fn kv_client(&self) -> KvClient {
-        KvClient::new(self.ep.clone())
+        KvClient::new(self.unary.clone())
     }
 
     /// Gets a lease client.
     #[inline]
     pub fn lease_client(&self) -> LeaseClient {
-        LeaseClient::new(self.ep.clone())
+        LeaseClient::new(self.ep.clone(), self.unary.clone())
     }
 
     /// Gets a election client.

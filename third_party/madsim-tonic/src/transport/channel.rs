@@ -2,9 +2,9 @@
 
 use super::Error;
 use crate::codegen::BoxMessage;
-use madsim::rand::Rng;
+use madsim::{net::shared::SharedConn, rand::Rng};
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::HashMap,
     fmt,
     hash::Hash,
     io,
@@ -13,10 +13,7 @@ use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
-use tokio::sync::{
-    mpsc::{channel, Receiver, Sender},
-    oneshot,
-};
+use tokio::sync::mpsc::{channel, Receiver, Sender};
 #[cfg(any(
     feature = "tls-native-roots",
     feature = "tls-webpki-roots",
@@ -56,99 +53,11 @@ impl fmt::Debug for Bound {
 
 /// An endpoint's shared connection and the node it was opened from.
 #[derive(Clone, Default)]
-struct MuxSlot(Arc<Mutex<Option<(madsim::task::NodeId, Arc<MuxConn>)>>>);
+struct MuxSlot(Arc<Mutex<Option<(madsim::task::NodeId, Arc<SharedConn>)>>>);
 
 impl fmt::Debug for MuxSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MuxSlot").finish_non_exhaustive()
-    }
-}
-
-/// One unary call on a shared connection: the request as the server's router reads it
-/// (`(PathAndQuery, bool, Request<BoxMessage>)`, as on a connection of its own) and the id
-/// its reply comes back under, `(u64, BoxMessage)`.
-pub(crate) struct MuxCall {
-    pub(crate) id: u64,
-    pub(crate) request: BoxMessage,
-}
-
-/// A connection that unary calls share: its sending half, and the calls awaiting replies.
-/// Dropping the last handle drops the sending half, so the server closes its side and the
-/// reply router ends.
-struct MuxConn {
-    tx: madsim::net::Sender,
-    calls: Arc<Mutex<Calls>>,
-}
-
-/// The calls awaiting a reply on one shared connection, by id (a B-tree, so that breaking
-/// the connection fails them in a fixed order).
-#[derive(Default)]
-struct Calls {
-    next_id: u64,
-    waiting: BTreeMap<u64, oneshot::Sender<BoxMessage>>,
-    closed: bool,
-}
-
-impl MuxConn {
-    fn usable(&self) -> bool {
-        !self.calls.lock().unwrap().closed && !self.tx.is_closed()
-    }
-
-    /// A new call id and the receiver its reply arrives on.
-    fn register(&self) -> (Waiting, oneshot::Receiver<BoxMessage>) {
-        let (tx, rx) = oneshot::channel();
-        let mut calls = self.calls.lock().unwrap();
-        let id = calls.next_id;
-        calls.next_id += 1;
-        calls.waiting.insert(id, tx);
-        let waiting = Waiting {
-            id,
-            calls: self.calls.clone(),
-        };
-        (waiting, rx)
-    }
-}
-
-/// A registered call; dropping it (the call finished, failed or was cancelled by its
-/// deadline) forgets the call, so a late reply is dropped.
-struct Waiting {
-    id: u64,
-    calls: Arc<Mutex<Calls>>,
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.calls.lock().unwrap().waiting.remove(&self.id);
-    }
-}
-
-/// Hands each reply on a shared connection to the call awaiting it, until the connection
-/// breaks or the task is killed with its node; then the connection is closed.
-async fn route_replies(mut rx: madsim::net::Receiver, calls: Arc<Mutex<Calls>>) {
-    let calls = CloseOnDrop(calls);
-    while let Ok(msg) = rx.recv().await {
-        let (id, reply) = *msg
-            .downcast::<(u64, BoxMessage)>()
-            .expect("message type mismatch");
-        let waiter = calls.0.lock().unwrap().waiting.remove(&id);
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(reply);
-        }
-    }
-}
-
-/// Closes a shared connection's calls when dropped: no new call uses it, and every call
-/// still waiting fails (in id order).
-struct CloseOnDrop(Arc<Mutex<Calls>>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        let waiting = {
-            let mut calls = self.0.lock().unwrap();
-            calls.closed = true;
-            std::mem::take(&mut calls.waiting)
-        };
-        drop(waiting);
     }
 }
 
@@ -290,25 +199,15 @@ impl Endpoint {
     /// its own), and a call in flight when the connection breaks (the server's node was
     /// killed) fails with `ConnectionReset`.
     pub(crate) async fn call(&self, request: BoxMessage) -> io::Result<BoxMessage> {
-        let conn = self.mux().await?;
-        let (waiting, reply) = conn.register();
-        conn.tx.send_if_linked(Box::new(MuxCall {
-            id: waiting.id,
-            request,
-        }))?;
-        let reply = reply
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::ConnectionReset, "connection reset"))?;
-        drop(waiting);
-        Ok(reply)
+        self.shared_conn().await?.call(request).await
     }
 
     /// The shared connection of the current node: the open one, or a new one when there is
     /// none, it broke, or it was opened from another node.
-    async fn mux(&self) -> io::Result<Arc<MuxConn>> {
+    async fn shared_conn(&self) -> io::Result<Arc<SharedConn>> {
         let node = madsim::task::current_node_id();
         if let Some((opened_on, conn)) = &*self.mux.0.lock().unwrap() {
-            if *opened_on == node && conn.usable() {
+            if *opened_on == node && conn.is_usable() {
                 return Ok(conn.clone());
             }
         }
@@ -316,10 +215,7 @@ impl Endpoint {
             .bound_ep()
             .await
             .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
-        let (tx, rx) = ep.connect1(ep.peer_addr()?).await?;
-        let calls = Arc::new(Mutex::new(Calls::default()));
-        madsim::task::spawn(route_replies(rx, calls.clone()));
-        let conn = Arc::new(MuxConn { tx, calls });
+        let conn = SharedConn::open(&ep, ep.peer_addr()?).await?;
         *self.mux.0.lock().unwrap() = Some((node, conn.clone()));
         Ok(conn)
     }

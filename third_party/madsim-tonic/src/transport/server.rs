@@ -1,6 +1,6 @@
 //! Server implementation and builder.
 
-use super::{channel::MuxCall, Error, NamedService};
+use super::{Error, NamedService};
 use crate::codegen::{BoxMessage, BoxMessageStream, RequestExt};
 use crate::sim::AppendMetadata;
 use crate::tower::layer::util::{Identity, Stack};
@@ -12,7 +12,10 @@ use futures_util::{
     stream::{FuturesUnordered, SelectAll},
     FutureExt, StreamExt,
 };
-use madsim::net::Endpoint;
+use madsim::net::{
+    shared::{calls_after, reply, SharedCall},
+    Endpoint,
+};
 use std::{
     collections::HashMap,
     future::{pending, Future},
@@ -353,11 +356,11 @@ impl<L> Router<L> {
                     continue;
                 }
                 (tx, rx, addr, first) = first_messages.select_next_some() => match first {
-                    Ok(msg) => match msg.downcast::<MuxCall>() {
+                    Ok(msg) => match msg.downcast::<SharedCall>() {
                         Ok(call) => {
                             // a shared connection: its first call, and the rest later
                             let tx = Arc::new(tx);
-                            shared.push(shared_calls(tx.clone(), rx, addr));
+                            shared.push(calls_after(tx.clone(), rx).map(move |(tx, call)| (tx, addr, call)));
                             (Reply::Shared(tx, call.id), None, addr, call.request)
                         }
                         Err(msg) => (Reply::Own(tx), Some(rx), addr, msg),
@@ -484,7 +487,7 @@ impl Reply {
     async fn send(&self, msg: BoxMessage) -> std::io::Result<()> {
         match self {
             Reply::Own(tx) => tx.send(msg).await,
-            Reply::Shared(tx, id) => tx.send(Box::new((*id, msg))).await,
+            Reply::Shared(tx, id) => reply(tx, *id, msg).await,
         }
     }
 
@@ -502,16 +505,4 @@ impl Reply {
             Reply::Shared(..) => unreachable!("a streaming call has a connection of its own"),
         }
     }
-}
-
-/// The calls that arrive on a shared connection after its first, until it closes.
-fn shared_calls(
-    tx: Arc<madsim::net::Sender>,
-    rx: madsim::net::Receiver,
-    addr: SocketAddr,
-) -> impl futures_util::Stream<Item = (Arc<madsim::net::Sender>, SocketAddr, MuxCall)> {
-    rx.filter_map(|msg| std::future::ready(msg.ok())).map(move |msg| {
-        let call = *msg.downcast::<MuxCall>().expect("invalid type");
-        (tx.clone(), addr, call)
-    })
 }

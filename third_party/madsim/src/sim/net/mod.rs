@@ -65,6 +65,8 @@ mod network;
 #[cfg(feature = "rpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rpc")))]
 pub mod rpc;
+#[doc(hidden)]
+pub mod shared;
 pub mod tcp;
 mod udp;
 pub mod unix;
