@@ -5,6 +5,7 @@
 //! which madsim makes deterministic, so the history of a seed is stable bit for bit.
 
 use serde::{Deserialize, Serialize};
+use std::hash::{Hash, Hasher};
 
 /// A string in the history: ids, names and reasons. 16 bytes, of which up to 15 are kept
 /// inline with no heap allocation (task ids, keys, node names and states all fit: the
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub type Str = ecow::EcoString;
 
 /// One recorded event: when (true simulated time, ms since the run started), where, what.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Event {
     pub at_ms: u64,
     pub node: Str,
@@ -27,7 +28,7 @@ pub struct Event {
 pub const REPLACED_REASON_PREFIX: &str = "replaced by the job's fire";
 
 /// What the sink decided about one apply of a task's effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The effect landed.
@@ -50,7 +51,7 @@ impl Verdict {
 }
 
 /// What the sink's check of a key found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Checked {
     /// An effect of the key landed.
@@ -62,7 +63,7 @@ pub enum Checked {
 }
 
 /// Where a fault is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultPhase {
     Begin,
@@ -70,7 +71,7 @@ pub enum FaultPhase {
 }
 
 /// What a [`EventKind::CheckBounds`] event carries.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Bounds {
     pub max_false_deaths: Option<u64>,
     pub max_false_quarantines: Option<u64>,
@@ -85,7 +86,7 @@ pub struct Bounds {
     pub max_detection_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     /// The client sent a task for the first time.
@@ -228,32 +229,75 @@ impl EventKind {
     }
 }
 
-/// A stable 64-bit hash (FNV-1a) of the history's JSON Lines form: equal histories give
-/// equal hashes on every platform and build. Each event is serialized straight into the
-/// hash, with no string in between (the same bytes `write_jsonl` writes).
+/// A stable 64-bit hash of the history: every field of every event, in order, read as
+/// little-endian words (strings as their bytes and a terminator) and mixed by
+/// [`WordHasher`]. Equal histories give equal hashes on every platform; a change to the
+/// event types (a field added, variants reordered) changes the hashes of every history.
+/// It reads the events in memory, with no serialization: hashing their JSON form cost a
+/// reference seed about 4% of its time.
 pub fn history_hash(events: &[Event]) -> u64 {
-    let mut hash = Fnv1a(0xcbf2_9ce4_8422_2325);
-    for event in events {
-        serde_json::to_writer(&mut hash, event).expect("event serializes");
-        std::io::Write::write_all(&mut hash, b"\n").expect("hashing cannot fail");
-    }
-    hash.0
+    let mut hasher = WordHasher::default();
+    events.hash(&mut hasher);
+    hasher.finish()
 }
 
-/// FNV-1a over every byte written.
-struct Fnv1a(u64);
+/// A 64-bit hasher that is the same on every platform: integers of every width are read
+/// as `u64` (so `usize` lengths do not depend on the pointer width), bytes as little-endian
+/// 8-byte words, and each word is folded in by a 64x64->128-bit multiply (wyhash's mix).
+/// Not a keyed hash: it identifies histories, it does not defend a table against anyone.
+#[derive(Default)]
+pub struct WordHasher(u64);
 
-impl std::io::Write for Fnv1a {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+impl WordHasher {
+    const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+    const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.0 ^ word ^ Self::SEED) * u128::from(Self::MULTIPLIER);
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.mix(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
         }
-        Ok(bytes.len())
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+    fn write_u8(&mut self, n: u8) {
+        self.mix(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.mix(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.mix(n as i64 as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -270,28 +314,61 @@ mod tests {
         assert!(std::mem::size_of::<Event>() <= 96, "an event is {} bytes", std::mem::size_of::<Event>());
     }
 
+    fn history() -> Vec<Event> {
+        vec![
+            Event { at_ms: 0, node: "client".into(), kind: EventKind::Submit { key: "k1".into() } },
+            Event {
+                at_ms: 12,
+                node: "coord-1".into(),
+                kind: EventKind::Persist { task: "t1-1".into(), state: "queued".into(), epoch: 3 },
+            },
+            Event {
+                at_ms: 40,
+                node: "sink".into(),
+                kind: EventKind::Apply {
+                    task: "t1-1".into(),
+                    key: "a key longer than fifteen bytes".into(),
+                    executor: "exec-1".into(),
+                    epoch: 3,
+                    attempt: 1,
+                    verdict: Verdict::Accepted,
+                },
+            },
+        ]
+    }
+
+    /// The value is pinned: a history hashes the same on every platform and every build of
+    /// these event types, so a saved failure's hash can be checked anywhere.
+    #[test]
+    fn a_history_hashes_to_the_same_value_everywhere() {
+        assert_eq!(history_hash(&history()), PINNED, "{:016x}", history_hash(&history()));
+    }
+    const PINNED: u64 = 0x7c4c_cc57_0fe2_5f55;
+
+    #[test]
+    fn any_change_to_a_history_changes_its_hash() {
+        let base = history_hash(&history());
+        let mut later = history();
+        later[1].at_ms += 1;
+        let mut other_node = history();
+        other_node[0].node = "client-2".into();
+        let mut other_verdict = history();
+        if let EventKind::Apply { verdict, .. } = &mut other_verdict[2].kind {
+            *verdict = Verdict::Duplicate;
+        }
+        let mut moved_byte = history();
+        moved_byte[0].node = "clien".into();
+        moved_byte[0].kind = EventKind::Submit { key: "tk1".into() };
+        let shorter = history()[..2].to_vec();
+        for changed in [later, other_node, other_verdict, moved_byte, shorter] {
+            assert_ne!(history_hash(&changed), base, "{changed:?}");
+        }
+    }
+
     #[test]
     fn a_verdicts_name_is_how_the_history_writes_it() {
         for v in [Verdict::Accepted, Verdict::Duplicate, Verdict::Stale] {
             assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{}\"", v.name()));
         }
-    }
-
-    /// The hash is FNV-1a of exactly the JSON Lines bytes, computed here the plain way.
-    #[test]
-    fn the_hash_is_fnv1a_of_the_json_lines() {
-        let events = vec![
-            Event { at_ms: 0, node: "client".into(), kind: EventKind::Submit { key: "k\"1".into() } },
-            Event { at_ms: 7, node: "coord-1".into(), kind: EventKind::LeaderElected { epoch: 3 } },
-        ];
-        let mut text = String::new();
-        for event in &events {
-            text += &serde_json::to_string(event).unwrap();
-            text.push('\n');
-        }
-        let expected =
-            text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-        assert_eq!(history_hash(&events), expected);
-        assert_eq!(history_hash(&[]), 0xcbf2_9ce4_8422_2325);
     }
 }
