@@ -189,8 +189,11 @@ impl Coordinator {
     /// Records the fire of each unfinished fire task a new leader loads: its predecessor may
     /// have died between the store's confirm and recording it (the checker must see it).
     pub(super) fn recover_fires(&mut self, epoch: u64) {
-        let unfinished = self.tasks.values().map(|e| &e.record).filter(|r| !r.state.is_terminal());
+        let mut unfinished: Vec<&TaskRecord> =
+            self.tasks.values().map(|e| &e.record).filter(|r| !r.state.is_terminal()).collect();
+        unfinished.sort_unstable_by(|a, b| a.id.cmp(&b.id));
         let fires: Vec<EventKind> = unfinished
+            .into_iter()
             .filter_map(|r| {
                 let (job, covers_from_ms, scheduled_ms) = parse_fire_key(&r.spec.key)?;
                 let (job, task) = (job.to_string(), r.id.clone());
