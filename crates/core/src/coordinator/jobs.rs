@@ -478,7 +478,7 @@ impl Coordinator {
             created: false,
             avoid_zones: BTreeSet::new(),
         };
-        self.tasks.insert(id, entry);
+        self.tasks.insert(id, Box::new(entry));
         op
     }
 

@@ -260,8 +260,10 @@ pub struct Coordinator {
     next_op: u64,
     /// By id. A hash map: beats look tasks up dozens of times each (a B-tree of ids spent
     /// 5% of a run comparing strings), and nothing walks it where order decides anything
-    /// but in id order, sorted first (`step_down`, `recover_fires`).
-    tasks: FxHashMap<TaskId, Entry>,
+    /// but in id order, sorted first (`step_down`, `recover_fires`). Entries are boxed: a
+    /// hash table's slots are up to half empty and it moves every slot when it grows, so
+    /// inline entries of ~300 bytes would cost far more memory than the B-tree did.
+    tasks: FxHashMap<TaskId, Box<Entry>>,
     keys: BTreeMap<String, TaskId>,
     ready: BTreeSet<Ready>,
     ready_order: u64,
@@ -348,7 +350,7 @@ impl Coordinator {
             };
             #[cfg(madsim)]
             if self.buggy_load(&entry.record) {
-                self.tasks.insert(id, entry);
+                self.tasks.insert(id, Box::new(entry));
                 continue;
             }
             match (entry.record.state, entry.record.holder.clone()) {
@@ -382,7 +384,7 @@ impl Coordinator {
                     self.retain_loaded(now, &id, entry.record.finished_at_ms);
                 }
             }
-            self.tasks.insert(id, entry);
+            self.tasks.insert(id, Box::new(entry));
         }
         // After the terminal tasks' `recovered`: a fire may have replaced one of them.
         self.recover_fires(epoch);
@@ -392,7 +394,7 @@ impl Coordinator {
     /// Stops acting as leader: forgets everything (the store is the truth) and refuses
     /// the submits still waiting for a write.
     pub fn step_down(&mut self) {
-        let mut by_id: Vec<(&TaskId, &Entry)> = self.tasks.iter().collect();
+        let mut by_id: Vec<_> = self.tasks.iter().collect();
         by_id.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let waiting: Vec<u64> = by_id.into_iter().flat_map(|(_, e)| e.waiters.iter().copied()).collect();
         for req in waiting {
@@ -455,7 +457,7 @@ impl Coordinator {
             created: false,
             avoid_zones: BTreeSet::new(),
         };
-        self.tasks.insert(id, entry);
+        self.tasks.insert(id, Box::new(entry));
     }
 
     /// The store confirmed write `op`.
