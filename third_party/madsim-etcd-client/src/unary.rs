@@ -2,11 +2,11 @@
 //! a real etcd client's calls share its gRPC channel's HTTP/2 connection.
 
 use super::{server::Request, Result};
-use madsim::net::{shared::SharedConn, Endpoint};
-use std::{
-    net::SocketAddr,
-    sync::{Arc, Mutex},
+use madsim::net::{
+    shared::{SharedConn, SharedSlot},
+    Endpoint,
 };
+use std::{net::SocketAddr, sync::Arc};
 
 /// A client's endpoint, its server, and the connection its unary calls share, opened on
 /// the first call and again after it breaks (the store was killed). Shared by the client's
@@ -15,7 +15,7 @@ use std::{
 pub(crate) struct Unary {
     ep: Endpoint,
     server_addr: SocketAddr,
-    conn: Arc<Mutex<Option<Arc<SharedConn>>>>,
+    conn: Arc<SharedSlot>,
 }
 
 impl Unary {
@@ -29,18 +29,10 @@ impl Unary {
 
     /// Sends `request` and returns the server's reply, of type `Result<R>`.
     pub(crate) async fn call<R: 'static>(&self, request: Request) -> Result<R> {
-        let reply = self.conn().await?.call(Box::new(request)).await?;
+        let conn = (self.conn)
+            .get_or_open(|| SharedConn::open(&self.ep, self.server_addr))
+            .await?;
+        let reply = conn.call(Box::new(request)).await?;
         *reply.downcast::<Result<R>>().expect("message type mismatch")
-    }
-
-    async fn conn(&self) -> std::io::Result<Arc<SharedConn>> {
-        if let Some(conn) = &*self.conn.lock().unwrap() {
-            if conn.is_usable() {
-                return Ok(conn.clone());
-            }
-        }
-        let conn = SharedConn::open(&self.ep, self.server_addr).await?;
-        *self.conn.lock().unwrap() = Some(conn.clone());
-        Ok(conn)
     }
 }

@@ -2,7 +2,10 @@
 
 use super::Error;
 use crate::codegen::BoxMessage;
-use madsim::{net::shared::SharedConn, rand::Rng};
+use madsim::{
+    net::shared::{SharedConn, SharedSlot},
+    rand::Rng,
+};
 use std::{
     collections::HashMap,
     fmt,
@@ -51,9 +54,9 @@ impl fmt::Debug for Bound {
     }
 }
 
-/// An endpoint's shared connection and the node it was opened from.
+/// Where an endpoint keeps its shared connection.
 #[derive(Clone, Default)]
-struct MuxSlot(Arc<Mutex<Option<(madsim::task::NodeId, Arc<SharedConn>)>>>);
+struct MuxSlot(Arc<SharedSlot>);
 
 impl fmt::Debug for MuxSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -205,19 +208,15 @@ impl Endpoint {
     /// The shared connection of the current node: the open one, or a new one when there is
     /// none, it broke, or it was opened from another node.
     async fn shared_conn(&self) -> io::Result<Arc<SharedConn>> {
-        let node = madsim::task::current_node_id();
-        if let Some((opened_on, conn)) = &*self.mux.0.lock().unwrap() {
-            if *opened_on == node && conn.is_usable() {
-                return Ok(conn.clone());
-            }
-        }
-        let ep = self
-            .bound_ep()
+        self.mux
+            .0
+            .get_or_open(|| async {
+                let ep = self.bound_ep().await.map_err(|e| {
+                    io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string())
+                })?;
+                SharedConn::open(&ep, ep.peer_addr()?).await
+            })
             .await
-            .map_err(|e| io::Error::new(io::ErrorKind::ConnectionRefused, e.to_string()))?;
-        let conn = SharedConn::open(&ep, ep.peer_addr()?).await?;
-        *self.mux.0.lock().unwrap() = Some((node, conn.clone()));
-        Ok(conn)
     }
 
     /// Set a custom user-agent header.

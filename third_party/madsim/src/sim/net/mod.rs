@@ -383,6 +383,7 @@ impl NetSim {
         protocol: IpProtocol,
     ) -> (PayloadSender, PayloadReceiver) {
         let (tx, mut rx) = mpsc::unbounded_channel();
+        let time = self.time.clone();
         let net = self.clone();
         let test_link = Arc::new(move || {
             net.network
@@ -408,7 +409,14 @@ impl NetSim {
                     // retry
                     state = test_link();
                 };
-                sleep_until(arrive_time).await;
+                // faultline patch (PATCHED.md, change 5): a message that has arrived
+                // already (it waited behind earlier ones) is taken at once. `sleep_until`
+                // sleeps at least 1 ms, so a connection delivered at most one queued message
+                // per simulated millisecond: a cap on calls that share a connection that a
+                // real TCP connection does not have.
+                if arrive_time > time.now_instant() {
+                    sleep_until(arrive_time).await;
+                }
                 yield value;
             }
         }

@@ -18,9 +18,10 @@
 //! [`reply`] answers one.
 
 use super::{Endpoint, Payload, Receiver, Sender};
+use crate::task::NodeId;
 use futures_util::{Stream, StreamExt};
 use spin::Mutex;
-use std::{collections::BTreeMap, io, net::SocketAddr, sync::Arc};
+use std::{collections::BTreeMap, future::Future, io, net::SocketAddr, sync::Arc};
 use tokio::sync::oneshot;
 
 /// One call on a shared connection: its id and its request.
@@ -29,6 +30,44 @@ pub struct SharedCall {
     pub id: u64,
     /// The request, as the server would read it on a connection of its own.
     pub request: Payload,
+}
+
+/// Where a client keeps the connection its calls share: one per node (a call from another
+/// node opens its own, so a call always leaves from the node that makes it).
+#[derive(Default)]
+pub struct SharedSlot {
+    conn: Mutex<Option<(NodeId, Arc<SharedConn>)>>,
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl SharedSlot {
+    /// The open connection of the current node, or a new one from `open` when there is
+    /// none or it broke. Calls that come while one is being opened wait for it, as calls on
+    /// a real channel wait for its connection, instead of each opening their own.
+    pub async fn get_or_open<F, Fut>(&self, open: F) -> io::Result<Arc<SharedConn>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = io::Result<Arc<SharedConn>>>,
+    {
+        let node = crate::task::current_node_id();
+        if let Some(conn) = self.usable(node) {
+            return Ok(conn);
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(conn) = self.usable(node) {
+            return Ok(conn);
+        }
+        let conn = open().await?;
+        *self.conn.lock() = Some((node, conn.clone()));
+        Ok(conn)
+    }
+
+    fn usable(&self, node: NodeId) -> Option<Arc<SharedConn>> {
+        match &*self.conn.lock() {
+            Some((opened_on, conn)) if *opened_on == node && conn.is_usable() => Some(conn.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// A client's connection that its calls share.
