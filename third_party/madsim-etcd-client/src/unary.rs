@@ -6,22 +6,20 @@ use madsim::net::{
     shared::{SharedConn, SharedSlot},
     Endpoint,
 };
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
-/// A client's endpoint, its server, and the connection its unary calls share, opened on
-/// the first call and again after it breaks (the store was killed). Shared by the client's
-/// clones and the KV and lease clients made from it.
+/// A client's endpoint (connected to its server) and the connection its unary calls
+/// share, opened on the first call and again after it breaks (the store was killed). Shared
+/// by the client's clones and the KV and lease clients made from it.
 #[derive(Clone)]
 pub(crate) struct Unary {
     ep: Endpoint,
-    server_addr: SocketAddr,
     conn: Arc<SharedSlot>,
 }
 
 impl Unary {
     pub(crate) fn new(ep: Endpoint) -> Self {
         Unary {
-            server_addr: ep.peer_addr().unwrap(),
             ep,
             conn: Arc::default(),
         }
@@ -30,7 +28,7 @@ impl Unary {
     /// Sends `request` and returns the server's reply, of type `Result<R>`.
     pub(crate) async fn call<R: 'static>(&self, request: Request) -> Result<R> {
         let conn = (self.conn)
-            .get_or_open(|| SharedConn::open(&self.ep, self.server_addr))
+            .get_or_open(|| async { SharedConn::open(&self.ep, self.ep.peer_addr()?).await })
             .await?;
         let reply = conn.call(Box::new(request)).await?;
         *reply.downcast::<Result<R>>().expect("message type mismatch")

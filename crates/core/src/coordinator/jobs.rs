@@ -189,15 +189,21 @@ impl Coordinator {
     /// Records the fire of each unfinished fire task a new leader loads: its predecessor may
     /// have died between the store's confirm and recording it (the checker must see it).
     pub(super) fn recover_fires(&mut self, epoch: u64) {
-        let mut unfinished: Vec<&TaskRecord> =
-            self.tasks.values().map(|e| &e.record).filter(|r| !r.state.is_terminal()).collect();
-        unfinished.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let fires: Vec<EventKind> = unfinished
+        // In id order; only the fires are sorted, not every unfinished task.
+        let mut fires: Vec<(&TaskRecord, (&str, u64, u64))> = (self.tasks.values())
+            .map(|e| &e.record)
+            .filter(|r| !r.state.is_terminal())
+            .filter_map(|r| Some((r, parse_fire_key(&r.spec.key)?)))
+            .collect();
+        fires.sort_unstable_by(|a, b| a.0.id.cmp(&b.0.id));
+        let fires: Vec<EventKind> = fires
             .into_iter()
-            .filter_map(|r| {
-                let (job, covers_from_ms, scheduled_ms) = parse_fire_key(&r.spec.key)?;
-                let (job, task) = (job.to_string(), r.id.clone());
-                Some(EventKind::Fire { job: job.into(), scheduled_ms, covers_from_ms, task, epoch })
+            .map(|(r, (job, covers_from_ms, scheduled_ms))| EventKind::Fire {
+                job: job.into(),
+                scheduled_ms,
+                covers_from_ms,
+                task: r.id.clone(),
+                epoch,
             })
             .collect();
         for fire in fires {

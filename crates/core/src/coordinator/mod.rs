@@ -394,9 +394,10 @@ impl Coordinator {
     /// Stops acting as leader: forgets everything (the store is the truth) and refuses
     /// the submits still waiting for a write.
     pub fn step_down(&mut self) {
-        let mut by_id: Vec<_> = self.tasks.iter().collect();
-        by_id.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let waiting: Vec<u64> = by_id.into_iter().flat_map(|(_, e)| e.waiters.iter().copied()).collect();
+        // In id order; only the few tasks with a submit waiting are sorted, not the map.
+        let mut with_waiters: Vec<_> = self.tasks.iter().filter(|(_, e)| !e.waiters.is_empty()).collect();
+        with_waiters.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let waiting: Vec<u64> = with_waiters.into_iter().flat_map(|(_, e)| e.waiters.iter().copied()).collect();
         for req in waiting {
             self.out.push_back(Output::Reply { req, reply: SubmitReply::NotLeader });
         }
