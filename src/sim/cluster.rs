@@ -221,7 +221,7 @@ async fn serve_store(addr: SocketAddr, stalls: Vec<crate::scenario::StallClass>,
     let delay = move || std::time::Duration::from_millis(latency.delay_ms(clock.true_now_ms(), madsim::rand::random));
     let mut server = etcd_client::SimServer::builder().request_delay(Arc::new(delay));
     if let Ok(dump) = madsim::fs::read(DUMP_FILE).await {
-        server = server.load(String::from_utf8(dump).expect("the dump is UTF-8 TOML"));
+        server = server.load(String::from_utf8(dump).expect("the dump is UTF-8 JSON"));
     }
     server.serve(addr).await.expect("store serves");
 }

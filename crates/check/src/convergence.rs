@@ -1,9 +1,8 @@
 //! Convergence: once faults heal, the run must drain, i.e. end with every acknowledged
 //! task terminal. A history without a run end cannot show that, so it fails too.
 
-use super::{terminal_tasks, Violation, ViolationKind};
+use super::{terminal_tasks, NameSet, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind};
-use std::collections::BTreeSet;
 
 /// Passes iff the first `RunEnd` in `history` says `drained: true`. An undrained end is
 /// pinned to the first Ack of a task still open at that point (or to the RunEnd itself);
@@ -28,8 +27,8 @@ pub fn converges(history: &[Event]) -> Vec<Violation> {
 fn undrained(history: &[Event], run_end: usize) -> Violation {
     let before_end = &history[..run_end];
     let terminal = terminal_tasks(before_end);
-    let mut acked = BTreeSet::new();
-    let mut open = BTreeSet::new();
+    let mut acked = NameSet::default();
+    let mut open = NameSet::default();
     let mut first_open_ack = None;
     for (index, event) in before_end.iter().enumerate() {
         let EventKind::Ack { task, .. } = &event.kind else {

@@ -1,9 +1,8 @@
 //! Tallies of what happened in a history, for reports: counted from events, never inferred.
 
-use super::{Violation, ViolationKind};
+use super::{NameMap, NameSet, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind, Verdict};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// How many of each notable thing a history holds. Task counts are of distinct tasks;
 /// the others count events.
@@ -50,13 +49,13 @@ impl Counts {
             duplicate_applies: count_kind(violations, ViolationKind::DuplicateApply),
             ..Counts::default()
         };
-        let mut acked = BTreeSet::new();
-        let mut succeeded = BTreeSet::new();
-        let mut dead_lettered = BTreeSet::new();
+        let mut acked = NameSet::default();
+        let mut succeeded = NameSet::default();
+        let mut dead_lettered = NameSet::default();
         // Fire tasks and their instants; skips (a new leader may record one again).
-        let mut fires: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut skips: BTreeSet<(&str, u64, u64)> = BTreeSet::new();
-        let mut started: BTreeSet<&str> = BTreeSet::new();
+        let mut fires: NameMap<u64> = NameMap::default();
+        let mut skips: rustc_hash::FxHashSet<(&str, u64, u64)> = Default::default();
+        let mut started = NameSet::default();
         for event in history {
             match &event.kind {
                 EventKind::Fire { task, scheduled_ms, .. } => {

@@ -3,9 +3,8 @@
 //! Fenced rejections (verdict duplicate or stale) are the fencing working, not a
 //! violation; `Counts` tallies them.
 
-use super::{Violation, ViolationKind};
+use super::{NameMap, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind, Verdict};
-use std::collections::BTreeMap;
 
 /// The first accepted apply of a task, kept to name it when a later one lands too.
 struct FirstApply<'a> {
@@ -17,7 +16,7 @@ struct FirstApply<'a> {
 
 /// Flags every accepted apply of a task after its first (DuplicateApply, at that apply).
 pub fn no_duplicate_applies(history: &[Event]) -> Vec<Violation> {
-    let mut firsts: BTreeMap<&str, FirstApply> = BTreeMap::new();
+    let mut firsts: NameMap<FirstApply> = NameMap::default();
     let mut violations = Vec::new();
     for (index, event) in history.iter().enumerate() {
         let EventKind::Apply { task, executor, epoch, attempt, verdict: Verdict::Accepted, .. } = &event.kind else {

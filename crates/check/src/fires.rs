@@ -37,7 +37,7 @@
 
 use super::cron_oracle;
 use super::firings::{firings, nodes};
-use super::{Violation, ViolationKind};
+use super::{NameMap, Violation, ViolationKind};
 use faultline_model::job::{JobSpec, Misfire, Overlap};
 use faultline_model::trace::{Event, EventKind, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
@@ -140,11 +140,11 @@ struct Facts<'a> {
     jobs: Vec<Job<'a>>,
     fires: Vec<Fire<'a>>,
     /// The first fire of each task (index into `fires`).
-    fire_of_task: BTreeMap<&'a str, usize>,
+    fire_of_task: NameMap<'a, usize>,
     /// The first event showing each task terminal, and its time.
-    terminal: BTreeMap<&'a str, (usize, u64)>,
-    first_start: BTreeMap<&'a str, usize>,
-    first_accepted: BTreeMap<&'a str, usize>,
+    terminal: NameMap<'a, (usize, u64)>,
+    first_start: NameMap<'a, usize>,
+    first_accepted: NameMap<'a, usize>,
     /// The first clock fault that hit each node.
     clock_faulted: BTreeMap<&'a str, usize>,
     /// The node elected with each epoch.
@@ -155,8 +155,12 @@ struct Facts<'a> {
 }
 
 impl<'a> Facts<'a> {
+    /// None for an empty history or one without jobs (nothing to judge).
     fn gather(history: &'a [Event]) -> Option<Self> {
         let last = history.len().checked_sub(1)?;
+        if !history.iter().any(|event| matches!(event.kind, EventKind::JobCreated { .. })) {
+            return None;
+        }
         let mut facts = Facts::default();
         // The current incarnation of each name; `None` when its spec does not parse.
         let mut current: BTreeMap<&str, Option<usize>> = BTreeMap::new();

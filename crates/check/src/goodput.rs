@@ -5,9 +5,8 @@
 //! count once each, however many acks or terminal events they have; a run with no
 //! acknowledged task, or no bound, is not judged.
 
-use super::{Violation, ViolationKind};
+use super::{NameSet, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind};
-use std::collections::BTreeSet;
 
 /// The floor when a scenario sets none. The workloads' own failure rates (5% per attempt,
 /// 3 attempts) dead-letter about 0.01% of tasks; injected task faults in windows of a few
@@ -23,9 +22,9 @@ pub fn enough_goodput(history: &[Event]) -> Vec<Violation> {
     let (Some(bound), Some(last)) = (bound.filter(|b| *b > 0), history.len().checked_sub(1)) else {
         return Vec::new();
     };
-    let mut acked = BTreeSet::new();
-    let mut succeeded = BTreeSet::new();
-    let mut dead = BTreeSet::new();
+    let mut acked = NameSet::default();
+    let mut succeeded = NameSet::default();
+    let mut dead = NameSet::default();
     for event in history {
         match &event.kind {
             EventKind::Ack { task, .. } => {

@@ -21,9 +21,8 @@
 //! race, so such a task is counted (`replaced_with_effect`, shown in every summary) rather
 //! than flagged.
 
-use super::{Violation, ViolationKind};
+use super::{NameMap, NameSet, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind, Verdict, REPLACED_REASON_PREFIX};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// The first accepted apply of a task: where and by whom.
 struct Landed<'a> {
@@ -36,7 +35,7 @@ struct Landed<'a> {
 /// Flags terminal outcomes the sink's ledger contradicts (see the module doc); also returns
 /// how many replaced fires had their effect land.
 pub fn outcomes_match_ledger(history: &[Event]) -> (Vec<Violation>, u64) {
-    let mut landed: BTreeMap<&str, Landed> = BTreeMap::new();
+    let mut landed: NameMap<Landed> = NameMap::default();
     for event in history {
         let (EventKind::Apply { task, executor, epoch, attempt, verdict: Verdict::Accepted, .. }
         | EventKind::ApplyRecovered { task, executor, epoch, attempt, .. }) = &event.kind
@@ -46,7 +45,7 @@ pub fn outcomes_match_ledger(history: &[Event]) -> (Vec<Violation>, u64) {
         let first = Landed { at_ms: event.at_ms, executor, epoch: *epoch, attempt: *attempt };
         landed.entry(task.as_str()).or_insert(first);
     }
-    let mut judged = BTreeSet::new();
+    let mut judged = NameSet::default();
     let mut violations = Vec::new();
     let mut replaced_with_effect = 0;
     for (index, event) in history.iter().enumerate() {

@@ -1,9 +1,8 @@
 //! No lost tasks: every acknowledged task must end succeeded or dead-lettered, a dead-letter
 //! must say why, and a task may be compacted out of the store only once it has ended.
 
-use super::{terminal_tasks, Violation, ViolationKind};
+use super::{terminal_tasks, NameSet, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind};
-use std::collections::BTreeSet;
 
 /// Flags each acknowledged task with no terminal event anywhere in `history` (LostTask,
 /// at its first Ack) and each task dead-lettered with a blank reason (MissingReason, at
@@ -11,10 +10,10 @@ use std::collections::BTreeSet;
 /// the compaction: nothing would finish it). At most one violation of each kind per task.
 pub fn no_lost_tasks(history: &[Event]) -> Vec<Violation> {
     let terminal = terminal_tasks(history);
-    let mut ended = BTreeSet::new();
-    let mut compacted_open = BTreeSet::new();
-    let mut seen_acks = BTreeSet::new();
-    let mut seen_blank_reasons = BTreeSet::new();
+    let mut ended = NameSet::default();
+    let mut compacted_open = NameSet::default();
+    let mut seen_acks = NameSet::default();
+    let mut seen_blank_reasons = NameSet::default();
     let mut violations = Vec::new();
     for (index, event) in history.iter().enumerate() {
         if let Some(task) = event.kind.terminal_task() {

@@ -19,9 +19,8 @@
 //! is not judged. A dispatch by a deposed leader is `stale_leader`'s business.
 //! One violation per task, at the re-dispatch.
 
-use super::{Violation, ViolationKind};
+use super::{NameMap, NameSet, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// A task's current attempt as the history shows it.
 struct Current<'a> {
@@ -36,8 +35,8 @@ struct Current<'a> {
 
 /// Flags re-dispatches of tasks whose current attempt had succeeded (see the module doc).
 pub fn no_rerun_after_success(history: &[Event]) -> Vec<Violation> {
-    let mut current: BTreeMap<&str, Current> = BTreeMap::new();
-    let mut flagged = BTreeSet::new();
+    let mut current: NameMap<Current> = NameMap::default();
+    let mut flagged = NameSet::default();
     let mut newest_epoch = 0;
     let mut violations = Vec::new();
     for (index, event) in history.iter().enumerate() {

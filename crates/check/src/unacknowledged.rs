@@ -2,9 +2,8 @@
 //! faults heal every submitted key must have been acknowledged by the end of the run. A
 //! key that never is shows a scheduler that stopped answering (or answered wrongly).
 
-use super::{Violation, ViolationKind};
+use super::{NameMap, NameSet, Violation, ViolationKind};
 use faultline_model::trace::{Event, EventKind};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// Flags each key with a `Submit` but no `Ack` anywhere in `history`, at its first Submit.
 /// Histories without a run end are left to the convergence checker.
@@ -12,14 +11,14 @@ pub fn every_submit_acknowledged(history: &[Event]) -> Vec<Violation> {
     if !history.iter().any(|e| matches!(e.kind, EventKind::RunEnd { .. })) {
         return Vec::new();
     }
-    let acked: BTreeSet<&str> = history
+    let acked: NameSet = history
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::Ack { key, .. } => Some(key.as_str()),
             _ => None,
         })
         .collect();
-    let mut first_submit: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut first_submit: NameMap<usize> = NameMap::default();
     for (index, e) in history.iter().enumerate() {
         if let EventKind::Submit { key } = &e.kind {
             first_submit.entry(key).or_insert(index);

@@ -21,8 +21,9 @@ impl EtcdService {
     pub fn new(timeout_rate: f32, data: Option<String>) -> Self {
         let inner = Arc::new(Mutex::new(
             data.map_or_else(ServiceInner::default, |data| {
+                // faultline patch: the dump is JSON (upstream: TOML, ~20x slower to write).
                 let mut inner: ServiceInner =
-                    toml::from_str(&data).expect("failed to deserialize dump");
+                    serde_json::from_str(&data).expect("failed to deserialize dump");
                 // faultline patch: a restarted etcd refreshes every lease it recovers to its
                 // full TTL plus an election timeout when it becomes primary
                 // (`lessor.Promote(ElectionTimeout)`), so a restart never expires a lease
@@ -189,7 +190,7 @@ impl EtcdService {
 
     pub async fn dump(&self) -> Result<String> {
         let inner = &*self.inner.lock();
-        Ok(toml::to_string(inner).expect("failed to serialize dump"))
+        Ok(serde_json::to_string(inner).expect("failed to serialize dump"))
     }
 
     async fn timeout(&self) -> Result<()> {
