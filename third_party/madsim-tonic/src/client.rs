@@ -72,7 +72,10 @@ impl<F: Interceptor> Grpc<crate::transport::Channel, F> {
             let rsp = rsp?.map(|msg| *msg.downcast().expect("message type mismatch"));
             Ok(rsp)
         };
-        with_timeout(timeout, future).await
+        // faultline patch (PATCHED.md, change 6): boxed, so that the future of a call,
+        // and of every task that awaits one, stays small: inline, the call's state made an
+        // executor's attempt task ~6 KB, copied whenever the future moved.
+        Box::pin(with_timeout(timeout, future)).await
     }
 
     /// Send a client side streaming gRPC request.

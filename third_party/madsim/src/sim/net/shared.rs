@@ -53,6 +53,16 @@ impl SharedSlot {
         if let Some(conn) = self.usable(node) {
             return Ok(conn);
         }
+        // Boxed: opening is rare, and its future (a connect) would otherwise make every
+        // call's future, and every task that holds one, kilobytes larger.
+        Box::pin(self.open(node, open)).await
+    }
+
+    async fn open<F, Fut>(&self, node: NodeId, open: F) -> io::Result<Arc<SharedConn>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = io::Result<Arc<SharedConn>>>,
+    {
         let _opening = self.opening.lock().await;
         if let Some(conn) = self.usable(node) {
             return Ok(conn);
