@@ -253,20 +253,36 @@ fn batch_ops(writes: &[Write]) -> Vec<(String, Option<Vec<u8>>)> {
     };
     for w in writes {
         if let Some(record) = &w.record {
-            put(format!("{TASKS}{}", record.id), Some(serde_json::to_vec(record).expect("task records serialize")));
+            put(key(TASKS, &record.id), Some(record_json(record)));
             if w.create_key {
-                put(format!("{KEYS}{}", record.spec.key), Some(record.id.as_bytes().to_vec()));
+                put(key(KEYS, &record.spec.key), Some(record.id.as_bytes().to_vec()));
             }
         }
         if let Some(job) = &w.job {
-            put(format!("{JOBS}{}", job.spec.name), Some(serde_json::to_vec(job).expect("job records serialize")));
+            put(key(JOBS, &job.spec.name), Some(serde_json::to_vec(job).expect("job records serialize")));
         }
         if let Some(compaction) = &w.delete {
-            put(format!("{TASKS}{}", compaction.task), None);
-            put(format!("{KEYS}{}", compaction.key), None);
+            put(key(TASKS, &compaction.task), None);
+            put(key(KEYS, &compaction.key), None);
         }
     }
     puts
+}
+
+/// `prefix` then `name`, in one allocation (`format!` cost the simulator ~1.5% of a run).
+fn key(prefix: &str, name: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + name.len());
+    key.push_str(prefix);
+    key.push_str(name);
+    key
+}
+
+/// A task record's JSON, written into a buffer sized for a typical record at once rather
+/// than grown from empty.
+fn record_json(record: &TaskRecord) -> Vec<u8> {
+    let mut json = Vec::with_capacity(384 + record.spec.key.len() + record.spec.payload.len() * 4 / 3);
+    serde_json::to_writer(&mut json, record).expect("task records serialize");
+    json
 }
 
 /// The first key after every key that starts with `prefix` (etcd's prefix range end).

@@ -261,6 +261,13 @@ impl EventBus {
         self.list.push((pattern, tx));
     }
 
+    /// Whether a put of `key` matches any subscriber (faultline patch, change 11).
+    fn watches(&self, key: &[u8]) -> bool {
+        self.list.iter().any(|(pattern, _)| match pattern {
+            EventPattern::Prefix(prefix) => key.starts_with(prefix),
+        })
+    }
+
     /// Publish an event.
     fn publish(&mut self, event: Event) {
         tracing::trace!(?event, "new event");
@@ -356,7 +363,12 @@ impl ServiceInner {
             },
             "put"
         );
-        let prev_value = self.kv.get(&key).cloned();
+        // faultline patch (PATCHED.md, change 11): the previous value is copied only when
+        // the caller asked for it, and the new one only when a watcher matches it. Upstream
+        // copied both on every put. Same results, in the same order.
+        let prev = self.kv.get(&key);
+        let prev_lease_and_creation = prev.map(|v| (v.lease, v.create_revision));
+        let prev_value = if options.prev_kv { prev.cloned() } else { None };
         // add key to the new lease
         if options.lease != 0 {
             let lease = self
@@ -366,9 +378,9 @@ impl ServiceInner {
             lease.keys.insert(key.clone());
         }
         // remove key from the old lease
-        if let Some(v) = &prev_value {
-            if v.lease != 0 {
-                let lease = self.lease.get_mut(&v.lease).expect("no lease");
+        if let Some((prev_lease, _)) = prev_lease_and_creation {
+            if prev_lease != 0 {
+                let lease = self.lease.get_mut(&prev_lease).expect("no lease");
                 lease.keys.remove(&key);
             }
         }
@@ -378,13 +390,14 @@ impl ServiceInner {
             key: key.clone(),
             value,
             lease: options.lease,
-            create_revision: prev_value
-                .as_ref()
-                .map_or(self.revision, |v| v.create_revision),
+            create_revision: prev_lease_and_creation.map_or(self.revision, |(_, created)| created),
             modify_revision: self.revision,
         };
-        *self.kv.entry(key).or_default() = kv.clone();
-        self.watcher.publish(Event::Put(kv));
+        let event = self.watcher.watches(&kv.key).then(|| Event::Put(kv.clone()));
+        self.kv.insert(key, kv);
+        if let Some(event) = event {
+            self.watcher.publish(event);
+        }
 
         Ok(PutResponse {
             header: self.header(),
@@ -717,7 +730,7 @@ fn check_no_duplicate_keys(txn: &Txn) -> Result<()> {
                 TxnOp::Put { key, .. } | TxnOp::Delete { key, .. } => key,
                 TxnOp::Get { .. } | TxnOp::Txn { .. } => continue,
             };
-            if !written.insert(key.clone()) {
+            if !written.insert(key) {
                 return Err(Error::GRpcStatus(tonic::Status::new(
                     tonic::Code::InvalidArgument,
                     "etcdserver: duplicate key given in txn request",
