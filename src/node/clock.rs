@@ -11,6 +11,7 @@
 //! deaths, leases) reads the monotonic clock, schedules the wall clock (`core::Now`).
 
 use crate::core::Now;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -29,6 +30,9 @@ struct Skew {
 }
 
 impl Skew {
+    /// No error: local time is true time.
+    const EXACT: Skew = Skew { base_true_ms: 0.0, base_local_ms: 0.0, rate: 1.0, wall_minus_mono_ms: 0.0 };
+
     fn local(&self, true_ms: f64) -> f64 {
         self.base_local_ms + self.rate * (true_ms - self.base_true_ms)
     }
@@ -45,7 +49,20 @@ pub struct NodeClock {
     origin_true_ms: u64,
     /// A real process reads its wall clock from the system (an NTP step shows).
     system_wall: bool,
-    skew: Arc<Mutex<Skew>>,
+    skew: Arc<SkewCell>,
+    /// In the simulator: madsim's clock and its elapsed time at `origin`, read directly
+    /// (see [`NodeClock::since_origin`]).
+    #[cfg(madsim)]
+    sim: Option<(madsim::time::TimeHandle, Duration)>,
+}
+
+/// A clock's skew, shared by its clones. Most clocks are never skewed (no clock fault hits
+/// their node), so reading one takes no lock until the first rebase (the lock was ~1% of a
+/// simulated run: every timestamp, sleep and timeout reads the skew).
+struct SkewCell {
+    /// Set, after the skew's first change, for good.
+    skewed: AtomicBool,
+    skew: Mutex<Skew>,
 }
 
 /// A timeout fired (by the node's own clock).
@@ -56,8 +73,19 @@ pub struct Elapsed(pub u64);
 impl NodeClock {
     /// An exact clock whose zero is `origin` (the run's start, shared by all nodes).
     pub fn exact(origin: Instant) -> Self {
-        let skew = Skew { base_true_ms: 0.0, base_local_ms: 0.0, rate: 1.0, wall_minus_mono_ms: 0.0 };
-        NodeClock { origin, origin_true_ms: 0, system_wall: false, skew: Arc::new(Mutex::new(skew)) }
+        #[cfg(madsim)]
+        let sim = madsim::time::TimeHandle::try_current().map(|time| {
+            let at_origin = time.elapsed() - origin.elapsed();
+            (time, at_origin)
+        });
+        NodeClock {
+            origin,
+            origin_true_ms: 0,
+            system_wall: false,
+            skew: Arc::new(SkewCell { skewed: AtomicBool::new(false), skew: Mutex::new(Skew::EXACT) }),
+            #[cfg(madsim)]
+            sim,
+        }
     }
 
     /// The clock of a real process: monotonic time counts from the UNIX time at start (so
@@ -74,16 +102,31 @@ impl NodeClock {
     }
 
     fn skew(&self) -> Skew {
-        *self.skew.lock().expect("clock poisoned")
+        if !self.skew.skewed.load(Ordering::Acquire) {
+            return Skew::EXACT;
+        }
+        *self.skew.skew.lock().expect("clock poisoned")
     }
 
     /// True time since the origin, ms: for the history only, never for decisions.
     pub fn true_now_ms(&self) -> u64 {
-        self.origin_true_ms + self.origin.elapsed().as_millis() as u64
+        self.origin_true_ms + self.since_origin().as_millis() as u64
     }
 
     fn true_ms_f64(&self) -> f64 {
-        self.origin.elapsed().as_secs_f64() * 1000.0
+        self.since_origin().as_secs_f64() * 1000.0
+    }
+
+    /// True time since the origin. The simulator reads madsim's elapsed time directly: the
+    /// same duration `origin.elapsed()` gives (both count madsim's elapsed time, to the
+    /// nanosecond), without the intercepted `clock_gettime` and its runtime lookup that an
+    /// `Instant` costs (~3% of a simulated run).
+    fn since_origin(&self) -> Duration {
+        #[cfg(madsim)]
+        if let Some((time, at_origin)) = &self.sim {
+            return time.elapsed() - *at_origin;
+        }
+        self.origin.elapsed()
     }
 
     /// This node's monotonic time, ms: since the run's start in the simulator, since the
@@ -123,11 +166,12 @@ impl NodeClock {
     /// Rebases the skew at true time now; `f` sees the monotonic reading and the skew.
     fn rebase(&self, f: impl FnOnce(f64, &mut Skew)) {
         let t = self.true_ms_f64();
-        let mut skew = self.skew.lock().expect("clock poisoned");
+        let mut skew = self.skew.skew.lock().expect("clock poisoned");
         let mono = skew.local(t);
         skew.base_true_ms = t;
         skew.base_local_ms = mono;
         f(mono, &mut skew);
+        self.skew.skewed.store(true, Ordering::Release);
     }
 
     /// Steps the wall clock by `delta_ms` (forward or back); the monotonic clock and the

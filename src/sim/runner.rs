@@ -8,7 +8,6 @@ use crate::sim::cluster::Cluster;
 use crate::sim::nemesis::{params, Nemesis};
 use crate::sim::swarm;
 use crate::trace::{history_hash, Event, EventKind, Str};
-use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,11 +201,13 @@ fn plan_faults(scenario: &Scenario, recorder: &Recorder) -> Vec<(u64, Fault)> {
 }
 
 /// Acknowledged tasks and fires without a terminal event yet, maintained incrementally.
+/// Hash sets: only looked up, and asked whether any is open (B-trees of task ids spent
+/// ~1.5% of a run comparing strings).
 #[derive(Default)]
 struct OpenTasks {
     seen: usize,
-    open: BTreeSet<Str>,
-    terminal: BTreeSet<Str>,
+    open: rustc_hash::FxHashSet<Str>,
+    terminal: rustc_hash::FxHashSet<Str>,
 }
 
 impl OpenTasks {
