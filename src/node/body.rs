@@ -71,6 +71,12 @@ impl Body {
     /// The body a payload names. A payload that names none is an empty stand-in (it does
     /// nothing and succeeds), as before bodies had names.
     pub fn of(payload: &[u8]) -> Body {
+        // The common case first: an object with exactly a stand-in's fields is what the
+        // untagged parse would find too (it names neither `command` nor `http`), without
+        // buffering the document and trying each variant in turn (2% of a simulated run).
+        if let Ok(StandInExactly { duration_ms, fail_probability }) = serde_json::from_slice(payload) {
+            return Body::StandIn(StandIn { duration_ms, fail_probability });
+        }
         serde_json::from_slice(payload).unwrap_or(Body::StandIn(StandIn::default()))
     }
 
@@ -87,6 +93,14 @@ impl Work for Body {
             Body::Http { http } => http.run(ctx, attempt).await,
         }
     }
+}
+
+/// A stand-in's fields and nothing else: [`Body::of`]'s fast path.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StandInExactly {
+    duration_ms: u64,
+    fail_probability: f64,
 }
 
 /// The simulated workload's body: work for a while, maybe fail.

@@ -13,7 +13,6 @@ use crate::node::clock::{Elapsed, NodeClock};
 use crate::node::rpc::through_faults;
 use crate::node::NodeFaults;
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse, TxnResponse};
-use std::collections::BTreeMap;
 
 /// The peer name store calls carry in the fault layer.
 pub const STORE_PEER: &str = "store";
@@ -243,7 +242,7 @@ impl Store {
 /// Keys keep the order of their first write.
 fn batch_ops(writes: &[Write]) -> Vec<(String, Option<Vec<u8>>)> {
     let mut puts: Vec<(String, Option<Vec<u8>>)> = Vec::new();
-    let mut at: BTreeMap<String, usize> = BTreeMap::new();
+    let mut at: rustc_hash::FxHashMap<String, usize> = Default::default(); // looked up only
     let mut put = |key: String, value: Option<Vec<u8>>| match at.get(&key) {
         Some(&i) => puts[i].1 = value,
         None => {

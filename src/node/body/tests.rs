@@ -15,6 +15,27 @@ fn a_payload_names_its_body_and_the_stand_in_keeps_its_bytes() {
     assert_eq!(Body::of(b"not json"), Body::StandIn(StandIn::default()));
 }
 
+#[test]
+fn the_stand_in_fast_path_reads_every_payload_as_the_untagged_parse_does() {
+    let untagged = |p: &[u8]| serde_json::from_slice::<Body>(p).unwrap_or(Body::StandIn(StandIn::default()));
+    let payloads: &[&[u8]] = &[
+        br#"{"duration_ms":100,"fail_probability":0.5}"#,
+        br#"{"fail_probability":0,"duration_ms":7}"#,
+        br#"{"duration_ms":1.5,"fail_probability":0.5}"#,
+        br#"{"duration_ms":100,"fail_probability":0.5,"extra":1}"#,
+        br#"{"duration_ms":100,"fail_probability":0.5,"command":{"program":"/bin/true"}}"#,
+        br#"{"duration_ms":100,"fail_probability":0.5,"http":{"url":"http://127.0.0.1:9/x"}}"#,
+        br#"{"duration_ms":100,"duration_ms":5,"fail_probability":0.5}"#,
+        br#"{"duration_ms":100}"#,
+        br#"{}"#,
+        br#"[100,0.5]"#,
+        b"",
+    ];
+    for payload in payloads {
+        assert_eq!(Body::of(payload), untagged(payload), "{}", String::from_utf8_lossy(payload));
+    }
+}
+
 #[cfg(not(madsim))]
 mod real {
     use super::*;

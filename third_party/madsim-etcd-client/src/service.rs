@@ -394,7 +394,10 @@ impl ServiceInner {
             modify_revision: self.revision,
         };
         let event = self.watcher.watches(&kv.key).then(|| Event::Put(kv.clone()));
-        self.kv.insert(key, kv);
+        match self.kv.entry(key) {
+            Entry::Occupied(mut old) => *old.get_mut() = kv,
+            Entry::Vacant(new) => drop(new.insert(kv)),
+        }
         if let Some(event) = event {
             self.watcher.publish(event);
         }
@@ -724,18 +727,21 @@ fn session_expired() -> Error {
 /// sends none).
 fn check_no_duplicate_keys(txn: &Txn) -> Result<()> {
     for branch in [&txn.success, &txn.failure] {
-        let mut written = std::collections::BTreeSet::new();
-        for op in branch.iter() {
-            let key = match op {
-                TxnOp::Put { key, .. } | TxnOp::Delete { key, .. } => key,
-                TxnOp::Get { .. } | TxnOp::Txn { .. } => continue,
-            };
-            if !written.insert(key) {
-                return Err(Error::GRpcStatus(tonic::Status::new(
-                    tonic::Code::InvalidArgument,
-                    "etcdserver: duplicate key given in txn request",
-                )));
-            }
+        // faultline patch (PATCHED.md, change 11): the written keys sorted in a vector, not
+        // cloned into a set.
+        let mut written: Vec<&Key> = branch
+            .iter()
+            .filter_map(|op| match op {
+                TxnOp::Put { key, .. } | TxnOp::Delete { key, .. } => Some(key),
+                TxnOp::Get { .. } | TxnOp::Txn { .. } => None,
+            })
+            .collect();
+        written.sort_unstable();
+        if written.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(Error::GRpcStatus(tonic::Status::new(
+                tonic::Code::InvalidArgument,
+                "etcdserver: duplicate key given in txn request",
+            )));
         }
     }
     Ok(())
