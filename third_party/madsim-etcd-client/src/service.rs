@@ -221,11 +221,39 @@ impl EtcdService {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ServiceInner {
     revision: i64,
-    kv: BTreeMap<Key, KeyValue>,
+    kv: BTreeMap<Key, Stored>,
     #[serde_as(as = "HashMap<DisplayFromStr, _>")]
     lease: HashMap<LeaseId, Lease>,
     #[serde(skip)]
     watcher: EventBus,
+}
+
+/// A key's record as the store keeps it: a [`KeyValue`] without its key, which the map
+/// already holds (faultline patch, PATCHED.md change 12). Upstream kept the key twice, in
+/// the map and in the record: with a million tasks' records, ~120 MB.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    value: Value,
+    lease: i64,
+    create_revision: i64,
+    modify_revision: i64,
+}
+
+impl Stored {
+    /// The record as a reply or a watcher sees it.
+    fn with_key(&self, key: &Key) -> KeyValue {
+        self.clone().into_kv(key.clone())
+    }
+
+    fn into_kv(self, key: Key) -> KeyValue {
+        KeyValue {
+            key,
+            value: self.value,
+            lease: self.lease,
+            create_revision: self.create_revision,
+            modify_revision: self.modify_revision,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -368,7 +396,7 @@ impl ServiceInner {
         // copied both on every put. Same results, in the same order.
         let prev = self.kv.get(&key);
         let prev_lease_and_creation = prev.map(|v| (v.lease, v.create_revision));
-        let prev_value = if options.prev_kv { prev.cloned() } else { None };
+        let prev_value = if options.prev_kv { prev.map(|v| v.with_key(&key)) } else { None };
         // add key to the new lease
         if options.lease != 0 {
             let lease = self
@@ -386,14 +414,13 @@ impl ServiceInner {
         }
         // update main key-value
         self.revision += 1;
-        let kv = KeyValue {
-            key: key.clone(),
+        let kv = Stored {
             value,
             lease: options.lease,
             create_revision: prev_lease_and_creation.map_or(self.revision, |(_, created)| created),
             modify_revision: self.revision,
         };
-        let event = self.watcher.watches(&kv.key).then(|| Event::Put(kv.clone()));
+        let event = self.watcher.watches(&key).then(|| Event::Put(kv.with_key(&key)));
         match self.kv.entry(key) {
             Entry::Occupied(mut old) => *old.get_mut() = kv,
             Entry::Vacant(new) => drop(new.insert(kv)),
@@ -418,12 +445,12 @@ impl ServiceInner {
             if end <= key {
                 Vec::new()
             } else {
-                self.kv.range(key..end).map(|(_, v)| v.clone()).collect()
+                self.kv.range(key..end).map(|(k, v)| v.with_key(k)).collect()
             }
         } else if options.prefix {
-            self.get_prefix_range(key).map(|(_, v)| v.clone()).collect()
+            self.get_prefix_range(key).map(|(k, v)| v.with_key(k)).collect()
         } else {
-            self.kv.get(&key).cloned().into_iter().collect()
+            self.kv.get(&key).map(|v| v.with_key(&key)).into_iter().collect()
         };
         let count = kvs.len() as i64;
         let more = options.limit > 0 && count > options.limit;
@@ -438,7 +465,7 @@ impl ServiceInner {
         }
     }
 
-    fn get_prefix_range(&self, key: Key) -> Range<'_, Key, KeyValue> {
+    fn get_prefix_range(&self, key: Key) -> Range<'_, Key, Stored> {
         let mut end = key.clone();
         *end.last_mut().unwrap() += 1;
         self.kv.range(key..end)
@@ -446,16 +473,16 @@ impl ServiceInner {
 
     fn delete(&mut self, key: Key, _options: DeleteOptions) -> DeleteResponse {
         tracing::trace!(?key, "delete");
-        let prev_kv = self.kv.remove(&key);
+        let prev_kv = self.kv.remove_entry(&key);
         let deleted = prev_kv.is_some() as i64;
-        if let Some(kv) = prev_kv {
+        if let Some((key, kv)) = prev_kv {
             self.revision += 1;
             // remove key from the lease
             if kv.lease != 0 {
                 let lease = self.lease.get_mut(&kv.lease).expect("no lease");
                 lease.keys.remove(&key);
             }
-            self.watcher.publish(Event::Delete(kv));
+            self.watcher.publish(Event::Delete(kv.into_kv(key)));
         }
         DeleteResponse {
             header: self.header(),
@@ -540,7 +567,7 @@ impl ServiceInner {
         for key in keys {
             tracing::trace!(?key, "delete");
             let kv = self.kv.remove(&key).expect("no key");
-            self.watcher.publish(Event::Delete(kv));
+            self.watcher.publish(Event::Delete(kv.into_kv(key)));
         }
         Some(())
     }
@@ -617,8 +644,7 @@ impl ServiceInner {
         if self.kv.get(&key).map(|kv| kv.value.as_slice()) != Some(value) {
             // put the kv if key not exists or value not match
             self.revision += 1;
-            let kv = KeyValue {
-                key: key.clone(),
+            let kv = Stored {
                 value: value.clone(),
                 lease,
                 create_revision: self.revision,
@@ -629,8 +655,9 @@ impl ServiceInner {
                 .ok_or_else(lease_not_found)?
                 .keys
                 .insert(key.clone());
-            self.kv.insert(key.clone(), kv.clone());
-            self.watcher.publish(Event::Put(kv));
+            let event = Event::Put(kv.with_key(&key));
+            self.kv.insert(key.clone(), kv);
+            self.watcher.publish(event);
         }
 
         if self.leader(name.clone()).kv.unwrap().key == key {
@@ -659,7 +686,7 @@ impl ServiceInner {
                 self.revision += 1;
                 entry.get_mut().value = value;
                 entry.get_mut().modify_revision = self.revision;
-                self.watcher.publish(Event::Put(entry.get_mut().clone()));
+                self.watcher.publish(Event::Put(entry.get().with_key(entry.key())));
             }
         }
         Ok(ProclaimResponse {
@@ -673,7 +700,7 @@ impl ServiceInner {
             kv: self
                 .get_prefix_range(name)
                 .min_by_key(|(_, v)| v.create_revision)
-                .map(|(_, v)| v.clone()),
+                .map(|(k, v)| v.with_key(k)),
         }
     }
 
@@ -692,7 +719,7 @@ impl ServiceInner {
         let kv = self.kv.remove(&leader.key).ok_or_else(session_expired)?;
         let lease = self.lease.get_mut(&kv.lease).expect("no lease");
         lease.keys.remove(&leader.key);
-        self.watcher.publish(Event::Delete(kv));
+        self.watcher.publish(Event::Delete(kv.into_kv(leader.key)));
         self.revision += 1;
         Ok(ResignResponse {
             header: self.header(),
