@@ -53,7 +53,8 @@ pub fn every_job_fired(history: &[Event]) -> Vec<Violation> {
         .enumerate()
         .filter_map(|(index, e)| match &e.kind {
             // A name created again after a delete is judged once.
-            EventKind::JobCreated { job, .. } if !came_due.contains(job.as_str()) && flagged.insert(job) => {
+            EventKind::JobCreated(created) if !came_due.contains(created.job.as_str()) && flagged.insert(&created.job) => {
+                let job = &created.job;
                 let message = format!(
                     "job {job} was created at {} ms but neither fired nor skipped an instant before the run ended at {} ms",
                     e.at_ms, end.at_ms
@@ -69,6 +70,7 @@ pub fn every_job_fired(history: &[Event]) -> Vec<Violation> {
 mod tests {
     use super::*;
     use crate::tests::ev;
+    use faultline_model::trace::JobCreation;
 
     fn planned(id: u64, firings: u32) -> EventKind {
         EventKind::FaultPlanned { id, fault: "crash".into(), firings, detail: Default::default() }
@@ -108,14 +110,14 @@ mod tests {
     }
 
     fn created(job: &str) -> EventKind {
-        EventKind::JobCreated {
+        EventKind::JobCreated(Box::new(JobCreation {
             job: job.into(),
             spec: Default::default(),
             from_ms: 0,
             base_unix_ms: 0,
             late_bound_ms: 100,
             settle_ms: 600,
-        }
+        }))
     }
 
     #[test]

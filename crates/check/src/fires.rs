@@ -39,7 +39,7 @@ use super::cron_oracle;
 use super::firings::{firings, nodes};
 use super::{NameMap, Violation, ViolationKind};
 use faultline_model::job::{JobSpec, Misfire, Overlap};
-use faultline_model::trace::{Event, EventKind, Verdict};
+use faultline_model::trace::{Event, EventKind, JobCreation, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Most instants one active window is expanded to.
@@ -158,7 +158,7 @@ impl<'a> Facts<'a> {
     /// None for an empty history or one without jobs (nothing to judge).
     fn gather(history: &'a [Event]) -> Option<Self> {
         let last = history.len().checked_sub(1)?;
-        if !history.iter().any(|event| matches!(event.kind, EventKind::JobCreated { .. })) {
+        if !history.iter().any(|event| matches!(event.kind, EventKind::JobCreated(_))) {
             return None;
         }
         let mut facts = Facts::default();
@@ -189,7 +189,8 @@ impl<'a> Facts<'a> {
                 facts.terminal.entry(task).or_insert((index, at_ms));
             }
             match (&event.kind, id) {
-                (EventKind::JobCreated { job, spec, from_ms, base_unix_ms, late_bound_ms, settle_ms }, _) => {
+                (EventKind::JobCreated(created), _) => {
+                    let JobCreation { job, spec, from_ms, base_unix_ms, late_bound_ms, settle_ms } = &**created;
                     if let Some(&Some(old)) = current.get(job.as_str()) {
                         facts.close(old, at_ms, index);
                     }

@@ -130,7 +130,7 @@ fn leader_act(kind: &EventKind) -> Option<(&'static str, &str)> {
         EventKind::JobPaused { job } => ("job_paused", job),
         EventKind::JobResumed { job, .. } => ("job_resumed", job),
         EventKind::JobDeleted { job } => ("job_deleted", job),
-        EventKind::JobCreated { job, .. } => ("job_created", job),
+        EventKind::JobCreated(created) => ("job_created", &created.job),
         _ => return None,
     })
 }

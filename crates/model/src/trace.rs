@@ -70,6 +70,19 @@ pub enum FaultPhase {
     End,
 }
 
+/// What a [`EventKind::JobCreated`] event carries. Boxed: with six fields it was the one
+/// variant over 63 bytes, and it set the size of every event (96 bytes instead of 88; ten
+/// events a task). The JSON and the history hash are those of the former struct variant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobCreation {
+    pub job: Str,
+    pub spec: Str,
+    pub from_ms: u64,
+    pub base_unix_ms: u64,
+    pub late_bound_ms: u64,
+    pub settle_ms: u64,
+}
+
 /// What a [`EventKind::CheckBounds`] event carries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Bounds {
@@ -168,7 +181,7 @@ pub enum EventKind {
     /// line. While the cluster is healthy (no fault in progress, none ended within
     /// `settle_ms`), every fire must start within `late_bound_ms` of its instant. The job's
     /// instants are those after `from_ms`.
-    JobCreated { job: Str, spec: Str, from_ms: u64, base_unix_ms: u64, late_bound_ms: u64, settle_ms: u64 },
+    JobCreated(Box<JobCreation>),
     /// The leader persisted a pause: no fire of the job is decided until it resumes.
     JobPaused { job: Str },
     /// The leader persisted a resume: instants up to now never fire; the next is `next_ms`.
@@ -309,9 +322,9 @@ mod tests {
     /// megabytes of a large run. A variant that would grow it belongs in a box, as
     /// `CheckBounds` is.
     #[test]
-    fn an_event_stays_within_96_bytes() {
+    fn an_event_stays_within_88_bytes() {
         assert_eq!(std::mem::size_of::<Str>(), 16, "history strings are 16 bytes");
-        assert!(std::mem::size_of::<Event>() <= 96, "an event is {} bytes", std::mem::size_of::<Event>());
+        assert!(std::mem::size_of::<Event>() <= 88, "an event is {} bytes", std::mem::size_of::<Event>());
     }
 
     fn history() -> Vec<Event> {

@@ -27,14 +27,14 @@ fn created(spec: &JobSpec, from_ms: u64, base_unix_ms: u64) -> Event {
     ev(
         from_ms,
         "coord-1",
-        EventKind::JobCreated {
+        EventKind::JobCreated(Box::new(JobCreation {
             job: job.into(),
             spec: spec.into(),
             from_ms,
             base_unix_ms,
             late_bound_ms: 1000,
             settle_ms: 5000,
-        },
+        })),
     )
 }
 
@@ -338,7 +338,8 @@ fn a_cron_fire_in_the_spring_forward_gap_is_off_schedule() {
     let mut history = vec![created(&cron, 0, base), fire(good, good, good, "t1"), fire(gap, gap, gap, "t2")];
     history.push(ev(gap + 10, "coord-1", succeeded("t1")));
     assert_eq!(found(&history), vec![(FireOffSchedule, 2)]);
-    if let EventKind::JobCreated { spec, .. } = &mut history[0].kind {
+    if let EventKind::JobCreated(created) = &mut history[0].kind {
+        let spec = &mut created.spec;
         *spec = "{".into();
     }
     assert_eq!(found(&history), vec![], "a job whose spec does not parse is not judged");

@@ -24,7 +24,7 @@
 use super::{Coordinator, Entry, Output, Pending};
 use crate::schedule::{Calendar as _, JobCommand, JobSpec, Misfire, Overlap, ValidJob as _};
 use crate::{Now, TaskId, TaskRecord, TaskSpec};
-use faultline_model::trace::EventKind;
+use faultline_model::trace::{EventKind, JobCreation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -236,14 +236,14 @@ impl Coordinator {
                     last_task: None,
                     last_skip: None,
                 };
-                let event = EventKind::JobCreated {
+                let event = EventKind::JobCreated(Box::new(JobCreation {
                     job: name.as_str().into(),
                     spec: serde_json::to_string(&record.spec).expect("job specs serialize").into(),
                     from_ms: wall_ms,
                     base_unix_ms: self.cfg.jobs.base_unix_ms,
                     late_bound_ms: self.cfg.jobs.late_bound_ms,
                     settle_ms: self.cfg.jobs.settle_ms,
-                };
+                }));
                 (record, event)
             }
             (JobCommand::Create { spec }, Some(existing)) => {
