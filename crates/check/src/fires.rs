@@ -452,7 +452,7 @@ fn early_fires(history: &[Event], facts: &Facts) -> Vec<Violation> {
             (_, Some(&index)) if early(&&index) => (index, "took effect"),
             _ => continue,
         };
-        let executor = match &history[index].kind {
+        let executor: &str = match &history[index].kind {
             EventKind::Apply { executor, .. } => executor,
             _ => &history[index].node,
         };

@@ -7,5 +7,6 @@
 pub mod bytes;
 pub mod fixtures;
 pub mod job;
+pub mod node_name;
 pub mod trace;
 pub mod verdict;
