@@ -34,9 +34,13 @@ pub struct TaskSpec {
     /// Per-attempt timeout, enforced by the executor.
     pub timeout_ms: u64,
     /// A scheduled fire's instant (scheduler ms): the executor starts the body no earlier by
-    /// its own clock. 0 for plain tasks.
-    #[serde(default)]
+    /// its own clock. 0 for plain tasks (and then absent from the stored JSON).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub not_before_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Keys of scheduled fires start with this; a client's task may not.
@@ -131,15 +135,21 @@ pub struct TaskRecord {
     pub failures: u32,
     /// Times the task was taken back from a dead or forgetful executor.
     pub redispatches: u32,
-    /// Token and holder of the current assignment, while assigned or running.
+    /// Token and holder of the current assignment, while assigned or running. Absent from
+    /// the stored JSON when empty, as the other empty fields are (a record written with
+    /// them, `null` or `false`, still reads): a million finished tasks' records were ~70 MB
+    /// of such fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Token>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<Holder>,
     /// Why the task was dead-lettered, or why its last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// An attempt sent the effect to the sink and ended without its verdict: the effect may
     /// have landed. Such a task is never dead-lettered; it is retried until an attempt hears
     /// the sink's verdict (a landed effect is then judged a duplicate: succeeded).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub effect_unknown: bool,
     /// When the task became terminal, by the wall clock of the leader that made it so: a
     /// new leader keeps it until then plus the retention (and not a whole retention from
@@ -208,5 +218,28 @@ mod tests {
                 .map(Outcome::name)
                 .collect();
         assert_eq!(names, ["succeeded", "failed", "timed_out", "unknown"]);
+    }
+
+    #[test]
+    fn a_stored_record_leaves_out_empty_fields_and_an_old_one_with_them_still_reads() {
+        let spec =
+            TaskSpec { key: "k".into(), payload: b"p".to_vec(), max_attempts: 3, timeout_ms: 10, not_before_ms: 0 };
+        let mut record = TaskRecord::new("t1-1".into(), spec);
+        record.state = TaskState::Succeeded;
+        let json = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            json,
+            r#"{"id":"t1-1","spec":{"key":"k","payload":"cA==","max_attempts":3,"timeout_ms":10},"state":"succeeded","attempt":0,"failures":0,"redispatches":0}"#
+        );
+        assert_eq!(serde_json::from_str::<TaskRecord>(&json).unwrap(), record);
+        let old = r#"{"id":"t1-1","spec":{"key":"k","payload":"cA==","max_attempts":3,"timeout_ms":10,"not_before_ms":0},"state":"succeeded","attempt":0,"failures":0,"redispatches":0,"token":null,"holder":null,"reason":null,"effect_unknown":false}"#;
+        assert_eq!(serde_json::from_str::<TaskRecord>(old).unwrap(), record);
+        record.token = Some(Token { epoch: 2, attempt: 1 });
+        record.holder = Some(Holder { executor: "exec-1".into(), incarnation: 7 });
+        record.reason = Some("why".into());
+        record.effect_unknown = true;
+        record.spec.not_before_ms = 5;
+        let full = serde_json::to_string(&record).unwrap();
+        assert_eq!(serde_json::from_str::<TaskRecord>(&full).unwrap(), record, "{full}");
     }
 }
