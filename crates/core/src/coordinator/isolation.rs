@@ -80,8 +80,8 @@ impl Coordinator {
             if picked.len() == free || item.at_ms > now_ms {
                 break;
             }
-            let avoid = &self.tasks[&item.task].avoid_zones;
-            if avoid.contains(zone) && elsewhere.iter().any(|z| !avoid.contains(*z)) {
+            let entry = &self.tasks[&item.task];
+            if entry.avoids(zone) && elsewhere.iter().any(|z| !entry.avoids(z)) {
                 if skipped == max_skips {
                     break;
                 }
@@ -126,7 +126,7 @@ impl Coordinator {
             return;
         }
         let entry = self.tasks.get_mut(task).expect("avoiding a zone for a known task");
-        if entry.avoid_zones.insert(zone.to_string()) {
+        if entry.rare_mut().avoid_zones.insert(zone.to_string()) {
             self.record(EventKind::ZoneAvoided { task: task.clone(), zone: zone.into() });
         }
     }

@@ -26,7 +26,6 @@ use crate::schedule::{Calendar as _, JobCommand, JobSpec, Misfire, Overlap, Vali
 use crate::{Now, TaskId, TaskRecord, TaskSpec};
 use faultline_model::trace::{EventKind, JobCreation};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// Most missed instants one decision looks at (an every-second job after a day down).
 const MAX_DUE: usize = 100_000;
@@ -476,14 +475,7 @@ impl Coordinator {
         #[cfg(not(madsim))]
         let job = Some(job);
         let op = self.put(Some(task.clone()), true, job.map(Box::new), pending);
-        let entry = Entry {
-            record: task,
-            writing: Some(op),
-            delivered_at_seq: None,
-            waiters: Vec::new(),
-            created: false,
-            avoid_zones: BTreeSet::new(),
-        };
+        let entry = Entry { record: task, writing: Some(op), delivered_at_seq: None, created: false, rare: None };
         self.tasks.insert(id, Box::new(entry));
         op
     }

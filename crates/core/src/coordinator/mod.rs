@@ -202,12 +202,47 @@ struct Entry {
     /// The beat whose reply delivered the current assignment; `Some(0)` when an earlier
     /// leader delivered it.
     delivered_at_seq: Option<u64>,
-    /// Submits waiting for the create write.
-    waiters: Vec<u64>,
     /// The create write is confirmed (always true for records loaded from the store).
     created: bool,
+    /// What few entries need, boxed apart (see [`Rare`]).
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of a task's entry that few tasks use. Inline they made every entry 288 bytes
+/// (a 320-byte allocation); boxed apart, 248 (256): 64 MB less for a million retained tasks.
+#[derive(Clone, Debug, Default)]
+struct Rare {
+    /// Submits waiting for the create write.
+    waiters: Vec<u64>,
     /// Zones where an attempt of this task failed, timed out or was lost with its executor.
     avoid_zones: BTreeSet<String>,
+}
+
+impl Entry {
+    fn waiters(&self) -> &[u64] {
+        self.rare.as_ref().map_or(&[], |rare| &rare.waiters)
+    }
+
+    fn avoids(&self, zone: &str) -> bool {
+        self.rare.as_ref().is_some_and(|rare| rare.avoid_zones.contains(zone))
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Default::default)
+    }
+
+    /// The waiting submits, leaving none; the box goes when nothing else is in it (every
+    /// new task has its submit waiting until the create is durable).
+    fn take_waiters(&mut self) -> Vec<u64> {
+        let Some(rare) = self.rare.as_mut() else {
+            return Vec::new();
+        };
+        let waiters = std::mem::take(&mut rare.waiters);
+        if rare.avoid_zones.is_empty() {
+            self.rare = None;
+        }
+        waiters
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -340,14 +375,7 @@ impl Coordinator {
                 self.open += 1;
             }
             let id = record.id.clone();
-            let mut entry = Entry {
-                record,
-                writing: None,
-                delivered_at_seq: None,
-                waiters: Vec::new(),
-                created: true,
-                avoid_zones: BTreeSet::new(),
-            };
+            let mut entry = Entry { record, writing: None, delivered_at_seq: None, created: true, rare: None };
             #[cfg(madsim)]
             if self.buggy_load(&entry.record) {
                 self.tasks.insert(id, Box::new(entry));
@@ -395,9 +423,9 @@ impl Coordinator {
     /// the submits still waiting for a write.
     pub fn step_down(&mut self) {
         // In id order; only the few tasks with a submit waiting are sorted, not the map.
-        let mut with_waiters: Vec<_> = self.tasks.iter().filter(|(_, e)| !e.waiters.is_empty()).collect();
+        let mut with_waiters: Vec<_> = self.tasks.iter().filter(|(_, e)| !e.waiters().is_empty()).collect();
         with_waiters.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let waiting: Vec<u64> = with_waiters.into_iter().flat_map(|(_, e)| e.waiters.iter().copied()).collect();
+        let waiting: Vec<u64> = with_waiters.into_iter().flat_map(|(_, e)| e.waiters().iter().copied()).collect();
         for req in waiting {
             self.out.push_back(Output::Reply { req, reply: SubmitReply::NotLeader });
         }
@@ -431,7 +459,7 @@ impl Coordinator {
                 let task = id.clone();
                 return self.reply(req, SubmitReply::Accepted { task, created: false });
             }
-            entry.waiters.push(req);
+            entry.rare_mut().waiters.push(req);
             return;
         }
         if self.open >= self.cfg.max_open_tasks {
@@ -454,9 +482,8 @@ impl Coordinator {
             record,
             writing: Some(op),
             delivered_at_seq: None,
-            waiters,
             created: false,
-            avoid_zones: BTreeSet::new(),
+            rare: (!waiters.is_empty()).then(|| Box::new(Rare { waiters, ..Rare::default() })),
         };
         self.tasks.insert(id, Box::new(entry));
     }
@@ -506,7 +533,7 @@ impl Coordinator {
     fn created(&mut self, now_ms: u64, task: &TaskId) {
         let entry = self.tasks.get_mut(task).expect("created task");
         entry.created = true;
-        let waiters = std::mem::take(&mut entry.waiters);
+        let waiters = entry.take_waiters();
         for (i, req) in waiters.into_iter().enumerate() {
             self.reply(req, SubmitReply::Accepted { task: task.clone(), created: i == 0 });
         }
