@@ -121,6 +121,13 @@ impl DerefMut for Bytes {
     }
 }
 
+// faultline patch (PATCHED.md, change 12): the store keeps a value's bytes without the vector.
+impl From<Bytes> for Vec<u8> {
+    fn from(bytes: Bytes) -> Self {
+        bytes.0
+    }
+}
+
 impl From<Vec<u8>> for Bytes {
     fn from(v: Vec<u8>) -> Self {
         Self(v)

@@ -228,12 +228,35 @@ struct ServiceInner {
     watcher: EventBus,
 }
 
+/// A stored value: its bytes without a vector's spare capacity field (16 bytes, not 24, in
+/// each of the map's slots; faultline patch, change 12). The dump writes it as `Bytes` does.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Packed(Box<[u8]>);
+
+impl From<Value> for Packed {
+    fn from(value: Value) -> Self {
+        Packed(Vec::from(value).into_boxed_slice())
+    }
+}
+
+impl Serialize for Packed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        Bytes::from(self.0.to_vec()).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Packed {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        Bytes::deserialize(deserializer).map(Packed::from)
+    }
+}
+
 /// A key's record as the store keeps it: a [`KeyValue`] without its key, which the map
 /// already holds (faultline patch, PATCHED.md change 12). Upstream kept the key twice, in
 /// the map and in the record: with a million tasks' records, ~120 MB.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
-    value: Value,
+    value: Packed,
     lease: i64,
     create_revision: i64,
     modify_revision: i64,
@@ -248,7 +271,7 @@ impl Stored {
     fn into_kv(self, key: Key) -> KeyValue {
         KeyValue {
             key,
-            value: self.value,
+            value: self.value.0.into_vec().into(),
             lease: self.lease,
             create_revision: self.create_revision,
             modify_revision: self.modify_revision,
@@ -415,7 +438,7 @@ impl ServiceInner {
         // update main key-value
         self.revision += 1;
         let kv = Stored {
-            value,
+            value: value.into(),
             lease: options.lease,
             create_revision: prev_lease_and_creation.map_or(self.revision, |(_, created)| created),
             modify_revision: self.revision,
@@ -493,12 +516,13 @@ impl ServiceInner {
     fn txn(&mut self, txn: Txn) -> TxnResponse {
         tracing::trace!(%txn, "transaction");
         let succeeded = txn.compare.iter().all(|cmp| {
-            let value = self.kv.get(&cmp.key).map(|v| &v.value);
+            let value = self.kv.get(&cmp.key).map(|v| &*v.value.0);
+            let expected = cmp.value.as_slice();
             match cmp.op {
-                CompareOp::Equal => value == Some(&cmp.value),
-                CompareOp::Greater => matches!(value, Some(v) if v > &cmp.value),
-                CompareOp::Less => matches!(value, Some(v) if v < &cmp.value),
-                CompareOp::NotEqual => value != Some(&cmp.value),
+                CompareOp::Equal => value == Some(expected),
+                CompareOp::Greater => matches!(value, Some(v) if v > expected),
+                CompareOp::Less => matches!(value, Some(v) if v < expected),
+                CompareOp::NotEqual => value != Some(expected),
             }
         });
 
@@ -641,11 +665,11 @@ impl ServiceInner {
         key.push(b'/');
         key.extend_from_slice(format!("{lease:016x}").as_bytes());
 
-        if self.kv.get(&key).map(|kv| kv.value.as_slice()) != Some(value) {
+        if self.kv.get(&key).map(|kv| &*kv.value.0) != Some(value.as_slice()) {
             // put the kv if key not exists or value not match
             self.revision += 1;
             let kv = Stored {
-                value: value.clone(),
+                value: value.clone().into(),
                 lease,
                 create_revision: self.revision,
                 modify_revision: self.revision,
@@ -684,7 +708,7 @@ impl ServiceInner {
             Entry::Vacant(_) => return Err(session_expired()),
             Entry::Occupied(mut entry) => {
                 self.revision += 1;
-                entry.get_mut().value = value;
+                entry.get_mut().value = value.into();
                 entry.get_mut().modify_revision = self.revision;
                 self.watcher.publish(Event::Put(entry.get().with_key(entry.key())));
             }
