@@ -412,7 +412,7 @@ fn the_leaders_zone_is_a_target() {
         .iter()
         .rev()
         .find(|e| e.at_ms <= begin && matches!(e.kind, EventKind::LeaderElected { .. }))
-        .map(|e| e.node.clone())
+        .map(|e| e.node)
         .unwrap();
     let zone = |n: &str| (n.rsplit('-').next().unwrap().parse::<usize>().unwrap() - 1) % 3;
     let mut expected: Vec<String> =
