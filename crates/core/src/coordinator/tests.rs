@@ -208,3 +208,11 @@ fn a_new_leader_gives_inherited_executors_one_extra_interval_and_the_takeover_gr
     c.tick(Now::at(1_000 + 300 + 100 + 201));
     assert!(matches!(drain(&mut c)[0], Output::Record(EventKind::ExecutorDead { tasks: 1, .. })));
 }
+
+/// A leader keeps an entry per task for the retention (a day by default): at a million
+/// tasks each byte is a megabyte. 256 is an allocator size class; one byte more and every
+/// entry costs 320 (the rarely used parts belong in `Rare`).
+#[test]
+fn a_task_entry_fits_in_256_bytes() {
+    assert!(std::mem::size_of::<Entry>() <= 256, "a task entry is {} bytes", std::mem::size_of::<Entry>());
+}
