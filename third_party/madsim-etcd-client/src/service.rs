@@ -230,7 +230,7 @@ struct ServiceInner {
 
 /// A stored value: its bytes without a vector's spare capacity field (16 bytes, not 24, in
 /// each of the map's slots; faultline patch, change 12). The dump writes it as `Bytes` does.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone)]
 struct Packed(Box<[u8]>);
 
 impl From<Value> for Packed {
@@ -291,10 +291,14 @@ enum EventPattern {
 
 impl EventPattern {
     fn is_match(&self, event: &Event) -> bool {
+        match event {
+            Event::Put(kv) | Event::Delete(kv) => self.matches_key(&kv.key),
+        }
+    }
+
+    fn matches_key(&self, key: &[u8]) -> bool {
         match self {
-            Self::Prefix(prefix) => match event {
-                Event::Put(kv) | Event::Delete(kv) => kv.key.starts_with(prefix),
-            },
+            Self::Prefix(prefix) => key.starts_with(prefix),
         }
     }
 }
@@ -314,9 +318,7 @@ impl EventBus {
 
     /// Whether a put of `key` matches any subscriber (faultline patch, change 11).
     fn watches(&self, key: &[u8]) -> bool {
-        self.list.iter().any(|(pattern, _)| match pattern {
-            EventPattern::Prefix(prefix) => key.starts_with(prefix),
-        })
+        self.list.iter().any(|(pattern, _)| pattern.matches_key(key))
     }
 
     /// Publish an event.
@@ -444,10 +446,7 @@ impl ServiceInner {
             modify_revision: self.revision,
         };
         let event = self.watcher.watches(&key).then(|| Event::Put(kv.with_key(&key)));
-        match self.kv.entry(key) {
-            Entry::Occupied(mut old) => *old.get_mut() = kv,
-            Entry::Vacant(new) => drop(new.insert(kv)),
-        }
+        self.kv.insert(key, kv);
         if let Some(event) = event {
             self.watcher.publish(event);
         }
