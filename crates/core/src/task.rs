@@ -137,8 +137,8 @@ pub struct TaskRecord {
     pub redispatches: u32,
     /// Token and holder of the current assignment, while assigned or running. Absent from
     /// the stored JSON when empty, as the other empty fields are (a record written with
-    /// them, `null` or `false`, still reads): a million finished tasks' records were ~70 MB
-    /// of such fields.
+    /// them, `null` or `false`, still reads): leaving them out took 115 MB off a million-task
+    /// simulated run's peak.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Token>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
