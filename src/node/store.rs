@@ -1,5 +1,5 @@
 //! The coordination store client (etcd; simulated etcd under madsim). Task records live
-//! under `/faultline/tasks/`, the idempotency index under `/faultline/keys/`, job records
+//! under `/faultline/tasks/` (in a compact binary form, [`record`]), the idempotency index under `/faultline/keys/`, job records
 //! (with their fire cursors) under `/faultline/jobs/`.
 //!
 //! Fencing: a new leader raises `/faultline/fence` to its epoch (zero-padded, so byte order
@@ -13,6 +13,8 @@ use crate::node::clock::{Elapsed, NodeClock};
 use crate::node::rpc::through_faults;
 use crate::node::NodeFaults;
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse, TxnResponse};
+
+pub mod record;
 
 /// The peer name store calls carry in the fault layer.
 pub const STORE_PEER: &str = "store";
@@ -30,7 +32,8 @@ pub const MAX_TXN_OPS: usize = 128;
 /// any other call, but a lost reply should cost a few seconds, not ten (a new leader that
 /// waited ten on a dropped load reply held the election that long with nobody leading).
 const LOAD_TIMEOUT_FACTOR: u64 = 3;
-/// Keys a load reads per call: 1,000 finished-task records are about 300 KB.
+/// Keys a load reads per call: 1,000 finished-task records with small payloads are about
+/// 100 KB.
 const LOAD_PAGE: i64 = 1_000;
 /// Operations a write batch may carry: one of the txn's ops moves [`WRITE_SEQ`].
 pub const MAX_BATCH_OPS: usize = MAX_TXN_OPS - 1;
@@ -149,12 +152,12 @@ impl Store {
 
     /// Every task record, in key order.
     pub async fn load_tasks(&self) -> Result<Vec<TaskRecord>, StoreError> {
-        self.load(TASKS).await
+        self.load(TASKS, record::decode).await
     }
 
     /// Every job record, in name order.
     pub async fn load_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        self.load(JOBS).await
+        self.load(JOBS, |value| serde_json::from_slice(value).map_err(|e| e.to_string())).await
     }
 
     /// Every record under `prefix`, read in pages of at most [`LOAD_PAGE`] keys: one read of
@@ -162,7 +165,11 @@ impl Store {
     /// tasks did on etcd 3.4), and a page that still passes it (large payloads) is read again
     /// as two halves. The pages need no common revision: the loading leader has raised the
     /// fence, so no other leader writes meanwhile.
-    async fn load<T: serde::de::DeserializeOwned>(&self, prefix: &'static str) -> Result<Vec<T>, StoreError> {
+    async fn load<T>(
+        &self,
+        prefix: &'static str,
+        decode: fn(&[u8]) -> Result<T, String>,
+    ) -> Result<Vec<T>, StoreError> {
         let end = prefix_end(prefix);
         let mut from = prefix.as_bytes().to_vec();
         let mut page = LOAD_PAGE;
@@ -181,10 +188,12 @@ impl Store {
                 resp => resp?,
             };
             for kv in resp.kvs() {
-                records.push(serde_json::from_slice(kv.value()).map_err(|e| StoreError::Corrupt {
-                    key: String::from_utf8_lossy(kv.key()).into_owned(),
-                    err: e.to_string(),
-                })?);
+                records.push(
+                    decode(kv.value()).map_err(|err| StoreError::Corrupt {
+                        key: String::from_utf8_lossy(kv.key()).into_owned(),
+                        err,
+                    })?,
+                );
             }
             match resp.kvs().last() {
                 Some(last) if resp.more() => from = [last.key(), &[0]].concat(),
@@ -252,7 +261,7 @@ fn batch_ops(writes: &[Write]) -> Vec<(String, Option<Vec<u8>>)> {
     };
     for w in writes {
         if let Some(record) = &w.record {
-            put([TASKS, &record.id].concat(), Some(record_json(record)));
+            put([TASKS, &record.id].concat(), Some(record::encode(record)));
             if w.create_key {
                 put([KEYS, &record.spec.key].concat(), Some(record.id.as_bytes().to_vec()));
             }
@@ -266,14 +275,6 @@ fn batch_ops(writes: &[Write]) -> Vec<(String, Option<Vec<u8>>)> {
         }
     }
     puts
-}
-
-/// A task record's JSON, written into a buffer sized for a typical record at once rather
-/// than grown from empty.
-fn record_json(record: &TaskRecord) -> Vec<u8> {
-    let mut json = Vec::with_capacity(384 + record.spec.key.len() + record.spec.payload.len() * 4 / 3);
-    serde_json::to_writer(&mut json, record).expect("task records serialize");
-    json
 }
 
 /// The first key after every key that starts with `prefix` (etcd's prefix range end).
@@ -326,7 +327,7 @@ mod tests {
         let puts = batch_ops(&batch);
         let keys: Vec<&str> = puts.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["/faultline/tasks/t1-1", "/faultline/keys/k", "/faultline/tasks/t1-2", "/faultline/keys/k2"]);
-        let kept: TaskRecord = serde_json::from_slice(puts[0].1.as_deref().expect("a put")).expect("a task record");
+        let kept = record::decode(puts[0].1.as_deref().expect("a put")).expect("a task record");
         assert_eq!(kept, reassigned, "the batch's last write of a key wins");
     }
 

@@ -26,7 +26,8 @@ impl std::fmt::Display for Token {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskSpec {
     pub key: String,
-    /// Stored as base64 (`faultline_model::bytes`).
+    /// Raw bytes in the store's record (`node::store::record`); base64 in JSON
+    /// (`faultline_model::bytes`).
     #[serde(with = "faultline_model::bytes")]
     pub payload: Vec<u8>,
     /// Attempts whose body fails or times out before the task is dead-lettered.
@@ -47,11 +48,10 @@ fn is_zero(n: &u64) -> bool {
 pub const FIRE_KEY_PREFIX: &str = "fire/";
 /// The longest idempotency key a client may submit, bytes.
 pub const MAX_KEY_BYTES: usize = 256;
-/// The largest payload a client may submit, bytes. It lives in the store's record as base64
-/// (4 characters per 3 bytes: `faultline_model::bytes`), so 128 KiB is about 171 KiB in one
-/// txn: well under etcd's request limit (1.5 MiB by default), which a 0.6 MB payload once
-/// broke, deposing the leader on every resend. (Records once held a JSON array of numbers,
-/// up to 4 characters a byte; such a record still reads.)
+/// The largest payload a client may submit, bytes. It lives in the store's record as its own
+/// bytes (records written as JSON by older versions held it as base64, 4 characters per 3
+/// bytes, about 171 KiB), well under etcd's request limit (1.5 MiB by default), which a
+/// 0.6 MB payload once broke, deposing the leader on every resend.
 pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 /// The most attempts a task may ask for.
 pub const MAX_ATTEMPTS: u32 = 100;
@@ -123,7 +123,8 @@ pub struct Holder {
     pub incarnation: u64,
 }
 
-/// The durable record of a task, as the store keeps it (JSON under `/faultline/tasks/`).
+/// The durable record of a task, as the store keeps it under `/faultline/tasks/` (binary:
+/// `node::store::record`; its JSON form here is what older versions stored, still read).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRecord {
     pub id: TaskId,
@@ -136,9 +137,8 @@ pub struct TaskRecord {
     /// Times the task was taken back from a dead or forgetful executor.
     pub redispatches: u32,
     /// Token and holder of the current assignment, while assigned or running. Absent from
-    /// the stored JSON when empty, as the other empty fields are (a record written with
-    /// them, `null` or `false`, still reads): leaving them out took 115 MB off a million-task
-    /// simulated run's peak.
+    /// the JSON when empty, as the other empty fields are (a record written with them,
+    /// `null` or `false`, still reads).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<Token>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
