@@ -416,25 +416,31 @@ impl ServiceInner {
             },
             "put"
         );
-        // faultline patch (PATCHED.md, change 11): the previous value is copied only when
-        // the caller asked for it, and the new one only when a watcher matches it. Upstream
-        // copied both on every put. Same results, in the same order.
-        let prev = self.kv.get(&key);
+        // faultline patch (PATCHED.md, changes 11 and 13): the previous value is copied only
+        // when the caller asked for it, and the new one only when a watcher matches it; the
+        // key is looked up once (an entry), not searched for again to insert. Upstream
+        // copied both values on every put and searched the map twice. Same results, in the
+        // same order.
+        if options.lease != 0 && !self.lease.contains_key(&options.lease) {
+            return Err(lease_not_found());
+        }
+        let entry = self.kv.entry(key);
+        let prev = match &entry {
+            Entry::Occupied(e) => Some(e.get()),
+            Entry::Vacant(_) => None,
+        };
         let prev_lease_and_creation = prev.map(|v| (v.lease, v.create_revision));
-        let prev_value = if options.prev_kv { prev.map(|v| v.with_key(&key)) } else { None };
+        let prev_value = if options.prev_kv { prev.map(|v| v.with_key(entry.key())) } else { None };
         // add key to the new lease
         if options.lease != 0 {
-            let lease = self
-                .lease
-                .get_mut(&options.lease)
-                .ok_or_else(lease_not_found)?;
-            lease.keys.insert(key.clone());
+            let lease = self.lease.get_mut(&options.lease).expect("checked above");
+            lease.keys.insert(entry.key().clone());
         }
         // remove key from the old lease
         if let Some((prev_lease, _)) = prev_lease_and_creation {
             if prev_lease != 0 {
                 let lease = self.lease.get_mut(&prev_lease).expect("no lease");
-                lease.keys.remove(&key);
+                lease.keys.remove(entry.key());
             }
         }
         // update main key-value
@@ -445,8 +451,15 @@ impl ServiceInner {
             create_revision: prev_lease_and_creation.map_or(self.revision, |(_, created)| created),
             modify_revision: self.revision,
         };
-        let event = self.watcher.watches(&key).then(|| Event::Put(kv.with_key(&key)));
-        self.kv.insert(key, kv);
+        let event = self.watcher.watches(entry.key()).then(|| Event::Put(kv.with_key(entry.key())));
+        match entry {
+            Entry::Occupied(mut e) => {
+                e.insert(kv);
+            }
+            Entry::Vacant(e) => {
+                e.insert(kv);
+            }
+        }
         if let Some(event) = event {
             self.watcher.publish(event);
         }
