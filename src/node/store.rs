@@ -250,8 +250,10 @@ impl Store {
 /// applying both in order would leave the later one, so keeping only it is the same write.
 /// Keys keep the order of their first write.
 fn batch_ops(writes: &[Write]) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut puts: Vec<(String, Option<Vec<u8>>)> = Vec::new();
-    let mut at: rustc_hash::FxHashMap<String, usize> = Default::default(); // looked up only
+    // A write puts one or two keys (a record and its new idempotency key).
+    let mut puts: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(2 * writes.len());
+    let mut at: rustc_hash::FxHashMap<String, usize> = // looked up only
+        rustc_hash::FxHashMap::with_capacity_and_hasher(2 * writes.len(), Default::default());
     let mut put = |key: String, value: Option<Vec<u8>>| match at.get(&key) {
         Some(&i) => puts[i].1 = value,
         None => {

@@ -70,7 +70,9 @@ impl Coordinator {
     /// while a usable executor exists in a zone the task does not avoid; passed-over tasks
     /// keep their place in the queue.
     pub(super) fn pick_ready(&self, now_ms: u64, zone: &str, free: usize) -> Vec<Ready> {
-        let elsewhere = self.usable_zones_except(zone, false);
+        // The other usable zones, found at the first task that avoids this one (most beats
+        // meet none: the search walks every executor).
+        let mut elsewhere = None;
         let max_skips = self.cfg.isolation.max_skips_per_beat;
         let mut picked = Vec::new();
         let mut skipped = 0;
@@ -81,7 +83,12 @@ impl Coordinator {
                 break;
             }
             let entry = &self.tasks[&item.task];
-            if entry.avoids(zone) && elsewhere.iter().any(|z| !entry.avoids(z)) {
+            if entry.avoids(zone)
+                && elsewhere
+                    .get_or_insert_with(|| self.usable_zones_except(zone, false))
+                    .iter()
+                    .any(|z| !entry.avoids(z))
+            {
                 if skipped == max_skips {
                     break;
                 }
