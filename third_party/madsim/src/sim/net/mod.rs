@@ -36,17 +36,20 @@
 //! ```
 
 use bytes::Bytes;
-use futures_util::{stream::BoxStream, StreamExt};
+use futures_util::{ready, Stream, StreamExt};
 use spin::Mutex;
 use std::{
     any::Any,
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
+    future::Future,
     io,
     net::{IpAddr, SocketAddr},
+    pin::Pin,
     sync::Arc,
+    task::{Context, Poll, Waker},
     time::Instant,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
 use tracing::*;
 
 use crate::{
@@ -54,7 +57,7 @@ use crate::{
     plugin,
     rand::{GlobalRng, Rng},
     task::{NodeId, NodeInfo, Spawner},
-    time::{sleep, sleep_until, Duration, TimeHandle},
+    time::{sleep, Duration, TimeHandle},
 };
 
 mod addr;
@@ -376,68 +379,93 @@ impl NetSim {
     }
 
     /// Create a reliable, ordered channel between two endpoints.
+    ///
+    /// faultline patch (PATCHED.md, change 7): a message is delivered by a timer at its
+    /// arrival, which wakes the receiver once. Upstream queued it on a channel whose
+    /// receiving task woke at the send, slept until the arrival and woke again: two polls of
+    /// the receiver (often a server's whole accept loop) per message.
     fn channel(
         self: &Arc<Self>,
         node: NodeId,
         dst: SocketAddr,
         protocol: IpProtocol,
     ) -> (PayloadSender, PayloadReceiver) {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let time = self.time.clone();
         let net = self.clone();
-        let test_link = Arc::new(move || {
+        let test_link: TestLink = Arc::new(move || {
             net.network
                 .lock()
                 .try_send(node, dst, protocol)
                 .map(|(_, _, _, latency)| net.time.now_instant() + latency)
         });
+        let link = Arc::new(Mutex::new(Link::default()));
+        let closed = Arc::new(Notify::new());
         let sender = PayloadSender {
             test_link: test_link.clone(),
-            tx,
+            link: link.clone(),
+            closed: closed.clone(),
+            time: self.time.clone(),
         };
-        let recver = async_stream::stream! {
-            while let Some((value, mut state)) = rx.recv().await {
-                // wait until the link is ready
-                let mut backoff = Duration::from_millis(1);
-                let arrive_time = loop {
-                    if let Some(arrive_time) = state {
-                        break arrive_time;
-                    }
-                    // backoff
-                    sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    // retry
-                    state = test_link();
-                };
-                // faultline patch (PATCHED.md, change 5): a message that has arrived
-                // already (it waited behind earlier ones) is taken at once. `sleep_until`
-                // sleeps at least 1 ms, so a connection delivered at most one queued message
-                // per simulated millisecond: a cap on calls that share a connection that a
-                // real TCP connection does not have.
-                if arrive_time > time.now_instant() {
-                    sleep_until(arrive_time).await;
-                }
-                yield value;
-            }
-        }
-        .boxed();
+        let recver = PayloadReceiver {
+            test_link,
+            link,
+            closed,
+            time: self.time.clone(),
+            retry: None,
+            backoff: RETRY_FIRST,
+        };
         (sender, recver)
+    }
+}
+
+/// Tests the link from a channel's sender to its receiver now: the arrival time of a message
+/// sent now, or `None` when the link is down (the peer's port unbound, the link clogged, or
+/// the packet lost).
+type TestLink = Arc<dyn Fn() -> Option<Instant> + Send + Sync>;
+
+/// The first wait before a message sent while the link was down tests the link again; each
+/// later wait doubles, up to [`RETRY_MAX`] (upstream's backoff).
+const RETRY_FIRST: Duration = Duration::from_millis(1);
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// What a channel's two halves share (faultline patch, PATCHED.md change 7).
+#[derive(Default)]
+struct Link {
+    /// Messages sent and not yet taken, in sending order, each with its arrival time
+    /// (`None`: the link was down when it was sent, and the receiver tests it again with a
+    /// backoff). A message is taken at its arrival and after every message before it.
+    queue: VecDeque<(Payload, Option<Instant>)>,
+    /// The latest arrival of a message queued so far. The receiver takes messages in order
+    /// whatever their timers say; a message's timer is set no earlier than this, so that it
+    /// does not wake the receiver while an earlier message is still on its way.
+    last_arrival: Option<Instant>,
+    /// The receiver's task, while it waits for a message.
+    receiver: Option<Waker>,
+    sender_gone: bool,
+    receiver_gone: bool,
+}
+
+impl Link {
+    fn wake_receiver(&mut self) {
+        if let Some(waker) = self.receiver.take() {
+            waker.wake();
+        }
     }
 }
 
 #[doc(hidden)]
 pub struct PayloadSender {
-    test_link: Arc<dyn Fn() -> State + Send + Sync>,
-    tx: mpsc::UnboundedSender<(Payload, State)>,
+    test_link: TestLink,
+    link: Arc<Mutex<Link>>,
+    /// Notified when the receiver is dropped ([`PayloadSender::closed`]). A waiter that gives
+    /// up (a call answered before its connection closed) leaves nothing behind.
+    closed: Arc<Notify>,
+    time: TimeHandle,
 }
-
-/// The link state when sending a packet.
-type State = Option<Instant>;
 
 impl PayloadSender {
     fn send(&self, value: Payload) -> Option<()> {
         let state = (self.test_link)();
-        self.tx.send((value, state)).ok()
+        self.queue(value, state).ok()
     }
 
     /// Sends only if the link to the peer is up now, as opening a connection would check
@@ -448,20 +476,128 @@ impl PayloadSender {
         if state.is_none() {
             return Err(true);
         }
-        self.tx.send((value, state)).map_err(|_| false)
+        self.queue(value, state)
+    }
+
+    /// Queues a message arriving at `arrival` (`None`: unknown, the link is down) and sets
+    /// the timer that wakes the receiver then; `Err(false)` when the receiver is gone.
+    fn queue(&self, value: Payload, arrival: Option<Instant>) -> Result<(), bool> {
+        let mut link = self.link.lock();
+        if link.receiver_gone {
+            return Err(false);
+        }
+        let arrival = arrival.map(|at| link.last_arrival.map_or(at, |last| at.max(last)));
+        link.last_arrival = arrival.or(link.last_arrival);
+        link.queue.push_back((value, arrival));
+        match arrival {
+            Some(at) => {
+                drop(link);
+                wake_at(&self.time, &self.link, at);
+            }
+            // the receiver starts testing the link again
+            None => link.wake_receiver(),
+        }
+        Ok(())
     }
 
     fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.link.lock().receiver_gone
     }
 
     async fn closed(&self) {
-        self.tx.closed().await;
+        // created before the check: a drop between the two still notifies it
+        let notified = self.closed.notified();
+        if self.link.lock().receiver_gone {
+            return;
+        }
+        notified.await
     }
 }
 
+impl Drop for PayloadSender {
+    fn drop(&mut self) {
+        let mut link = self.link.lock();
+        link.sender_gone = true;
+        // a receiver with nothing left to take sees the end now
+        link.wake_receiver();
+    }
+}
+
+/// Wakes the receiver of `link` at `at`, if it is still there.
+fn wake_at(time: &TimeHandle, link: &Arc<Mutex<Link>>, at: Instant) {
+    let link = Arc::downgrade(link);
+    time.add_timer_at(at, move || {
+        if let Some(link) = link.upgrade() {
+            link.lock().wake_receiver();
+        }
+    });
+}
+
 #[doc(hidden)]
-pub type PayloadReceiver = BoxStream<'static, Payload>;
+pub struct PayloadReceiver {
+    test_link: TestLink,
+    link: Arc<Mutex<Link>>,
+    closed: Arc<Notify>,
+    time: TimeHandle,
+    /// The wait before testing the link again for the first message, sent while it was down.
+    retry: Option<Pin<Box<crate::time::Sleep>>>,
+    backoff: Duration,
+}
+
+impl Stream for PayloadReceiver {
+    type Item = Payload;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Payload>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(retry) = &mut this.retry {
+                ready!(retry.as_mut().poll(cx));
+                this.retry = None;
+                this.backoff = (this.backoff * 2).min(RETRY_MAX);
+                if let Some(at) = (this.test_link)() {
+                    this.backoff = RETRY_FIRST;
+                    let mut link = this.link.lock();
+                    let front = link.queue.front_mut().expect("a retried message waits");
+                    front.1 = Some(at);
+                    link.last_arrival = Some(link.last_arrival.map_or(at, |last| at.max(last)));
+                    drop(link);
+                    wake_at(&this.time, &this.link, at);
+                    continue;
+                }
+                this.retry = Some(Box::pin(sleep(this.backoff)));
+                continue;
+            }
+            let mut link = this.link.lock();
+            match link.queue.front() {
+                Some((_, Some(at))) if *at <= this.time.now_instant() => {
+                    return Poll::Ready(link.queue.pop_front().map(|(value, _)| value));
+                }
+                Some((_, None)) => {
+                    drop(link);
+                    this.retry = Some(Box::pin(sleep(this.backoff)));
+                }
+                None if link.sender_gone => return Poll::Ready(None),
+                // the front's timer, or the sender, wakes this task
+                Some((_, Some(_))) | None => {
+                    link.receiver = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for PayloadReceiver {
+    fn drop(&mut self) {
+        let queue = {
+            let mut link = self.link.lock();
+            link.receiver_gone = true;
+            std::mem::take(&mut link.queue)
+        };
+        drop(queue); // outside the lock: a message's drop may wake a task
+        self.closed.notify_waiters();
+    }
+}
 
 /// An RAII structure used to release the bound port.
 pub(crate) struct BindGuard {
