@@ -44,7 +44,7 @@ impl Recorder {
         rx
     }
 
-    pub fn record(&self, at_ms: u64, node: &str, kind: EventKind) {
+    pub fn record(&self, at_ms: u64, node: impl Into<faultline_model::node_name::NodeName>, kind: EventKind) {
         let event = Event { at_ms, node: node.into(), kind };
         {
             let mut subscribers = self.subscribers.lock().expect("recorder poisoned");

@@ -506,7 +506,7 @@ async fn lead(
         if wait_ms > 0 {
             ctx.clock.sleep(wait_ms).await;
         }
-        let won = election.campaign(ELECTION, ctx.name.clone(), lease).await;
+        let won = election.campaign(ELECTION, ctx.name.as_str(), lease).await;
         let held_ms = ctx.faults.delay_reply(STORE_PEER, madsim::rand::random::<f64>);
         if held_ms > 0 {
             ctx.clock.sleep(held_ms).await;

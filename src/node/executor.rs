@@ -89,7 +89,7 @@ pub async fn run(ctx: NodeContext, settings: ExecutorSettings, stop: Option<Stop
     ctx.record(EventKind::NodeStart { incarnation });
     let shared = Shared {
         core: Arc::new(Mutex::new(
-            Executor::new(ctx.name.clone(), incarnation, settings.capacity).in_zone(&settings.zone),
+            Executor::new(ctx.name.to_string(), incarnation, settings.capacity).in_zone(&settings.zone),
         )),
         running: Arc::default(),
         sink: SinkClient::new(rpc::channel(&settings.sink, ctx.tls.as_deref()).expect("sink address is valid")),
@@ -246,7 +246,7 @@ async fn attempt_body(
         task_id: a.task.to_string(),
         key: a.spec.key.clone(),
         token: Some(token_to_wire(a.token)),
-        executor: ctx.name.clone(),
+        executor: ctx.name.to_string(),
     };
     if a.check_first {
         // Until the sink answers, this attempt's outcome is as unknown as the last one's.

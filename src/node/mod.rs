@@ -25,7 +25,8 @@ pub use faults::NodeFaults;
 /// history goes, and its credentials.
 #[derive(Clone)]
 pub struct NodeContext {
-    pub name: String,
+    /// Interned once, so that recording an event looks nothing up.
+    pub name: faultline_model::node_name::NodeName,
     pub clock: NodeClock,
     pub faults: NodeFaults,
     pub recorder: Recorder,
@@ -55,7 +56,7 @@ impl NodeContext {
         } else {
             tracing::debug!(target: "faultline::history", "{kind:?}");
         }
-        self.recorder.record(self.clock.true_now_ms(), &self.name, kind);
+        self.recorder.record(self.clock.true_now_ms(), self.name, kind);
     }
 }
 

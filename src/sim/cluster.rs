@@ -71,7 +71,7 @@ impl Cluster {
         let origin = NodeClock::origin_now();
         let timing = crate::settings::timing(scenario);
         let ctx = |name: &str| NodeContext {
-            name: name.to_string(),
+            name: name.into(),
             clock: NodeClock::exact(origin),
             faults: NodeFaults::default(),
             recorder: recorder.clone(),

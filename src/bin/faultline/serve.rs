@@ -195,7 +195,7 @@ fn context(common: &Common, role: tls::Role) -> Result<NodeContext> {
         faults.add_task(u64::MAX, rule);
     }
     Ok(NodeContext {
-        name: common.name.clone(),
+        name: common.name.as_str().into(),
         clock: NodeClock::real(),
         faults,
         recorder: Recorder::streaming(out),
@@ -267,7 +267,7 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 config.jobs.base_unix_ms = 0; // real clocks read UNIX time: no simulated start
                 let timing = settings::timing(&s);
                 let settings = CoordinatorSettings { listen, store_endpoints: etcd, config, timing, seed, load };
-                let name = ctx.name.clone();
+                let name = ctx.name;
                 coordinator::run(ctx, settings, shutdown_signal()).await;
                 eprintln!("{name}: stopped (its term ended, its lease revoked)");
                 true
@@ -280,13 +280,13 @@ pub fn serve(role: Role, common: Common) -> Result<bool> {
                 let settings =
                     ExecutorSettings { capacity, zone, coordinators, sink, timing, beats: beats.clone(), drain_ms };
                 if count == 1 {
-                    let name = ctx.name.clone();
+                    let name = ctx.name;
                     executor::run(ctx, settings, Some(Box::pin(shutdown_signal()))).await;
                     eprintln!("{name}: stopped (drained)");
                     true
                 } else {
                     for i in 1..=count {
-                        let ctx = NodeContext { name: format!("{}-{i}", ctx.name), ..ctx.clone() };
+                        let ctx = NodeContext { name: format!("{}-{i}", ctx.name).into(), ..ctx.clone() };
                         tokio::spawn(executor::run(ctx, settings.clone(), None));
                     }
                     loop {
