@@ -3,6 +3,8 @@
 //! renewal, is revoked by a scan every 500 ms (so up to 500 ms later), is never renewed once
 //! expired, and is granted at least 2 s. Upstream's model expired leases on a 1 s tick, up
 //! to 1 s early, which made every simulated failover about 1 s faster than real etcd's.
+//! Also the store client against it: paged loads, and task records in both stored forms
+//! (the binary one this version writes, the JSON an older one wrote).
 #![cfg(madsim)]
 // The test reads the simulator's own time (madsim::time::Instant, true simulated time):
 // there is no node clock here to read it through.
@@ -211,4 +213,43 @@ fn the_store_loads_records_larger_than_one_response_in_smaller_pages() {
     let ids = loaded.expect("every record loads");
     assert_eq!(ids.len(), 20);
     assert_eq!(ids.first().map(|id| id.as_str()), Some("t1-0"));
+}
+
+#[test]
+fn a_store_of_binary_records_and_an_older_versions_json_records_loads_both() {
+    use faultline::core::coordinator::Write;
+    use faultline::core::{TaskRecord, TaskSpec, TaskState};
+    use faultline::node::store::{record, Store};
+    use faultline::node::{NodeClock, NodeFaults};
+    let spec = |key: &str| TaskSpec {
+        key: key.into(),
+        payload: b"{\"duration_ms\":10}".to_vec(),
+        max_attempts: 3,
+        timeout_ms: 1_000,
+        not_before_ms: 0,
+    };
+    let old = TaskRecord::new("t1-1".into(), spec("old"));
+    let mut new = TaskRecord::new("t2-1".into(), spec("new"));
+    new.state = TaskState::Succeeded;
+    new.finished_at_ms = Some(5);
+    let (old_, new_) = (old.clone(), new.clone());
+    let (loaded, stored) = with_store(2, async move {
+        // What an older faultline wrote: the record as JSON.
+        let json = serde_json::to_vec(&old_).expect("json");
+        connect().await.kv_client().put("/faultline/tasks/t1-1", json, None).await.expect("put");
+        let clock = NodeClock::exact(NodeClock::origin_now());
+        let load = faultline::node::load::LeaderLoad::default();
+        let store = Store::connect(&[STORE.to_string()], clock, NodeFaults::default(), 1_000, &load, None)
+            .await
+            .expect("connect");
+        store.claim_fence(2).await.expect("fence");
+        let write = Write { op: 1, record: Some(new_), create_key: true, job: None, delete: None };
+        store.write(2, 1, &[write]).await.expect("write");
+        let stored = connect().await.kv_client().get("/faultline/tasks/t2-1", None).await.expect("get");
+        let stored = stored.kvs().first().expect("the record").value().to_vec();
+        (store.load_tasks().await.expect("every record loads"), stored)
+    });
+    assert_eq!(loaded, [old, new.clone()], "both load, in key order");
+    assert_eq!(stored, record::encode(&new), "this version writes the binary form");
+    assert_eq!(stored.first(), Some(&0xF1));
 }
