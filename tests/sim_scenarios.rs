@@ -277,10 +277,12 @@ mod reproduce_and_shrink {
         let scenario = Scenario::parse(&path, &text).unwrap();
         let shrunk = shrink::shrink(&path, &scenario, 3, "lost_task", &mut |_| {}).expect("seed 3 fails");
         let (b, a) = (&shrunk.before, &shrunk.after);
-        // Nothing grows and the plan gets smaller; whether fewer tasks still fail depends on
-        // the seed's timing (on the uncapped transport seed 3 needs all 1,000).
+        // Nothing grows, fewer faults remain, and the workload or the cluster gets smaller:
+        // which of the two depends on the seed's timing (on the uncapped transport seed 3
+        // needed all 1,000 tasks and lost nodes; with timer-delivered messages it keeps its
+        // 12 nodes and needs 250 tasks).
         assert!(a.faults <= b.faults && a.tasks <= b.tasks && a.nodes <= b.nodes, "before {b}, after {a}");
-        assert!(a.faults < b.faults && a.nodes < b.nodes, "before {b}, after {a}");
+        assert!(a.faults < b.faults && (a.tasks < b.tasks || a.nodes < b.nodes), "before {b}, after {a}");
         assert!(shrunk.scenario.swarm.is_none(), "the swarm's draw became an explicit fault list");
         assert!(a.sim_s < b.sim_s / 2.0, "the workload window and drain were cut: before {b}, after {a}");
         // The file says what it is and writes only what differs from the defaults.
