@@ -445,6 +445,13 @@ struct Link {
 }
 
 impl Link {
+    /// `at`, moved no earlier than the latest arrival queued so far, which it becomes.
+    fn ordered_arrival(&mut self, at: Instant) -> Instant {
+        let at = self.last_arrival.map_or(at, |last| at.max(last));
+        self.last_arrival = Some(at);
+        at
+    }
+
     fn wake_receiver(&mut self) {
         if let Some(waker) = self.receiver.take() {
             waker.wake();
@@ -486,8 +493,7 @@ impl PayloadSender {
         if link.receiver_gone {
             return Err(false);
         }
-        let arrival = arrival.map(|at| link.last_arrival.map_or(at, |last| at.max(last)));
-        link.last_arrival = arrival.or(link.last_arrival);
+        let arrival = arrival.map(|at| link.ordered_arrival(at));
         link.queue.push_back((value, arrival));
         match arrival {
             Some(at) => {
@@ -559,7 +565,7 @@ impl Stream for PayloadReceiver {
                     let mut link = this.link.lock();
                     let front = link.queue.front_mut().expect("a retried message waits");
                     front.1 = Some(at);
-                    link.last_arrival = Some(link.last_arrival.map_or(at, |last| at.max(last)));
+                    link.ordered_arrival(at); // later messages no earlier than it
                     drop(link);
                     wake_at(&this.time, &this.link, at);
                     continue;
