@@ -65,6 +65,20 @@ struct SkewCell {
     skew: Mutex<Skew>,
 }
 
+/// One instant, read once: true time for the history, and the node's own clocks for its
+/// decisions. A real process can be paused between any two instructions (SIGSTOP, a VM
+/// freeze), so a decision that checks the lease at one clock reading and records its acts
+/// at a later one can stamp them after a pause it never saw: the coordinator's actor reads
+/// the time once per step, checks its lease against that reading, and stamps the step's
+/// acts with it. What the pause then delays is the acts' delivery, as a slow network
+/// would, and fencing is what answers for that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading {
+    /// True time, ms: what the history's events are stamped with.
+    pub true_ms: u64,
+    pub now: Now,
+}
+
 /// A timeout fired (by the node's own clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("timed out after {0} ms")]
@@ -144,11 +158,18 @@ impl NodeClock {
 
     /// Both clocks now, for the core: one reading of the skew and of true time.
     pub fn now(&self) -> Now {
+        self.reading().now
+    }
+
+    /// The history's true time and both of this node's clocks, from one reading of true
+    /// time: what a decision and the events that record it share (see [`Reading`]).
+    pub fn reading(&self) -> Reading {
+        let since = self.since_origin();
         let skew = self.skew();
-        let mono = skew.local(self.true_ms_f64());
+        let mono = skew.local(since.as_secs_f64() * 1000.0);
         let at = |local: f64| self.origin_true_ms + local.max(0.0) as u64;
         let wall_ms = if self.system_wall { system_unix_ms() } else { at(mono + skew.wall_minus_mono_ms) };
-        Now { mono_ms: at(mono), wall_ms }
+        Reading { true_ms: self.origin_true_ms + since.as_millis() as u64, now: Now { mono_ms: at(mono), wall_ms } }
     }
 
     /// Wall minus true time now, ms.

@@ -8,6 +8,7 @@
 
 use crate::core::coordinator::{Coordinator, CoordinatorConfig, JobRecord, JobReply, Output, SubmitReply, Write};
 use crate::core::executor::BeatReply;
+use crate::node::clock::Reading;
 use crate::node::rpc::{beat_from_wire, reply_to_wire, spec_from_wire};
 use crate::node::store::{Store, StoreError, ELECTION, MAX_BATCH_OPS, STORE_PEER};
 use crate::node::tls::{self, Act};
@@ -175,29 +176,37 @@ async fn actor(
             },
             () = a.ctx.clock.sleep(wait.unwrap_or(0)), if wait.is_some() => None,
         };
-        // A leader that was paused (GC, VM freeze) wakes up to a backlog of messages and
-        // an overdue deadline: it checks its lease by its own clock before acting on either.
-        #[cfg(madsim)]
-        let check = !a.ctx.bugs.on(crate::bugs::Bug::NoLeaseCheck);
-        #[cfg(not(madsim))]
-        let check = true;
-        if check {
-            a.check_lease();
-        }
-        if let Some(msg) = msg {
-            a.handle(msg);
-        }
-        let now = a.ctx.clock.now();
-        if a.core.poll_timeout().is_due(now) {
-            a.core.tick(now);
-        }
-        a.drain();
+        let at = a.ctx.clock.reading();
+        a.step(msg, at);
     }
 }
 
 impl Actor {
-    fn handle(&mut self, msg: Msg) {
-        let now = self.ctx.clock.now();
+    /// One step at one clock reading `at`: the lease check, the message, the core's due
+    /// deadline, and the acts that follow are all judged and stamped at `at`, so a pause
+    /// that lands inside the step (a real process can stop anywhere) cannot make an act
+    /// checked before it look as if it were decided after it (see [`Reading`]).
+    fn step(&mut self, msg: Option<Msg>, at: Reading) {
+        // A leader that was paused (GC, VM freeze) wakes up to a backlog of messages and
+        // an overdue deadline: it checks its lease by its own clock before acting on either.
+        #[cfg(madsim)]
+        let check = !self.ctx.bugs.on(crate::bugs::Bug::NoLeaseCheck);
+        #[cfg(not(madsim))]
+        let check = true;
+        if check {
+            self.check_lease(at);
+        }
+        if let Some(msg) = msg {
+            self.handle(msg, at);
+        }
+        if self.core.poll_timeout().is_due(at.now) {
+            self.core.tick(at.now);
+        }
+        self.drain(at);
+    }
+
+    fn handle(&mut self, msg: Msg, at: Reading) {
+        let now = at.now;
         match msg {
             Msg::Submit { spec, reply } => {
                 let req = self.next_req;
@@ -221,7 +230,7 @@ impl Actor {
                 // The campaign may have been won long ago (its reply held up by a partition)
                 // or the load may have outlasted the lease: never announce or act on a term
                 // whose lease this node's clock can no longer vouch for.
-                if !lease_proven(&self.ctx.clock, &valid_until) {
+                if !lease_proven_at(now.mono_ms, &valid_until) {
                     tracing::debug!(node = %self.ctx.name, epoch, "elected on a lapsed lease: not taking office");
                     self.resign(epoch);
                     return;
@@ -239,9 +248,9 @@ impl Actor {
                 };
                 tokio::spawn(writer.run(wrx));
                 self.lease = Some(valid_until);
-                self.ctx.record(EventKind::LeaderElected { epoch });
+                self.ctx.record_at(at.true_ms, EventKind::LeaderElected { epoch });
             }
-            Msg::Deposed { epoch, reason } => self.depose(epoch, reason),
+            Msg::Deposed { epoch, reason } => self.depose(epoch, reason, at),
             Msg::Written { epoch, ops } if self.core.epoch() == Some(epoch) => {
                 for op in ops {
                     self.core.persisted(now, op);
@@ -252,16 +261,16 @@ impl Actor {
                 if self.core.epoch() == Some(epoch) {
                     self.resign(epoch);
                 }
-                self.depose(epoch, reason);
+                self.depose(epoch, reason, at);
             }
         }
     }
 
-    fn check_lease(&mut self) {
-        let lapsed = self.lease.as_ref().is_some_and(|v| !lease_proven(&self.ctx.clock, v));
+    fn check_lease(&mut self, at: Reading) {
+        let lapsed = self.lease.as_ref().is_some_and(|v| !lease_proven_at(at.now.mono_ms, v));
         if let (true, Some(epoch)) = (lapsed, self.core.epoch()) {
             self.resign(epoch);
-            self.depose(epoch, "lease lapsed by the local clock".into());
+            self.depose(epoch, "lease lapsed by the local clock".into(), at);
         }
     }
 
@@ -276,17 +285,17 @@ impl Actor {
         });
     }
 
-    fn depose(&mut self, epoch: u64, reason: String) {
+    fn depose(&mut self, epoch: u64, reason: String, at: Reading) {
         if self.core.epoch() != Some(epoch) {
             return;
         }
         self.core.step_down();
         self.writer = None;
         self.lease = None;
-        self.ctx.record(EventKind::LeaderLost { epoch, reason: reason.into() });
+        self.ctx.record_at(at.true_ms, EventKind::LeaderLost { epoch, reason: reason.into() });
     }
 
-    fn drain(&mut self) {
+    fn drain(&mut self, at: Reading) {
         self.load.show(self.core.open_tasks(), self.core.ready_tasks());
         while let Some(out) = self.core.poll_output() {
             match out {
@@ -309,7 +318,7 @@ impl Actor {
                         let _ = tx.send(reply);
                     }
                 }
-                Output::Record(event) => self.ctx.record(event),
+                Output::Record(event) => self.ctx.record_at(at.true_ms, event),
             }
         }
     }
@@ -588,7 +597,12 @@ where
 /// Whether this node's clock still proves the lease: it is before `valid_until`, the local
 /// time up to which the last keep-alive reply vouches for it.
 fn lease_proven(clock: &crate::node::clock::NodeClock, valid_until: &AtomicU64) -> bool {
-    clock.mono_ms() < valid_until.load(Ordering::SeqCst)
+    lease_proven_at(clock.mono_ms(), valid_until)
+}
+
+/// Whether the monotonic reading `mono_ms` is before `valid_until`.
+fn lease_proven_at(mono_ms: u64, valid_until: &AtomicU64) -> bool {
+    mono_ms < valid_until.load(Ordering::SeqCst)
 }
 
 /// Returns once this node's clock passes `valid_until` (which keep-alives keep moving).
@@ -806,3 +820,6 @@ impl proto::coordinator_server::Coordinator for Service {
         Ok(tonic::Response::new(out))
     }
 }
+
+#[cfg(all(test, not(madsim)))]
+mod tests;

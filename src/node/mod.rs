@@ -40,6 +40,12 @@ pub struct NodeContext {
 impl NodeContext {
     /// Records an event stamped with true (simulated) time.
     pub fn record(&self, kind: EventKind) {
+        self.record_at(self.clock.true_now_ms(), kind);
+    }
+
+    /// Records an event stamped with the true time `at_ms` of an earlier clock reading (a
+    /// decision's: see [`clock::Reading`]).
+    pub fn record_at(&self, at_ms: u64, kind: EventKind) {
         // What an operator wants in the log; the rest of the history only at debug.
         let notable = matches!(
             kind,
@@ -56,7 +62,7 @@ impl NodeContext {
         } else {
             tracing::debug!(target: "faultline::history", "{kind:?}");
         }
-        self.recorder.record(self.clock.true_now_ms(), self.name, kind);
+        self.recorder.record(at_ms, self.name, kind);
     }
 }
 
