@@ -238,10 +238,7 @@ impl Executor {
             async_task::Builder::new()
                 .metadata(Arc::downgrade(&info))
                 .spawn_unchecked(
-                    move |_| async move {
-                        let _info = info; // drop the info when the future is dropped
-                        future.await
-                    },
+                    move |_| WithInfo { future, _info: info },
                     move |runnable| _ = sender.send(runnable),
                 )
         };
@@ -597,6 +594,26 @@ pub struct Spawner {
     pub(crate) info: Arc<NodeInfo>,
 }
 
+pin_project_lite::pin_project! {
+    /// A task's future with its info, which is dropped after the future (faultline patch,
+    /// PATCHED.md change 8: upstream's `async` block awaiting the captured future held it
+    /// twice, as the block's capture and as the future it awaited, and copied it from one
+    /// to the other on the first poll).
+    struct WithInfo<F> {
+        #[pin]
+        future: F,
+        _info: Arc<TaskInfo>,
+    }
+}
+
+impl<F: Future> Future for WithInfo<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.project().future.poll(cx)
+    }
+}
+
 /// A handle to spawn tasks on a node.
 #[deprecated(since = "0.3.0", note = "use Spawner instead")]
 pub type TaskNodeHandle = Spawner;
@@ -653,10 +670,7 @@ impl Spawner {
         let (runnable, task) = async_task::Builder::new()
             .metadata(Arc::downgrade(&info))
             .spawn_local(
-                move |_| async move {
-                    let _info = info1; // drop the info when the future is dropped
-                    future.await
-                },
+                move |_| WithInfo { future, _info: info1 },
                 move |runnable| _ = sender.send(runnable),
             );
         // SAFETY: info can not be accessed by others.

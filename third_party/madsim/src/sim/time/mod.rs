@@ -3,12 +3,17 @@
 //!
 
 use crate::rand::{GlobalRng, Rng};
-use futures_util::{select_biased, FutureExt};
 use naive_timer::Timer;
 use spin::Mutex;
 #[doc(no_inline)]
 pub use std::time::{Duration, Instant};
-use std::{future::Future, sync::Arc, time::SystemTime};
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::SystemTime,
+};
 
 pub mod error;
 mod interval;
@@ -131,13 +136,8 @@ impl TimeHandle {
         duration: Duration,
         future: T,
     ) -> impl Future<Output = Result<T::Output, error::Elapsed>> {
-        let timeout = self.sleep(duration);
-        async move {
-            select_biased! {
-                res = future.fuse() => Ok(res),
-                _ = timeout.fuse() => Err(error::Elapsed),
-            }
-        }
+        let delay = self.sleep(duration);
+        Timeout { value: future, delay }
     }
 
     pub(crate) fn add_timer_at(
@@ -151,6 +151,30 @@ impl TimeHandle {
 
     pub(crate) fn add_timer(&self, dur: Duration, callback: impl FnOnce() + Send + Sync + 'static) {
         self.add_timer_at(self.clock.now_instant() + dur, callback);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`TimeHandle::timeout`]'s future: the value is polled first, then the deadline, each
+    /// in place (faultline patch, PATCHED.md change 8: upstream's `async` block around a
+    /// `select_biased!` held the value twice, as the block's capture and as the fused
+    /// future it polled, and copied it from one to the other on the first poll).
+    struct Timeout<T> {
+        #[pin]
+        value: T,
+        delay: Sleep,
+    }
+}
+
+impl<T: Future> Future for Timeout<T> {
+    type Output = Result<T::Output, error::Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(value) = this.value.poll(cx) {
+            return Poll::Ready(Ok(value));
+        }
+        Pin::new(this.delay).poll(cx).map(|()| Err(error::Elapsed))
     }
 }
 
