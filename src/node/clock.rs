@@ -227,9 +227,16 @@ impl NodeClock {
 
     /// Runs `fut` with a deadline of `local_ms` of this node's time.
     #[allow(clippy::disallowed_methods)] // the clock module is the one place that reads time
-    pub async fn timeout<F: std::future::Future>(&self, local_ms: u64, fut: F) -> Result<F::Output, Elapsed> {
-        // Boxed: a large future moved into the timer (and on into a task) is copied each time.
-        tokio::time::timeout(self.true_duration(local_ms), Box::pin(fut)).await.map_err(|_| Elapsed(local_ms))
+    pub fn timeout<'a, F: std::future::Future + 'a>(
+        &'a self,
+        local_ms: u64,
+        fut: F,
+    ) -> impl std::future::Future<Output = Result<F::Output, Elapsed>> + 'a {
+        // Boxed at once: a large future moved into the timer (and on into a task) is copied
+        // each time, and an `async fn` would keep its argument in its own state as well.
+        // The deadline is still set on the first poll.
+        let fut = Box::pin(fut);
+        async move { tokio::time::timeout(self.true_duration(local_ms), fut).await.map_err(|_| Elapsed(local_ms)) }
     }
 }
 
