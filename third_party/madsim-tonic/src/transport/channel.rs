@@ -476,10 +476,10 @@ impl MultiEndpoint {
     }
 
     fn get_one(&self) -> io::Result<Endpoint> {
-        self.balance.get_one().ok_or(io::Error::new(
-            io::ErrorKind::AddrNotAvailable,
-            "no endpoints available",
-        ))
+        // faultline patch (PATCHED.md, change 7): the error is made only when there is one.
+        self.balance.get_one().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::AddrNotAvailable, "no endpoints available")
+        })
     }
 
     /// A connection of its own, for a streaming call.
