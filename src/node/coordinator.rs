@@ -152,20 +152,7 @@ async fn actor(
     // blind tick this loop had before the core said when to wake it).
     let wall_recheck_ms = (settings.config.heartbeat_interval_ms / 2).max(5);
     let core = Coordinator::new(CoordinatorConfig { bugs: ctx.bugs, ..settings.config }, settings.seed);
-    let load = settings.load.clone();
-    let mut a = Actor {
-        ctx,
-        core,
-        submits: BTreeMap::new(),
-        job_replies: BTreeMap::new(),
-        beats: BTreeMap::new(),
-        next_req: 1,
-        writer: None,
-        tx,
-        resign,
-        lease: None,
-        load,
-    };
+    let mut a = Actor::new(ctx, core, tx, resign, settings.load.clone());
     loop {
         let wait = a.core.poll_timeout().wait_ms(a.ctx.clock.now(), wall_recheck_ms);
         let msg = tokio::select! {
@@ -182,6 +169,29 @@ async fn actor(
 }
 
 impl Actor {
+    /// An actor of `core`, not leading.
+    fn new(
+        ctx: NodeContext,
+        core: Coordinator,
+        tx: mpsc::UnboundedSender<Msg>,
+        resign: watch::Sender<u64>,
+        load: crate::node::load::LeaderLoad,
+    ) -> Self {
+        Actor {
+            ctx,
+            core,
+            submits: BTreeMap::new(),
+            job_replies: BTreeMap::new(),
+            beats: BTreeMap::new(),
+            next_req: 1,
+            writer: None,
+            tx,
+            resign,
+            lease: None,
+            load,
+        }
+    }
+
     /// One step at one clock reading `at`: the lease check, the message, the core's due
     /// deadline, and the acts that follow are all judged and stamped at `at`, so a pause
     /// that lands inside the step (a real process can stop anywhere) cannot make an act

@@ -28,19 +28,9 @@ fn leader(lease_until_ms: u64) -> (Actor, mpsc::UnboundedReceiver<Write>, Record
     let mut core = Coordinator::new(CoordinatorConfig::default(), 1);
     core.become_leader(Now::at(0), 1, vec![], vec![]);
     let (writer, writes) = mpsc::unbounded_channel();
-    let actor = Actor {
-        ctx,
-        core,
-        submits: BTreeMap::new(),
-        job_replies: BTreeMap::new(),
-        beats: BTreeMap::new(),
-        next_req: 1,
-        writer: Some(writer),
-        tx,
-        resign,
-        lease: Some(Arc::new(AtomicU64::new(lease_until_ms))),
-        load: Default::default(),
-    };
+    let mut actor = Actor::new(ctx, core, tx, resign, Default::default());
+    actor.writer = Some(writer);
+    actor.lease = Some(Arc::new(AtomicU64::new(lease_until_ms)));
     (actor, writes, recorder)
 }
 
