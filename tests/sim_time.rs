@@ -1,0 +1,65 @@
+//! madsim's `timeout`, as faultline's vendored copy implements it (third_party/madsim
+//! PATCHED.md change 8: a struct that polls the value, then the deadline, in place, where
+//! upstream awaited a `select_biased!` in an `async` block): the value wins a tie with the
+//! deadline, the deadline counts from the call, not from the first poll, and a value that
+//! comes first is returned when it comes.
+#![cfg(madsim)]
+// The test reads the simulator's own time (madsim::time::Instant): there is no node clock here.
+#![allow(clippy::disallowed_methods)]
+
+use madsim::time::{sleep, timeout, Instant};
+use std::time::Duration;
+
+/// Runs `f` in a fresh simulation and returns its output.
+fn simulate<F, T>(f: impl FnOnce() -> F + Send + 'static) -> T
+where
+    F: std::future::Future<Output = T> + 'static,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || {
+        madsim::runtime::Runtime::with_seed_and_config(7, madsim::Config::default()).block_on(f())
+    })
+    .join()
+    .expect("the simulation ran")
+}
+
+#[test]
+fn a_value_ready_at_the_deadline_wins() {
+    let result = simulate(|| async {
+        // Both sleeps end at the same instant; the value is polled first, as upstream's
+        // `select_biased!` did.
+        let value = async {
+            sleep(Duration::from_millis(10)).await;
+            "value"
+        };
+        timeout(Duration::from_millis(10), value).await
+    });
+    assert_eq!(result, Ok("value"));
+}
+
+#[test]
+fn the_deadline_counts_from_the_call() {
+    let waited = simulate(|| async {
+        let start = Instant::now();
+        let pending = timeout(Duration::from_millis(50), std::future::pending::<()>());
+        sleep(Duration::from_millis(30)).await; // made, not yet polled
+        assert!(pending.await.is_err(), "a pending value times out");
+        start.elapsed()
+    });
+    // 50 ms after the call (madsim adds at most a few microseconds of scheduling), not 80.
+    assert!(waited >= Duration::from_millis(50) && waited < Duration::from_millis(51), "{waited:?}");
+}
+
+#[test]
+fn a_value_that_comes_first_is_returned_when_it_comes() {
+    let (result, waited) = simulate(|| async {
+        let start = Instant::now();
+        let value = async {
+            sleep(Duration::from_millis(5)).await;
+            42
+        };
+        (timeout(Duration::from_millis(50), value).await, start.elapsed())
+    });
+    assert_eq!(result, Ok(42));
+    assert!(waited >= Duration::from_millis(5) && waited < Duration::from_millis(6), "{waited:?}");
+}
