@@ -207,6 +207,17 @@ mod regressions {
         }
     }
 
+    /// Swarm seed 519544 (a fresh range, 500001..540000): the store crashed while a txn it
+    /// had received was held by its request delay; the txn was applied after the crash
+    /// dump, and its reply, held by the cut link, reached the leader once the store had
+    /// restarted from that dump without it. The next leader loaded the task as never
+    /// assigned and ran its success again (rerun_after_success).
+    #[test]
+    fn a_store_crash_loses_no_acknowledged_write() {
+        run("scenarios/chaos/swarm.toml", 519_544);
+        run("scenarios/regressions/store-acked-after-its-dump.toml", 519_544);
+    }
+
     #[test]
     fn a_deposed_leader_keeps_its_next_term() {
         for seed in 1..=20 {

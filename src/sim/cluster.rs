@@ -3,7 +3,9 @@
 //!
 //! The store survives crashes the way real etcd does (acknowledged = fsynced): before it is
 //! killed, its links are cut, it dumps its state to its own disk, and its init reloads that
-//! dump. Writes acknowledged before the cut are in the dump; nothing after the cut is acked.
+//! dump. Writes acknowledged before the dump are in it, and the dump is the store's last
+//! act: a request it had already received and applies after the dump is never answered
+//! (madsim-etcd-client PATCHED.md change 14), so nothing missing from the dump is acked.
 
 use crate::node::coordinator::CoordinatorSettings;
 use crate::node::executor::ExecutorSettings;

@@ -80,10 +80,12 @@ impl SimServer {
                     }
                     Err(request) => *request.downcast::<Request>().unwrap(),
                 };
+                let dump = matches!(request, Request::Dump);
                 hold(&delay).await;
                 let response: Payload = match request {
                     Request::LeaseKeepAlive { id } => loop {
                         let response: Payload = Box::new(service.lease_keep_alive(id).await);
+                        service.answerable().await;
                         tx.send(response).await?;
                         rx.recv().await?;
                         hold(&delay).await;
@@ -109,11 +111,15 @@ impl SimServer {
                             }
                             leader = new_leader.clone();
                             let response: super::Result<LeaderResponse> = Ok(new_leader);
+                            service.answerable().await;
                             tx.send(Box::new(response)).await?;
                         },
                     },
                     request => unary(&service, request).await,
                 };
+                if !dump {
+                    service.answerable().await;
+                }
                 tx.send(response).await?;
                 Ok(()) as Result<()>
             });
@@ -165,7 +171,11 @@ async fn serve_shared(
         madsim::task::spawn(async move {
             let request = *call.request.downcast::<Request>().unwrap();
             hold(&delay).await;
+            let dump = matches!(request, Request::Dump);
             let response = unary(&service, request).await;
+            if !dump {
+                service.answerable().await;
+            }
             let _ = reply(&tx, call.id, response).await;
         });
     }

@@ -15,6 +15,9 @@ pub struct EtcdService {
     /// The maximum size of any request.
     max_request_bytes: usize,
     inner: Arc<Mutex<ServiceInner>>,
+    /// Set once the crash dump is written (faultline patch, PATCHED.md change 14): from
+    /// then on the store answers nothing, as a process that has died.
+    dumped: std::sync::atomic::AtomicBool,
 }
 
 impl EtcdService {
@@ -55,6 +58,7 @@ impl EtcdService {
             timeout_rate,
             max_request_bytes: 0x18_0000, // 1.5 MiB
             inner,
+            dumped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -188,9 +192,21 @@ impl EtcdService {
         self.inner.lock().status()
     }
 
+    /// The store's state for its crash (faultline patch, PATCHED.md change 14): its last
+    /// act. A request it had already received (in flight when the crash cut its links, or
+    /// held by the request delay) may still be applied, but is never answered, so nothing
+    /// missing from the dump is acknowledged: etcd answers a write only once it is durable.
     pub async fn dump(&self) -> Result<String> {
         let inner = &*self.inner.lock();
+        self.dumped.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(serde_json::to_string(inner).expect("failed to serialize dump"))
+    }
+
+    /// Returns when the store may answer: never once it has dumped its state for a crash.
+    pub async fn answerable(&self) {
+        if self.dumped.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
     }
 
     async fn timeout(&self) -> Result<()> {
