@@ -13,7 +13,7 @@ const PAUSE_MS: u64 = 4_000;
 /// A leader of epoch 1 whose lease its clock proves until `lease_until_ms` (monotonic),
 /// on a clock that started `PAUSE_MS` ago, with the writer's queue and the recorder.
 fn leader(lease_until_ms: u64) -> (Actor, mpsc::UnboundedReceiver<Write>, Recorder) {
-    let started = tokio::time::Instant::now().checked_sub(Duration::from_millis(PAUSE_MS)).expect("uptime");
+    let started = NodeClock::origin_now().checked_sub(Duration::from_millis(PAUSE_MS)).expect("uptime");
     let recorder = Recorder::new();
     let ctx = NodeContext {
         name: "coord-1".into(),
