@@ -2,7 +2,8 @@
 //! PATCHED.md change 8: a struct that polls the value, then the deadline, in place, where
 //! upstream awaited a `select_biased!` in an `async` block): the value wins a tie with the
 //! deadline, the deadline counts from the call, not from the first poll, and a value that
-//! comes first is returned when it comes.
+//! comes first is returned when it comes. And its timer heap (PATCHED.md change 9, keyed by
+//! nanoseconds): sleeps end in the order of their deadlines, each at its deadline.
 #![cfg(madsim)]
 // The test reads the simulator's own time (madsim::time::Instant): there is no node clock here.
 #![allow(clippy::disallowed_methods)]
@@ -62,4 +63,39 @@ fn a_value_that_comes_first_is_returned_when_it_comes() {
     });
     assert_eq!(result, Ok(42));
     assert!(waited >= Duration::from_millis(5) && waited < Duration::from_millis(6), "{waited:?}");
+}
+
+#[test]
+fn sleeps_end_in_deadline_order_each_at_its_deadline() {
+    let ends = simulate(|| async {
+        let start = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Deadlines set out of order, some sharing an instant, some a nanosecond apart.
+        let waits_ns: [u64; 8] =
+            [30_000_000, 2_000_000, 17_000_001, 17_000_000, 2_000_000, 1_000_000_000, 5_000_000, 17_000_002];
+        let tasks: Vec<_> = waits_ns
+            .iter()
+            .map(|&ns| {
+                let tx = tx.clone();
+                madsim::task::spawn(async move {
+                    sleep(Duration::from_nanos(ns)).await;
+                    tx.send((start.elapsed(), ns)).expect("the receiver waits");
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("the sleeper ran");
+        }
+        drop(tx);
+        rx.iter().collect::<Vec<_>>()
+    });
+    assert_eq!(ends.len(), 8);
+    for pair in ends.windows(2) {
+        assert!(pair[0].1 <= pair[1].1, "a later deadline ended first: {ends:?}");
+    }
+    for (ended, ns) in &ends {
+        // Each wakes at its deadline (madsim adds at most a few microseconds of scheduling).
+        let deadline = Duration::from_nanos(*ns);
+        assert!(*ended >= deadline && *ended < deadline + Duration::from_micros(50), "{ended:?} for {deadline:?}");
+    }
 }

@@ -27,14 +27,19 @@ impl AppendMetadata for metadata::MetadataMap {
         // faultline patch (PATCHED.md, change 3): no `date` header. Upstream read the wall
         // clock and formatted it on every reply; nothing reads it, and a simulated reply
         // should not carry the host's time.
-        self.append("content-type", "application/grpc".parse().unwrap());
+        self.append("content-type", grpc_content_type());
     }
 }
 impl<T> AppendMetadata for Request<T> {
     fn append_metadata(&mut self) {
         let metadata = self.metadata_mut();
-        metadata.append("content-type", "application/grpc".parse().unwrap());
+        metadata.append("content-type", grpc_content_type());
     }
+}
+/// faultline patch (PATCHED.md, change 8): the header's value refers to a static string;
+/// upstream parsed it, copying it into a new buffer, for every request and reply.
+fn grpc_content_type() -> metadata::MetadataValue<metadata::Ascii> {
+    metadata::MetadataValue::from_static("application/grpc")
 }
 impl<T> AppendMetadata for Result<Response<T>, Status> {
     fn append_metadata(&mut self) {

@@ -436,7 +436,7 @@ impl Coordinator {
                         self.replace(&previous, scheduled_ms);
                     }
                 }
-                let id: TaskId = format!("t{epoch}-{}", self.next_seq).into();
+                let id = crate::task::task_id(epoch, self.next_seq);
                 self.next_seq += 1;
                 let spec = &record.spec;
                 let task_spec = TaskSpec {

@@ -465,7 +465,7 @@ impl Coordinator {
         if self.open >= self.cfg.max_open_tasks {
             return self.reply(req, SubmitReply::Overloaded);
         }
-        let id: TaskId = format!("t{epoch}-{}", self.next_seq).into();
+        let id = crate::task::task_id(epoch, self.next_seq);
         self.next_seq += 1;
         self.open += 1;
         let record = TaskRecord::new(id.clone(), spec);

@@ -3,7 +3,7 @@
 //!
 
 use crate::rand::{GlobalRng, Rng};
-use naive_timer::Timer;
+use self::timer::Timer;
 use spin::Mutex;
 #[doc(no_inline)]
 pub use std::time::{Duration, Instant};
@@ -19,6 +19,7 @@ pub mod error;
 mod interval;
 mod sleep;
 mod system_time;
+mod timer;
 
 pub use self::interval::{interval, interval_at, Interval, MissedTickBehavior};
 pub use self::sleep::{sleep, sleep_until, Sleep};
@@ -146,7 +147,7 @@ impl TimeHandle {
         callback: impl FnOnce() + Send + Sync + 'static,
     ) {
         let mut timer = self.timer.lock();
-        timer.add(deadline - self.clock.base_instant(), |_| callback());
+        timer.add(deadline - self.clock.base_instant(), callback);
     }
 
     pub(crate) fn add_timer(&self, dur: Duration, callback: impl FnOnce() + Send + Sync + 'static) {
