@@ -284,20 +284,29 @@ fn batch_ops(writes: &[Write]) -> Vec<(String, Option<Vec<u8>>)> {
     };
     for w in writes {
         if let Some(record) = &w.record {
-            put([TASKS, &record.id].concat(), Some(record::encode(record)));
+            put(key(TASKS, &record.id), Some(record::encode(record)));
             if w.create_key {
-                put([KEYS, &record.spec.key].concat(), Some(record.id.as_bytes().to_vec()));
+                put(key(KEYS, &record.spec.key), Some(record.id.as_bytes().to_vec()));
             }
         }
         if let Some(job) = &w.job {
-            put([JOBS, &job.spec.name].concat(), Some(serde_json::to_vec(job).expect("job records serialize")));
+            put(key(JOBS, &job.spec.name), Some(serde_json::to_vec(job).expect("job records serialize")));
         }
         if let Some(compaction) = &w.delete {
-            put([TASKS, &compaction.task].concat(), None);
-            put([KEYS, &compaction.key].concat(), None);
+            put(key(TASKS, &compaction.task), None);
+            put(key(KEYS, &compaction.key), None);
         }
     }
     puts
+}
+
+/// The store key of `name` under `prefix`: `[prefix, name].concat()`, without its general
+/// join (every write builds one or two; faultline issue 16).
+fn key(prefix: &str, name: &str) -> String {
+    let mut key = String::with_capacity(prefix.len() + name.len());
+    key.push_str(prefix);
+    key.push_str(name);
+    key
 }
 
 /// The first key after every key that starts with `prefix` (etcd's prefix range end).

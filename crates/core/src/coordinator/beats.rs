@@ -187,14 +187,21 @@ impl Coordinator {
         if self.cfg.bugs.on(crate::bugs::Bug::LostReplyHoldsTask) {
             return; // a beating executor is trusted to hold what it was given
         }
-        let holding: Vec<TaskId> = self.executors[&beat.executor].holding.iter().cloned().collect();
-        for task in holding {
-            let entry = &self.tasks[&task];
-            let delivered_before = entry.delivered_at_seq.is_some_and(|s| s < beat.seq);
-            let reported = beat.held.iter().any(|(t, _)| *t == task) || beat.completed.iter().any(|c| c.task == task);
-            if delivered_before && !reported {
-                self.take_back(&beat.executor, &task); // its assignment was lost
-            }
+        // What the beat reports, as a set: compared task by task, a beat of n held tasks
+        // made n * n string comparisons (faultline issue 16).
+        let reported: rustc_hash::FxHashSet<&str> = // looked up only
+            beat.held.iter().map(|(t, _)| t.as_str()).chain(beat.completed.iter().map(|c| c.task.as_str())).collect();
+        let lost: Vec<TaskId> = self.executors[&beat.executor]
+            .holding
+            .iter()
+            .filter(|task| {
+                let delivered_before = self.tasks[*task].delivered_at_seq.is_some_and(|s| s < beat.seq);
+                delivered_before && !reported.contains(task.as_str())
+            })
+            .cloned()
+            .collect();
+        for task in lost {
+            self.take_back(&beat.executor, &task); // its assignment was lost
         }
     }
 

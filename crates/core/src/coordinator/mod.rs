@@ -299,7 +299,9 @@ pub struct Coordinator {
     /// hash table's slots are up to half empty and it moves every slot when it grows, so
     /// inline entries of ~300 bytes would cost far more memory than the B-tree did.
     tasks: FxHashMap<TaskId, Box<Entry>>,
-    keys: BTreeMap<String, TaskId>,
+    /// Idempotency keys to their tasks: only looked up, inserted into and removed from,
+    /// never walked, so a hash map (a submit's B-tree search compared ~30 keys).
+    keys: FxHashMap<String, TaskId>,
     ready: BTreeSet<Ready>,
     ready_order: u64,
     open: usize,
@@ -332,7 +334,7 @@ impl Coordinator {
             next_seq: 1,
             next_op: 1,
             tasks: FxHashMap::default(),
-            keys: BTreeMap::new(),
+            keys: FxHashMap::default(),
             ready: BTreeSet::new(),
             ready_order: 0,
             open: 0,

@@ -17,7 +17,7 @@ use madsim::net::{
     Endpoint,
 };
 use std::{
-    collections::HashMap,
+    collections::BTreeMap,
     future::{pending, Future},
     marker::PhantomData,
     net::SocketAddr,
@@ -262,7 +262,9 @@ pub struct Router<L = Identity> {
     server: Server<L>,
 
     #[allow(clippy::type_complexity)]
-    services: HashMap<
+    // faultline patch (PATCHED.md, change 9): a B-tree of the one or two services a node
+    // serves; upstream's HashMap hashed the name with SipHash on every call.
+    services: BTreeMap<
         &'static str,
         Box<
             dyn Service<
@@ -395,7 +397,7 @@ impl<L> Router<L> {
             });
 
             // call the service in a new spawned task
-            let svc_name = path.path().split('/').nth(1).unwrap();
+            let svc_name = service_name(path.path()).unwrap();
             let Some(svc) = &mut self.services.get_mut(svc_name) else {
                 // return error Unimplemented
                 madsim::task::spawn(async move {
@@ -505,4 +507,13 @@ impl Reply {
             Reply::Shared(..) => unreachable!("a streaming call has a connection of its own"),
         }
     }
+}
+
+/// The service of a gRPC path `/package.Service/Method`: what `path.split('/').nth(1)` gives
+/// (faultline patch, PATCHED.md change 9: without the string searcher, 0.6% of a seed).
+fn service_name(path: &str) -> Option<&str> {
+    let bytes = path.as_bytes();
+    let start = bytes.iter().position(|&b| b == b'/')? + 1;
+    let len = bytes[start..].iter().position(|&b| b == b'/').unwrap_or(bytes.len() - start);
+    Some(&path[start..start + len])
 }

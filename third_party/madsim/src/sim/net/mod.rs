@@ -531,12 +531,14 @@ impl Drop for PayloadSender {
 
 /// Wakes the receiver of `link` at `at`, if it is still there.
 fn wake_at(time: &TimeHandle, link: &Arc<Mutex<Link>>, at: Instant) {
-    let link = Arc::downgrade(link);
-    time.add_timer_at(at, move || {
-        if let Some(link) = link.upgrade() {
-            link.lock().wake_receiver();
-        }
-    });
+    let link: std::sync::Weak<Mutex<Link>> = Arc::downgrade(link);
+    time.add_fire_at(at, link);
+}
+
+impl crate::time::Fire for Mutex<Link> {
+    fn fire(&self) {
+        self.lock().wake_receiver();
+    }
 }
 
 #[doc(hidden)]

@@ -85,14 +85,18 @@ impl Future for Sleep {
             waker: Mutex::new(Some(cx.waker().clone())),
         });
         let weak: Weak<TimerEntry> = Arc::downgrade(&entry);
-        self.handle.add_timer_at(self.deadline, move || {
-            let waker = weak.upgrade().and_then(|entry| entry.waker.lock().take());
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        });
+        self.handle.add_fire_at(self.deadline, weak);
         self.entry = Some(entry);
         Poll::Pending
+    }
+}
+
+impl Fire for TimerEntry {
+    fn fire(&self) {
+        let waker = self.waker.lock().take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 }
 
