@@ -218,6 +218,18 @@ mod regressions {
         run("scenarios/regressions/store-acked-after-its-dump.toml", 519_544);
     }
 
+    /// Swarm seeds 621712 and 624249 (a fresh range, 600001..640000): an executor restarted
+    /// and its old incarnation's tasks were taken back in memory only (a take-back is never
+    /// written); the store held tasks of both incarnations when the leader changed, and the
+    /// next leader kept the incarnation of whichever record came first in key order,
+    /// queueing the live incarnation's running tasks again (`rerun_after_success`). Also
+    /// `faultline_core`'s `a_new_leader_keeps_the_tasks_of_the_incarnation_that_beats`.
+    #[test]
+    fn a_new_leader_keeps_a_restarted_executors_live_tasks() {
+        run("scenarios/chaos/swarm.toml", 621_712);
+        run("scenarios/chaos/swarm.toml", 624_249);
+    }
+
     #[test]
     fn a_deposed_leader_keeps_its_next_term() {
         for seed in 1..=20 {

@@ -43,7 +43,15 @@ impl Coordinator {
     pub(super) fn register(&mut self, now_ms: u64, beat: &Beat) {
         let known = self.executors.get(&beat.executor).map(|e| (e.incarnation, e.alive));
         let restarted = known.filter(|(old, _)| *old != beat.incarnation);
+        let mut own = Vec::new();
         if let Some((old, alive)) = restarted {
+            // Tasks a new leader loaded under this beat's incarnation beside the old one's
+            // (`become_leader`) are this incarnation's: not taken back with the old one's.
+            own = self.held_by(&beat.executor, beat.incarnation);
+            let ex = self.executors.get_mut(&beat.executor).expect("known above");
+            for task in &own {
+                ex.holding.remove(task);
+            }
             if alive {
                 self.declare_dead(now_ms, &beat.executor, "restarted with a new incarnation");
             }
@@ -52,6 +60,7 @@ impl Coordinator {
         }
         let ex =
             self.executors.entry(beat.executor.clone()).or_insert_with(|| ExecutorEntry::new(beat.incarnation, now_ms));
+        ex.holding.extend(own);
         ex.alive = true;
         ex.last_seq = beat.seq;
         ex.last_seen_ms = now_ms;
@@ -62,6 +71,18 @@ impl Coordinator {
         if restarted.is_some() {
             self.note_restart(now_ms, &beat.executor);
         }
+    }
+
+    /// The tasks `executor`'s entry holds whose record names `incarnation` as the holder.
+    fn held_by(&self, executor: &str, incarnation: u64) -> Vec<TaskId> {
+        let holds = |task: &&TaskId| {
+            self.tasks[*task]
+                .record
+                .holder
+                .as_ref()
+                .is_some_and(|h| h.executor == executor && h.incarnation == incarnation)
+        };
+        self.executors.get(executor).map_or_else(Vec::new, |ex| ex.holding.iter().filter(holds).cloned().collect())
     }
 
     /// Records the beat's live completions; the beat's zone is where they ran.

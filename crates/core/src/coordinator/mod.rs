@@ -391,12 +391,11 @@ impl Coordinator {
                         .executors
                         .entry(holder.executor.clone())
                         .or_insert(ExecutorEntry::new(holder.incarnation, grace_ms));
-                    if ex.incarnation == holder.incarnation {
-                        ex.holding.insert(id.clone());
-                    } else {
-                        Self::clear_assignment(&mut entry.record);
-                        self.queue(now_ms, &id, entry.record.spec.is_fire());
-                    }
+                    // The records may name two incarnations of one executor (a leader's
+                    // take-backs are not written): every task stays held until the executor
+                    // beats, and the beating incarnation keeps its own (`register`); the
+                    // other's are taken back then, or all of them if it stays silent.
+                    ex.holding.insert(id.clone());
                 }
                 (TaskState::Pending | TaskState::Assigned | TaskState::Running, _) => {
                     Self::clear_assignment(&mut entry.record);

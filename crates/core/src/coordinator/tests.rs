@@ -185,6 +185,46 @@ fn a_new_leader_resumes_from_the_store() {
     );
 }
 
+/// Swarm seed 621712 (a fresh range, 600001..640000): a leader took ex-1's tasks back when
+/// it restarted (in memory: a take-back is never written) and gave one to the new
+/// incarnation, which ran it; the store then held tasks of both incarnations of ex-1. The
+/// next leader kept the incarnation of whichever record came first in key order and queued
+/// the other's tasks again at once, so the new incarnation's running task ran a second
+/// time after it had succeeded (`rerun_after_success`). Which incarnation lives is for the
+/// executor's next beat to say, whichever record comes first.
+#[test]
+fn a_new_leader_keeps_the_tasks_of_the_incarnation_that_beats() {
+    let held = |id: &str, incarnation: u64, attempt: u32| {
+        let mut record = TaskRecord::new(id.into(), spec(id));
+        record.state = TaskState::Running;
+        record.attempt = attempt;
+        record.token = Some(Token { epoch: 3, attempt });
+        record.holder = Some(Holder { executor: "ex-1".into(), incarnation });
+        record
+    };
+    // Key order puts the dead incarnation's (1) task first, then the live one's (2).
+    for (records, name) in [
+        (vec![held("t3-1", 1, 1), held("t3-2", 2, 2)], "the dead incarnation's record first"),
+        (vec![held("t3-2", 2, 2), held("t3-1", 1, 1)], "the live incarnation's record first"),
+    ] {
+        let mut c = Coordinator::new(CoordinatorConfig::default(), 1);
+        c.become_leader(Now::at(0), EPOCH, records, vec![]);
+        drain(&mut c);
+        // Incarnation 2 beats, still running t3-2 under its token.
+        let reply = c
+            .beat_reply(Now::at(10), beat("ex-1", 2, 1, vec![("t3-2", Token { epoch: 3, attempt: 2 })], vec![]))
+            .unwrap();
+        assert!(reply.cancel.is_empty(), "{name}: {reply:?}");
+        let assigned: Vec<(String, Option<Token>)> =
+            writes(&drain(&mut c)).iter().map(|w| (w.task().id.to_string(), w.task().token)).collect();
+        assert_eq!(
+            assigned,
+            [("t3-1".to_string(), Some(Token { epoch: EPOCH, attempt: 2 }))],
+            "{name}: only the dead incarnation's task runs again"
+        );
+    }
+}
+
 #[test]
 fn stepping_down_refuses_waiting_submits_and_forgets_state() {
     let mut c = leader();
