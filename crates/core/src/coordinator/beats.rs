@@ -47,11 +47,7 @@ impl Coordinator {
         if let Some((old, alive)) = restarted {
             // Tasks a new leader loaded under this beat's incarnation beside the old one's
             // (`become_leader`) are this incarnation's: not taken back with the old one's.
-            own = self.held_by(&beat.executor, beat.incarnation);
-            let ex = self.executors.get_mut(&beat.executor).expect("known above");
-            for task in &own {
-                ex.holding.remove(task);
-            }
+            own = self.take_held_by(&beat.executor, beat.incarnation);
             if alive {
                 self.declare_dead(now_ms, &beat.executor, "restarted with a new incarnation");
             }
@@ -73,16 +69,18 @@ impl Coordinator {
         }
     }
 
-    /// The tasks `executor`'s entry holds whose record names `incarnation` as the holder.
-    fn held_by(&self, executor: &str, incarnation: u64) -> Vec<TaskId> {
-        let holds = |task: &&TaskId| {
-            self.tasks[*task]
-                .record
-                .holder
-                .as_ref()
-                .is_some_and(|h| h.executor == executor && h.incarnation == incarnation)
+    /// Takes out of `executor`'s entry the tasks whose record names `incarnation` as holder.
+    fn take_held_by(&mut self, executor: &str, incarnation: u64) -> Vec<TaskId> {
+        let tasks = &self.tasks;
+        let Some(ex) = self.executors.get_mut(executor) else {
+            return Vec::new();
         };
-        self.executors.get(executor).map_or_else(Vec::new, |ex| ex.holding.iter().filter(holds).cloned().collect())
+        let holds = |task: &&TaskId| tasks[*task].record.holder.as_ref().is_some_and(|h| h.incarnation == incarnation);
+        let own: Vec<TaskId> = ex.holding.iter().filter(holds).cloned().collect();
+        for task in &own {
+            ex.holding.remove(task);
+        }
+        own
     }
 
     /// Records the beat's live completions; the beat's zone is where they ran.
