@@ -294,10 +294,9 @@ enum Cmd {
     },
 }
 
-/// mimalloc: a run allocates and frees millions of small objects (messages, events, task
-/// futures); glibc's malloc spent a fifth of the simulator's time on them.
+/// mimalloc, called as `alloc.rs` says.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::MiMalloc = alloc::MiMalloc;
 
 /// Commands of the other build, and how to reach them there.
 #[cfg(madsim)]
@@ -511,6 +510,7 @@ fn bug_parser() -> impl clap::builder::TypedValueParser<Value = faultline::bugs:
         .map(|name| faultline::bugs::CATALOG.iter().map(|e| e.bug).find(|b| b.name() == name).expect("a listed name"))
 }
 
+mod alloc;
 #[cfg(madsim)]
 mod bench;
 #[cfg(madsim)]
