@@ -4,8 +4,8 @@ use madsim::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_with::{serde_as, DisplayFromStr};
 use spin::Mutex;
-use std::collections::btree_map::Entry;
-use std::collections::{btree_map::Range, BTreeMap, HashMap, HashSet};
+use super::keyspace::Keyspace;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -237,7 +237,7 @@ impl EtcdService {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct ServiceInner {
     revision: i64,
-    kv: BTreeMap<Key, Stored>,
+    kv: Keyspace<Stored>,
     #[serde_as(as = "HashMap<DisplayFromStr, _>")]
     lease: HashMap<LeaseId, Lease>,
     #[serde(skip)]
@@ -280,8 +280,8 @@ struct Stored {
 
 impl Stored {
     /// The record as a reply or a watcher sees it.
-    fn with_key(&self, key: &Key) -> KeyValue {
-        self.clone().into_kv(key.clone())
+    fn with_key(&self, key: &[u8]) -> KeyValue {
+        self.clone().into_kv(key.to_vec().into())
     }
 
     fn into_kv(self, key: Key) -> KeyValue {
@@ -432,31 +432,26 @@ impl ServiceInner {
             },
             "put"
         );
-        // faultline patch (PATCHED.md, changes 11 and 13): the previous value is copied only
-        // when the caller asked for it, and the new one only when a watcher matches it; the
-        // key is looked up once (an entry), not searched for again to insert. Upstream
-        // copied both values on every put and searched the map twice. Same results, in the
-        // same order.
+        // faultline patch (PATCHED.md, changes 11, 13 and 15): the previous value is copied
+        // only when the caller asked for it, and the new one only when a watcher matches it;
+        // the key is found by its hash (change 15). Upstream copied both values on every put
+        // and searched a B-tree twice. Same results, in the same order.
         if options.lease != 0 && !self.lease.contains_key(&options.lease) {
             return Err(lease_not_found());
         }
-        let entry = self.kv.entry(key);
-        let prev = match &entry {
-            Entry::Occupied(e) => Some(e.get()),
-            Entry::Vacant(_) => None,
-        };
+        let prev = self.kv.get(&key);
         let prev_lease_and_creation = prev.map(|v| (v.lease, v.create_revision));
-        let prev_value = if options.prev_kv { prev.map(|v| v.with_key(entry.key())) } else { None };
+        let prev_value = if options.prev_kv { prev.map(|v| v.with_key(&key)) } else { None };
         // add key to the new lease
         if options.lease != 0 {
             let lease = self.lease.get_mut(&options.lease).expect("checked above");
-            lease.keys.insert(entry.key().clone());
+            lease.keys.insert(key.clone());
         }
         // remove key from the old lease
         if let Some((prev_lease, _)) = prev_lease_and_creation {
             if prev_lease != 0 {
                 let lease = self.lease.get_mut(&prev_lease).expect("no lease");
-                lease.keys.remove(entry.key());
+                lease.keys.remove(&key);
             }
         }
         // update main key-value
@@ -467,15 +462,8 @@ impl ServiceInner {
             create_revision: prev_lease_and_creation.map_or(self.revision, |(_, created)| created),
             modify_revision: self.revision,
         };
-        let event = self.watcher.watches(entry.key()).then(|| Event::Put(kv.with_key(entry.key())));
-        match entry {
-            Entry::Occupied(mut e) => {
-                e.insert(kv);
-            }
-            Entry::Vacant(e) => {
-                e.insert(kv);
-            }
-        }
+        let event = self.watcher.watches(&key).then(|| Event::Put(kv.with_key(&key)));
+        self.kv.insert(&key, kv);
         if let Some(event) = event {
             self.watcher.publish(event);
         }
@@ -496,7 +484,7 @@ impl ServiceInner {
             if end <= key {
                 Vec::new()
             } else {
-                self.kv.range(key..end).map(|(k, v)| v.with_key(k)).collect()
+                self.kv.range(&key, &end).map(|(k, v)| v.with_key(k)).collect()
             }
         } else if options.prefix {
             self.get_prefix_range(key).map(|(k, v)| v.with_key(k)).collect()
@@ -516,17 +504,17 @@ impl ServiceInner {
         }
     }
 
-    fn get_prefix_range(&self, key: Key) -> Range<'_, Key, Stored> {
+    fn get_prefix_range(&self, key: Key) -> impl Iterator<Item = (&[u8], &Stored)> + '_ {
         let mut end = key.clone();
         *end.last_mut().unwrap() += 1;
-        self.kv.range(key..end)
+        self.kv.range(&key, &end)
     }
 
     fn delete(&mut self, key: Key, _options: DeleteOptions) -> DeleteResponse {
         tracing::trace!(?key, "delete");
-        let prev_kv = self.kv.remove_entry(&key);
+        let prev_kv = self.kv.remove(&key);
         let deleted = prev_kv.is_some() as i64;
-        if let Some((key, kv)) = prev_kv {
+        if let Some(kv) = prev_kv {
             self.revision += 1;
             // remove key from the lease
             if kv.lease != 0 {
@@ -708,7 +696,7 @@ impl ServiceInner {
                 .keys
                 .insert(key.clone());
             let event = Event::Put(kv.with_key(&key));
-            self.kv.insert(key.clone(), kv);
+            self.kv.insert(&key, kv);
             self.watcher.publish(event);
         }
 
@@ -732,13 +720,13 @@ impl ServiceInner {
 
     fn proclaim(&mut self, leader: LeaderKey, value: Value) -> Result<ProclaimResponse> {
         tracing::trace!(name = ?leader.name, ?value, "proclaim");
-        match self.kv.entry(leader.key) {
-            Entry::Vacant(_) => return Err(session_expired()),
-            Entry::Occupied(mut entry) => {
+        match self.kv.get_mut(&leader.key) {
+            None => return Err(session_expired()),
+            Some(entry) => {
                 self.revision += 1;
-                entry.get_mut().value = value.into();
-                entry.get_mut().modify_revision = self.revision;
-                self.watcher.publish(Event::Put(entry.get().with_key(entry.key())));
+                entry.value = value.into();
+                entry.modify_revision = self.revision;
+                self.watcher.publish(Event::Put(entry.with_key(&leader.key)));
             }
         }
         Ok(ProclaimResponse {

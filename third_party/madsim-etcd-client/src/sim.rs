@@ -1,6 +1,7 @@
 mod bytes;
 mod election;
 mod error;
+mod keyspace;
 mod kv;
 mod lease;
 mod maintenance;
