@@ -25,7 +25,7 @@ pub struct MiMalloc;
 
 /// Whether plain `mi_malloc` of `size` bytes meets `align`.
 fn plain(size: usize, align: usize) -> bool {
-    align <= PLAIN_ALIGN && size >= align && size % align == 0
+    align <= PLAIN_ALIGN && size >= align && size.is_multiple_of(align)
 }
 
 // SAFETY: every block comes from mimalloc and goes back to it; `plain` holds alignment.
