@@ -3,7 +3,8 @@
 //! upstream awaited a `select_biased!` in an `async` block): the value wins a tie with the
 //! deadline, the deadline counts from the call, not from the first poll, and a value that
 //! comes first is returned when it comes. And its timer heap (PATCHED.md change 9, keyed by
-//! nanoseconds): sleeps end in the order of their deadlines, each at its deadline.
+//! nanoseconds; change 12, ties in insertion order and dead entries swept): sleeps end in the
+//! order of their deadlines, each at its deadline, also among thousands of abandoned timers.
 #![cfg(madsim)]
 // The test reads the simulator's own time (madsim::time::Instant): there is no node clock here.
 #![allow(clippy::disallowed_methods)]
@@ -96,6 +97,41 @@ fn sleeps_end_in_deadline_order_each_at_its_deadline() {
     for (ended, ns) in &ends {
         // Each wakes at its deadline (madsim adds at most a few microseconds of scheduling).
         let deadline = Duration::from_nanos(*ns);
+        assert!(*ended >= deadline && *ended < deadline + Duration::from_micros(50), "{ended:?} for {deadline:?}");
+    }
+}
+
+/// The heap drops the entries of abandoned timers when they pile up (PATCHED.md change 12):
+/// thousands of timeouts whose value came first (their deadlines far off, their entries
+/// dead) between sleeps that are still waiting, which must all still end, each at its
+/// deadline (fails if a sweep drops a live entry: a sleep would never end).
+#[test]
+fn abandoned_timers_are_swept_without_losing_a_waiting_one() {
+    let ends = simulate(|| async {
+        let start = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sleepers: Vec<_> = (1..=200u64)
+            .map(|i| {
+                let tx = tx.clone();
+                madsim::task::spawn(async move {
+                    sleep(Duration::from_millis(10 * i)).await;
+                    tx.send((start.elapsed(), 10 * i)).expect("the receiver waits");
+                })
+            })
+            .collect();
+        for _ in 0..5_000 {
+            let answered = timeout(Duration::from_secs(60), sleep(Duration::from_micros(1))).await;
+            assert!(answered.is_ok());
+        }
+        for task in sleepers {
+            task.await.expect("the sleeper ran");
+        }
+        drop(tx);
+        rx.iter().collect::<Vec<_>>()
+    });
+    assert_eq!(ends.len(), 200);
+    for (ended, ms) in &ends {
+        let deadline = Duration::from_millis(*ms);
         assert!(*ended >= deadline && *ended < deadline + Duration::from_micros(50), "{ended:?} for {deadline:?}");
     }
 }

@@ -272,6 +272,14 @@ impl Sender {
 }
 
 impl Receiver {
+    /// Hands each message to `take` at its arrival, while the receiving node runs, instead
+    /// of waking the task that reads this receiver; that task still reads what `take` is not
+    /// given (faultline patch, PATCHED.md change 11).
+    #[doc(hidden)]
+    pub fn take_directly(&self, take: impl FnMut(Payload) + Send + 'static) {
+        self.rx.take_directly(self._guard.node.clone(), Box::new(take));
+    }
+
     #[doc(hidden)]
     pub async fn recv(&mut self) -> io::Result<Payload> {
         (self.rx.next().await)

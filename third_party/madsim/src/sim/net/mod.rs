@@ -440,8 +440,21 @@ struct Link {
     last_arrival: Option<Instant>,
     /// The receiver's task, while it waits for a message.
     receiver: Option<Waker>,
+    /// Takes each message at its arrival, in the timer that marks it, instead of waking the
+    /// receiver's task (PATCHED.md change 11).
+    direct: Option<Direct>,
     sender_gone: bool,
     receiver_gone: bool,
+}
+
+/// A receiver that takes messages at their arrival, while its node runs (faultline patch,
+/// PATCHED.md change 11). What it cannot take (a message sent while the link was down, the
+/// end of the connection, anything that arrives while its node is paused) still wakes the
+/// receiver's task, which takes it as before.
+struct Direct {
+    take: Box<dyn FnMut(Payload) + Send>,
+    node: Arc<NodeInfo>,
+    time: TimeHandle,
 }
 
 impl Link {
@@ -537,7 +550,22 @@ fn wake_at(time: &TimeHandle, link: &Arc<Mutex<Link>>, at: Instant) {
 
 impl crate::time::Fire for Mutex<Link> {
     fn fire(&self) {
-        self.lock().wake_receiver();
+        let mut guard = self.lock();
+        let link = &mut *guard;
+        if let Some(direct) = link.direct.as_mut().filter(|d| d.node.runs()) {
+            let now = direct.time.now_instant();
+            while let Some((_, Some(at))) = link.queue.front() {
+                if *at > now {
+                    return; // the next message's own timer comes
+                }
+                let (message, _) = link.queue.pop_front().expect("a front");
+                (direct.take)(message);
+            }
+            if link.queue.is_empty() && !link.sender_gone {
+                return; // all taken
+            }
+        }
+        link.wake_receiver();
     }
 }
 
@@ -595,14 +623,22 @@ impl Stream for PayloadReceiver {
     }
 }
 
+impl PayloadReceiver {
+    /// Has `take` take each message at its arrival while `node` runs (PATCHED.md change 11).
+    fn take_directly(&self, node: Arc<NodeInfo>, take: Box<dyn FnMut(Payload) + Send>) {
+        let time = self.time.clone();
+        self.link.lock().direct = Some(Direct { take, node, time });
+    }
+}
+
 impl Drop for PayloadReceiver {
     fn drop(&mut self) {
-        let queue = {
+        let (queue, direct) = {
             let mut link = self.link.lock();
             link.receiver_gone = true;
-            std::mem::take(&mut link.queue)
+            (std::mem::take(&mut link.queue), link.direct.take())
         };
-        drop(queue); // outside the lock: a message's drop may wake a task
+        drop((queue, direct)); // outside the lock: a message's drop may wake a task
         self.closed.notify_waiters();
     }
 }

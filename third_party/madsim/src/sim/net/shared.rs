@@ -96,12 +96,16 @@ struct Calls {
 }
 
 impl SharedConn {
-    /// Opens a connection from `ep` to `addr` (failing as `Endpoint::connect1` does) and
-    /// spawns, on the current node, the task that hands replies to their calls. Dropping
-    /// the last handle closes the connection.
+    /// Opens a connection from `ep` to `addr` (failing as `Endpoint::connect1` does). Each
+    /// reply is handed to its call at its arrival (PATCHED.md change 11); a task on the
+    /// current node holds the receiving half and takes what arrives while the node is
+    /// paused, and when it ends (the connection broke, or the node was killed) the
+    /// connection is closed. Dropping the last handle closes the connection.
     pub async fn open(ep: &Endpoint, addr: SocketAddr) -> io::Result<Arc<Self>> {
         let (tx, rx) = ep.connect1(addr).await?;
         let calls = Arc::new(Mutex::new(Calls::default()));
+        let taken = calls.clone();
+        rx.take_directly(move |reply| hand_over(&taken, reply));
         crate::task::spawn(route_replies(rx, CloseOnDrop(calls.clone())));
         Ok(Arc::new(SharedConn { tx, calls }))
     }
@@ -145,17 +149,23 @@ impl Drop for Forget<'_> {
     }
 }
 
-/// Hands each reply to the call awaiting it, until the connection breaks or the task is
+/// Hands each reply the connection's arrival timers did not (those that arrived while the
+/// node was paused) to the call awaiting it, until the connection breaks or the task is
 /// killed with its node; then the connection is closed.
 async fn route_replies(mut rx: Receiver, calls: CloseOnDrop) {
     while let Ok(msg) = rx.recv().await {
-        let (id, reply) = *msg
-            .downcast::<(u64, Payload)>()
-            .expect("a shared connection carries (id, reply)");
-        let waiter = calls.0.lock().waiting.remove(&id);
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(reply);
-        }
+        hand_over(&calls.0, msg);
+    }
+}
+
+/// Hands a reply `(id, reply)` to the call awaiting it, if it still does.
+fn hand_over(calls: &Mutex<Calls>, msg: Payload) {
+    let (id, reply) = *msg
+        .downcast::<(u64, Payload)>()
+        .expect("a shared connection carries (id, reply)");
+    let waiter = calls.lock().waiting.remove(&id);
+    if let Some(waiter) = waiter {
+        let _ = waiter.send(reply);
     }
 }
 

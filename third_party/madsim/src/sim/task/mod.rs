@@ -116,6 +116,12 @@ pub(crate) struct NodeInfo {
 }
 
 impl NodeInfo {
+    /// Whether the node's tasks run now: it is neither paused nor killed (faultline patch,
+    /// PATCHED.md change 11).
+    pub(crate) fn runs(&self) -> bool {
+        !self.paused.load(Ordering::Relaxed) && !self.killed.load(Ordering::Relaxed)
+    }
+
     #[track_caller]
     fn new_task(self: &Arc<Self>, name: Option<&str>) -> Arc<TaskInfo> {
         let id = Id::new();

@@ -58,8 +58,11 @@ impl TimeRuntime {
             //       t0 + (t1 - t0) < t1 !!
             // we should add eps to make sure 'now >= deadline' and avoid deadlock
             time += Duration::from_nanos(50);
-            timer.expire(time);
+            // faultline patch (PATCHED.md, change 11): the clock is at the deadline before the
+            // timers due then fire, as in `advance`, so what they fire sees its own instant
+            // (a connection's arrival timer takes the messages that have arrived by now).
             self.handle.clock.set_elapsed(time);
+            timer.expire(time);
             true
         } else {
             false
