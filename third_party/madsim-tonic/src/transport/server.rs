@@ -21,7 +21,8 @@ use std::{
     future::{pending, Future},
     marker::PhantomData,
     net::SocketAddr,
-    sync::Arc,
+    sync::{Arc, Mutex},
+    task::{ready, Poll},
     time::Duration,
 };
 use tonic::codegen::{http::uri::PathAndQuery, BoxFuture, Service};
@@ -264,18 +265,7 @@ pub struct Router<L = Identity> {
     #[allow(clippy::type_complexity)]
     // faultline patch (PATCHED.md, change 9): a B-tree of the one or two services a node
     // serves; upstream's HashMap hashed the name with SipHash on every call.
-    services: BTreeMap<
-        &'static str,
-        Box<
-            dyn Service<
-                    (PathAndQuery, Request<BoxMessageStream>),
-                    Response = Response<BoxMessageStream>,
-                    Error = Status,
-                    Future = BoxFuture<Response<BoxMessageStream>, Status>,
-                > + Send
-                + 'static,
-        >,
-    >,
+    services: BTreeMap<&'static str, BoxService>,
 }
 
 impl<L> Router<L> {
@@ -325,12 +315,20 @@ impl<L> Router<L> {
     /// on default executor. And shutdown when the provided signal is received.
     #[instrument(name = "server", skip(self, signal))]
     pub async fn serve_with_shutdown(
-        mut self,
+        self,
         addr: SocketAddr,
         signal: impl Future<Output = ()>,
     ) -> Result<(), Error> {
         let ep = Endpoint::bind(addr).await.map_err(Error::from_source)?;
         let local_addr = ep.local_addr().unwrap();
+        let node = madsim::runtime::Handle::current()
+            .get_node(madsim::task::current_node_id())
+            .expect("the serving node");
+        let dispatch = Dispatch {
+            services: Arc::new(Mutex::new(self.services)),
+            node,
+            local_addr,
+        };
         let mut signal = Box::pin(signal).fuse();
         // faultline patch (PATCHED.md, change 1): several accepts stay pending and every
         // accepted connection waits for its first message on its own, so a slow caller
@@ -362,6 +360,14 @@ impl<L> Router<L> {
                         Ok(call) => {
                             // a shared connection: its first call, and the rest later
                             let tx = Arc::new(tx);
+                            // faultline patch (PATCHED.md, change 10): the later calls are
+                            // dispatched by their arrival timers while this node runs; the
+                            // stream takes the rest (those that arrive while it is paused).
+                            let (direct, reply_tx) = (dispatch.clone(), tx.clone());
+                            rx.take_directly(move |msg| {
+                                let call = *msg.downcast::<SharedCall>().expect("a shared connection carries calls");
+                                direct.dispatch(Reply::Shared(reply_tx.clone(), call.id), None, addr, call.request);
+                            });
                             shared.push(calls_after(tx.clone(), rx).map(move |(tx, call)| (tx, addr, call)));
                             (Reply::Shared(tx, call.id), None, addr, call.request)
                         }
@@ -373,108 +379,145 @@ impl<L> Router<L> {
                     (Reply::Shared(tx, call.id), None, addr, call.request)
                 }
             };
-            let (path, server_streaming, mut request) = *msg
-                .downcast::<(PathAndQuery, bool, Request<BoxMessage>)>()
-                .expect("invalid type");
-            let span = debug_span!("request", ?addr, ?path);
-            debug!(parent: &span, "received");
+            dispatch.dispatch(reply, rx, addr, msg);
+        }
+    }
+}
 
-            request.set_tcp_connect_info(local_addr, addr);
-            let request: Request<BoxMessageStream> = request.map(move |msg| {
-                if msg.downcast_ref::<()>().is_none() {
-                    // single request
-                    try_stream! { yield msg; }.boxed()
-                } else {
-                    // request stream
-                    let mut rx = rx.expect("a streaming call has a connection of its own");
-                    try_stream! {
-                        while let Ok(msg) = rx.recv().await {
-                            yield msg;
-                        }
+/// A boxed service of a router.
+type BoxService = Box<
+    dyn Service<
+            (PathAndQuery, Request<BoxMessageStream>),
+            Response = Response<BoxMessageStream>,
+            Error = Status,
+            Future = BoxFuture<Response<BoxMessageStream>, Status>,
+        > + Send
+        + 'static,
+>;
+
+/// Starts a server's calls, each in a task of its own on the server's node: the router's
+/// loop and a shared connection's arrival timers both hand calls to it (faultline patch,
+/// PATCHED.md change 10).
+#[derive(Clone)]
+struct Dispatch {
+    services: Arc<Mutex<BTreeMap<&'static str, BoxService>>>,
+    node: madsim::runtime::NodeHandle,
+    local_addr: SocketAddr,
+}
+
+impl Dispatch {
+    /// Spawns the task that calls the service of `msg` and sends its reply to `reply`
+    /// (`rx`: the rest of a streaming request, on the call's own connection).
+    fn dispatch(&self, reply: Reply, rx: Option<madsim::net::Receiver>, addr: SocketAddr, msg: BoxMessage) {
+        let (path, server_streaming, mut request) = *msg
+            .downcast::<(PathAndQuery, bool, Request<BoxMessage>)>()
+            .expect("invalid type");
+        let span = debug_span!("request", ?addr, ?path);
+        debug!(parent: &span, "received");
+
+        request.set_tcp_connect_info(self.local_addr, addr);
+        let request: Request<BoxMessageStream> = request.map(move |msg| {
+            if msg.downcast_ref::<()>().is_none() {
+                // single request
+                try_stream! { yield msg; }.boxed()
+            } else {
+                // request stream
+                let mut rx = rx.expect("a streaming call has a connection of its own");
+                try_stream! {
+                    while let Ok(msg) = rx.recv().await {
+                        yield msg;
                     }
-                    .boxed()
                 }
-            });
+                .boxed()
+            }
+        });
 
-            // call the service in a new spawned task
-            let svc_name = service_name(path.path()).unwrap();
-            let Some(svc) = &mut self.services.get_mut(svc_name) else {
-                // return error Unimplemented
-                madsim::task::spawn(async move {
-                    let mut err = Status::unimplemented(format!("service not found: {path}"));
-                    err.metadata_mut().append_metadata();
-                    let msg: BoxMessage = if server_streaming {
-                        Box::new(Err(err) as Result<Response<()>, Status>)
-                    } else {
-                        Box::new(Err(err) as Result<Response<BoxMessage>, Status>)
-                    };
-                    _ = reply.send(msg).await;
-                });
-                continue;
-            };
-            poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
-            let rsp_future = svc.call((path, request));
-            madsim::task::spawn(async move {
-                let mut result: Result<Response<BoxMessageStream>, Status> =
-                    rsp_future.instrument(span.clone()).await;
-                result.append_metadata();
-                if server_streaming {
-                    let (header, stream) = match result {
-                        Ok(response) => {
-                            let (metadata, stream, extensions) = response.into_parts();
-                            let header = Response::from_parts(metadata, (), extensions);
-                            (Ok(header), Some(stream))
+        // call the service in a new spawned task
+        let svc_name = service_name(path.path()).unwrap();
+        let known = self.services.lock().unwrap().get_key_value(svc_name).map(|(name, _)| *name);
+        let Some(svc_name) = known else {
+            // return error Unimplemented
+            self.node.spawn(async move {
+                let mut err = Status::unimplemented(format!("service not found: {path}"));
+                err.metadata_mut().append_metadata();
+                let msg: BoxMessage = if server_streaming {
+                    Box::new(Err(err) as Result<Response<()>, Status>)
+                } else {
+                    Box::new(Err(err) as Result<Response<BoxMessage>, Status>)
+                };
+                _ = reply.send(msg).await;
+            });
+            return;
+        };
+        let services = self.services.clone();
+        self.node.spawn(async move {
+            let mut call = Some((path, request));
+            let rsp_future = poll_fn(|cx| {
+                let mut services = services.lock().unwrap();
+                let svc = services.get_mut(svc_name).expect("checked at dispatch");
+                ready!(svc.poll_ready(cx)).unwrap();
+                Poll::Ready(svc.call(call.take().expect("called once")))
+            })
+            .await;
+            let mut result: Result<Response<BoxMessageStream>, Status> =
+                rsp_future.instrument(span.clone()).await;
+            result.append_metadata();
+            if server_streaming {
+                let (header, stream) = match result {
+                    Ok(response) => {
+                        let (metadata, stream, extensions) = response.into_parts();
+                        let header = Response::from_parts(metadata, (), extensions);
+                        (Ok(header), Some(stream))
+                    }
+                    Err(e) => (Err(e), None),
+                };
+                // send the header
+                let tx = reply.own();
+                tx.send(Box::new(header)).await?;
+                // send the stream
+                let Some(mut stream) = stream else {
+                    return Ok(());
+                };
+                let mut count = 0;
+                loop {
+                    let msg = select_biased! {
+                        _ = tx.closed().fuse() => {
+                            debug!(parent: &span, "client closed");
+                            return Ok(());
                         }
-                        Err(e) => (Err(e), None),
+                        msg = stream.next().fuse() => match msg {
+                            Some(msg) => msg,
+                            None => break,
+                        }
                     };
-                    // send the header
-                    let tx = reply.own();
-                    tx.send(Box::new(header)).await?;
-                    // send the stream
-                    let Some(mut stream) = stream else {
-                        return Ok(());
-                    };
-                    let mut count = 0;
-                    loop {
-                        let msg = select_biased! {
-                            _ = tx.closed().fuse() => {
+                    // rsp: Result<BoxMessage, Status>
+                    tx.send(Box::new(msg)).await?;
+                    count += 1;
+                }
+                // send the trailer
+                tx.send(Box::new(())).await?;
+                debug!(parent: &span, "completed {count}");
+            } else {
+                let rsp: Result<Response<BoxMessage>, Status> = match result {
+                    Ok(response) => {
+                        let (metadata, mut stream, extensions) = response.into_parts();
+                        let inner: BoxMessage = select_biased! {
+                            _ = reply.closed().fuse() => {
                                 debug!(parent: &span, "client closed");
                                 return Ok(());
                             }
-                            msg = stream.next().fuse() => match msg {
-                                Some(msg) => msg,
-                                None => break,
-                            }
+                            msg = stream.next().fuse() => msg.unwrap().unwrap(),
                         };
-                        // rsp: Result<BoxMessage, Status>
-                        tx.send(Box::new(msg)).await?;
-                        count += 1;
+                        Ok(Response::from_parts(metadata, inner, extensions))
                     }
-                    // send the trailer
-                    tx.send(Box::new(())).await?;
-                    debug!(parent: &span, "completed {count}");
-                } else {
-                    let rsp: Result<Response<BoxMessage>, Status> = match result {
-                        Ok(response) => {
-                            let (metadata, mut stream, extensions) = response.into_parts();
-                            let inner: BoxMessage = select_biased! {
-                                _ = reply.closed().fuse() => {
-                                    debug!(parent: &span, "client closed");
-                                    return Ok(());
-                                }
-                                msg = stream.next().fuse() => msg.unwrap().unwrap(),
-                            };
-                            Ok(Response::from_parts(metadata, inner, extensions))
-                        }
-                        Err(e) => Err(e),
-                    };
-                    // send the response
-                    reply.send(Box::new(rsp)).await?;
-                    debug!(parent: &span, "completed");
-                }
-                Ok(()) as std::io::Result<()>
-            });
-        }
+                    Err(e) => Err(e),
+                };
+                // send the response
+                reply.send(Box::new(rsp)).await?;
+                debug!(parent: &span, "completed");
+            }
+            Ok(()) as std::io::Result<()>
+        });
     }
 }
 
