@@ -262,7 +262,6 @@ pub struct Router<L = Identity> {
     #[allow(dead_code)]
     server: Server<L>,
 
-    #[allow(clippy::type_complexity)]
     // faultline patch (PATCHED.md, change 9): a B-tree of the one or two services a node
     // serves; upstream's HashMap hashed the name with SipHash on every call.
     services: BTreeMap<&'static str, BoxService>,
